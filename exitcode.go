@@ -1,0 +1,65 @@
+package bgtask
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes of task mode (`bgtask run`). They are a frozen public contract:
+// scripts, cron jobs and systemd units depend on them.
+const (
+	// ExitSuccess: the run function returned nil or Exit(0).
+	ExitSuccess = 0
+	// ExitFailure: the runner failed before the task could start (bad flags,
+	// workspace locked or not creatable), or the task chose 1.
+	ExitFailure = 1
+	// ExitNotFound: no definition with that name in any registry.
+	ExitNotFound = 2
+	// ExitException: the run function returned an error, panicked, or
+	// returned an invalid exit code.
+	ExitException = 3
+	// ExitTimeout: the timeout expired before the task returned.
+	ExitTimeout = 4
+
+	// ExitReservedMin and ExitReservedMax bound the codes reserved for
+	// future use by bgtask itself (5–10).
+	ExitReservedMin = 5
+	ExitReservedMax = 10
+	// ExitTaskMin and ExitTaskMax bound the task-specific codes a run
+	// function should choose with Exit (11–127).
+	ExitTaskMin = 11
+	ExitTaskMax = 127
+)
+
+// ExitError is the error returned by [Exit]: a run function's chosen exit
+// code.
+type ExitError struct {
+	Code int
+}
+
+// Error implements error.
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("bgtask: exit %d", e.Code)
+}
+
+// Exit returns an error that ends a run function with the given exit code.
+// Codes 0..127 are valid (11..127 are the task-specific range; 0 is success);
+// any other code counts as an exception (exit 3).
+func Exit(code int) error {
+	return &ExitError{Code: code}
+}
+
+// ExitCode maps the result of a run function to the exit-code contract:
+// nil → 0; Exit(n) with 0 <= n <= 127 → n; anything else, including an
+// invalid Exit code, → 3 (ExitException). Timeouts are decided by the runner,
+// not by the error value, and map to ExitTimeout there.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitSuccess
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Code >= 0 && ee.Code <= ExitTaskMax {
+		return ee.Code
+	}
+	return ExitException
+}
