@@ -58,9 +58,10 @@ type Progress struct {
 
 // Subtask is the state of one subtask of a parallel task.
 type Subtask struct {
-	Key   string `json:"key"`
-	State State  `json:"state"`
-	Error string `json:"error,omitempty"`
+	Key      string   `json:"key"`
+	State    State    `json:"state"`
+	Error    string   `json:"error,omitempty"`
+	Progress Progress `json:"progress"`
 }
 
 // Record is everything stored about one task.
