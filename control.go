@@ -1,0 +1,137 @@
+package bgtask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// mapStoreErr maps store errors to the package's sentinels; the one place
+// that does.
+func mapStoreErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, store.ErrFinished):
+		return fmt.Errorf("%w: %w", ErrFinished, err)
+	case errors.Is(err, store.ErrNothingToRetry):
+		return fmt.Errorf("%w: %w", ErrNothingToRetry, err)
+	}
+	return err
+}
+
+// Get returns the task's record, or an error wrapping ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id string) (*TaskInfo, error) {
+	rec, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, mapStoreErr(err)
+	}
+	return infoFromRecord(rec), nil
+}
+
+// ListOpts filters and pages List. nil means the newest 100 tasks.
+type ListOpts struct {
+	// State, if set, keeps only tasks in that state.
+	State State
+	// Name, if set, keeps only tasks of that definition.
+	Name string
+	// Limit is the page size: 0 means 100, values above 1000 mean 1000.
+	Limit int
+	// Cursor continues after a previous page (its NextCursor).
+	Cursor string
+}
+
+// ListResult is one page of tasks, newest first.
+type ListResult struct {
+	Tasks []*TaskInfo `json:"tasks"`
+	// NextCursor continues the listing; "" on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// List returns one page of task records, newest first.
+func (m *Manager) List(ctx context.Context, opts *ListOpts) (*ListResult, error) {
+	var o ListOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.State != "" {
+		if _, err := ParseState(string(o.State)); err != nil {
+			return nil, err
+		}
+	}
+	if o.Limit < 0 {
+		return nil, fmt.Errorf("%w: negative limit", ErrInvalidArgument)
+	}
+	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, Limit: o.Limit, Cursor: o.Cursor})
+	if err != nil {
+		return nil, mapStoreErr(err)
+	}
+	res := &ListResult{Tasks: make([]*TaskInfo, len(page.Records)), NextCursor: page.NextCursor}
+	for i, r := range page.Records {
+		res.Tasks[i] = infoFromRecord(r)
+	}
+	return res, nil
+}
+
+// Counts returns the number of stored tasks per state.
+func (m *Manager) Counts(ctx context.Context) (map[State]int, error) {
+	c, err := m.store.Counts(ctx)
+	if err != nil {
+		return nil, mapStoreErr(err)
+	}
+	out := make(map[State]int, len(c))
+	for s, n := range c {
+		out[State(s)] = n
+	}
+	return out, nil
+}
+
+// Cancel cancels an ONGOING task on whichever server runs it: its context
+// is cancelled and it ends CANCELLED (even if its run function returns the
+// context's error). A task still waiting for a worker slot ends CANCELLED
+// at once. Cancel returns before a running task has ended; follow its
+// events to see the end. Errors wrap ErrFinished or ErrNotFound.
+func (m *Manager) Cancel(ctx context.Context, id string) error {
+	rec, err := m.store.RequestCancel(ctx, id, m.clock.Now())
+	if err != nil {
+		return mapStoreErr(err)
+	}
+	if rec.State == store.Cancelled {
+		m.emitRecord(rec, EventCancelled)
+		return nil
+	}
+	if rec.Owner == m.cfg.ServerID {
+		m.stopRuns([]string{id}, errCancelRequested)
+	}
+	return nil
+}
+
+// Retry re-runs the failed subtasks of a finished parallel task, and only
+// those: the task becomes ONGOING again and the next server with a free
+// slot runs it with attempt + 1. Errors wrap ErrNothingToRetry (not a
+// finished task with failed subtasks) or ErrNotFound.
+func (m *Manager) Retry(ctx context.Context, id string) error {
+	if _, err := m.store.Retry(ctx, id, m.clock.Now()); err != nil {
+		return mapStoreErr(err)
+	}
+	m.noteEnqueued()
+	return nil
+}
+
+// Subscribe returns a channel of events and a function that ends the
+// subscription (and closes the channel). Buffers are bounded: a slow
+// subscriber loses intermediate updated events, never a started or
+// terminal one; one that falls thousands of events behind is cut off (its
+// channel is closed) and should re-subscribe with SubscribeOpts.After.
+// Stop closes every subscription.
+func (m *Manager) Subscribe(opts *SubscribeOpts) (<-chan Event, func()) {
+	var o SubscribeOpts
+	if opts != nil {
+		o = *opts
+	}
+	return m.broker.subscribe(o)
+}

@@ -1,0 +1,179 @@
+package bgtask
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// SubmitOpts are per-call options of Submit. nil means all defaults.
+type SubmitOpts struct {
+	// IdempotencyKey, if set, makes Submit return the ID of the task
+	// already submitted with the same key (while its record is retained)
+	// instead of submitting a new one.
+	IdempotencyKey string
+	// Priority overrides the definition's priority.
+	Priority Priority
+	// Timeout bounds one run; 0: the definition's, else
+	// Config.DefaultTimeout.
+	Timeout time.Duration
+	// IdleTimeout, for idle-priority tasks, bounds how long the task waits
+	// for each idle period before it runs anyway (requestIdleCallback's
+	// timeout); 0: it waits for the process to be idle.
+	IdleTimeout time.Duration
+}
+
+// SubmitParams is one task of SubmitMany.
+type SubmitParams struct {
+	Name string
+	Args []string
+	Opts *SubmitOpts
+}
+
+// Submit accepts a task and returns its ID. The record is stored durably
+// before Submit returns and before anything runs. An unknown name returns
+// an error wrapping ErrUnknownTask and stores nothing. If this manager is
+// running and has a free worker slot, the task starts here at once;
+// otherwise it is queued for the first server with a free slot.
+func (m *Manager) Submit(ctx context.Context, name string, args []string, opts *SubmitOpts) (string, error) {
+	rec, def, err := m.newRecord(SubmitParams{Name: name, Args: args, Opts: opts})
+	if err != nil {
+		return "", err
+	}
+	if id, ok, err := m.submitHere(ctx, rec, def); ok {
+		return id, err
+	}
+	res, err := m.insertQueued(ctx, []*store.Record{rec})
+	if err != nil {
+		return "", err
+	}
+	return res[0], nil
+}
+
+// SubmitMany accepts several tasks with one durable write and returns
+// their IDs in order. If any name is unknown or any option invalid, it
+// returns an error and stores nothing. The tasks are queued and start as
+// worker slots allow.
+func (m *Manager) SubmitMany(ctx context.Context, params []SubmitParams) ([]string, error) {
+	recs := make([]*store.Record, len(params))
+	for i, p := range params {
+		rec, _, err := m.newRecord(p)
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", i, err)
+		}
+		recs[i] = rec
+	}
+	return m.insertQueued(ctx, recs)
+}
+
+// newRecord validates a submission and builds its record.
+func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) {
+	def, ok := m.cfg.Registry.Lookup(p.Name)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownTask, p.Name)
+	}
+	var o SubmitOpts
+	if p.Opts != nil {
+		o = *p.Opts
+	}
+	prio := o.Priority
+	if prio == "" {
+		prio = def.EffectivePriority()
+	}
+	switch {
+	case prio != PriorityNormal && prio != PriorityIdle:
+		return nil, nil, fmt.Errorf("%w: priority %q (want %q or %q)", ErrInvalidArgument, prio, PriorityNormal, PriorityIdle)
+	case o.Timeout < 0 || o.IdleTimeout < 0:
+		return nil, nil, fmt.Errorf("%w: timeouts must not be negative", ErrInvalidArgument)
+	case len(o.IdempotencyKey) > 256:
+		return nil, nil, fmt.Errorf("%w: idempotency key longer than 256 bytes", ErrInvalidArgument)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, nil, fmt.Errorf("bgtask: cannot make a task ID: %w", err)
+	}
+	args := slices.Clone(p.Args)
+	if args == nil {
+		args = []string{}
+	}
+	return &store.Record{
+		ID:             id.String(),
+		Name:           p.Name,
+		Args:           args,
+		State:          store.Ongoing,
+		CreatedAt:      m.clock.Now(),
+		IdempotencyKey: o.IdempotencyKey,
+		Priority:       string(prio),
+		Timeout:        o.Timeout,
+		IdleTimeout:    o.IdleTimeout,
+		Tags:           def.Tags,
+	}, def, nil
+}
+
+// submitHere stores rec as owned by this server and starts it, if the
+// manager runs and a worker slot is free. ok is false when the caller must
+// queue the record instead.
+func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Definition) (id string, ok bool, err error) {
+	m.mu.Lock()
+	switch {
+	case m.state == stateStopping || m.state == stateStopped:
+		m.mu.Unlock()
+		return "", true, ErrStopped
+	case !m.acceptingLocked():
+		m.mu.Unlock()
+		return "", false, nil
+	}
+	select {
+	case m.slots <- struct{}{}:
+	default:
+		m.mu.Unlock()
+		return "", false, nil
+	}
+	m.tasks.Add(1)
+	m.mu.Unlock()
+
+	now := rec.CreatedAt
+	rec.Owner, rec.Attempt, rec.StartedAt, rec.HeartbeatAt = m.cfg.ServerID, 1, now, now
+	res, err := m.store.Insert(ctx, []*store.Record{rec})
+	if err != nil || res[0].Existing {
+		<-m.slots
+		m.tasks.Done()
+		if err != nil {
+			return "", true, mapStoreErr(err)
+		}
+		return res[0].ID, true, nil
+	}
+	m.launch(m.newRunning(rec, def, true))
+	return rec.ID, true, nil
+}
+
+// insertQueued stores records for any server to claim and tells the
+// servers.
+func (m *Manager) insertQueued(ctx context.Context, recs []*store.Record) ([]string, error) {
+	m.mu.Lock()
+	stopped := m.state == stateStopping || m.state == stateStopped
+	m.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
+	}
+	res, err := m.store.Insert(ctx, recs)
+	if err != nil {
+		return nil, mapStoreErr(err)
+	}
+	ids := make([]string, len(res))
+	for i, r := range res {
+		ids[i] = r.ID
+	}
+	m.noteEnqueued()
+	if !m.exclusive {
+		if _, err := m.store.Publish(ctx, store.Message{Kind: store.MsgEnqueued, Origin: m.cfg.ServerID}); err != nil {
+			m.logger.Warn("cannot notify other servers of new tasks; they find them at their next sweep", "err", err)
+		}
+	}
+	return ids, nil
+}
