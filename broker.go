@@ -11,10 +11,11 @@ type SubscribeOpts struct {
 	// the manager still holds in memory (Config.EventHistory), then live
 	// events: a client resumes a stream after the last Seq it saw.
 	After uint64
-	// OnGap is called, before Subscribe returns, when After is set and the
-	// memory no longer reaches back to it: some events were missed, and the
-	// caller should re-read the task's state with Get.
-	OnGap func()
+	// Resumed, if set, is called before Subscribe returns when After is
+	// set: replayed is how many events will be delivered from memory ahead
+	// of live ones, and complete is false when the memory no longer reaches
+	// back to After (events were missed: re-read the task with Get).
+	Resumed func(replayed int, complete bool)
 	// Buffer is the channel's capacity. 0: Config.SubscriberBuffer.
 	Buffer int
 }
@@ -68,8 +69,8 @@ func (b *broker) subscribe(opts SubscribeOpts) (<-chan Event, func()) {
 	}
 	if opts.After > 0 {
 		replay, complete := b.since(opts.After, opts.TaskID)
-		if !complete && opts.OnGap != nil {
-			opts.OnGap()
+		if opts.Resumed != nil {
+			opts.Resumed(len(replay), complete)
 		}
 		for _, ev := range replay {
 			s.push(ev)

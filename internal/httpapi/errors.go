@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/bgtask/bgtask"
+)
+
+// Stable error codes of the API's JSON errors.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeInvalidJSON    = "invalid_json"
+	CodeBodyTooLarge   = "body_too_large"
+	CodeUnknownTask    = "unknown_task"
+	CodeNotFound       = "not_found"
+	CodeFinished       = "finished"
+	CodeNothingToRetry = "nothing_to_retry"
+	CodeUnauthorized   = "unauthorized"
+	CodeMethod         = "method_not_allowed"
+	CodeUnavailable    = "unavailable"
+	CodeInternal       = "internal"
+)
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the code (stable, for programs) and message (for people).
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// apiError is an error with its HTTP status and code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(code, msg string) error {
+	return &apiError{status: http.StatusBadRequest, code: code, msg: msg}
+}
+
+// statusOf maps an error to its HTTP status and code: the one place that
+// does.
+func statusOf(err error) (int, string) {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.code
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge
+	case errors.Is(err, bgtask.ErrUnknownTask):
+		return http.StatusNotFound, CodeUnknownTask
+	case errors.Is(err, bgtask.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound
+	case errors.Is(err, bgtask.ErrFinished):
+		return http.StatusConflict, CodeFinished
+	case errors.Is(err, bgtask.ErrNothingToRetry):
+		return http.StatusConflict, CodeNothingToRetry
+	case errors.Is(err, bgtask.ErrInvalidArgument):
+		return http.StatusBadRequest, CodeBadRequest
+	case errors.Is(err, bgtask.ErrStopped):
+		return http.StatusServiceUnavailable, CodeUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, CodeUnavailable
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if status == http.StatusInternalServerError {
+			msg = "internal error"
+		}
+	}
+	if status == http.StatusRequestEntityTooLarge {
+		msg = "request body larger than 1 MiB"
+	}
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,146 @@
+// Package httpapi serves the bgtask HTTP API (/v1), server-sent event
+// streams, /metrics, /healthz and the dashboard.
+package httpapi
+
+import (
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bgtask/bgtask"
+)
+
+// Defaults of Config fields left at their zero value.
+const (
+	// DefaultPingInterval is the gap between ": ping" comments on event
+	// streams.
+	DefaultPingInterval = 15 * time.Second
+	// MaxBodyBytes bounds request bodies (1 MiB).
+	MaxBodyBytes = 1 << 20
+)
+
+// Config configures the API server.
+type Config struct {
+	// Manager serves every request. Required.
+	Manager *bgtask.Manager
+	// Token, if set, is required as "Authorization: Bearer <token>" on
+	// every endpoint but /healthz.
+	Token string
+	// Metrics serves /metrics (e.g. promhttp.HandlerFor). nil: 404.
+	Metrics http.Handler
+	// Dashboard serves / and its assets. nil: 404.
+	Dashboard http.Handler
+	// PingInterval is the gap between ping comments on event streams.
+	// Default DefaultPingInterval.
+	PingInterval time.Duration
+	// Logger receives request errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	m       *bgtask.Manager
+	token   []byte
+	ping    time.Duration
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	streams atomic.Int64
+}
+
+// New returns the API server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		m:      cfg.Manager,
+		token:  []byte(cfg.Token),
+		ping:   cfg.PingInterval,
+		logger: cfg.Logger,
+		mux:    http.NewServeMux(),
+	}
+	if s.ping <= 0 {
+		s.ping = DefaultPingInterval
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.routes(cfg)
+	return s
+}
+
+func (s *Server) routes(cfg Config) {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("POST /v1/tasks", s.submit)
+	s.mux.HandleFunc("GET /v1/tasks", s.list)
+	s.mux.HandleFunc("GET /v1/tasks/{id}", s.get)
+	s.mux.HandleFunc("POST /v1/tasks/{id}/cancel", s.cancel)
+	s.mux.HandleFunc("POST /v1/tasks/{id}/retry", s.retry)
+	s.mux.HandleFunc("GET /v1/tasks/{id}/events", s.taskEvents)
+	s.mux.HandleFunc("GET /v1/events", s.allEvents)
+	s.mux.HandleFunc("GET /v1/definitions", s.definitions)
+	s.mux.HandleFunc("GET /v1/stats", s.stats)
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Dashboard != nil {
+		s.mux.Handle("GET /", cfg.Dashboard)
+	}
+}
+
+// ServeHTTP checks the token and routes the request. Unknown paths and
+// methods get JSON errors too.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bgtask"`)
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: CodeUnauthorized, Message: "missing or wrong bearer token"}})
+		return
+	}
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		s.notRouted(w, r, h)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// notRouted turns the mux's plain-text 404 and 405 into JSON errors.
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: CodeMethod, Message: r.Method + " not allowed on " + r.URL.Path}})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNotFound, Message: "no such endpoint: " + r.URL.Path}})
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.token) == 0 {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		// EventSource cannot set headers: accept ?token= on GET streams.
+		got = r.URL.Query().Get("access_token")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), s.token) == 1
+}
+
+// Streams returns the number of open event streams.
+func (s *Server) Streams() int64 { return s.streams.Load() }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "server_id": s.m.ServerID()})
+}
