@@ -19,8 +19,9 @@ func (m *Manager) newRunning(rec *store.Record, def *Definition, slot bool) *run
 		attempt: rec.Attempt,
 		logger:  m.logger.With("task_id", rec.ID, "task", rec.Name, "attempt", rec.Attempt),
 	}
+	// Every attempt starts its progress from zero: a task that resumes
+	// keeps its own checkpoints (in its data, or as subtasks).
 	r.task.progress = newProgress(func() { m.flusher.mark(r) })
-	r.task.progress.restore(ProgressInfo(rec.Progress))
 	if len(rec.Subtasks) > 0 {
 		r.subtasks = append([]store.Subtask(nil), rec.Subtasks...)
 	}

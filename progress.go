@@ -59,12 +59,6 @@ func (p *Progress) Snapshot() ProgressInfo {
 	return p.info
 }
 
-func (p *Progress) restore(i ProgressInfo) {
-	p.mu.Lock()
-	p.info = i
-	p.mu.Unlock()
-}
-
 func (p *Progress) update(f func(*ProgressInfo)) {
 	p.mu.Lock()
 	f(&p.info)

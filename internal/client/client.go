@@ -1,0 +1,169 @@
+// Package client talks to a bgtask server's HTTP API for the CLI's client
+// commands (submit, status, list, watch, cancel, retry).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/httpapi"
+)
+
+// Client is an API client. It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// Error is an error response of the API.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("server: %s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// New returns a client of the server at addr ("http://127.0.0.1:8080" or
+// "127.0.0.1:8080").
+func New(addr, token string) (*Client, error) {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid server address %q: want http://HOST:PORT", addr)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return &Client{base: u, token: token, http: &http.Client{}}, nil
+}
+
+func (c *Client) url(path string, q url.Values) string {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.auth(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach server %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("malformed answer from server: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) auth(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+}
+
+func decodeError(resp *http.Response) error {
+	var body httpapi.ErrorBody
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
+		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+	}
+	return &Error{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
+}
+
+// Submit submits a task.
+func (c *Client) Submit(ctx context.Context, req httpapi.SubmitRequest) (*bgtask.TaskInfo, error) {
+	var info bgtask.TaskInfo
+	return &info, c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &info)
+}
+
+// Get returns a task's record.
+func (c *Client) Get(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	var info bgtask.TaskInfo
+	return &info, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, nil, &info)
+}
+
+// List returns a page of tasks.
+func (c *Client) List(ctx context.Context, o bgtask.ListOpts) (*bgtask.ListResult, error) {
+	q := url.Values{}
+	if o.State != "" {
+		q.Set("state", string(o.State))
+	}
+	if o.Name != "" {
+		q.Set("name", o.Name)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
+	}
+	var res bgtask.ListResult
+	return &res, c.do(ctx, http.MethodGet, "/v1/tasks", q, nil, &res)
+}
+
+// Cancel cancels a task.
+func (c *Client) Cancel(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	var info bgtask.TaskInfo
+	return &info, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/cancel", nil, struct{}{}, &info)
+}
+
+// Retry re-runs a parallel task's failed subtasks.
+func (c *Client) Retry(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	var info bgtask.TaskInfo
+	return &info, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/retry", nil, struct{}{}, &info)
+}
+
+// Definitions lists the server's task definitions.
+func (c *Client) Definitions(ctx context.Context) ([]httpapi.Definition, error) {
+	var out struct {
+		Definitions []httpapi.Definition `json:"definitions"`
+	}
+	return out.Definitions, c.do(ctx, http.MethodGet, "/v1/definitions", nil, nil, &out)
+}
+
+// IsNotFound reports whether err is an API 404.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// retryDelay is the pause before a stream reconnects.
+const retryDelay = 500 * time.Millisecond

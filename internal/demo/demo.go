@@ -1,0 +1,117 @@
+// Package demo registers the tasks `bgtask serve --demo` shows the system
+// off with: a long "decode" with 100–200 progress steps (after MDN's
+// cooperative scheduling demo), a parallel task with a failing subtask, a
+// task that fails, and a slow retriable one that survives a server crash.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/bgtask/bgtask"
+)
+
+// Registry returns a fresh registry of the demo tasks.
+func Registry() *bgtask.Registry {
+	r := bgtask.NewRegistry()
+	r.MustAdd(bgtask.Definition{
+		Name:        "demo.decode",
+		Description: "decodes 100-200 items, one progress step each (arg: item count)",
+		Run:         decode,
+	})
+	r.MustAdd(bgtask.Definition{
+		Name:        "demo.parallel",
+		Description: "six shards in parallel; shard-4 fails on the first attempt (retry re-runs only it)",
+		Subtasks: func(context.Context, *bgtask.Task) ([]string, error) {
+			return []string{"shard-1", "shard-2", "shard-3", "shard-4", "shard-5", "shard-6"}, nil
+		},
+		RunSubtask:  shard,
+		Concurrency: 3,
+	})
+	r.MustAdd(bgtask.Definition{
+		Name:        "demo.fail",
+		Description: "works for two seconds, then fails",
+		Run:         fail,
+	})
+	r.MustAdd(bgtask.Definition{
+		Name:        "demo.slow",
+		Description: "60 one-second steps; retriable, so another server (or a restart) takes it over",
+		Run:         slow,
+		Retriable:   true,
+		MaxAttempts: 3,
+	})
+	return r
+}
+
+// decode processes 100–200 items (or the count in args[0]).
+func decode(ctx context.Context, t *bgtask.Task) error {
+	n := 100 + rand.IntN(101)
+	if args := t.Args(); len(args) > 0 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > 100000 {
+			return fmt.Errorf("demo.decode: item count must be 1..100000, got %q", args[0])
+		}
+		n = v
+	}
+	t.Progress().SetTotal(float64(n))
+	for i := range n {
+		if err := sleep(ctx, time.Duration(20+rand.IntN(40))*time.Millisecond); err != nil {
+			return err
+		}
+		t.Progress().Add(1, fmt.Sprintf("decoded item %d of %d", i+1, n))
+	}
+	return nil
+}
+
+func shard(ctx context.Context, t *bgtask.Task) error {
+	steps := 10 + rand.IntN(10)
+	t.Progress().SetTotal(float64(steps))
+	for i := range steps {
+		if err := sleep(ctx, 150*time.Millisecond); err != nil {
+			return err
+		}
+		t.Progress().Add(1, fmt.Sprintf("%s: block %d", t.SubtaskKey(), i+1))
+		if t.SubtaskKey() == "shard-4" && t.Attempt() == 1 && i == steps/2 {
+			return errors.New("checksum mismatch in block " + strconv.Itoa(i+1))
+		}
+	}
+	return nil
+}
+
+func fail(ctx context.Context, t *bgtask.Task) error {
+	t.Progress().SetTotal(4)
+	for i := range 4 {
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+		t.Progress().Add(1, fmt.Sprintf("calling upstream (%d/4)", i+1))
+	}
+	return errors.New("upstream returned 503 Service Unavailable")
+}
+
+func slow(ctx context.Context, t *bgtask.Task) error {
+	const steps = 60
+	t.Progress().SetTotal(steps)
+	for i := range steps {
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		t.Progress().Add(1, fmt.Sprintf("step %d of %d (attempt %d)", i+1, steps, t.Attempt()))
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
