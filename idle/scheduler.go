@@ -1,0 +1,468 @@
+package idle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bgtask/bgtask/clock"
+)
+
+// DefaultMaxPeriod is the longest idle period, and the budget of each
+// callback in fallback mode, when Config.MaxPeriod is 0. It is the 50 ms of
+// requestIdleCallback: short enough that a user cannot tell the difference
+// when foreground work that arrives during a period waits for it to end.
+const DefaultMaxPeriod = 50 * time.Millisecond
+
+// Handle identifies a requested callback. Handles start at 1 and strictly
+// increase per Scheduler; 0 is never a valid handle.
+type Handle uint64
+
+// RequestOpts are the options of one Request. A nil *RequestOpts means the
+// zero value.
+type RequestOpts struct {
+	// Timeout, if positive, guarantees that the callback runs: if no idle
+	// period has run it Timeout after the request, it is taken off the
+	// lists and run at once (before any runnable callback), with DidTimeout
+	// true and TimeRemaining 0. 0: no timeout; the callback waits for an
+	// idle period however long that takes.
+	Timeout time.Duration
+}
+
+// Config configures a Scheduler. The zero value is valid: real clock, no
+// load sources (fallback mode), 50 ms periods, panics logged.
+type Config struct {
+	// MaxPeriod is the longest idle period. 0: DefaultMaxPeriod.
+	MaxPeriod time.Duration
+	// Clock tells the time and runs timeouts. nil: clock.Real.
+	Clock clock.Clock
+	// Sources say when the process is busy. nil or empty: fallback mode
+	// (requestIdleCallback's setTimeout shim) — the process counts as always
+	// idle and every callback gets its own fixed MaxPeriod budget, one
+	// callback per period.
+	Sources []LoadSource
+	// PanicHandler is called, on the scheduler's goroutine, with the value
+	// and stack of a callback that panicked; the scheduler then carries on
+	// with the next callback. nil: log at error level to Logger, or to
+	// slog.Default() when Logger is nil, so that a panic is never silent.
+	PanicHandler func(h Handle, value any, stack []byte)
+	// Logger receives the scheduler's own diagnostics. nil: discard.
+	Logger *slog.Logger
+	// LowPriority runs callbacks on a dedicated OS thread whose scheduling
+	// policy is SCHED_IDLE (Linux; elsewhere, or if that fails, nice 19 is
+	// tried), so that the kernel itself gives the CPU to foreground threads
+	// first, even when a callback is slow to check its deadline. Work a
+	// callback hands to other goroutines does not inherit the policy. See
+	// docs/idle.md for when this pays off. false: callbacks run on an
+	// ordinary goroutine.
+	LowPriority bool
+}
+
+func (c *Config) validate() error {
+	if c.MaxPeriod < 0 {
+		return errors.New("idle: Config.MaxPeriod must not be negative")
+	}
+	for i, src := range c.Sources {
+		if src == nil {
+			return fmt.Errorf("idle: Config.Sources[%d] is nil", i)
+		}
+	}
+	return nil
+}
+
+// Stats are a Scheduler's counters since New.
+type Stats struct {
+	Requested uint64 // Request calls that queued a callback
+	Ran       uint64 // callbacks run in idle periods
+	TimedOut  uint64 // callbacks run because their timeout expired
+	Cancelled uint64 // callbacks removed by Cancel
+	Panicked  uint64 // callbacks that panicked (counted in Ran or TimedOut too)
+	Periods   uint64 // idle periods started
+	// CallbackTime is the wall time spent in callbacks. Callbacks run one at
+	// a time, so it approximates the CPU time the idle work used when it is
+	// CPU-bound; the CPU source subtracts it from the process's use.
+	CallbackTime time.Duration
+	Queued       int // callbacks waiting now (pending, runnable or timed out)
+}
+
+// Scheduler runs callbacks in the idle periods of the process, one at a
+// time, with the processing model of requestIdleCallback (see the package
+// documentation). It is safe for concurrent use.
+type Scheduler struct {
+	// Immutable after New.
+	clock       clock.Clock
+	maxPeriod   time.Duration
+	sources     []LoadSource
+	fallback    bool
+	onPanic     func(Handle, any, []byte)
+	logger      *slog.Logger
+	lowPriority bool
+
+	wake chan struct{} // capacity 1: a token means "look again"
+
+	mu       sync.Mutex // guards the fields below and every entry's links and state
+	last     Handle
+	pending  queue // requested, waiting for the next idle period
+	runnable queue // moved at the start of a period; run FIFO
+	expired  queue // timeout fired; run before anything runnable
+	byHandle map[Handle]*entry
+
+	// Counters, updated atomically.
+	requested, ran, timedOut, cancelled, panicked, periods atomic.Uint64
+
+	cbMu      sync.Mutex // guards the callback timing below
+	cbTotal   time.Duration
+	cbStarted time.Time // start of the running callback; zero if none
+
+	runMu    sync.Mutex // guards the run state below
+	stop     chan struct{}
+	done     chan struct{}
+	stopping bool
+	unwatch  []func()
+}
+
+// New returns a stopped Scheduler. Requests may be made before Start; they
+// run once it is started.
+func New(cfg *Config) (*Scheduler, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Scheduler{
+		clock:       clock.OrReal(cfg.Clock),
+		maxPeriod:   cfg.MaxPeriod,
+		sources:     append([]LoadSource(nil), cfg.Sources...),
+		onPanic:     cfg.PanicHandler,
+		logger:      cfg.Logger,
+		lowPriority: cfg.LowPriority,
+		wake:        make(chan struct{}, 1),
+		byHandle:    make(map[Handle]*entry),
+	}
+	if s.maxPeriod == 0 {
+		s.maxPeriod = DefaultMaxPeriod
+	}
+	s.fallback = len(s.sources) == 0
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.onPanic == nil {
+		l := cfg.Logger
+		if l == nil {
+			l = slog.Default()
+		}
+		s.onPanic = func(h Handle, v any, stack []byte) {
+			l.Error("idle: callback panicked", "handle", uint64(h), "panic", v, "stack", string(stack))
+		}
+	}
+	for _, src := range s.sources {
+		if a, ok := src.(callbackTimeAware); ok {
+			a.excludeCallbackTime(s.CallbackTime)
+		}
+	}
+	return s, nil
+}
+
+// callbackTimeAware is implemented by sources that measure the process's
+// CPU use and must not count the idle work itself as foreground load.
+type callbackTimeAware interface {
+	excludeCallbackTime(func() time.Duration)
+}
+
+// Request queues cb to run in a later idle period and returns its handle.
+// A nil cb queues nothing and returns 0.
+func (s *Scheduler) Request(cb func(Deadline), opts *RequestOpts) Handle {
+	if cb == nil {
+		return 0
+	}
+	e := &entry{cb: cb}
+	e.dl.s = s
+	s.mu.Lock()
+	s.last++
+	e.handle = s.last
+	s.pending.push(e) // state is statePending
+	s.byHandle[e.handle] = e
+	if opts != nil && opts.Timeout > 0 {
+		e.timer = s.clock.AfterFunc(opts.Timeout, func() { s.expire(e) })
+	}
+	s.mu.Unlock()
+	s.requested.Add(1)
+	s.poke()
+	return e.handle
+}
+
+// Cancel removes the callback h from the lists and defuses its timeout. It
+// does nothing if h is unknown, already ran, is running (a callback may
+// cancel itself) or was cancelled.
+func (s *Scheduler) Cancel(h Handle) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.byHandle[h]
+	if e == nil {
+		return
+	}
+	e.list.remove(e)
+	s.takeLocked(e)
+	s.cancelled.Add(1)
+}
+
+// CallbackTime returns the wall time spent in callbacks so far, including
+// the running one.
+func (s *Scheduler) CallbackTime() time.Duration {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	if s.cbStarted.IsZero() {
+		return s.cbTotal
+	}
+	return s.cbTotal + s.clock.Now().Sub(s.cbStarted)
+}
+
+// Stats returns the scheduler's counters.
+func (s *Scheduler) Stats() Stats {
+	s.mu.Lock()
+	queued := s.pending.n + s.runnable.n + s.expired.n
+	s.mu.Unlock()
+	return Stats{
+		Requested:    s.requested.Load(),
+		Ran:          s.ran.Load(),
+		TimedOut:     s.timedOut.Load(),
+		Cancelled:    s.cancelled.Load(),
+		Panicked:     s.panicked.Load(),
+		Periods:      s.periods.Load(),
+		CallbackTime: s.CallbackTime(),
+		Queued:       queued,
+	}
+}
+
+// takeLocked marks e as no longer queued: it is about to run or was
+// cancelled. e must already be off its list.
+func (s *Scheduler) takeLocked(e *entry) {
+	e.state = stateDone
+	delete(s.byHandle, e.handle)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+}
+
+// expire runs when e's timeout fires: if e is still waiting for an idle
+// period, it moves to the expired list, to run before anything runnable.
+// If e already ran (or is running, or was cancelled) it does nothing: the
+// timeout and the idle run race under mu and only one of them wins.
+func (s *Scheduler) expire(e *entry) {
+	s.mu.Lock()
+	if e.state != statePending && e.state != stateRunnable {
+		s.mu.Unlock()
+		return
+	}
+	e.list.remove(e)
+	e.state = stateExpired
+	s.expired.push(e)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes the scheduler's goroutine if it waits.
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// busy reports whether any source is busy now.
+func (s *Scheduler) busy() bool {
+	for _, src := range s.sources {
+		if src.Busy() {
+			return true
+		}
+	}
+	return false
+}
+
+// Start starts the scheduler's goroutine. Calling it on a started
+// Scheduler does nothing. Cancelling ctx stops the goroutine after the
+// running callback returns, like Stop; call Stop anyway to release the
+// sources' watchers.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.done != nil {
+		select {
+		case <-s.done: // stopped by its context: clean up and start again
+			s.cleanupLocked()
+		default:
+			if s.stopping {
+				return errors.New("idle: Start while Stop is in progress")
+			}
+			return nil
+		}
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	for _, src := range s.sources {
+		s.unwatch = append(s.unwatch, src.Watch(s.poke))
+	}
+	go s.run(ctx, s.stop, s.done)
+	s.logger.Debug("idle: scheduler started", "sources", len(s.sources), "max_period", s.maxPeriod)
+	return nil
+}
+
+// Stop stops the scheduler's goroutine and waits, until ctx ends, for the
+// running callback to return. Queued callbacks stay queued (their timeouts
+// keep running) and run after the next Start. Stop is safe to call twice
+// and on a Scheduler that never started; it returns ctx.Err() if ctx ended
+// first.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	s.runMu.Lock()
+	done := s.done
+	if done == nil {
+		s.runMu.Unlock()
+		return nil
+	}
+	if !s.stopping {
+		s.stopping = true
+		close(s.stop)
+	}
+	s.runMu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.runMu.Lock()
+	if s.done == done {
+		s.cleanupLocked()
+		s.logger.Debug("idle: scheduler stopped")
+	}
+	s.runMu.Unlock()
+	return nil
+}
+
+func (s *Scheduler) cleanupLocked() {
+	for _, stop := range s.unwatch {
+		stop()
+	}
+	s.unwatch, s.stop, s.done, s.stopping = nil, nil, nil, false
+}
+
+// run is the scheduler's goroutine: it waits for idleness, runs idle
+// periods and runs timed-out callbacks as they come.
+func (s *Scheduler) run(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	if s.lowPriority {
+		// Never unlocked: when this goroutine exits its thread exits too,
+		// so a SCHED_IDLE thread never goes back to the runtime's pool.
+		runtime.LockOSThread()
+		if err := lowerThreadPriority(); err != nil {
+			s.logger.Warn("idle: cannot lower the callback thread's priority", "error", err)
+		}
+	}
+	for s.waitIdle(ctx, stop) {
+		s.runPeriod(ctx, stop)
+	}
+}
+
+func stopped(ctx context.Context, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// waitIdle runs timed-out callbacks as they come and returns true when an
+// idle period can start — callbacks wait and no source is busy — or false
+// when the scheduler stops.
+func (s *Scheduler) waitIdle(ctx context.Context, stop <-chan struct{}) bool {
+	for !stopped(ctx, stop) {
+		if s.runExpired() {
+			continue
+		}
+		s.mu.Lock()
+		work := s.pending.n+s.runnable.n > 0
+		s.mu.Unlock()
+		if work && !s.busy() {
+			return true
+		}
+		select {
+		case <-s.wake:
+		case <-stop:
+		case <-ctx.Done():
+		}
+	}
+	return false
+}
+
+// runPeriod runs one idle period: the pending list moves to the end of the
+// runnable list, then runnable callbacks run FIFO while time remains;
+// timed-out callbacks overtake them. Leftovers carry over.
+func (s *Scheduler) runPeriod(ctx context.Context, stop <-chan struct{}) {
+	start := s.clock.Now()
+	end := s.periodEnd(start)
+	s.periods.Add(1)
+	s.mu.Lock()
+	s.pending.spliceTo(&s.runnable, stateRunnable)
+	s.mu.Unlock()
+	for !stopped(ctx, stop) {
+		if s.runExpired() {
+			continue
+		}
+		s.mu.Lock()
+		if s.runnable.n == 0 || s.remaining(start, end) <= 0 {
+			s.mu.Unlock()
+			return
+		}
+		e := s.runnable.pop()
+		s.takeLocked(e)
+		s.mu.Unlock()
+		s.invoke(e, deadline{s: s, start: start, end: end})
+		s.ran.Add(1)
+		if s.fallback {
+			return // the shim: one callback, one fixed budget
+		}
+	}
+}
+
+// runExpired runs the oldest timed-out callback, if any, and reports
+// whether it did.
+func (s *Scheduler) runExpired() bool {
+	s.mu.Lock()
+	e := s.expired.pop()
+	if e == nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.takeLocked(e)
+	s.mu.Unlock()
+	s.invoke(e, deadline{s: s, timedOut: true})
+	s.timedOut.Add(1)
+	return true
+}
+
+// invoke calls e's callback with dl, recovering and reporting a panic.
+func (s *Scheduler) invoke(e *entry, dl deadline) {
+	e.dl = dl
+	s.cbMu.Lock()
+	s.cbStarted = s.clock.Now()
+	s.cbMu.Unlock()
+	defer func() {
+		s.cbMu.Lock()
+		s.cbTotal += s.clock.Now().Sub(s.cbStarted)
+		s.cbStarted = time.Time{}
+		s.cbMu.Unlock()
+		if v := recover(); v != nil {
+			s.panicked.Add(1)
+			s.onPanic(e.handle, v, debug.Stack())
+		}
+	}()
+	e.cb(&e.dl)
+}
