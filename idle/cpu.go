@@ -70,7 +70,7 @@ type CPU struct {
 	clock     clock.Clock
 	busy      atomic.Bool
 	w         watchers
-	mu        sync.Mutex // guards the sampler below
+	mu        sync.Mutex  // guards the sampler below
 	timer     clock.Timer // nil while not sampling
 	gen       int         // bumped by every start, so a stale timer stops
 	prevAt    time.Time
