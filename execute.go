@@ -53,9 +53,9 @@ func (m *Manager) launch(r *running) {
 func (m *Manager) execute(r *running) {
 	ctx, cancel := context.WithCancelCause(m.work)
 	defer cancel(nil)
-	ctx, cancelTimeout := context.WithTimeoutCause(ctx, r.timeout, errTimeout)
-	defer cancelTimeout()
 	r.setCancel(cancel)
+	timeout := m.clock.AfterFunc(r.timeout, func() { r.stop(errTimeout) })
+	defer timeout.Stop()
 
 	m.emitFor(r, EventStarted, func(ev *Event) { ev.Message = r.task.progress.Snapshot().Message })
 	info := m.attemptInfo(r)

@@ -1,0 +1,206 @@
+// Package bench measures a bgtask manager on a store, the way `river bench`
+// measures River: enqueue one by one, enqueue in batches, drain N queued
+// no-op tasks, submit→start latency at low load, and resident memory while
+// a long stream of tasks runs through with retention. `bgtask bench` runs
+// it; every scenario is bounded in count and time.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/store"
+)
+
+// Scenario names.
+const (
+	Enqueue = "enqueue"
+	Batch   = "batch"
+	Drain   = "drain"
+	Latency = "latency"
+	RSS     = "rss"
+)
+
+// All lists every scenario in run order.
+var All = []string{Enqueue, Batch, Drain, Latency, RSS}
+
+// Config sets what to measure. Zero values mean the documented defaults.
+type Config struct {
+	// OpenStore opens a fresh, empty store for one scenario. Required.
+	OpenStore func(ctx context.Context) (store.Store, func(), error)
+	// Scenarios to run, in order. Default All.
+	Scenarios []string
+	// N is the task count of enqueue, batch and drain. Default 20000.
+	N int
+	// Concurrency is the manager's worker slots (drain, rss) and the
+	// producer goroutines of enqueue. Defaults: 100 workers, 1 producer
+	// (Producers).
+	Concurrency int
+	// Producers submit concurrently in the enqueue scenario. Default 1.
+	Producers int
+	// BatchSize is the SubmitMany batch size. Default 1000.
+	BatchSize int
+	// Payload is the size in bytes of each task's single argument.
+	// Default 100.
+	Payload int
+	// LatencySamples is the number of measured tasks in latency.
+	// Default 2000 (after 50 warm-up tasks).
+	LatencySamples int
+	// RSSTasks is the number of tasks run through in rss. Default 1000000.
+	RSSTasks int
+	// Timeout caps each scenario. Default 120 s.
+	Timeout time.Duration
+	// Out receives one line per result. Default os.Stdout.
+	Out io.Writer
+}
+
+// Result is one scenario's figures.
+type Result struct {
+	Scenario    string        `json:"scenario"`
+	N           int           `json:"n"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	TasksPerSec float64       `json:"tasks_per_s,omitempty"`
+	// Drain: time until the store had no ONGOING record.
+	AckedPerSec float64 `json:"acked_tasks_per_s,omitempty"`
+	P50         time.Duration `json:"p50_ns,omitempty"`
+	P95         time.Duration `json:"p95_ns,omitempty"`
+	P99         time.Duration `json:"p99_ns,omitempty"`
+	Max         time.Duration `json:"max_ns,omitempty"`
+	// RSS samples in KiB: at 10%, 50% and 100% of the tasks, and the peak.
+	RSSKiB  []int64 `json:"rss_kib,omitempty"`
+	PeakKiB int64   `json:"peak_rss_kib"`
+	Capped  bool    `json:"capped,omitempty"`
+}
+
+func (c *Config) defaults() {
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = All
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.N, 20000)
+	def(&c.Concurrency, 100)
+	def(&c.Producers, 1)
+	def(&c.BatchSize, 1000)
+	def(&c.Payload, 100)
+	def(&c.LatencySamples, 2000)
+	def(&c.RSSTasks, 1000000)
+	if c.Timeout <= 0 {
+		c.Timeout = 120 * time.Second
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+}
+
+// Run runs the configured scenarios and returns their results.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	cfg.defaults()
+	if cfg.OpenStore == nil {
+		return nil, fmt.Errorf("bench: Config.OpenStore is required")
+	}
+	var out []Result
+	for _, sc := range cfg.Scenarios {
+		fn, ok := scenarios[sc]
+		if !ok {
+			return out, fmt.Errorf("bench: unknown scenario %q (want %s)", sc, strings.Join(All, ", "))
+		}
+		sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		r, err := fn(sctx, &cfg)
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("bench %s: %w", sc, err)
+		}
+		r.Scenario = sc
+		if r.PeakKiB == 0 {
+			r.PeakKiB = peakRSSKiB()
+		}
+		fmt.Fprintln(cfg.Out, r.Line())
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+var scenarios = map[string]func(context.Context, *Config) (Result, error){
+	Enqueue: runEnqueue,
+	Batch:   runBatch,
+	Drain:   runDrain,
+	Latency: runLatency,
+	RSS:     runRSS,
+}
+
+// Line formats a result as key=value pairs.
+func (r Result) Line() string {
+	var b strings.Builder
+	kv := func(k string, v any) { fmt.Fprintf(&b, " %s=%v", k, v) }
+	fmt.Fprintf(&b, "scenario=%s n=%d elapsed_s=%.3f", r.Scenario, r.N, r.Elapsed.Seconds())
+	if r.TasksPerSec > 0 {
+		kv("tasks_per_s", int64(r.TasksPerSec))
+	}
+	if r.AckedPerSec > 0 {
+		kv("acked_tasks_per_s", int64(r.AckedPerSec))
+	}
+	if r.P50 > 0 {
+		kv("p50_ms", ms(r.P50))
+		kv("p95_ms", ms(r.P95))
+		kv("p99_ms", ms(r.P99))
+		kv("max_ms", ms(r.Max))
+	}
+	if len(r.RSSKiB) > 0 {
+		parts := make([]string, len(r.RSSKiB))
+		for i, v := range r.RSSKiB {
+			parts[i] = strconv.FormatInt(v/1024, 10)
+		}
+		kv("rss_mib_at_10_50_100pct", strings.Join(parts, ","))
+	}
+	kv("peak_rss_mib", r.PeakKiB/1024)
+	if r.Capped {
+		kv("capped", true)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(float64(len(sorted))*p/100+0.999999) - 1
+	return sorted[max(0, min(rank, len(sorted)-1))]
+}
+
+func summarize(r *Result, lat []time.Duration) {
+	slices.Sort(lat)
+	r.P50, r.P95, r.P99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	if len(lat) > 0 {
+		r.Max = lat[len(lat)-1]
+	}
+}
+
+// noopRegistry registers the no-op task the scenarios run; onRun, if set,
+// is called first in every run.
+func noopRegistry(onRun func()) *bgtask.Registry {
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(bgtask.Definition{Name: "noop", Run: func(context.Context, *bgtask.Task) error {
+		if onRun != nil {
+			onRun()
+		}
+		return nil
+	}})
+	return reg
+}
+
+func payloadArgs(size int) []string {
+	return []string{strings.Repeat("x", size)}
+}

@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/store"
+)
+
+// newManager opens a fresh store and a manager on it (not started).
+func newManager(ctx context.Context, cfg *Config, reg *bgtask.Registry, mc bgtask.Config) (*bgtask.Manager, store.Store, func(), error) {
+	st, closeStore, err := cfg.OpenStore(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	mc.Registry, mc.Store = reg, st
+	if mc.MaxWorkers == 0 {
+		mc.MaxWorkers = cfg.Concurrency
+	}
+	m, err := bgtask.NewManager(&mc)
+	if err != nil {
+		closeStore()
+		return nil, nil, nil, err
+	}
+	return m, st, closeStore, nil
+}
+
+func stopManager(m *bgtask.Manager) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = m.Stop(ctx)
+}
+
+// runEnqueue submits N tasks one by one from Producers goroutines to a
+// manager that is not running (the tasks are only stored).
+func runEnqueue(ctx context.Context, cfg *Config) (Result, error) {
+	m, _, closeStore, err := newManager(ctx, cfg, noopRegistry(nil), bgtask.Config{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeStore()
+	args := payloadArgs(cfg.Payload)
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for p := range cfg.Producers {
+		n := cfg.N / cfg.Producers
+		if p < cfg.N%cfg.Producers {
+			n++
+		}
+		wg.Go(func() {
+			for range n {
+				if ctx.Err() != nil {
+					return
+				}
+				if _, err := m.Submit(ctx, "noop", args, nil); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if firstErr != nil && ctx.Err() == nil {
+		return Result{}, firstErr
+	}
+	return Result{N: int(done.Load()), Elapsed: el, TasksPerSec: float64(done.Load()) / el.Seconds(), Capped: ctx.Err() != nil}, nil
+}
+
+// runBatch submits N tasks with SubmitMany in batches of BatchSize.
+func runBatch(ctx context.Context, cfg *Config) (Result, error) {
+	m, _, closeStore, err := newManager(ctx, cfg, noopRegistry(nil), bgtask.Config{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeStore()
+	done, el, err := submitBatches(ctx, m, cfg.N, cfg.BatchSize, payloadArgs(cfg.Payload))
+	if err != nil && ctx.Err() == nil {
+		return Result{}, err
+	}
+	return Result{N: done, Elapsed: el, TasksPerSec: float64(done) / el.Seconds(), Capped: ctx.Err() != nil}, nil
+}
+
+func submitBatches(ctx context.Context, m *bgtask.Manager, n, size int, args []string) (int, time.Duration, error) {
+	batch := make([]bgtask.SubmitParams, size)
+	for i := range batch {
+		batch[i] = bgtask.SubmitParams{Name: "noop", Args: args}
+	}
+	done := 0
+	start := time.Now()
+	for done < n && ctx.Err() == nil {
+		k := min(size, n-done)
+		if _, err := m.SubmitMany(ctx, batch[:k]); err != nil {
+			return done, time.Since(start), err
+		}
+		done += k
+	}
+	return done, time.Since(start), nil
+}
+
+// runDrain stores N tasks (not timed), then starts the manager and times
+// until N runs started and until the store holds no ONGOING record.
+func runDrain(ctx context.Context, cfg *Config) (Result, error) {
+	var ran atomic.Int64
+	all := make(chan struct{})
+	n := int64(cfg.N)
+	m, st, closeStore, err := newManager(ctx, cfg, noopRegistry(func() {
+		if ran.Add(1) == n {
+			close(all)
+		}
+	}), bgtask.Config{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeStore()
+	if _, _, err := submitBatches(ctx, m, cfg.N, cfg.BatchSize, payloadArgs(cfg.Payload)); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	if err := m.Start(ctx); err != nil {
+		return Result{}, err
+	}
+	defer stopManager(m)
+	r := Result{N: cfg.N}
+	select {
+	case <-all:
+	case <-ctx.Done():
+		r.Capped = true
+	}
+	r.Elapsed = time.Since(start)
+	r.TasksPerSec = float64(ran.Load()) / r.Elapsed.Seconds()
+	for ctx.Err() == nil {
+		c, err := st.Counts(ctx)
+		if err != nil {
+			return r, err
+		}
+		if c[store.Ongoing] == 0 {
+			r.AckedPerSec = float64(cfg.N) / time.Since(start).Seconds()
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return r, nil
+}
+
+// runLatency submits one task at a time to a running manager and measures
+// from just before Submit to the first line of the run function.
+func runLatency(ctx context.Context, cfg *Config) (Result, error) {
+	started := make(chan time.Time, 1)
+	m, _, closeStore, err := newManager(ctx, cfg, noopRegistry(func() {
+		started <- time.Now()
+	}), bgtask.Config{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeStore()
+	if err := m.Start(ctx); err != nil {
+		return Result{}, err
+	}
+	defer stopManager(m)
+	const warmup = 50
+	args := payloadArgs(cfg.Payload)
+	lat := make([]time.Duration, 0, cfg.LatencySamples)
+	r := Result{}
+	begin := time.Now()
+	for i := range warmup + cfg.LatencySamples {
+		t0 := time.Now()
+		if _, err := m.Submit(ctx, "noop", args, nil); err != nil {
+			if ctx.Err() != nil {
+				r.Capped = true
+				break
+			}
+			return r, err
+		}
+		select {
+		case t1 := <-started:
+			if i >= warmup {
+				lat = append(lat, t1.Sub(t0))
+			}
+		case <-ctx.Done():
+			r.Capped = true
+		}
+		if r.Capped {
+			break
+		}
+	}
+	r.N, r.Elapsed = len(lat), time.Since(begin)
+	summarize(&r, lat)
+	return r, nil
+}
+
+// runRSS runs RSSTasks tasks through a manager whose retention is short,
+// keeping at most a bounded backlog queued, and samples the resident set.
+func runRSS(ctx context.Context, cfg *Config) (Result, error) {
+	var ran atomic.Int64
+	m, _, closeStore, err := newManager(ctx, cfg, noopRegistry(func() { ran.Add(1) }), bgtask.Config{
+		Retention:       time.Second,
+		JanitorInterval: 250 * time.Millisecond,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeStore()
+	if err := m.Start(ctx); err != nil {
+		return Result{}, err
+	}
+	defer stopManager(m)
+	total := cfg.RSSTasks
+	marks := []int{total / 10, total / 2, total}
+	r := Result{}
+	args := payloadArgs(cfg.Payload)
+	backlog := int64(20 * cfg.BatchSize)
+	start := time.Now()
+	submitted := 0
+	for submitted < total && ctx.Err() == nil {
+		if int64(submitted)-ran.Load() > backlog {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		k, _, err := submitBatches(ctx, m, min(cfg.BatchSize, total-submitted), cfg.BatchSize, args)
+		submitted += k
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return r, err
+		}
+		for len(marks) > 0 && submitted >= marks[0] {
+			r.RSSKiB = append(r.RSSKiB, rssKiB())
+			marks = marks[1:]
+		}
+	}
+	for ran.Load() < int64(submitted) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	r.Capped = ctx.Err() != nil
+	r.N, r.Elapsed = int(ran.Load()), time.Since(start)
+	r.TasksPerSec = float64(r.N) / r.Elapsed.Seconds()
+	return r, nil
+}

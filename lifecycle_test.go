@@ -1,0 +1,245 @@
+package bgtask_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/store"
+)
+
+func TestStopLetsRunningTasksFinish(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	e := setupOn(t, st, []bgtask.Definition{{Name: "hold", Run: g.run}}, nil)
+	id := e.submit("hold")
+	g.waitEntered(t)
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.m.Stop(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := e.m.Submit(context.Background(), "hold", nil, nil); !isErr(err, bgtask.ErrStopped) {
+		t.Fatalf("Submit while stopping = %v, want ErrStopped", err)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a task was running")
+	default:
+	}
+	g.open()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	rec, err := st.Get(context.Background(), id)
+	if err != nil || rec.State != store.Success {
+		t.Fatalf("record after graceful stop = %+v, %v", rec, err)
+	}
+}
+
+// Stop with an expired context hands retriable tasks back (not a failure)
+// and cancels the others; a new server runs the handed-back ones.
+func TestStopHandsBackRetriable(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	g := newGate()
+	defs := []bgtask.Definition{
+		{Name: "retriable", Retriable: true, Run: g.run},
+		{Name: "once", Run: g.run},
+	}
+	e := setupOn(t, st, defs, nil)
+	r := e.submit("retriable")
+	o := e.submit("once")
+	g.waitEntered(t)
+	g.waitEntered(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := st.Get(context.Background(), r)
+	if rec.State != store.Ongoing || rec.Owner != "" || rec.Attempt != 1 {
+		t.Fatalf("retriable task after stop = %+v, want ONGOING, no owner, attempt 1", rec)
+	}
+	rec, _ = st.Get(context.Background(), o)
+	if rec.State != store.Cancelled || rec.Error != "server shutdown" {
+		t.Fatalf("non-retriable task after stop = %+v, want CANCELLED (server shutdown)", rec)
+	}
+
+	g.open()
+	e2 := setupOn(t, st, defs, nil)
+	info := e2.waitState(r, bgtask.StateSuccess)
+	if info.Attempt != 2 {
+		t.Fatalf("handed-back task ran with attempt %d, want 2", info.Attempt)
+	}
+}
+
+// A server that dies leaves its tasks owned; once their lease is stale
+// another server takes retriable ones over (attempt + 1) and fails the
+// rest ("orphaned after N attempts").
+func TestTakeoverOfStaleTasks(t *testing.T) {
+	t.Parallel()
+	st := shared{openStore(t, t.TempDir())}
+	defer st.Close()
+	fake := clock.NewFake(time.Now())
+	var ran atomic.Int32
+	hold := func(ctx context.Context, t *bgtask.Task) error {
+		if t.Attempt() == 1 {
+			<-ctx.Done() // the first server dies while this runs
+			return ctx.Err()
+		}
+		ran.Add(1)
+		return nil
+	}
+	defs := []bgtask.Definition{
+		{Name: "retriable", Retriable: true, MaxAttempts: 2, Run: hold},
+		{Name: "once", Run: hold},
+	}
+	cfg := bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 3 * time.Second}
+
+	deadCtx, die := context.WithCancel(context.Background())
+	reg := bgtask.NewRegistry()
+	for _, d := range defs {
+		reg.MustAdd(d)
+	}
+	c1 := cfg
+	c1.Registry, c1.Store, c1.ServerID = reg, st, "dead"
+	m1, err := bgtask.NewManager(&c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Start(deadCtx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := m1.Submit(context.Background(), "retriable", nil, nil)
+	o, _ := m1.Submit(context.Background(), "once", nil, nil)
+	die() // hard stop: nothing more is written, the records stay owned
+	if err := m1.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := cfg
+	c2.ServerID = "alive"
+	e := setupOn(t, st, defs, &c2)
+	// not stale yet: nobody takes them
+	fake.Advance(time.Second)
+	rec, _ := st.Get(context.Background(), r)
+	if rec.Owner != "dead" {
+		t.Fatalf("task taken over before its lease was stale: %+v", rec)
+	}
+	for range 10 {
+		fake.Advance(time.Second)
+	}
+	info := e.waitState(r, bgtask.StateSuccess)
+	if info.Attempt != 2 || ran.Load() != 1 {
+		t.Fatalf("retriable task: attempt %d, runs %d; want attempt 2, 1 run", info.Attempt, ran.Load())
+	}
+	info = e.waitState(o, bgtask.StateFailure)
+	if info.Error != "orphaned after 1 attempts" {
+		t.Fatalf("non-retriable orphan: error %q", info.Error)
+	}
+}
+
+// With the embedded (exclusive) store, tasks ONGOING at a crash are
+// orphans at the next start: no waiting for the lease to go stale.
+func TestExclusiveStoreRecoversAtStart(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	now := time.Now()
+	_, err := st.Insert(context.Background(), []*store.Record{
+		{ID: "0190c1f4-0000-7000-8000-000000000001", Name: "retriable", Args: []string{}, State: store.Ongoing, Owner: "crashed", Attempt: 1, CreatedAt: now, StartedAt: now, HeartbeatAt: now},
+		{ID: "0190c1f4-0000-7000-8000-000000000002", Name: "once", Args: []string{}, State: store.Ongoing, Owner: "crashed", Attempt: 1, CreatedAt: now, StartedAt: now, HeartbeatAt: now},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, *bgtask.Task) error { return nil }
+	e := setupOn(t, st, []bgtask.Definition{{Name: "retriable", Retriable: true, Run: ok}, {Name: "once", Run: ok}}, nil)
+	if info := e.waitState("0190c1f4-0000-7000-8000-000000000001", bgtask.StateSuccess); info.Attempt != 2 {
+		t.Fatalf("attempt %d, want 2", info.Attempt)
+	}
+	info := e.waitState("0190c1f4-0000-7000-8000-000000000002", bgtask.StateFailure)
+	if !strings.Contains(info.Error, "orphaned") {
+		t.Fatalf("error %q, want orphaned", info.Error)
+	}
+}
+
+func TestRetentionDeletesOnlyFinished(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	g := newGate()
+	defer g.open()
+	e := setup(t, []bgtask.Definition{
+		{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }},
+		{Name: "hold", Run: g.run},
+	}, &bgtask.Config{Clock: fake, Retention: time.Hour, JanitorInterval: time.Minute})
+	done := e.submit("quick")
+	e.waitState(done, bgtask.StateSuccess)
+	running := e.submit("hold")
+	g.waitEntered(t)
+	fake.Advance(30 * time.Minute)
+	if _, err := e.m.Get(context.Background(), done); err != nil {
+		t.Fatalf("finished record deleted before its retention: %v", err)
+	}
+	fake.Advance(31 * time.Minute)
+	deadline := time.Now().Add(waitFor)
+	for {
+		_, err := e.m.Get(context.Background(), done)
+		if isErr(err, bgtask.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("finished record not deleted after its retention")
+		}
+		fake.Advance(time.Minute)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if info, err := e.m.Get(context.Background(), running); err != nil || info.State != bgtask.StateOngoing {
+		t.Fatalf("ONGOING record after retention: %+v, %v", info, err)
+	}
+}
+
+func TestHooksRunInOrder(t *testing.T) {
+	t.Parallel()
+	var log []string
+	var mu = make(chan struct{}, 1)
+	rec := func(s string) {
+		mu <- struct{}{}
+		log = append(log, s)
+		<-mu
+	}
+	hook := func(name string) bgtask.Hook {
+		return bgtask.HookFuncs{
+			Before: func(_ context.Context, a *bgtask.AttemptInfo) { rec(name + " before " + a.Name) },
+			After: func(_ context.Context, a *bgtask.AttemptInfo, r *bgtask.AttemptResult) {
+				rec(name + " after " + string(r.State))
+			},
+		}
+	}
+	e := setup(t, []bgtask.Definition{{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }}},
+		&bgtask.Config{Hooks: []bgtask.Hook{hook("h1"), hook("h2")}})
+	e.waitState(e.submit("quick"), bgtask.StateSuccess)
+	deadline := time.Now().Add(waitFor)
+	for {
+		mu <- struct{}{}
+		n := len(log)
+		<-mu
+		if n == 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	want := "h1 before quick|h2 before quick|h2 after SUCCESS|h1 after SUCCESS"
+	if got := strings.Join(log, "|"); got != want {
+		t.Fatalf("hooks ran %q, want %q", got, want)
+	}
+}
