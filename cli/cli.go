@@ -1,0 +1,69 @@
+// Package cli is the command-line entry point of bgtask. The bgtask binary
+// is
+//
+//	func main() { os.Exit(cli.Main(nil)) }
+//
+// and a program that packages its own tasks at build time does the same
+// with its registry:
+//
+//	func main() {
+//		reg := bgtask.NewRegistry()
+//		reg.MustAdd(bgtask.Definition{Name: "report", Run: report})
+//		os.Exit(cli.Main(reg))
+//	}
+//
+// Task names are looked up in the application's registry first, then in
+// the built-in tasks (package tasks), then, in a binary built with the
+// testtasks tag, in the test-only tasks.
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/bgtask/bgtask"
+)
+
+// Config configures Run. The zero value uses the process's standard
+// streams and environment and no application registry.
+type Config struct {
+	// Registry is the application's registry, searched before the
+	// built-in and test-only tasks. nil: none.
+	Registry *bgtask.Registry
+	// Stdout receives command output. nil: os.Stdout.
+	Stdout io.Writer
+	// Stderr receives diagnostics. nil: os.Stderr.
+	Stderr io.Writer
+	// Getenv reads the environment. nil: os.Getenv.
+	Getenv func(string) string
+
+	// ownProcess is set by Main only: task mode may then redirect file
+	// descriptors and handle SIGINT/SIGTERM for the whole process.
+	ownProcess bool
+}
+
+// Main runs the command line of the current process (os.Args) with the
+// application's registry app (nil: none) and returns the exit code for
+// os.Exit. It owns the process: a no-output task's stdout and stderr are
+// redirected at the file-descriptor level, and SIGINT/SIGTERM end a task
+// run cleanly (exit 130/143, workspace removed).
+func Main(app *bgtask.Registry) int {
+	cfg := &Config{
+		Registry:   app,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Getenv:     os.Getenv,
+		ownProcess: true,
+	}
+	return Run(context.Background(), os.Args[1:], cfg)
+}
+
+// Run runs the command line args (without the program name) and returns
+// the exit code. Unlike Main it leaves the process alone: no-output tasks
+// write to io.Discard, and cancelling ctx interrupts a task run (exit 143).
+// cfg may be nil.
+func Run(ctx context.Context, args []string, cfg *Config) int {
+	inv := newInvocation(cfg)
+	return inv.execute(ctx, args)
+}

@@ -1,0 +1,217 @@
+package taskmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/google/uuid"
+)
+
+// taskEnv is what every Task handle of one run shares.
+type taskEnv struct {
+	id        string
+	args      []string
+	workspace string
+	logger    *slog.Logger
+}
+
+func (r *runner) newTaskEnv(def *bgtask.Definition, req *Request, dir string, out io.Writer, s *settings) *taskEnv {
+	h := slog.NewTextHandler(out, &slog.HandlerOptions{Level: s.logLevel})
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	return &taskEnv{
+		id:        id.String(),
+		args:      req.Args,
+		workspace: dir,
+		logger:    slog.New(h).With("task", def.Name),
+	}
+}
+
+// newTask returns the handle of the task (key "") or of one subtask.
+// Progress changes are logged at debug level (BGTASK_LOG_LEVEL=debug).
+func (e *taskEnv) newTask(name, key string) *bgtask.Task {
+	logger := e.logger
+	if key != "" {
+		logger = logger.With("subtask", key)
+	}
+	var t *bgtask.Task
+	t = bgtask.NewTask(bgtask.TaskConfig{
+		ID:         e.id,
+		Name:       name,
+		Args:       e.args,
+		Attempt:    1,
+		Workspace:  e.workspace,
+		SubtaskKey: key,
+		Logger:     logger,
+		OnProgress: func() {
+			if logger.Enabled(context.Background(), slog.LevelDebug) {
+				p := t.Progress().Snapshot()
+				logger.Debug("progress", "current", p.Current, "total", p.Total, "message", p.Message)
+			}
+		},
+	})
+	return t
+}
+
+// execute runs the task under its timeout and the signals, then waits out
+// the minimum runtime. It returns the exit code.
+func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskEnv, s *settings) int {
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	done := make(chan int, 1)
+	go func() { done <- r.invoke(tctx, def, env) }()
+
+	var expired <-chan time.Time
+	if s.timeout > 0 {
+		t := time.NewTimer(s.timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case code := <-done:
+		if code == bgtask.ExitException {
+			return code // an exception does not wait out the minimum runtime
+		}
+		if icode, stopped := r.sleep(ctx, s.minRuntime-time.Since(start)); stopped {
+			return icode
+		}
+		return code
+	case <-expired:
+		r.diag("task %q timed out after %v", def.Name, s.timeout)
+		cancel()
+		r.awaitGrace(def.Name, done, s.grace)
+		return bgtask.ExitTimeout
+	case sig := <-r.sigs:
+		r.diag("task %q interrupted by %v", def.Name, sig)
+		cancel()
+		r.awaitGrace(def.Name, done, s.grace)
+		return interrupted(sig)
+	case <-ctx.Done():
+		r.awaitGrace(def.Name, done, s.grace)
+		return interrupted(nil)
+	}
+}
+
+// awaitGrace gives a cancelled task the grace period to return. A second
+// signal cuts it short. A task still running afterwards is abandoned: the
+// process exits around it.
+func (r *runner) awaitGrace(name string, done <-chan int, grace time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-r.sigs:
+	case <-t.C:
+		r.diag("task %q did not return within the %v grace period", name, grace)
+	}
+}
+
+// invoke runs the task (or its subtasks) and maps the outcome to an exit
+// code.
+func (r *runner) invoke(ctx context.Context, def *bgtask.Definition, env *taskEnv) int {
+	t := env.newTask(def.Name, "")
+	if def.Parallel() {
+		return r.runParallel(ctx, def, env, t)
+	}
+	return r.call(ctx, fmt.Sprintf("task %q", def.Name), def.Run, t)
+}
+
+// call runs one run function, recovering a panic (logged with its stack)
+// and logging an exception.
+func (r *runner) call(ctx context.Context, label string, run bgtask.RunFunc, t *bgtask.Task) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.diag("%s panicked: %v\n%s", label, v, debug.Stack())
+			code = bgtask.ExitException
+		}
+	}()
+	err := run(ctx, t)
+	code = bgtask.ExitCode(err)
+	if code == bgtask.ExitException {
+		r.diag("%s failed: %s", label, describe(err))
+	}
+	return code
+}
+
+// describe renders a run function's error for a diagnostic line.
+func describe(err error) string {
+	var ee *bgtask.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Sprintf("invalid exit code %d (valid: 0..%d)", ee.Code, bgtask.ExitTaskMax)
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// runParallel runs one subtask per key, at most Concurrency at once. The
+// task succeeds (0) if every subtask returns nil (or Exit(0)); otherwise
+// it ends with ExitException and lists the failed keys on stderr. Task
+// mode runs each subtask once: there is no retry of failed subtasks.
+func (r *runner) runParallel(ctx context.Context, def *bgtask.Definition, env *taskEnv, t *bgtask.Task) int {
+	keys, err := listSubtasks(ctx, def, t)
+	if err != nil {
+		r.diag("task %q: %v", def.Name, err)
+		return bgtask.ExitException
+	}
+	limit := def.Concurrency
+	if limit <= 0 {
+		limit = bgtask.DefaultSubtaskConcurrency
+	}
+	t.Progress().SetTotal(float64(len(keys)))
+	codes := make([]int, len(keys))
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			label := fmt.Sprintf("task %q subtask %q", def.Name, key)
+			codes[i] = r.call(ctx, label, def.RunSubtask, env.newTask(def.Name, key))
+			t.Progress().Add(1, key)
+		})
+	}
+	wg.Wait()
+	var failed []string
+	for i, c := range codes {
+		if c != bgtask.ExitSuccess {
+			failed = append(failed, fmt.Sprintf("%s (exit %d)", keys[i], c))
+		}
+	}
+	if len(failed) > 0 {
+		r.diag("task %q: %d of %d subtasks failed: %s", def.Name, len(failed), len(keys), strings.Join(failed, ", "))
+		return bgtask.ExitException
+	}
+	return bgtask.ExitSuccess
+}
+
+// listSubtasks calls the definition's Subtasks and checks the keys are
+// non-empty and unique; a panic there is an exception like any other.
+func listSubtasks(ctx context.Context, def *bgtask.Definition, t *bgtask.Task) (keys []string, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("listing subtasks panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	keys, err = def.Subtasks(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("listing subtasks: %w", err)
+	}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k == "" || seen[k] {
+			return nil, fmt.Errorf("subtask keys must be non-empty and unique, got %q", keys)
+		}
+		seen[k] = true
+	}
+	return keys, nil
+}

@@ -1,0 +1,162 @@
+package taskmode
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgtask/bgtask"
+)
+
+// Environment variables read by task mode.
+const (
+	// EnvDefaultTimeout replaces the 10-minute default timeout. A Go
+	// duration ("90s", "1h") or a bare number of seconds ("90", "0.5");
+	// 0 disables the timeout.
+	EnvDefaultTimeout = "BGTASK_DEFAULT_TIMEOUT"
+	// EnvTimeoutGrace replaces the 5-second grace period between the
+	// cancellation of a timed-out task and exit code 4. Same syntax.
+	EnvTimeoutGrace = "BGTASK_TIMEOUT_GRACE"
+	// EnvPurgeStale controls the sweep of stale ephemeral workspaces:
+	// "always" (any age), "never", or an age in milliseconds.
+	EnvPurgeStale = "BGTASK_PURGE_STALE_WORKSPACES"
+	// EnvNoRemoveWorkspace, non-empty, keeps the ephemeral workspace.
+	EnvNoRemoveWorkspace = "BGTASK_NO_REMOVE_WORKSPACE"
+	// EnvIgnoreNoOutput, non-empty, lets no-output tasks write to the
+	// console (like --attach-console).
+	EnvIgnoreNoOutput = "BGTASK_IGNORE_NO_OUTPUT"
+	// EnvLogLevel sets the level of the task's logger and of progress
+	// lines: debug, info (default), warn or error.
+	EnvLogLevel = "BGTASK_LOG_LEVEL"
+)
+
+// Defaults of task mode.
+const (
+	// DefaultTimeout bounds a run when neither the definition, --timeout
+	// nor BGTASK_DEFAULT_TIMEOUT says otherwise.
+	DefaultTimeout = 10 * time.Minute
+	// DefaultGrace is how long a timed-out or interrupted task may take to
+	// return after its context is cancelled.
+	DefaultGrace = 5 * time.Second
+	// DefaultStaleAge is the age from which a leftover ephemeral workspace
+	// counts as stale.
+	DefaultStaleAge = 60 * time.Second
+	// MaxStaleSweep bounds the stale workspaces one run removes.
+	MaxStaleSweep = 5
+)
+
+// settings are a run's resolved options.
+type settings struct {
+	timeout    time.Duration // 0: none
+	grace      time.Duration
+	minRuntime time.Duration
+	silence    bool
+	keep       bool // BGTASK_NO_REMOVE_WORKSPACE
+	sweep      bool
+	staleAge   time.Duration
+	logLevel   slog.Level
+}
+
+// resolveSettings applies the precedence rules of DESIGN.md §3. Every
+// error names the flag or variable at fault.
+func resolveSettings(def *bgtask.Definition, req *Request, getenv func(string) string) (*settings, error) {
+	s := &settings{
+		timeout:  DefaultTimeout,
+		grace:    DefaultGrace,
+		keep:     getenv(EnvNoRemoveWorkspace) != "",
+		sweep:    true,
+		staleAge: DefaultStaleAge,
+		silence:  def.NoOutput && !req.AttachConsole && getenv(EnvIgnoreNoOutput) == "",
+	}
+	var err error
+	switch {
+	case def.Timeout > 0:
+		s.timeout = def.Timeout
+	case req.Timeout != nil:
+		s.timeout = *req.Timeout
+	default:
+		if s.timeout, err = envDuration(getenv, EnvDefaultTimeout, DefaultTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if s.grace, err = envDuration(getenv, EnvTimeoutGrace, DefaultGrace); err != nil {
+		return nil, err
+	}
+	switch {
+	case def.MinRuntime > 0:
+		s.minRuntime = def.MinRuntime
+	case req.MinRuntime != nil:
+		s.minRuntime = *req.MinRuntime
+	}
+	if err := s.parsePurge(getenv(EnvPurgeStale)); err != nil {
+		return nil, err
+	}
+	if s.logLevel, err = parseLevel(getenv(EnvLogLevel)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *settings) parsePurge(v string) error {
+	switch v {
+	case "":
+	case "always":
+		s.staleAge = 0
+	case "never":
+		s.sweep = false
+	default:
+		ms, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want always, never or an age in milliseconds", EnvPurgeStale, v)
+		}
+		s.staleAge = time.Duration(ms) * time.Millisecond
+	}
+	return nil
+}
+
+func parseLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if v == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return 0, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, v)
+	}
+	return l, nil
+}
+
+// envDuration reads a duration variable; unset or empty means def.
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %v", name, v, err)
+	}
+	return d, nil
+}
+
+// ParseDuration parses a non-negative duration: a Go duration ("90s",
+// "1m30s", "250ms") or a bare number of seconds ("90", "1.5").
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || secs != secs { // NaN
+			return 0, fmt.Errorf("not a duration (want e.g. 90s, 2m or a number of seconds)")
+		}
+		if secs > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("duration too large")
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration must not be negative")
+	}
+	return d, nil
+}
