@@ -46,6 +46,11 @@ func (d *deadline) DidTimeout() bool { return d.timedOut }
 // announced after start (an announcement already due when the period began
 // is stale and ignored, see periodEnd).
 func (s *Scheduler) remaining(start, end time.Time) time.Duration {
+	return s.remainingAt(s.clock.Now(), start, end)
+}
+
+// remainingAt is remaining as of now.
+func (s *Scheduler) remainingAt(now, start, end time.Time) time.Duration {
 	for _, src := range s.sources {
 		if src.Busy() {
 			return 0
@@ -54,7 +59,7 @@ func (s *Scheduler) remaining(start, end time.Time) time.Duration {
 			end = t
 		}
 	}
-	left := end.Sub(s.clock.Now())
+	left := end.Sub(now)
 	if left < 0 {
 		return 0
 	}

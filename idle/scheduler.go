@@ -112,6 +112,7 @@ type Scheduler struct {
 	runnable queue // moved at the start of a period; run FIFO
 	expired  queue // timeout fired; run before anything runnable
 	byHandle map[Handle]*entry
+	waiting  bool // the goroutine found no work and waits for a poke
 
 	// Counters, updated atomically.
 	requested, ran, timedOut, cancelled, panicked, periods atomic.Uint64
@@ -120,11 +121,8 @@ type Scheduler struct {
 	cbTotal   time.Duration
 	cbStarted time.Time // start of the running callback; zero if none
 
-	runMu    sync.Mutex // guards the run state below
-	stop     chan struct{}
-	done     chan struct{}
-	stopping bool
-	unwatch  []func()
+	runMu sync.Mutex // guards run
+	run   *run       // the running goroutine's state; nil when stopped
 }
 
 // New returns a stopped Scheduler. Requests may be made before Start; they
@@ -192,9 +190,13 @@ func (s *Scheduler) Request(cb func(Deadline), opts *RequestOpts) Handle {
 	if opts != nil && opts.Timeout > 0 {
 		e.timer = s.clock.AfterFunc(opts.Timeout, func() { s.expire(e) })
 	}
+	wake := s.waiting
+	s.waiting = false
 	s.mu.Unlock()
 	s.requested.Add(1)
-	s.poke()
+	if wake {
+		s.poke()
+	}
 	return e.handle
 }
 
@@ -293,22 +295,24 @@ func (s *Scheduler) busy() bool {
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	if s.done != nil {
+	if s.run != nil {
 		select {
-		case <-s.done: // stopped by its context: clean up and start again
+		case <-s.run.done: // stopped by its context: clean up and start again
 			s.cleanupLocked()
 		default:
-			if s.stopping {
+			if s.run.halt.Load() {
 				return errors.New("idle: Start while Stop is in progress")
 			}
 			return nil
 		}
 	}
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	r := &run{done: make(chan struct{})}
+	r.unctx = context.AfterFunc(ctx, func() { s.halt(r) })
 	for _, src := range s.sources {
-		s.unwatch = append(s.unwatch, src.Watch(s.poke))
+		r.unwatch = append(r.unwatch, src.Watch(s.poke))
 	}
-	go s.run(ctx, s.stop, s.done)
+	s.run = r
+	go s.loop(r)
 	s.logger.Debug("idle: scheduler started", "sources", len(s.sources), "max_period", s.maxPeriod)
 	return nil
 }
@@ -320,23 +324,19 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // first.
 func (s *Scheduler) Stop(ctx context.Context) error {
 	s.runMu.Lock()
-	done := s.done
-	if done == nil {
-		s.runMu.Unlock()
+	r := s.run
+	s.runMu.Unlock()
+	if r == nil {
 		return nil
 	}
-	if !s.stopping {
-		s.stopping = true
-		close(s.stop)
-	}
-	s.runMu.Unlock()
+	s.halt(r)
 	select {
-	case <-done:
+	case <-r.done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	s.runMu.Lock()
-	if s.done == done {
+	if s.run == r {
 		s.cleanupLocked()
 		s.logger.Debug("idle: scheduler stopped")
 	}
@@ -344,17 +344,31 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (s *Scheduler) cleanupLocked() {
-	for _, stop := range s.unwatch {
-		stop()
-	}
-	s.unwatch, s.stop, s.done, s.stopping = nil, nil, nil, false
+func (s *Scheduler) halt(r *run) {
+	r.halt.Store(true)
+	s.poke()
 }
 
-// run is the scheduler's goroutine: it waits for idleness, runs idle
+func (s *Scheduler) cleanupLocked() {
+	s.run.unctx()
+	for _, stop := range s.run.unwatch {
+		stop()
+	}
+	s.run = nil
+}
+
+// run is one life of the scheduler's goroutine, from Start to Stop.
+type run struct {
+	halt    atomic.Bool   // set by Stop or by Start's context: exit
+	done    chan struct{} // closed when the goroutine has exited
+	unctx   func() bool   // unregisters the context's AfterFunc
+	unwatch []func()      // unregister the sources' watchers
+}
+
+// loop is the scheduler's goroutine: it waits for idleness, runs idle
 // periods and runs timed-out callbacks as they come.
-func (s *Scheduler) run(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+func (s *Scheduler) loop(r *run) {
+	defer close(r.done)
 	if s.lowPriority {
 		// Never unlocked: when this goroutine exits its thread exits too,
 		// so a SCHED_IDLE thread never goes back to the runtime's pool.
@@ -363,41 +377,27 @@ func (s *Scheduler) run(ctx context.Context, stop <-chan struct{}, done chan<- s
 			s.logger.Warn("idle: cannot lower the callback thread's priority", "error", err)
 		}
 	}
-	for s.waitIdle(ctx, stop) {
-		s.runPeriod(ctx, stop)
-	}
-}
-
-func stopped(ctx context.Context, stop <-chan struct{}) bool {
-	select {
-	case <-stop:
-		return true
-	case <-ctx.Done():
-		return true
-	default:
-		return false
+	for s.waitIdle(r) {
+		s.runPeriod(r)
 	}
 }
 
 // waitIdle runs timed-out callbacks as they come and returns true when an
 // idle period can start — callbacks wait and no source is busy — or false
 // when the scheduler stops.
-func (s *Scheduler) waitIdle(ctx context.Context, stop <-chan struct{}) bool {
-	for !stopped(ctx, stop) {
+func (s *Scheduler) waitIdle(r *run) bool {
+	for !r.halt.Load() {
 		if s.runExpired() {
 			continue
 		}
 		s.mu.Lock()
 		work := s.pending.n+s.runnable.n > 0
+		s.waiting = !work
 		s.mu.Unlock()
 		if work && !s.busy() {
 			return true
 		}
-		select {
-		case <-s.wake:
-		case <-stop:
-		case <-ctx.Done():
-		}
+		<-s.wake // Request, a timeout, a source or halt pokes
 	}
 	return false
 }
@@ -405,26 +405,28 @@ func (s *Scheduler) waitIdle(ctx context.Context, stop <-chan struct{}) bool {
 // runPeriod runs one idle period: the pending list moves to the end of the
 // runnable list, then runnable callbacks run FIFO while time remains;
 // timed-out callbacks overtake them. Leftovers carry over.
-func (s *Scheduler) runPeriod(ctx context.Context, stop <-chan struct{}) {
+func (s *Scheduler) runPeriod(r *run) {
 	start := s.clock.Now()
 	end := s.periodEnd(start)
 	s.periods.Add(1)
 	s.mu.Lock()
 	s.pending.spliceTo(&s.runnable, stateRunnable)
 	s.mu.Unlock()
-	for !stopped(ctx, stop) {
+	now := start
+	for !r.halt.Load() {
 		if s.runExpired() {
+			now = s.clock.Now()
 			continue
 		}
 		s.mu.Lock()
-		if s.runnable.n == 0 || s.remaining(start, end) <= 0 {
+		if s.runnable.n == 0 || s.remainingAt(now, start, end) <= 0 {
 			s.mu.Unlock()
 			return
 		}
 		e := s.runnable.pop()
 		s.takeLocked(e)
 		s.mu.Unlock()
-		s.invoke(e, deadline{s: s, start: start, end: end})
+		now = s.invoke(e, deadline{s: s, start: start, end: end}, now)
 		s.ran.Add(1)
 		if s.fallback {
 			return // the shim: one callback, one fixed budget
@@ -443,20 +445,22 @@ func (s *Scheduler) runExpired() bool {
 	}
 	s.takeLocked(e)
 	s.mu.Unlock()
-	s.invoke(e, deadline{s: s, timedOut: true})
+	s.invoke(e, deadline{s: s, timedOut: true}, s.clock.Now())
 	s.timedOut.Add(1)
 	return true
 }
 
-// invoke calls e's callback with dl, recovering and reporting a panic.
-func (s *Scheduler) invoke(e *entry, dl deadline) {
+// invoke calls e's callback with dl, recovering and reporting a panic. now
+// is the time it starts; it returns the time it ended.
+func (s *Scheduler) invoke(e *entry, dl deadline, now time.Time) (end time.Time) {
 	e.dl = dl
 	s.cbMu.Lock()
-	s.cbStarted = s.clock.Now()
+	s.cbStarted = now
 	s.cbMu.Unlock()
 	defer func() {
+		end = s.clock.Now()
 		s.cbMu.Lock()
-		s.cbTotal += s.clock.Now().Sub(s.cbStarted)
+		s.cbTotal += end.Sub(s.cbStarted)
 		s.cbStarted = time.Time{}
 		s.cbMu.Unlock()
 		if v := recover(); v != nil {
@@ -465,4 +469,5 @@ func (s *Scheduler) invoke(e *entry, dl deadline) {
 		}
 	}()
 	e.cb(&e.dl)
+	return end
 }
