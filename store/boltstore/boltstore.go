@@ -1,0 +1,279 @@
+// Package boltstore is the embedded bgtask store: one bbolt file in a data
+// directory, opened by one process at a time, durable on return of every
+// mutating call, with group commit.
+//
+// All writes go through one writer goroutine. It takes every operation that
+// is waiting, applies all of them in one bbolt transaction, syncs once and
+// then answers every caller, so concurrent callers share one fsync and
+// concurrency, not disk latency, sets throughput. There is no artificial
+// delay: a lone caller's transaction starts at once. Reads (Get, List) run
+// in their own read-only transactions, concurrently with the writer.
+//
+// The engine choice (bbolt over Pebble) and the measurements behind it are
+// in docs/store.md.
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Defaults of Config.
+const (
+	// DefaultFileName is the file New opens inside a directory.
+	DefaultFileName = "bgtask.db"
+	// DefaultLockTimeout is how long New waits for another process to
+	// release the file.
+	DefaultLockTimeout = time.Second
+	// DefaultSubscriberBuffer is the channel buffer of each subscription.
+	DefaultSubscriberBuffer = 1024
+	// DefaultMaxBatch caps the operations applied in one transaction.
+	DefaultMaxBatch = 1000
+	// DefaultMmapSize is the initial memory map size. It is address space,
+	// not memory; a large one spares remaps, which block readers.
+	DefaultMmapSize = 1 << 30
+)
+
+// ErrLocked is returned by New when another process has the file open.
+var ErrLocked = errors.New("boltstore: database file is locked by another process")
+
+// Config configures a Store. The zero value uses every default.
+type Config struct {
+	// Logger receives diagnostics. Default: discard.
+	Logger *slog.Logger
+	// LockTimeout bounds how long New waits for the file lock held by
+	// another process before returning ErrLocked. Default
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	// SubscriberBuffer is the channel buffer of each subscription; a
+	// subscriber further behind loses lossy messages. Default
+	// DefaultSubscriberBuffer.
+	SubscriberBuffer int
+	// MaxBatch caps the operations the writer applies in one transaction
+	// (one fsync). Default DefaultMaxBatch.
+	MaxBatch int
+	// MmapSize is the initial size of the memory map. Default
+	// DefaultMmapSize.
+	MmapSize int
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.LockTimeout < 0 {
+		return out, errors.New("boltstore: Config.LockTimeout must not be negative")
+	}
+	if out.SubscriberBuffer < 0 {
+		return out, errors.New("boltstore: Config.SubscriberBuffer must not be negative")
+	}
+	if out.MaxBatch < 0 {
+		return out, errors.New("boltstore: Config.MaxBatch must not be negative")
+	}
+	if out.MmapSize < 0 {
+		return out, errors.New("boltstore: Config.MmapSize must not be negative")
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if out.LockTimeout == 0 {
+		out.LockTimeout = DefaultLockTimeout
+	}
+	if out.SubscriberBuffer == 0 {
+		out.SubscriberBuffer = DefaultSubscriberBuffer
+	}
+	if out.MaxBatch == 0 {
+		out.MaxBatch = DefaultMaxBatch
+	}
+	if out.MmapSize == 0 {
+		out.MmapSize = DefaultMmapSize
+	}
+	return out, nil
+}
+
+// Store is the embedded store. Create it with New.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *bolt.DB
+	path string
+
+	// ops is the writer's queue; sendMu guards sending on it against Close
+	// closing it (senders hold it read-locked).
+	ops         chan *op
+	sendMu      sync.RWMutex
+	closed      atomic.Bool
+	writerDone  chan struct{}
+	countsMu    sync.Mutex
+	counts      [4]int64 // by stateIndex; written by the writer after commit
+	pubsub      pubsub
+	closeResult error
+	closeOnce   sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New opens (creating if needed) the store at path. If path ends in ".db"
+// it is the file; otherwise it is a data directory (created with mode 0700
+// if missing) holding DefaultFileName. Only one process can have the file
+// open: New waits up to Config.LockTimeout and then returns an error
+// wrapping ErrLocked. A file that is not a bgtask store returns an error.
+func New(path string, cfg *Config) (*Store, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	file := path
+	if !strings.HasSuffix(path, ".db") {
+		file = filepath.Join(path, DefaultFileName)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: create data directory: %w", err)
+	}
+	db, err := openDB(file, c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:        c,
+		log:        c.Logger,
+		db:         db,
+		path:       file,
+		ops:        make(chan *op, c.MaxBatch),
+		writerDone: make(chan struct{}),
+	}
+	seq, err := s.init()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.pubsub.init(seq, c.SubscriberBuffer, c.Logger)
+	go s.writer()
+	s.log.Debug("boltstore opened", "path", file, "seq", seq)
+	return s, nil
+}
+
+func openDB(file string, c Config) (db *bolt.DB, err error) {
+	defer func() {
+		// bbolt may panic on some corrupt files; report, do not crash.
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("boltstore: open %s: corrupt database file: %v", file, p)
+		}
+	}()
+	db, err = bolt.Open(file, 0o600, &bolt.Options{
+		Timeout: c.LockTimeout,
+		// The freelist is rebuilt at open instead of written by every
+		// commit: less I/O per commit, a scan of the file at open.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		// bbolt syncs with fdatasync on Linux, which also makes a new
+		// file size durable, so the extra fsync after growing the file
+		// is not needed.
+		NoGrowSync:      true,
+		InitialMmapSize: c.MmapSize,
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, file, c.LockTimeout)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+		errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("boltstore: open %s: not a valid database file: %w", file, err)
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: open %s: %w", file, err)
+	}
+	return db, nil
+}
+
+// init creates the buckets, checks the format and loads counts and the
+// last message sequence number.
+func (s *Store) init() (seq uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("boltstore: open %s: corrupt database file: %v", s.path, p)
+		}
+	}()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(metaFormat); {
+		case v == nil && isEmpty(tx.Bucket(bucketRecords)):
+			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
+				return err
+			}
+		case len(v) != 1 || v[0] != formatVersion:
+			return fmt.Errorf("boltstore: %s: unsupported format version %v", s.path, v)
+		}
+		if err := decodeCounts(meta.Get(metaCounts), &s.counts); err != nil {
+			return err
+		}
+		seq = decodeSeq(meta.Get(metaSeq))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: open %s: %w", s.path, err)
+	}
+	return seq, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Exclusive reports true: the file is locked by this process.
+func (s *Store) Exclusive() bool { return true }
+
+// Close stops the writer after it has applied every queued operation,
+// closes every subscription, and closes the file. Further calls return
+// store.ErrClosed.
+func (s *Store) Close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.sendMu.Lock()
+		s.closed.Store(true)
+		close(s.ops)
+		s.sendMu.Unlock()
+		<-s.writerDone
+		s.pubsub.close()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(metaSeq, encodeSeq(s.pubsub.lastSeq()))
+		})
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
+		s.closeResult = err
+	})
+	if !first {
+		return store.ErrClosed
+	}
+	return s.closeResult
+}
+
+func checkCtx(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}
+
+func isEmpty(b *bolt.Bucket) bool {
+	k, _ := b.Cursor().First()
+	return k == nil
+}

@@ -1,0 +1,42 @@
+package boltstore_test
+
+import (
+	"testing"
+
+	"github.com/bgtask/bgtask/store"
+	"github.com/bgtask/bgtask/store/boltstore"
+	"github.com/bgtask/bgtask/store/storetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if crashChild() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// open opens a store at path and closes it when the test ends.
+func open(t *testing.T, path string) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.New(path, nil)
+	if err != nil {
+		t.Fatalf("New(%s): %v", path, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.RunWith(t, func(t *testing.T) store.Store {
+		return open(t, t.TempDir())
+	}, &storetest.Options{
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			path := s.(*boltstore.Store).Path()
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return open(t, path)
+		},
+	})
+}

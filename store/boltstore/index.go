@@ -1,0 +1,192 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// Buckets. Every record lives in bucketRecords under its ID; the others are
+// indexes whose keys end with the record ID (values empty unless noted), so
+// that every operation seeks to a prefix and reads only what it returns.
+var (
+	bucketMeta    = []byte("meta")    // metaFormat, metaCounts, metaSeq
+	bucketRecords = []byte("records") // id → encoded record
+	// bucketQueue: ONGOING records without owner, claimable, FIFO per
+	// (name, tag slot): str(name) slot id.
+	bucketQueue = []byte("queue")
+	// bucketOwned: ONGOING records with owner, for the orphan search, oldest
+	// heartbeat first per (name, tag slot): str(name) slot time8(hb) id →
+	// owner.
+	bucketOwned = []byte("owned")
+	// bucketState: str(state) id, for List filtered by state.
+	bucketState = []byte("state")
+	// bucketStateName: str(state) str(name) id, for List filtered by name.
+	bucketStateName = []byte("state_name")
+	// bucketFinished: terminal records by finish time, for retention:
+	// time8(finished_at) id.
+	bucketFinished = []byte("finished")
+	// bucketIdem: idempotency key → id.
+	bucketIdem = []byte("idempotency")
+
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned,
+		bucketState, bucketStateName, bucketFinished, bucketIdem}
+)
+
+// Meta keys.
+var (
+	metaFormat = []byte("format")
+	metaCounts = []byte("counts")
+	metaSeq    = []byte("seq")
+)
+
+// formatVersion is stored in metaFormat; New refuses other versions.
+const formatVersion = 1
+
+// Tag slot bytes: an untagged record is indexed once under slotUntagged, a
+// tagged one once per distinct tag under slotTag + str(tag).
+const (
+	slotUntagged = 0
+	slotTag      = 1
+)
+
+// bucket indexes, in entry.bucket.
+const (
+	ixQueue = iota
+	ixOwned
+	ixState
+	ixStateName
+	ixFinished
+	ixIdem
+	numIndexes
+)
+
+var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned, bucketState,
+	bucketStateName, bucketFinished, bucketIdem}
+
+// entry is one index key of a record.
+type entry struct {
+	bucket int
+	key    []byte
+	val    []byte
+}
+
+// indexEntries lists every index entry of r (nil r: none).
+func indexEntries(r *store.Record) []entry {
+	if r == nil {
+		return nil
+	}
+	es := make([]entry, 0, 6)
+	state := appendStr(nil, string(r.State))
+	es = append(es, entry{ixState, append(slices.Clip(state), r.ID...), nil})
+	sn := appendStr(state, r.Name)
+	es = append(es, entry{ixStateName, append(sn, r.ID...), nil})
+	switch {
+	case r.State == store.Ongoing && r.Owner == "":
+		for _, slot := range tagSlots(r.Name, r.Tags) {
+			es = append(es, entry{ixQueue, append(slot, r.ID...), nil})
+		}
+	case r.State == store.Ongoing:
+		for _, slot := range tagSlots(r.Name, r.Tags) {
+			k := appendTime8(slot, r.HeartbeatAt)
+			es = append(es, entry{ixOwned, append(k, r.ID...), []byte(r.Owner)})
+		}
+	case r.State.Terminal():
+		k := appendTime8(make([]byte, 0, 8+len(r.ID)), r.FinishedAt)
+		es = append(es, entry{ixFinished, append(k, r.ID...), nil})
+	}
+	if r.IdempotencyKey != "" {
+		es = append(es, entry{ixIdem, []byte(r.IdempotencyKey), []byte(r.ID)})
+	}
+	return es
+}
+
+// tagSlots returns the (name, slot) prefixes under which a record with
+// these tags is queued or owned.
+func tagSlots(name string, tags []string) [][]byte {
+	base := appendStr(nil, name)
+	if len(tags) == 0 {
+		return [][]byte{append(base, slotUntagged)}
+	}
+	out := make([][]byte, 0, len(tags))
+	for i, t := range tags {
+		if slices.Contains(tags[:i], t) {
+			continue
+		}
+		k := append(slices.Clip(base), slotTag)
+		out = append(out, appendStr(k, t))
+	}
+	return out
+}
+
+// claimSlots returns the (name, slot) prefixes a server with these names
+// and tags may claim from: untagged records of each name, and tagged ones
+// sharing a tag.
+func claimSlots(names, tags []string) [][]byte {
+	var out [][]byte
+	for i, n := range names {
+		if slices.Contains(names[:i], n) {
+			continue
+		}
+		out = append(out, tagSlots(n, nil)...)
+		if len(tags) > 0 {
+			out = append(out, tagSlots(n, tags)...)
+		}
+	}
+	return out
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var (
+	minTime8 = time.Unix(0, math.MinInt64)
+	maxTime8 = time.Unix(0, math.MaxInt64)
+)
+
+// appendTime8 appends t as 8 bytes that sort like the times: nanoseconds
+// since the epoch with the sign bit flipped; zero and out-of-range times
+// clamp to the ends.
+func appendTime8(b []byte, t time.Time) []byte {
+	var v uint64
+	switch {
+	case t.IsZero() || !t.After(minTime8):
+		v = 0
+	case !t.Before(maxTime8):
+		v = math.MaxUint64
+	default:
+		v = uint64(t.UnixNano()) ^ (1 << 63)
+	}
+	return binary.BigEndian.AppendUint64(b, v)
+}
+
+// diffEntries returns the entries of old not in new (to delete) and of new
+// not in old (to put).
+func diffEntries(old, new []entry) (del, put []entry) {
+	for _, o := range old {
+		if !containsEntry(new, o) {
+			del = append(del, o)
+		}
+	}
+	for _, n := range new {
+		if !containsEntry(old, n) {
+			put = append(put, n)
+		}
+	}
+	return del, put
+}
+
+func containsEntry(es []entry, e entry) bool {
+	for _, x := range es {
+		if x.bucket == e.bucket && bytes.Equal(x.key, e.key) && bytes.Equal(x.val, e.val) {
+			return true
+		}
+	}
+	return false
+}

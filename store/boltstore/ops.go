@@ -1,0 +1,370 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// maxKeyLen bounds IDs and idempotency keys (bbolt keys are at most 32 KiB;
+// index keys add a prefix).
+const maxKeyLen = 1024
+
+// Insert stores new ONGOING records, all or none: an invalid record (no
+// ID or name, a terminal state, an ID already stored or repeated in recs)
+// fails the whole call.
+func (s *Store) Insert(ctx context.Context, recs []*store.Record) ([]store.InsertResult, error) {
+	if err := validateInsert(recs); err != nil {
+		return nil, err
+	}
+	var res []store.InsertResult
+	err := s.exec(ctx, func(w *wtx) error {
+		var err error
+		res, err = w.insert(recs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func validateInsert(recs []*store.Record) error {
+	ids := make(map[string]struct{}, len(recs))
+	for i, r := range recs {
+		switch {
+		case r == nil:
+			return fmt.Errorf("boltstore: insert: record %d is nil", i)
+		case r.ID == "" || len(r.ID) > maxKeyLen:
+			return fmt.Errorf("boltstore: insert: record %d: ID must have 1 to %d bytes", i, maxKeyLen)
+		case r.Name == "" || len(r.Name) > maxKeyLen:
+			return fmt.Errorf("boltstore: insert: record %q: Name must have 1 to %d bytes", r.ID, maxKeyLen)
+		case r.State != "" && r.State != store.Ongoing:
+			return fmt.Errorf("boltstore: insert: record %q: state %q, want ONGOING", r.ID, r.State)
+		case len(r.IdempotencyKey) > maxKeyLen:
+			return fmt.Errorf("boltstore: insert: record %q: IdempotencyKey longer than %d bytes", r.ID, maxKeyLen)
+		}
+		for _, t := range r.Tags {
+			if len(t) > maxKeyLen {
+				return fmt.Errorf("boltstore: insert: record %q: tag longer than %d bytes", r.ID, maxKeyLen)
+			}
+		}
+		if _, dup := ids[r.ID]; dup {
+			return fmt.Errorf("boltstore: insert: duplicate ID %q in one call", r.ID)
+		}
+		ids[r.ID] = struct{}{}
+	}
+	return nil
+}
+
+func (w *wtx) insert(recs []*store.Record) ([]store.InsertResult, error) {
+	res := make([]store.InsertResult, len(recs))
+	// Check everything first so that a failure writes nothing.
+	keys := make(map[string]string) // idempotency key → ID, within recs
+	for i, r := range recs {
+		if w.records.Get([]byte(r.ID)) != nil {
+			return nil, fmt.Errorf("boltstore: insert: ID %q already stored", r.ID)
+		}
+		if r.IdempotencyKey == "" {
+			res[i] = store.InsertResult{ID: r.ID}
+			continue
+		}
+		if id := w.index[ixIdem].Get([]byte(r.IdempotencyKey)); id != nil {
+			res[i] = store.InsertResult{ID: string(id), Existing: true}
+		} else if id, ok := keys[r.IdempotencyKey]; ok {
+			res[i] = store.InsertResult{ID: id, Existing: true}
+		} else {
+			keys[r.IdempotencyKey] = r.ID
+			res[i] = store.InsertResult{ID: r.ID}
+		}
+	}
+	for i, r := range recs {
+		if res[i].Existing {
+			continue
+		}
+		c := *r
+		c.State = store.Ongoing
+		if c.Owner == "" {
+			c.Attempt = 0
+		}
+		w.put(nil, &c)
+	}
+	return res, nil
+}
+
+// Claim takes queued records, then (with StaleBefore) orphans, for
+// p.Owner. With no Names it claims nothing.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
+	switch {
+	case p.Owner == "":
+		return nil, errors.New("boltstore: claim: Owner is required")
+	case p.Limit <= 0:
+		return nil, errors.New("boltstore: claim: Limit must be positive")
+	case len(p.Names) == 0:
+		return nil, nil
+	}
+	var out []store.Claimed
+	err := s.exec(ctx, func(w *wtx) error {
+		var err error
+		out, err = w.claim(p)
+		return err
+	})
+	return out, err
+}
+
+func (w *wtx) claim(p store.ClaimParams) ([]store.Claimed, error) {
+	slots := claimSlots(p.Names, p.Tags)
+	var ids []string
+	if !p.OnlyOrphans {
+		ids = w.queued(slots, p.Limit)
+	}
+	if len(ids) < p.Limit && !p.StaleBefore.IsZero() {
+		ids = append(ids, w.orphans(slots, p.Owner, p.StaleBefore, p.Limit-len(ids))...)
+	}
+	out := make([]store.Claimed, 0, len(ids))
+	for _, id := range ids {
+		old, err := w.get(id)
+		if err != nil {
+			return nil, err
+		}
+		if old == nil {
+			return nil, w.abort(fmt.Errorf("boltstore: claim: index names missing record %q", id))
+		}
+		next := old.Clone()
+		next.Owner = p.Owner
+		next.HeartbeatAt = p.Now
+		next.StartedAt = p.Now
+		next.Attempt++
+		w.put(old, next)
+		out = append(out, store.Claimed{Record: next, PrevOwner: old.Owner})
+	}
+	return out, nil
+}
+
+// Heartbeat renews owner's lease on ids.
+func (s *Store) Heartbeat(ctx context.Context, owner string, ids []string, now time.Time) (store.HeartbeatResult, error) {
+	var res store.HeartbeatResult
+	err := s.exec(ctx, func(w *wtx) error {
+		res = store.HeartbeatResult{}
+		for _, id := range ids {
+			old, err := w.get(id)
+			if err != nil {
+				return err
+			}
+			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
+				res.Lost = append(res.Lost, id)
+				continue
+			}
+			next := old.Clone()
+			next.HeartbeatAt = now
+			w.put(old, next)
+			if next.CancelRequested {
+				res.CancelRequested = append(res.CancelRequested, id)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// Update applies patches to records owned by owner.
+func (s *Store) Update(ctx context.Context, owner string, patches []store.Patch) ([]string, error) {
+	var lost []string
+	err := s.exec(ctx, func(w *wtx) error {
+		lost = nil
+		for _, p := range patches {
+			old, err := w.get(p.ID)
+			if err != nil {
+				return err
+			}
+			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
+				lost = append(lost, p.ID)
+				continue
+			}
+			next := old.Clone()
+			if p.Progress != nil {
+				next.Progress = *p.Progress
+			}
+			if p.Subtasks != nil {
+				next.Subtasks = slices.Clone(p.Subtasks)
+			}
+			if p.StartedAt != nil {
+				next.StartedAt = *p.StartedAt
+			}
+			w.put(old, next)
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// Finish writes the terminal state of a record owned by owner ("" for a
+// queued record).
+func (s *Store) Finish(ctx context.Context, owner, id string, c store.Completion) (*store.Record, error) {
+	if !c.State.Terminal() {
+		return nil, fmt.Errorf("boltstore: finish %q: state %q is not terminal", id, c.State)
+	}
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		old, err := w.getOngoing(id)
+		if err != nil {
+			return err
+		}
+		if old.Owner != owner {
+			return store.ErrNotOwner
+		}
+		next := old.Clone()
+		next.State = c.State
+		next.Error = c.Error
+		code := c.ExitCode
+		next.ExitCode = &code
+		next.FinishedAt = c.FinishedAt
+		if c.Progress != nil {
+			next.Progress = *c.Progress
+		}
+		if c.Subtasks != nil {
+			next.Subtasks = slices.Clone(c.Subtasks)
+		}
+		next.Owner = ""
+		next.CancelRequested = false
+		w.put(old, next)
+		out = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Clone(), nil
+}
+
+// Release hands records owned by owner back to the queue. IDs owner does
+// not own are skipped.
+func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
+	return s.exec(ctx, func(w *wtx) error {
+		for _, id := range ids {
+			old, err := w.get(id)
+			if err != nil {
+				return err
+			}
+			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
+				continue
+			}
+			next := old.Clone()
+			next.Owner = ""
+			w.put(old, next)
+		}
+		return nil
+	})
+}
+
+// RequestCancel cancels a queued record at once, or flags an owned one
+// and publishes a store.MsgCancel to its owner.
+func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*store.Record, error) {
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		old, err := w.getOngoing(id)
+		if err != nil {
+			return err
+		}
+		next := old.Clone()
+		if old.Owner == "" {
+			next.State = store.Cancelled
+			next.FinishedAt = now
+			next.CancelRequested = false
+		} else {
+			next.CancelRequested = true
+			owner := old.Owner
+			w.after = append(w.after, func() {
+				s.pubsub.publish(store.Message{Kind: store.MsgCancel, TaskID: id, Owner: owner})
+			})
+		}
+		w.put(old, next)
+		out = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Clone(), nil
+}
+
+// Retry re-queues the failed subtasks of a terminal record.
+func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Record, error) {
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		old, err := w.get(id)
+		switch {
+		case err != nil:
+			return err
+		case old == nil:
+			return store.ErrNotFound
+		case !old.State.Terminal():
+			return store.ErrNothingToRetry
+		}
+		next := old.Clone()
+		failed := 0
+		for i, st := range next.Subtasks {
+			if st.State == store.Failure {
+				next.Subtasks[i] = store.Subtask{Key: st.Key, State: store.SubtaskPending}
+				failed++
+			}
+		}
+		if failed == 0 {
+			return store.ErrNothingToRetry
+		}
+		next.State = store.Ongoing
+		next.Owner = ""
+		next.FinishedAt = time.Time{}
+		next.Error = ""
+		next.ExitCode = nil
+		next.CancelRequested = false
+		w.put(old, next)
+		w.after = append(w.after, func() {
+			s.pubsub.publish(store.Message{Kind: store.MsgEnqueued, TaskID: id})
+		})
+		out = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Clone(), nil
+}
+
+// DeleteFinished deletes up to limit terminal records finished before
+// before, oldest first, with their index entries and idempotency keys.
+func (s *Store) DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.exec(ctx, func(w *wtx) error {
+		n = 0
+		bound := appendTime8(nil, before)
+		var ids []string
+		c := w.index[ixFinished].Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+			if len(k) < 8 || string(k[:8]) >= string(bound) {
+				break
+			}
+			ids = append(ids, string(k[8:]))
+		}
+		for _, id := range ids {
+			r, err := w.get(id)
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return w.abort(fmt.Errorf("boltstore: delete: index names missing record %q", id))
+			}
+			w.remove(r)
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,290 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/bgtask/bgtask/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// op is one mutating call waiting for the writer. fn either fails before
+// writing anything (a logical error such as store.ErrNotOwner, returned to
+// the caller while the transaction goes on) or writes through the wtx
+// helpers, whose failures abort the whole transaction.
+type op struct {
+	fn   func(w *wtx) error
+	err  error
+	done chan struct{}
+}
+
+// exec queues fn for the writer and waits until its transaction is
+// durable (or failed). The context is checked before queueing only: once
+// queued, the operation is applied, so a caller never sees an error for a
+// change that was made.
+func (s *Store) exec(ctx context.Context, fn func(w *wtx) error) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	o := &op{fn: fn, done: make(chan struct{})}
+	s.sendMu.RLock()
+	if s.closed.Load() {
+		s.sendMu.RUnlock()
+		return store.ErrClosed
+	}
+	s.ops <- o
+	s.sendMu.RUnlock()
+	<-o.done
+	return o.err
+}
+
+// writer is the only goroutine that writes to the database. It owns every
+// wtx and the in-memory counts (read under countsMu by Counts).
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	batch := make([]*op, 0, s.cfg.MaxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.apply(batch)
+		clear(batch)
+	}
+}
+
+// apply runs batch in one transaction. If the transaction fails as a whole
+// (a write error, a panic, a failed commit), each operation is retried in
+// a transaction of its own so that only the culprit fails.
+func (s *Store) apply(batch []*op) {
+	err := s.run(batch)
+	if err != nil && len(batch) > 1 {
+		s.log.Warn("boltstore: transaction failed, retrying operations one by one",
+			"ops", len(batch), "error", err)
+		for _, o := range batch {
+			s.apply([]*op{o})
+		}
+		return
+	}
+	for _, o := range batch {
+		if err != nil {
+			o.err = err
+		}
+		close(o.done)
+	}
+}
+
+func (s *Store) run(batch []*op) (err error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("boltstore: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("boltstore: panic in transaction: %v", p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	w := newWtx(tx)
+	for _, o := range batch {
+		o.err = o.fn(w)
+		if w.failed != nil {
+			return w.failed
+		}
+	}
+	if w.counts != ([4]int64{}) {
+		s.countsMu.Lock()
+		next := s.counts
+		s.countsMu.Unlock()
+		for i, d := range w.counts {
+			next[i] += d
+		}
+		if err := w.meta.Put(metaCounts, encodeCounts(next)); err != nil {
+			return fmt.Errorf("boltstore: write counts: %w", err)
+		}
+		defer func() {
+			if err == nil {
+				s.countsMu.Lock()
+				s.counts = next
+				s.countsMu.Unlock()
+			}
+		}()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("boltstore: commit: %w", err)
+	}
+	for _, f := range w.after {
+		f()
+	}
+	return nil
+}
+
+// wtx is the writer's view of one transaction.
+type wtx struct {
+	tx      *bolt.Tx
+	meta    *bolt.Bucket
+	records *bolt.Bucket
+	index   [numIndexes]*bolt.Bucket
+	// counts are the per-state deltas of this transaction.
+	counts [4]int64
+	// after runs once the transaction is durable (publishing messages).
+	after []func()
+	// failed is the first write error; the transaction is rolled back.
+	failed error
+}
+
+func newWtx(tx *bolt.Tx) *wtx {
+	w := &wtx{tx: tx, meta: tx.Bucket(bucketMeta), records: tx.Bucket(bucketRecords)}
+	for i, name := range indexBuckets {
+		w.index[i] = tx.Bucket(name)
+	}
+	return w
+}
+
+// get returns the stored record, or nil if there is none.
+func (w *wtx) get(id string) (*store.Record, error) {
+	v := w.records.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, w.abort(fmt.Errorf("boltstore: record %q: %w", id, err))
+	}
+	return r, nil
+}
+
+// getOngoing returns the record, or store.ErrNotFound / store.ErrFinished.
+func (w *wtx) getOngoing(id string) (*store.Record, error) {
+	r, err := w.get(id)
+	switch {
+	case err != nil:
+		return nil, err
+	case r == nil:
+		return nil, store.ErrNotFound
+	case r.State.Terminal():
+		return r, store.ErrFinished
+	}
+	return r, nil
+}
+
+// put stores next (replacing old, nil for a new record) and moves its
+// index entries.
+func (w *wtx) put(old, next *store.Record) {
+	if w.failed != nil {
+		return
+	}
+	if err := w.records.Put([]byte(next.ID), encodeRecord(nil, next)); err != nil {
+		w.fail(err)
+		return
+	}
+	del, put := diffEntries(indexEntries(old), indexEntries(next))
+	w.apply(del, put)
+	if old != nil {
+		w.counts[stateIndex(old.State)]--
+	}
+	w.counts[stateIndex(next.State)]++
+}
+
+// remove deletes r and its index entries.
+func (w *wtx) remove(r *store.Record) {
+	if w.failed != nil {
+		return
+	}
+	if err := w.records.Delete([]byte(r.ID)); err != nil {
+		w.fail(err)
+		return
+	}
+	w.apply(indexEntries(r), nil)
+	w.counts[stateIndex(r.State)]--
+}
+
+func (w *wtx) apply(del, put []entry) {
+	for _, e := range del {
+		if err := w.index[e.bucket].Delete(e.key); err != nil {
+			w.fail(err)
+			return
+		}
+	}
+	for _, e := range put {
+		if err := w.index[e.bucket].Put(e.key, e.val); err != nil {
+			w.fail(err)
+			return
+		}
+	}
+}
+
+// abort fails the whole transaction with err (a corrupt database, not a
+// caller's mistake) and returns it.
+func (w *wtx) abort(err error) error {
+	if w.failed == nil {
+		w.failed = err
+	}
+	return err
+}
+
+func (w *wtx) fail(err error) {
+	if w.failed == nil {
+		w.failed = fmt.Errorf("boltstore: write: %w", err)
+	}
+}
+
+// stateIndex maps the four record states to 0..3.
+func stateIndex(s store.State) int {
+	switch s {
+	case store.Success:
+		return 1
+	case store.Failure:
+		return 2
+	case store.Cancelled:
+		return 3
+	}
+	return 0
+}
+
+var countStates = [4]store.State{store.Ongoing, store.Success, store.Failure, store.Cancelled}
+
+func encodeCounts(c [4]int64) []byte {
+	var b []byte
+	for _, n := range c {
+		b = binary.AppendVarint(b, n)
+	}
+	return b
+}
+
+func decodeCounts(b []byte, c *[4]int64) error {
+	if b == nil {
+		return nil
+	}
+	for i := range c {
+		n, k := binary.Varint(b)
+		if k <= 0 {
+			return errors.New("corrupt counts")
+		}
+		c[i] = n
+		b = b[k:]
+	}
+	return nil
+}
+
+func encodeSeq(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func decodeSeq(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
