@@ -47,10 +47,12 @@ func (r *runner) waitForDebugger(ctx context.Context) (code int, stop bool) {
 // /proc/self/status is not 0).
 func traced() bool {
 	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	return err == nil && tracerAttached(b)
+}
+
+// tracerAttached reads the TracerPid line of a /proc/PID/status file.
+func tracerAttached(status []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("TracerPid:")); ok {
 			v = bytes.TrimSpace(v)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package taskmode_test
+
+const raceEnabled = false

@@ -1,0 +1,209 @@
+package taskmode_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bgtask/bgtask/internal/flock"
+	"github.com/bgtask/bgtask/tasks"
+)
+
+// mkdirs creates directories (each holding a file) under parent.
+func mkdirs(t *testing.T, parent string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := os.MkdirAll(filepath.Join(parent, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(parent, n, "f"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRemoveDirectoryProcess(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		dirs []string
+		file string
+		args []string // after PARENT
+		code int
+		want []string
+	}{
+		{"child and suffix", []string{"child", "a.old", "keep"}, "", []string{"child", "1", ".old"}, 0, []string{"keep"}},
+		{"no suffix", []string{"child", "a.old"}, "", []string{"child", "1"}, 0, []string{"a.old"}},
+		{"names with spaces", []string{"my child", "x y.old z", "keep"}, "", []string{"my child", "1", ".old z"}, 0, []string{"keep"}},
+		{"target is a file", []string{"a.old"}, "child", []string{"child", "1", ".old"}, 3, []string{"a.old", "child"}},
+		{"escaping child refused", []string{"a.old"}, "", []string{"../x", "1", ".old"}, 3, []string{"a.old"}},
+		{"too few arguments", []string{"child"}, "", []string{"child"}, 3, []string{"child"}},
+		{"star", []string{"child", "a", "b"}, "file", []string{"", "1", "*"}, 0, []string{"file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			parent := t.TempDir()
+			mkdirs(t, parent, tc.dirs...)
+			if tc.file != "" {
+				if err := os.WriteFile(filepath.Join(parent, tc.file), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := newProc(t).run(append([]string{"run", "removeDirectory", parent}, tc.args...)...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d", r.code, tc.code)
+			}
+			if r.stdout != "" || r.stderr != "" {
+				t.Fatalf("no-output task wrote %q / %q", r.stdout, r.stderr)
+			}
+			if diff := cmp.Diff(tc.want, ls(t, parent)); diff != "" {
+				t.Fatalf("parent (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRemoveDirectoryMissingChildExitsAfterSeconds(t *testing.T) {
+	t.Parallel()
+	r := newProc(t).run("run", "removeDirectory", t.TempDir(), "child", "2")
+	if r.code != 0 || r.took < 2*time.Second || r.took > 8*time.Second {
+		t.Fatalf("exit %d after %v, want 0 after about 2s", r.code, r.took)
+	}
+}
+
+func TestRemoveDirectoryChildAppearsAfterLaunch(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	s := newProc(t).start("run", "removeDirectory", parent, "late", "20")
+	waitHeld(t, parent, "late")
+	mkdirs(t, parent, "late")
+	if code := s.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if got := ls(t, parent); len(got) != 0 {
+		t.Fatalf("parent %q, want empty", got)
+	}
+}
+
+// waitHeld waits until a run holds the removeDirectory lock of name.
+func waitHeld(t *testing.T, parent, name string) {
+	t.Helper()
+	root, err := os.OpenRoot(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	waitFor(t, "the lock of "+name, func() bool {
+		l, err := flock.TryFile(root, tasks.LockPrefix+name)
+		if err == nil {
+			l.Release()
+		}
+		return errors.Is(err, flock.ErrLocked)
+	})
+}
+
+func TestRemoveDirectoryLockExcludesSecondRun(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	mkdirs(t, parent, "child")
+	p := newProc(t)
+	first := p.start("run", "removeDirectory", "--test-sleep", "3000", parent, "child", "5")
+	waitHeld(t, parent, "child")
+	r := p.run("run", "removeDirectory", parent, "child", "5")
+	if r.code != 0 || r.took > 2500*time.Millisecond {
+		t.Fatalf("second run: exit %d after %v, want 0 at once", r.code, r.took)
+	}
+	if !exists(filepath.Join(parent, "child")) {
+		t.Fatal("the second run removed the child while the first held the lock")
+	}
+	if code := first.wait(); code != 0 {
+		t.Fatalf("first run: exit %d", code)
+	}
+	if got := ls(t, parent); len(got) != 0 {
+		t.Fatalf("parent %q, want empty (child and lock file removed)", got)
+	}
+}
+
+func TestRemoveDirectoryConcurrentRunsProcess(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	const n = 20
+	for i := range n {
+		mkdirs(t, parent, fmt.Sprintf("child%d", i), fmt.Sprintf("leftover%d.old", i))
+	}
+	mkdirs(t, parent, "keep")
+	p := newProc(t)
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			codes[i] = p.run("run", "removeDirectory", parent, fmt.Sprintf("child%d", i), "2", ".old").code
+		})
+	}
+	wg.Wait()
+	if diff := cmp.Diff(make([]int, n), codes); diff != "" {
+		t.Fatalf("exit codes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"keep"}, ls(t, parent)); diff != "" {
+		t.Fatalf("parent (-want +got):\n%s", diff)
+	}
+}
+
+func TestRemoveDirectorySymlinkNotFollowed(t *testing.T) {
+	t.Parallel()
+	outside := t.TempDir()
+	mkdirs(t, outside, "precious")
+	parent := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(parent, "child")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(parent, "link.old")); err != nil {
+		t.Fatal(err)
+	}
+	r := newProc(t).run("run", "removeDirectory", parent, "child", "1", ".old")
+	if r.code != 3 {
+		t.Fatalf("symlinked child: exit %d, want 3", r.code)
+	}
+	r = newProc(t).run("run", "removeDirectory", parent, "", "1", "*")
+	if r.code != 0 {
+		t.Fatalf("sweep: exit %d, want 0", r.code)
+	}
+	if !exists(filepath.Join(outside, "precious", "f")) {
+		t.Fatal("a symlink out of PARENT was followed")
+	}
+	if diff := cmp.Diff([]string{"child", "link.old"}, ls(t, parent)); diff != "" {
+		t.Fatalf("parent (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunDetachedChildOutlivesParent(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	child := `a child with "double" and 'single' quotes`
+	mkdirs(t, parent, child)
+	p := newProc(t)
+	// The parent process starts removeDirectory detached, which sleeps 5 s
+	// before it looks, and exits at once: well before the removal.
+	r := p.run("run", "run_detached", "removeDirectory", "--test-sleep", "5000", parent, child, "10")
+	if r.code != 0 {
+		t.Fatalf("parent: exit %d: %s", r.code, r.stderr)
+	}
+	if r.took > 4*time.Second {
+		t.Fatalf("the parent took %v: it waited for the detached child", r.took)
+	}
+	if !exists(filepath.Join(parent, child)) {
+		t.Fatal("the child was removed before the parent exited: not detached")
+	}
+	waitFor(t, "the detached child to remove "+child, func() bool {
+		return len(ls(t, parent)) == 0
+	})
+	waitFor(t, "the detached child to remove its workspace", func() bool {
+		return len(ls(t, p.tmp)) == 0
+	})
+}
