@@ -47,16 +47,24 @@ const removeDirectoryTask = "removeDirectory"
 // left out. PARENT is made absolute first, so that the child does not
 // depend on the working directory.
 func RemoveDirectoryDetached(parent, child string, wait time.Duration, suffix string) error {
+	args, err := removeDirectoryArgs(parent, child, wait, suffix)
+	if err != nil {
+		return err
+	}
+	return RunDetached(removeDirectoryTask, args...)
+}
+
+func removeDirectoryArgs(parent, child string, wait time.Duration, suffix string) ([]string, error) {
 	abs, err := filepath.Abs(parent)
 	if err != nil {
-		return fmt.Errorf("bgtask: remove directory detached: %w", err)
+		return nil, fmt.Errorf("bgtask: remove directory detached: %w", err)
 	}
 	secs := max(0, (wait+time.Second-1)/time.Second)
 	args := []string{abs, child, strconv.FormatInt(int64(secs), 10)}
 	if suffix != "" {
 		args = append(args, suffix)
 	}
-	return RunDetached(removeDirectoryTask, args...)
+	return args, nil
 }
 
 // startDetached starts exe as `run name args...` detached and reaps it in a

@@ -7,8 +7,8 @@ func TestTracerAttached(t *testing.T) {
 	for status, want := range map[string]bool{
 		"Name:\tbgtask\nTracerPid:\t0\nUid:\t0\n":    false,
 		"Name:\tbgtask\nTracerPid:\t4242\nUid:\t0\n": true,
-		"TracerPid:   17":                           true,
-		"Name:\tbgtask\n":                           false,
+		"TracerPid:   17":                            true,
+		"Name:\tbgtask\n":                            false,
 	} {
 		if got := tracerAttached([]byte(status)); got != want {
 			t.Errorf("tracerAttached(%q) = %v, want %v", status, got, want)
