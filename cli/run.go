@@ -52,7 +52,7 @@ func newRunCmd(inv *invocation) *cobra.Command {
 		Long:  runLong,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return errors.New("run: missing task name (usage: bgtask run [flags] NAME [ARG...])")
+				return errors.New("run: missing task name")
 			}
 			return nil
 		},
