@@ -380,7 +380,7 @@ func TestBuiltin(t *testing.T) {
 	if !ok || !d.NoOutput {
 		t.Fatalf("Builtin() lacks a no-output %s: %v %v", RemoveDirectoryName, d, ok)
 	}
-	if Builtin() == Builtin() {
+	if a, b := Builtin(), Builtin(); a == b {
 		t.Fatal("Builtin returns a shared registry")
 	}
 }
