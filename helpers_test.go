@@ -19,7 +19,7 @@ const waitFor = 20 * time.Second
 // openStore opens an embedded store in dir (a fresh one per test).
 func openStore(t *testing.T, dir string) store.Store {
 	t.Helper()
-	s, err := boltstore.Open(filepath.Join(dir, "bgtask.db"), nil)
+	s, err := boltstore.New(filepath.Join(dir, "bgtask.db"), nil)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

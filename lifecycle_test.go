@@ -91,8 +91,10 @@ func TestTakeoverOfStaleTasks(t *testing.T) {
 	defer st.Close()
 	fake := clock.NewFake(time.Now())
 	var ran atomic.Int32
+	entered := make(chan struct{}, 2)
 	hold := func(ctx context.Context, t *bgtask.Task) error {
 		if t.Attempt() == 1 {
+			entered <- struct{}{}
 			<-ctx.Done() // the first server dies while this runs
 			return ctx.Err()
 		}
@@ -121,6 +123,13 @@ func TestTakeoverOfStaleTasks(t *testing.T) {
 	}
 	r, _ := m1.Submit(context.Background(), "retriable", nil, nil)
 	o, _ := m1.Submit(context.Background(), "once", nil, nil)
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(waitFor):
+			t.Fatal("tasks did not start on the first server")
+		}
+	}
 	die() // hard stop: nothing more is written, the records stay owned
 	if err := m1.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -135,9 +144,8 @@ func TestTakeoverOfStaleTasks(t *testing.T) {
 	if rec.Owner != "dead" {
 		t.Fatalf("task taken over before its lease was stale: %+v", rec)
 	}
-	for range 10 {
-		fake.Advance(time.Second)
-	}
+	stopTicking := tick(fake, time.Second)
+	defer stopTicking()
 	info := e.waitState(r, bgtask.StateSuccess)
 	if info.Attempt != 2 || ran.Load() != 1 {
 		t.Fatalf("retriable task: attempt %d, runs %d; want attempt 2, 1 run", info.Attempt, ran.Load())
@@ -181,7 +189,7 @@ func TestRetentionDeletesOnlyFinished(t *testing.T) {
 	e := setup(t, []bgtask.Definition{
 		{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }},
 		{Name: "hold", Run: g.run},
-	}, &bgtask.Config{Clock: fake, Retention: time.Hour, JanitorInterval: time.Minute})
+	}, &bgtask.Config{Clock: fake, Retention: time.Hour, JanitorInterval: time.Minute, DefaultTimeout: 24 * time.Hour})
 	done := e.submit("quick")
 	e.waitState(done, bgtask.StateSuccess)
 	running := e.submit("hold")
@@ -191,6 +199,7 @@ func TestRetentionDeletesOnlyFinished(t *testing.T) {
 		t.Fatalf("finished record deleted before its retention: %v", err)
 	}
 	fake.Advance(31 * time.Minute)
+	stopTicking := tick(fake, time.Minute)
 	deadline := time.Now().Add(waitFor)
 	for {
 		_, err := e.m.Get(context.Background(), done)
@@ -200,9 +209,9 @@ func TestRetentionDeletesOnlyFinished(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("finished record not deleted after its retention")
 		}
-		fake.Advance(time.Minute)
 		time.Sleep(5 * time.Millisecond)
 	}
+	stopTicking()
 	if info, err := e.m.Get(context.Background(), running); err != nil || info.State != bgtask.StateOngoing {
 		t.Fatalf("ONGOING record after retention: %+v, %v", info, err)
 	}
@@ -241,5 +250,27 @@ func TestHooksRunInOrder(t *testing.T) {
 	want := "h1 before quick|h2 before quick|h2 after SUCCESS|h1 after SUCCESS"
 	if got := strings.Join(log, "|"); got != want {
 		t.Fatalf("hooks ran %q, want %q", got, want)
+	}
+}
+
+// tick advances the fake clock by step every millisecond of real time
+// until the returned function is called.
+func tick(fake *clock.Fake, step time.Duration) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				fake.Advance(step)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
