@@ -187,13 +187,19 @@ func TestExitCodesAndPanics(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	t.Parallel()
+	release, returned := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(release)
+		<-returned // the abandoned run function ends before the leak check
+	})
 	e := setup(t, []bgtask.Definition{
 		{Name: "honours", Timeout: 50 * time.Millisecond, Run: func(ctx context.Context, _ *bgtask.Task) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}},
 		{Name: "ignores", Timeout: 50 * time.Millisecond, Run: func(ctx context.Context, _ *bgtask.Task) error {
-			time.Sleep(3 * time.Second) // ignores ctx: given up after TimeoutGrace
+			defer close(returned)
+			<-release // ignores ctx: given up after TimeoutGrace
 			return nil
 		}},
 	}, &bgtask.Config{TimeoutGrace: 100 * time.Millisecond})
