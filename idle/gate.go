@@ -3,6 +3,7 @@ package idle
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Wait requests a callback with opts and blocks until it runs, then hands
@@ -86,6 +87,15 @@ func (g *Gate) Yield(ctx context.Context) error {
 
 // Deadline returns the deadline of the slice held, or nil if none is held.
 func (g *Gate) Deadline() Deadline { return g.dl }
+
+// TimeRemaining returns the time left in the slice held, or 0 if none is
+// held.
+func (g *Gate) TimeRemaining() time.Duration {
+	if g.dl == nil {
+		return 0
+	}
+	return g.dl.TimeRemaining()
+}
 
 // Close ends the slice held, if any, letting the scheduler go on. The Gate
 // may be used again afterwards.

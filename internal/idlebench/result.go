@@ -1,0 +1,230 @@
+package idlebench
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bgtask/bgtask/idle"
+)
+
+// Result is what Run measured.
+type Result struct {
+	Cores          int     // runtime.NumCPU()
+	Procs          int     // GOMAXPROCS during the run
+	Strategy       string  // Config.Strategy
+	Load           float64 // offered load, fraction of Capacity
+	Poisson        bool    // Poisson arrivals (else constant)
+	ChildGenerator bool    // load generator in a child process
+
+	WorkCost time.Duration // measured CPU time of one request's work
+	UnitCost time.Duration // measured CPU time of one unit of idle work
+	Capacity float64       // requests/s, closed loop
+	Rate     float64       // offered requests/s
+
+	A, B, C ModeResult // no idle work; through the scheduler; plain goroutines
+
+	P99RatioB float64 // B.P99 / A.P99 over all rounds; target <= 1.10
+	P99RatioC float64 // C.P99 / A.P99 over all rounds
+	// RoundRatioB and RoundRatioC are the medians over the rounds of each
+	// round's p99 ratio: less sensitive to a burst of load from other
+	// processes that hits one segment.
+	RoundRatioB float64
+	RoundRatioC float64
+	// SpareCores is the CPU left unused in mode a, per second: the
+	// machine's idle time from /proc/stat (cores minus the CPU every
+	// process used, minus steal on a VM). Where /proc/stat is missing it
+	// is cores minus the server's and the generator's CPU.
+	SpareCores float64
+	// SpareCoresOwn is cores minus the server's and the generator's CPU in
+	// mode a: the spare CPU if nothing else ran on the machine.
+	SpareCoresOwn float64
+	// IdleCoresB is the CPU the idle work used in mode b, per second.
+	IdleCoresB float64
+	// SpareUsed is IdleCoresB / SpareCores; target >= 0.80.
+	SpareUsed float64
+	// MachineSpareUsed is the share of mode a's machine idle time that was
+	// no longer idle in mode b, whoever used it.
+	MachineSpareUsed float64
+}
+
+// ModeResult is one mode's figures, summed over the rounds.
+type ModeResult struct {
+	Name     string
+	Requests int
+	Errors   int
+	Wall     time.Duration // measured time
+	P50      time.Duration
+	P90      time.Duration
+	P99      time.Duration
+	P999     time.Duration
+	Max      time.Duration
+	Units    int64         // units of idle work done
+	IdleCPU  time.Duration // CPU time of the idle work, from its threads' clocks
+	CPU      time.Duration // the server process's CPU time (idle work included)
+	GenCPU   time.Duration // the generator's CPU time (child process only)
+	Machine  machineTimes  // machine-wide busy, idle and steal time
+	Periods  uint64        // idle periods (mode b)
+	Callback uint64        // callbacks run (mode b)
+	// RoundP99 is the p99 of each round alone.
+	RoundP99 []time.Duration
+}
+
+// segmentStats measures one segment.
+type segmentStats struct {
+	// At the start.
+	t0    time.Time
+	cpu0  time.Duration
+	mach0 machineTimes
+	u0    int64
+	c0    time.Duration
+	st0   idle.Stats
+	// Over the segment.
+	wall, cpu    time.Duration
+	mach         machineTimes
+	units        int64
+	idleCPU      time.Duration
+	periods, ran uint64
+}
+
+func (s *segmentStats) begin(w workload) {
+	if w != nil {
+		s.u0, s.c0, s.st0 = w.units(), w.cpu(), w.stats()
+	}
+	s.cpu0, s.mach0, s.t0 = processCPU(), readMachine(), time.Now()
+}
+
+func (s *segmentStats) end(w workload) {
+	s.wall, s.cpu, s.mach = time.Since(s.t0), processCPU()-s.cpu0, readMachine().sub(s.mach0)
+	if w != nil {
+		st := w.stats()
+		s.units, s.idleCPU = w.units()-s.u0, w.cpu()-s.c0
+		s.periods, s.ran = st.Periods-s.st0.Periods, st.Ran-s.st0.Ran
+	}
+}
+
+func (m *ModeResult) add(res genResult, s segmentStats) {
+	m.RoundP99 = append(m.RoundP99, percentile(res.Latencies, 0.99))
+	m.Requests += res.Requests
+	m.Errors += res.Errors
+	m.GenCPU += res.CPU
+	m.Wall += s.wall
+	m.CPU += s.cpu
+	m.Machine.busy += s.mach.busy
+	m.Machine.idle += s.mach.idle
+	m.Machine.steal += s.mach.steal
+	m.Units += s.units
+	m.IdleCPU += s.idleCPU
+	m.Periods += s.periods
+	m.Callback += s.ran
+}
+
+func (m *ModeResult) setLatencies(lat []time.Duration) {
+	slices.Sort(lat)
+	m.P50, m.P90, m.P99 = percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99)
+	m.P999 = percentile(lat, 0.999)
+	if len(lat) > 0 {
+		m.Max = lat[len(lat)-1]
+	}
+}
+
+// perSecond returns d per second of the mode's wall time: cores used.
+func (m *ModeResult) perSecond(d time.Duration) float64 {
+	if m.Wall <= 0 {
+		return 0
+	}
+	return d.Seconds() / m.Wall.Seconds()
+}
+
+func (r *Result) summarize() {
+	if r.A.P99 > 0 {
+		r.P99RatioB = float64(r.B.P99) / float64(r.A.P99)
+		r.P99RatioC = float64(r.C.P99) / float64(r.A.P99)
+	}
+	r.RoundRatioB, r.RoundRatioC = roundRatio(r.B, r.A), roundRatio(r.C, r.A)
+	r.SpareCoresOwn = float64(r.Cores) - r.A.perSecond(r.A.CPU+r.A.GenCPU)
+	r.SpareCores = r.A.perSecond(r.A.Machine.idle)
+	if r.A.Machine == (machineTimes{}) {
+		r.SpareCores = r.SpareCoresOwn
+	}
+	r.IdleCoresB = r.B.perSecond(r.B.IdleCPU)
+	if r.SpareCores > 0 {
+		r.SpareUsed = r.IdleCoresB / r.SpareCores
+	}
+	idleA, idleB := r.A.perSecond(r.A.Machine.idle), r.B.perSecond(r.B.Machine.idle)
+	if idleA > 0 {
+		r.MachineSpareUsed = 1 - idleB/idleA
+	}
+}
+
+// roundRatio returns the median over the rounds of m's p99 / base's p99.
+func roundRatio(m, base ModeResult) float64 {
+	var rs []float64
+	for i := range min(len(m.RoundP99), len(base.RoundP99)) {
+		if base.RoundP99[i] > 0 {
+			rs = append(rs, float64(m.RoundP99[i])/float64(base.RoundP99[i]))
+		}
+	}
+	return median(rs)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// String formats the result as the table docs/idle.md shows.
+func (r Result) String() string {
+	var b strings.Builder
+	gen := "child process"
+	if !r.ChildGenerator {
+		gen = "in process"
+	}
+	arr := "Poisson"
+	if !r.Poisson {
+		arr = "constant"
+	}
+	fmt.Fprintf(&b, "idle benchmark: %d cores, GOMAXPROCS %d, strategy %s, generator in %s, %s arrivals\n", r.Cores, r.Procs, r.Strategy, gen, arr)
+	fmt.Fprintf(&b, "request work %v CPU, idle unit %v CPU; capacity %.0f req/s, offered %.0f req/s (%.0f%%)\n",
+		r.WorkCost.Round(time.Microsecond), r.UnitCost.Round(100*time.Nanosecond), r.Capacity, r.Rate, 100*r.Load)
+	fmt.Fprintf(&b, "%-24s %6s %8s %8s %8s %8s %10s %8s %8s %8s %8s %6s\n",
+		"mode", "req/s", "p50", "p90", "p99", "max", "idle units", "idle CPU", "srv CPU", "gen CPU", "others", "steal")
+	for _, m := range []struct {
+		label string
+		m     ModeResult
+	}{{"a  no idle work", r.A}, {"b  idle via scheduler", r.B}, {"c  idle as goroutines", r.C}} {
+		others := max(m.m.Machine.busy-m.m.CPU-m.m.GenCPU, 0)
+		fmt.Fprintf(&b, "%-24s %6.0f %8v %8v %8v %8v %10d %8.2f %8.2f %8.2f %8.2f %6.2f\n", m.label,
+			float64(m.m.Requests)/max(m.m.Wall.Seconds(), 1e-9), ms(m.m.P50), ms(m.m.P90), ms(m.m.P99), ms(m.m.Max),
+			m.m.Units, m.m.perSecond(m.m.IdleCPU), m.m.perSecond(m.m.CPU), m.m.perSecond(m.m.GenCPU),
+			m.m.perSecond(others), m.m.perSecond(m.m.Machine.steal))
+	}
+	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f; median of %d rounds' ratios: b/a %.2f, c/a %.2f\n",
+		r.P99RatioB, r.P99RatioC, len(r.A.RoundP99), r.RoundRatioB, r.RoundRatioC)
+	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
+		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
+	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
+	if r.B.Periods > 0 {
+		fmt.Fprintf(&b, "b: %d idle periods, %d callbacks\n", r.B.Periods, r.B.Callback)
+	}
+	return b.String()
+}
+
+// ms rounds d for display.
+func ms(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}

@@ -1,0 +1,66 @@
+package idlebench
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const rusageThread = 1 // RUSAGE_THREAD
+
+// threadCPU returns the calling OS thread's CPU time (user + system). The
+// caller must have locked its goroutine to the thread.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return rusageTime(&ru)
+}
+
+// processCPU returns this process's CPU time (user + system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return rusageTime(&ru)
+}
+
+func rusageTime(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineTimes is the first line of /proc/stat, in time units.
+type machineTimes struct {
+	busy, idle, steal time.Duration
+}
+
+// readMachine returns the machine-wide CPU times; zero if unavailable.
+func readMachine() machineTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineTimes{}
+	}
+	var v [8]time.Duration // user nice system idle iowait irq softirq steal
+	for i := range v {
+		n, _ := strconv.ParseInt(f[i+1], 10, 64)
+		v[i] = time.Duration(n) * (time.Second / 100)
+	}
+	return machineTimes{
+		busy:  v[0] + v[1] + v[2] + v[5] + v[6],
+		idle:  v[3] + v[4],
+		steal: v[7],
+	}
+}
+
+func (m machineTimes) sub(o machineTimes) machineTimes {
+	return machineTimes{m.busy - o.busy, m.idle - o.idle, m.steal - o.steal}
+}

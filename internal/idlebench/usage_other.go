@@ -1,0 +1,16 @@
+//go:build !linux
+
+package idlebench
+
+import "time"
+
+// CPU accounting is only implemented on Linux; elsewhere the figures that
+// need it are reported as zero.
+
+func threadCPU() time.Duration  { return 0 }
+func processCPU() time.Duration { return 0 }
+
+type machineTimes struct{ busy, idle, steal time.Duration }
+
+func readMachine() machineTimes                        { return machineTimes{} }
+func (m machineTimes) sub(o machineTimes) machineTimes { return machineTimes{} }
