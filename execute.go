@@ -22,6 +22,9 @@ func (m *Manager) newRunning(rec *store.Record, def *Definition, slot bool) *run
 	// Every attempt starts its progress from zero: a task that resumes
 	// keeps its own checkpoints (in its data, or as subtasks).
 	r.task.progress = newProgress(func() { m.flusher.mark(r) })
+	if Priority(rec.Priority) == PriorityIdle && !def.Parallel() {
+		r.task.idle = m.idle.newGate(r)
+	}
 	if len(rec.Subtasks) > 0 {
 		r.subtasks = append([]store.Subtask(nil), rec.Subtasks...)
 	}
@@ -76,7 +79,23 @@ func (m *Manager) runBody(ctx context.Context, r *running) error {
 	if r.def.Parallel() {
 		return m.runParallel(ctx, r)
 	}
-	return callSafe(ctx, r.def.Run, r.task)
+	return m.runGated(ctx, r.task, r.def.Run)
+}
+
+// runGated calls fn for t. A normal-priority run counts as foreground load
+// while it runs; an idle-priority run starts only in an idle slice, which
+// it holds until it yields or returns.
+func (m *Manager) runGated(ctx context.Context, t *Task, fn RunFunc) error {
+	if t.idle == nil {
+		m.idle.fg.Inc()
+		defer m.idle.fg.Dec()
+		return callSafe(ctx, fn, t)
+	}
+	defer t.idle.close()
+	if err := t.idle.yield(ctx); err != nil {
+		return err
+	}
+	return callSafe(ctx, fn, t)
 }
 
 // callSafe calls fn, turning a panic into a *panicError.

@@ -84,6 +84,8 @@ type Config struct {
 	// Hooks run around every attempt, Before in order and After in reverse
 	// order.
 	Hooks []Hook
+	// Idle configures the scheduling of idle-priority tasks.
+	Idle IdleConfig
 	// Logger receives the manager's logs. Default: discard.
 	Logger *slog.Logger
 	// Clock is the time source. Default clock.Real.
@@ -178,6 +180,7 @@ type Manager struct {
 	logger *slog.Logger
 	broker *broker
 	hooks  []Hook
+	idle   *idleRunner
 
 	exclusive bool
 	seq       atomic.Uint64 // event sequence when the store is exclusive
@@ -237,6 +240,9 @@ func NewManager(cfg *Config) (*Manager, error) {
 	// they keep increasing across restarts of a single-process store.
 	m.seq.Store(uint64(m.clock.Now().UnixMicro()))
 	m.flusher = newFlusher(m)
+	if m.idle, err = newIdleRunner(m, c.Idle); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -268,6 +274,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.goLoop(m.flusher.loop)
 	m.goLoop(m.heartbeatLoop)
 	m.goLoop(m.janitorLoop)
+	if err := m.idle.sched.Start(m.work); err != nil {
+		return err
+	}
 	m.logger.Debug("manager started", "max_workers", m.cfg.MaxWorkers, "exclusive_store", m.exclusive)
 	return nil
 }
@@ -321,6 +330,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		<-tasksDone // every run ends or is given up within TimeoutGrace
 	}
 	close(m.loopStop)
+	_ = m.idle.sched.Stop(context.Background())
 	m.loops.Wait()
 	m.cancelWork()
 	m.broker.close()

@@ -139,16 +139,18 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 		attempt:    r.rec.Attempt,
 		subtaskKey: key,
 		logger:     r.task.logger.With("subtask", key),
-		idle:       r.task.idle,
 	}
 	st.progress = newProgress(func() { m.flusher.mark(r) })
+	if Priority(r.rec.Priority) == PriorityIdle {
+		st.idle = m.idle.newGate(r)
+	}
 	r.subTasks[i] = st
 	r.subtasks[i].State, r.subtasks[i].Error = store.Ongoing, ""
 	r.subMu.Unlock()
 	r.markSubtasksChanged()
 	m.flusher.mark(r)
 
-	err := callSafe(ctx, r.def.RunSubtask, st)
+	err := m.runGated(ctx, st, r.def.RunSubtask)
 	verb := "succeeded"
 	r.subMu.Lock()
 	switch {

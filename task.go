@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+
+	"github.com/bgtask/bgtask/idle"
 )
 
 // Task is the handle a run function receives: who it is, what it was asked
@@ -94,8 +96,10 @@ func (t *Task) Logger() *slog.Logger { return t.logger }
 // Progress returns the task's progress reporter.
 func (t *Task) Progress() *Progress { return t.progress }
 
-// idleGate connects an idle-priority task to the idle scheduler.
+// idleGate connects an idle-priority task's goroutine to the idle
+// scheduler.
 type idleGate interface {
 	yield(ctx context.Context) error
-	remaining() bool
+	deadline() idle.Deadline
+	close()
 }
