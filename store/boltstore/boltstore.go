@@ -121,6 +121,7 @@ type Store struct {
 	countsMu    sync.Mutex
 	counts      [4]int64 // by stateIndex; written by the writer after commit
 	pubsub      pubsub
+	stats       struct{ commits, ops atomic.Uint64 }
 	closeResult error
 	closeOnce   sync.Once
 }
@@ -231,6 +232,20 @@ func (s *Store) init() (seq uint64, err error) {
 		return 0, fmt.Errorf("boltstore: open %s: %w", s.path, err)
 	}
 	return seq, nil
+}
+
+// Stats counts the work of the writer since New.
+type Stats struct {
+	// Commits is the number of durable transactions (one fsync each).
+	Commits uint64
+	// Ops is the number of mutating calls they applied; Ops/Commits is
+	// the mean group commit size.
+	Ops uint64
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.stats.commits.Load(), Ops: s.stats.ops.Load()}
 }
 
 // Path returns the database file's path.

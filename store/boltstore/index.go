@@ -23,9 +23,10 @@ var (
 	// heartbeat first per (name, tag slot): str(name) slot time8(hb) id →
 	// owner.
 	bucketOwned = []byte("owned")
-	// bucketState: str(state) id, for List filtered by state.
-	bucketState = []byte("state")
-	// bucketStateName: str(state) str(name) id, for List filtered by name.
+	// bucketStateName: str(state) str(name) id, for List filtered by
+	// state, name or both. (By state alone, List merges the names found
+	// by skipping from one name to the next: O(names) seeks, cheaper
+	// than a second index written on every state change.)
 	bucketStateName = []byte("state_name")
 	// bucketFinished: terminal records by finish time, for retention:
 	// time8(finished_at) id.
@@ -34,7 +35,7 @@ var (
 	bucketIdem = []byte("idempotency")
 
 	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned,
-		bucketState, bucketStateName, bucketFinished, bucketIdem}
+		bucketStateName, bucketFinished, bucketIdem}
 )
 
 // Meta keys.
@@ -58,14 +59,13 @@ const (
 const (
 	ixQueue = iota
 	ixOwned
-	ixState
 	ixStateName
 	ixFinished
 	ixIdem
 	numIndexes
 )
 
-var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned, bucketState,
+var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned,
 	bucketStateName, bucketFinished, bucketIdem}
 
 // entry is one index key of a record.
@@ -81,9 +81,7 @@ func indexEntries(r *store.Record) []entry {
 		return nil
 	}
 	es := make([]entry, 0, 6)
-	state := appendStr(nil, string(r.State))
-	es = append(es, entry{ixState, append(slices.Clip(state), r.ID...), nil})
-	sn := appendStr(state, r.Name)
+	sn := appendStr(appendStr(make([]byte, 0, 16+len(r.Name)+len(r.ID)), string(r.State)), r.Name)
 	es = append(es, entry{ixStateName, append(sn, r.ID...), nil})
 	switch {
 	case r.State == store.Ongoing && r.Owner == "":

@@ -91,7 +91,7 @@ func (w *wtx) insert(recs []*store.Record) ([]store.InsertResult, error) {
 		if c.Owner == "" {
 			c.Attempt = 0
 		}
-		w.put(nil, &c)
+		w.put(&c, nil)
 	}
 	return res, nil
 }
@@ -134,13 +134,13 @@ func (w *wtx) claim(p store.ClaimParams) ([]store.Claimed, error) {
 		if old == nil {
 			return nil, w.abort(fmt.Errorf("boltstore: claim: index names missing record %q", id))
 		}
-		next := old.Clone()
-		next.Owner = p.Owner
-		next.HeartbeatAt = p.Now
-		next.StartedAt = p.Now
-		next.Attempt++
-		w.put(old, next)
-		out = append(out, store.Claimed{Record: next, PrevOwner: old.Owner})
+		b, prev := snapshot(old), old.Owner
+		old.Owner = p.Owner
+		old.HeartbeatAt = p.Now
+		old.StartedAt = p.Now
+		old.Attempt++
+		w.put(old, b)
+		out = append(out, store.Claimed{Record: old, PrevOwner: prev})
 	}
 	return out, nil
 }
@@ -159,9 +159,9 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ids []string, now t
 				res.Lost = append(res.Lost, id)
 				continue
 			}
-			next := old.Clone()
+			b, next := snapshot(old), old
 			next.HeartbeatAt = now
-			w.put(old, next)
+			w.put(next, b)
 			if next.CancelRequested {
 				res.CancelRequested = append(res.CancelRequested, id)
 			}
@@ -185,7 +185,7 @@ func (s *Store) Update(ctx context.Context, owner string, patches []store.Patch)
 				lost = append(lost, p.ID)
 				continue
 			}
-			next := old.Clone()
+			b, next := snapshot(old), old
 			if p.Progress != nil {
 				next.Progress = *p.Progress
 			}
@@ -195,7 +195,7 @@ func (s *Store) Update(ctx context.Context, owner string, patches []store.Patch)
 			if p.StartedAt != nil {
 				next.StartedAt = *p.StartedAt
 			}
-			w.put(old, next)
+			w.put(next, b)
 		}
 		return nil
 	})
@@ -217,7 +217,7 @@ func (s *Store) Finish(ctx context.Context, owner, id string, c store.Completion
 		if old.Owner != owner {
 			return store.ErrNotOwner
 		}
-		next := old.Clone()
+		b, next := snapshot(old), old
 		next.State = c.State
 		next.Error = c.Error
 		code := c.ExitCode
@@ -231,14 +231,14 @@ func (s *Store) Finish(ctx context.Context, owner, id string, c store.Completion
 		}
 		next.Owner = ""
 		next.CancelRequested = false
-		w.put(old, next)
+		w.put(next, b)
 		out = next
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out.Clone(), nil
+	return out, nil
 }
 
 // Release hands records owned by owner back to the queue. IDs owner does
@@ -253,9 +253,9 @@ func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
 			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
 				continue
 			}
-			next := old.Clone()
+			b, next := snapshot(old), old
 			next.Owner = ""
-			w.put(old, next)
+			w.put(next, b)
 		}
 		return nil
 	})
@@ -270,7 +270,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*s
 		if err != nil {
 			return err
 		}
-		next := old.Clone()
+		b, next := snapshot(old), old
 		if old.Owner == "" {
 			next.State = store.Cancelled
 			next.FinishedAt = now
@@ -282,14 +282,14 @@ func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*s
 				s.pubsub.publish(store.Message{Kind: store.MsgCancel, TaskID: id, Owner: owner})
 			})
 		}
-		w.put(old, next)
+		w.put(next, b)
 		out = next
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out.Clone(), nil
+	return out, nil
 }
 
 // Retry re-queues the failed subtasks of a terminal record.
@@ -305,7 +305,7 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 		case !old.State.Terminal():
 			return store.ErrNothingToRetry
 		}
-		next := old.Clone()
+		b, next := snapshot(old), old
 		failed := 0
 		for i, st := range next.Subtasks {
 			if st.State == store.Failure {
@@ -322,7 +322,7 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 		next.Error = ""
 		next.ExitCode = nil
 		next.CancelRequested = false
-		w.put(old, next)
+		w.put(next, b)
 		w.after = append(w.after, func() {
 			s.pubsub.publish(store.Message{Kind: store.MsgEnqueued, TaskID: id})
 		})
@@ -332,7 +332,7 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 	if err != nil {
 		return nil, err
 	}
-	return out.Clone(), nil
+	return out, nil
 }
 
 // DeleteFinished deletes up to limit terminal records finished before

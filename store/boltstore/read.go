@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"fmt"
 
@@ -115,7 +116,10 @@ func listIDs(tx *bolt.Tx, p store.ListParams, n int) []string {
 	case p.State != "" && p.Name != "":
 		hs = []*head{descHead(tx.Bucket(bucketStateName), appendStr(appendStr(nil, string(p.State)), p.Name), p.Cursor)}
 	case p.State != "":
-		hs = []*head{descHead(tx.Bucket(bucketState), appendStr(nil, string(p.State)), p.Cursor)}
+		b := tx.Bucket(bucketStateName)
+		for _, name := range namesIn(b, appendStr(nil, string(p.State))) {
+			hs = append(hs, descHead(b, appendStr(appendStr(nil, string(p.State)), name), p.Cursor))
+		}
 	case p.Name != "":
 		for _, st := range countStates {
 			hs = append(hs, descHead(tx.Bucket(bucketStateName), appendStr(appendStr(nil, string(st)), p.Name), p.Cursor))
@@ -133,6 +137,28 @@ func listIDs(tx *bolt.Tx, p store.ListParams, n int) []string {
 		h.set(h.c.Prev())
 	}
 	return ids
+}
+
+// namesIn lists the distinct names in the state_name keys under the state
+// prefix, seeking from one name to the next.
+func namesIn(b *bolt.Bucket, prefix []byte) []string {
+	var names []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		rest := k[len(prefix):]
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < n {
+			break // not a key this package wrote
+		}
+		name := rest[w : w+int(n)]
+		names = append(names, string(name))
+		end := prefixEnd(appendStr(bytes.Clone(prefix), string(name)))
+		if end == nil {
+			break
+		}
+		k, _ = c.Seek(end)
+	}
+	return names
 }
 
 // descHead positions a cursor on the last key with prefix that sorts

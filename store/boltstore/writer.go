@@ -126,11 +126,16 @@ func (s *Store) run(batch []*op) (err error) {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("boltstore: commit: %w", err)
 	}
+	s.stats.commits.Add(1)
+	s.stats.ops.Add(uint64(len(batch)))
 	for _, f := range w.after {
 		f()
 	}
 	return nil
 }
+
+// indexFillPercent is the page fill of index buckets when bbolt splits.
+const indexFillPercent = 0.9
 
 // wtx is the writer's view of one transaction.
 type wtx struct {
@@ -150,6 +155,9 @@ func newWtx(tx *bolt.Tx) *wtx {
 	w := &wtx{tx: tx, meta: tx.Bucket(bucketMeta), records: tx.Bucket(bucketRecords)}
 	for i, name := range indexBuckets {
 		w.index[i] = tx.Bucket(name)
+		// Index keys mostly arrive in order (IDs and times increase):
+		// pack pages full instead of bbolt's default half.
+		w.index[i].FillPercent = indexFillPercent
 	}
 	return w
 }
@@ -181,22 +189,35 @@ func (w *wtx) getOngoing(id string) (*store.Record, error) {
 	return r, nil
 }
 
-// put stores next (replacing old, nil for a new record) and moves its
-// index entries.
-func (w *wtx) put(old, next *store.Record) {
+// before is what a record looked like when it was read: its index
+// entries and state, so that it can be changed in place and written back.
+type before struct {
+	entries []entry
+	state   store.State
+}
+
+func snapshot(r *store.Record) *before {
+	return &before{entries: indexEntries(r), state: r.State}
+}
+
+// put stores r and moves its index entries from what they were in b (nil
+// for a new record).
+func (w *wtx) put(r *store.Record, b *before) {
 	if w.failed != nil {
 		return
 	}
-	if err := w.records.Put([]byte(next.ID), encodeRecord(nil, next)); err != nil {
+	if err := w.records.Put([]byte(r.ID), encodeRecord(nil, r)); err != nil {
 		w.fail(err)
 		return
 	}
-	del, put := diffEntries(indexEntries(old), indexEntries(next))
-	w.apply(del, put)
-	if old != nil {
-		w.counts[stateIndex(old.State)]--
+	var old []entry
+	if b != nil {
+		old = b.entries
+		w.counts[stateIndex(b.state)]--
 	}
-	w.counts[stateIndex(next.State)]++
+	del, put := diffEntries(old, indexEntries(r))
+	w.apply(del, put)
+	w.counts[stateIndex(r.State)]++
 }
 
 // remove deletes r and its index entries.

@@ -160,7 +160,7 @@ func must(err error) {
 }
 
 func key(parts ...[]byte) []byte { return bytes.Join(parts, []byte("/")) }
-func ts(t time.Time) []byte     { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
+func ts(t time.Time) []byte      { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
 
 var payload = bytes.Repeat([]byte("x"), 100)
 

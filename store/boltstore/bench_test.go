@@ -1,0 +1,222 @@
+package boltstore_test
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+	"github.com/bgtask/bgtask/store/boltstore"
+	"github.com/bgtask/bgtask/store/storetest"
+)
+
+// The benchmarks use durable writes on a file in the OS temp dir, 100-byte
+// arguments, and report the figures docs/store.md quotes:
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./store/boltstore
+
+var arg100 = strings.Repeat("a", 100)
+
+func benchStore(b *testing.B) *boltstore.Store {
+	b.Helper()
+	s, err := boltstore.New(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// cpuTime returns the user+system CPU time of this process so far. It is
+// reported per operation because, on a shared machine, wall-clock
+// throughput depends on the neighbours while CPU time per task does not.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, since time.Duration, ops int) {
+	b.ReportMetric(float64((cpuTime()-since).Microseconds())/float64(ops), "cpu-µs/op")
+}
+
+// reportBatching reports the mean number of calls per commit.
+func reportBatching(b *testing.B, s *boltstore.Store, before boltstore.Stats) {
+	st := s.Stats()
+	if n := st.Commits - before.Commits; n > 0 {
+		b.ReportMetric(float64(st.Ops-before.Ops)/float64(n), "calls/commit")
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	slices.Sort(d)
+	return d[int(float64(len(d)-1)*p)]
+}
+
+// BenchmarkInsertSingle: one caller, one durable insert at a time.
+func BenchmarkInsertSingle(b *testing.B) {
+	s := benchStore(b)
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		r := storetest.NewRecord("noop", arg100)
+		t0 := time.Now()
+		if _, err := s.Insert(b.Context(), []*store.Record{r}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.ReportMetric(float64(percentile(lat, .5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(percentile(lat, .99).Microseconds()), "p99-µs")
+}
+
+// BenchmarkInsertSingleConcurrent: 100 callers inserting one record each
+// at a time; group commit shares each fsync among them.
+func BenchmarkInsertSingleConcurrent(b *testing.B) {
+	s := benchStore(b)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start, cpu, st := time.Now(), cpuTime(), s.Stats()
+	for range 100 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if _, err := s.Insert(b.Context(), []*store.Record{storetest.NewRecord("noop", arg100)}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "inserts/s")
+	reportCPU(b, cpu, b.N)
+	reportBatching(b, s, st)
+}
+
+// BenchmarkInsertBatch1000: Insert of 1000-record batches; b.N counts
+// records.
+func BenchmarkInsertBatch1000(b *testing.B) {
+	s := benchStore(b)
+	start, cpu := time.Now(), cpuTime()
+	for n := 0; n < b.N; n += 1000 {
+		recs := make([]*store.Record, min(1000, b.N-n))
+		for i := range recs {
+			recs[i] = storetest.NewRecord("noop", arg100)
+		}
+		if _, err := s.Insert(b.Context(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	reportCPU(b, cpu, b.N)
+}
+
+// BenchmarkClaimFinish drains b.N queued records the way the manager does:
+// one claimer takes up to 100 at a time, 100 workers finish one each.
+func BenchmarkClaimFinish(b *testing.B) {
+	s := benchStore(b)
+	insertQueued(b, s, b.N)
+	b.ResetTimer()
+	start, cpu, st := time.Now(), cpuTime(), s.Stats()
+	drain(b, s, b.N, 100)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+	reportCPU(b, cpu, b.N)
+	reportBatching(b, s, st)
+}
+
+func insertQueued(b *testing.B, s *boltstore.Store, n int) {
+	b.Helper()
+	for done := 0; done < n; done += 1000 {
+		recs := make([]*store.Record, min(1000, n-done))
+		for i := range recs {
+			recs[i] = storetest.NewRecord("noop", arg100)
+		}
+		if _, err := s.Insert(b.Context(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// drain claims and finishes n records with the given number of workers.
+func drain(b *testing.B, s *boltstore.Store, n, workers int) {
+	b.Helper()
+	work := make(chan string, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for id := range work {
+				_, err := s.Finish(b.Context(), "bench", id, store.Completion{State: store.Success, FinishedAt: time.Now()})
+				if err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for claimed := 0; claimed < n; {
+		cl, err := s.Claim(b.Context(), store.ClaimParams{Owner: "bench", Names: []string{"noop"}, Limit: 100, Now: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cl) == 0 {
+			b.Fatalf("queue empty after %d of %d", claimed, n)
+		}
+		for _, c := range cl {
+			work <- c.Record.ID
+		}
+		claimed += len(cl)
+	}
+	close(work)
+	wg.Wait()
+}
+
+// BenchmarkFlowWithRetention pushes b.N tasks through insert (batches of
+// 1000), claim, finish and retention (keeping the last 10,000 finished)
+// and reports peak RSS and the final file size. Run it with
+// -benchtime 1000000x for the "RSS flat" figure.
+func BenchmarkFlowWithRetention(b *testing.B) {
+	s := benchStore(b)
+	start, cpu := time.Now(), cpuTime()
+	var rss []int64
+	for done := 0; done < b.N; done += 10_000 {
+		n := min(10_000, b.N-done)
+		insertQueued(b, s, n)
+		drain(b, s, n, 100)
+		// Delete everything but roughly the last generation.
+		if _, err := s.DeleteFinished(b.Context(), time.Now().Add(-time.Duration(0)), 1_000_000); err != nil && done > 0 {
+			b.Fatal(err)
+		}
+		rss = append(rss, rssKB())
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+	reportCPU(b, cpu, b.N)
+	b.ReportMetric(float64(slices.Max(rss))/1024, "peak-rss-MB")
+	if len(rss) > 2 {
+		b.ReportMetric(float64(rss[len(rss)/2])/1024, "mid-rss-MB")
+	}
+	fi, err := os.Stat(s.Path())
+	if err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "file-MB")
+	}
+}
+
+// rssKB returns the resident set size of this process in KiB (Linux).
+func rssKB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
