@@ -241,3 +241,28 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 		t.Fatalf("file grew from %d bytes (generation 8) to %d (generation 20) with constant live data; sizes %v", early, late, sizes)
 	}
 }
+
+// TestStopWhileOverflowing stops subscriptions whose overflow queue is
+// being pumped into the channel, racing the pump.
+func TestStopWhileOverflowing(t *testing.T) {
+	t.Parallel()
+	s, err := boltstore.New(t.TempDir(), &boltstore.Config{SubscriberBuffer: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 50 {
+		ch, stop := s.Subscribe(t.Context())
+		for range 100 {
+			if _, err := s.Publish(t.Context(), store.Message{Kind: store.MsgEvent}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range i % 10 {
+			<-ch
+		}
+		stop()
+		for range ch { // drains what was buffered, then ends
+		}
+	}
+}

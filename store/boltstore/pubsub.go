@@ -174,6 +174,11 @@ func (s *subscriber) pump() {
 			return
 		}
 		s.mu.Lock()
+		if s.stopped { // stop dropped the overflow meanwhile
+			s.pumping = false
+			s.mu.Unlock()
+			return
+		}
 		s.overflow[0] = store.Message{}
 		s.overflow = s.overflow[1:]
 		if len(s.overflow) == 0 {

@@ -2,8 +2,8 @@ package boltstore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/bgtask/bgtask/store"
@@ -169,10 +169,10 @@ func descHead(b *bolt.Bucket, prefix []byte, cursor string) *head {
 	if cursor == "" {
 		// The first key after every key with this prefix, if any.
 		if end := prefixEnd(prefix); end != nil {
-			k, v = h.c.Seek(end)
+			k, _ = h.c.Seek(end)
 		}
 	} else {
-		k, v = h.c.Seek(append(bytes.Clone(prefix), cursor...))
+		k, _ = h.c.Seek(append(bytes.Clone(prefix), cursor...))
 	}
 	if k == nil {
 		k, v = h.c.Last()

@@ -166,11 +166,14 @@ func testFinish(t *testing.T, s store.Store) {
 	r2.Progress = store.Progress{Current: 1, Total: 2}
 	mustInsert(t, s, r2)
 	subs := []store.Subtask{{Key: "a", State: store.Success}}
-	got, err = s.Finish(t.Context(), "s1", r2.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second), Progress: &store.Progress{Current: 2, Total: 2, Message: "done"}, Subtasks: subs})
+	fin, err := s.Finish(t.Context(), "s1", r2.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second), Progress: &store.Progress{Current: 2, Total: 2, Message: "done"}, Subtasks: subs})
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
 	got = mustGet(t, s, r2.ID)
+	if d := DiffRecord(fin, got); d != "" {
+		t.Fatalf("stored record differs from Finish's (-returned +stored):\n%s", d)
+	}
 	if got.ExitCode == nil || *got.ExitCode != 0 || got.Progress != (store.Progress{Current: 2, Total: 2, Message: "done"}) {
 		t.Fatalf("finished with code 0 and final progress: exit %v progress %+v", got.ExitCode, got.Progress)
 	}
