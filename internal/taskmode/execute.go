@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
-	"github.com/google/uuid"
 )
 
 // taskEnv is what every Task handle of one run shares.
@@ -25,12 +24,8 @@ type taskEnv struct {
 
 func (r *runner) newTaskEnv(def *bgtask.Definition, req *Request, dir string, out io.Writer, s *settings) *taskEnv {
 	h := slog.NewTextHandler(out, &slog.HandlerOptions{Level: s.logLevel})
-	id, err := uuid.NewV7()
-	if err != nil {
-		id = uuid.New()
-	}
 	return &taskEnv{
-		id:        id.String(),
+		id:        newRunID(time.Now()),
 		args:      req.Args,
 		workspace: dir,
 		logger:    slog.New(h).With("task", def.Name),

@@ -83,6 +83,8 @@ type runner struct {
 	// sigs delivers SIGINT/SIGTERM when the runner owns the process; nil
 	// otherwise.
 	sigs chan os.Signal
+	// sigsReady is closed once sigs is registered (nil: nothing to await).
+	sigsReady chan struct{}
 }
 
 func newRunner(cfg *Config) *runner {
@@ -115,12 +117,9 @@ func (r *runner) run(ctx context.Context, req *Request) int {
 		r.diag("%v", err)
 		return bgtask.ExitFailure
 	}
-	if r.cfg.OwnProcess {
-		r.sigs = make(chan os.Signal, 2)
-		signal.Notify(r.sigs, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(r.sigs)
-	}
+	r.handleSignals()
 	if req.WaitForDebugger {
+		r.awaitSignalHandlers()
 		if code, stop := r.waitForDebugger(ctx); stop {
 			return code
 		}
@@ -135,6 +134,34 @@ func (r *runner) run(ctx context.Context, req *Request) int {
 		defer stop()
 	}
 	return r.runInWorkspace(ctx, def, req, s)
+}
+
+// handleSignals routes SIGINT and SIGTERM to r.sigs when the runner owns
+// the process. Registering costs a few hundred microseconds (the runtime
+// starts a thread for signal masks), so it runs concurrently with the stale
+// sweep; awaitSignalHandlers joins it before anything needs cleaning up. A
+// signal that arrives earlier kills the process the default way, with
+// nothing left behind.
+//
+// The handlers stay registered until the process exits: cli.Main's caller
+// exits right after, and signal.Stop would cost as much again.
+func (r *runner) handleSignals() {
+	if !r.cfg.OwnProcess {
+		return
+	}
+	r.sigs = make(chan os.Signal, 2)
+	r.sigsReady = make(chan struct{})
+	go func() {
+		signal.Notify(r.sigs, syscall.SIGINT, syscall.SIGTERM)
+		close(r.sigsReady)
+	}()
+}
+
+// awaitSignalHandlers returns once handleSignals has registered.
+func (r *runner) awaitSignalHandlers() {
+	if r.sigsReady != nil {
+		<-r.sigsReady
+	}
 }
 
 // runInWorkspace opens the workspace, runs the task in it and closes it.

@@ -37,21 +37,27 @@ func sweepStale(tmp, prefix string, age time.Duration) int {
 	return removed
 }
 
+// staleCandidates lists the directories to consider, oldest first. It
+// reads names only (no per-entry allocation beyond the name, no sort of the
+// whole temp dir) and stats just the names with our prefix.
 func staleCandidates(tmp, prefix string, cutoff time.Time) []staleDir {
-	entries, err := os.ReadDir(tmp)
+	dir, err := os.Open(tmp)
 	if err != nil {
 		return nil
 	}
+	names, _ := dir.Readdirnames(-1)
+	dir.Close()
 	var cands []staleDir
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
-			continue // symlinks report !IsDir and are never followed
-		}
-		info, err := e.Info()
-		if err != nil || info.ModTime().After(cutoff) {
+	for _, name := range names {
+		if !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		cands = append(cands, staleDir{filepath.Join(tmp, e.Name()), info.ModTime()})
+		path := filepath.Join(tmp, name)
+		info, err := os.Lstat(path)
+		if err != nil || !info.IsDir() || info.ModTime().After(cutoff) {
+			continue // symlinks are not directories here and are never followed
+		}
+		cands = append(cands, staleDir{path, info.ModTime()})
 	}
 	slices.SortFunc(cands, func(a, b staleDir) int { return a.mtime.Compare(b.mtime) })
 	return cands

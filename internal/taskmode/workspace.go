@@ -31,11 +31,18 @@ func (r *runner) openWorkspace(def *bgtask.Definition, req *Request, s *settings
 	var err error
 	switch {
 	case req.Workspace != "":
+		r.awaitSignalHandlers()
 		err = ws.openFixed(req.Workspace, def)
 	case def.Workspace == bgtask.WorkspacePersistent:
+		r.awaitSignalHandlers()
 		err = ws.openPersistent(r.stateDir(), def)
 	default:
-		err = ws.openEphemeral(r.tempDir(), r.installHash(), def, s)
+		prefix := "bgtask-" + r.installHash() + "-"
+		if s.sweep {
+			sweepStale(r.tempDir(), prefix, s.staleAge)
+		}
+		r.awaitSignalHandlers()
+		err = ws.openEphemeral(r.tempDir(), prefix, def)
 	}
 	if err != nil {
 		return nil, err
@@ -83,13 +90,10 @@ func (ws *workspace) lockExclusive(def *bgtask.Definition) error {
 	return nil
 }
 
-// openEphemeral sweeps stale leftovers, then creates and locks a fresh
-// 0700 directory bgtask-<install-hash>-<task>-<random> in tmp.
-func (ws *workspace) openEphemeral(tmp, hash string, def *bgtask.Definition, s *settings) error {
-	prefix := "bgtask-" + hash + "-"
-	if s.sweep {
-		sweepStale(tmp, prefix, s.staleAge)
-	}
+// openEphemeral creates and locks a fresh 0700 directory
+// <prefix><task>-<random> in tmp, prefix being bgtask-<install-hash>-.
+// The caller has swept stale leftovers first.
+func (ws *workspace) openEphemeral(tmp, prefix string, def *bgtask.Definition) error {
 	dir, err := os.MkdirTemp(tmp, prefix+def.Name+"-")
 	if err != nil {
 		return fmt.Errorf("create workspace: %w", err)
