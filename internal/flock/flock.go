@@ -27,9 +27,20 @@ type Lock struct {
 
 // TryDir takes an exclusive lock on the directory dir itself without
 // waiting. It returns ErrLocked if another holder has it. The lock leaves
-// nothing on disk. A symlink at dir is not followed.
+// nothing on disk.
 func TryDir(dir string) (*Lock, error) {
-	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	return tryDir(dir, 0)
+}
+
+// TryDirNoFollow is TryDir, except that a symlink at dir is an error
+// rather than followed: for directories found by listing a shared
+// directory such as /tmp.
+func TryDirNoFollow(dir string) (*Lock, error) {
+	return tryDir(dir, syscall.O_NOFOLLOW)
+}
+
+func tryDir(dir string, flags int) (*Lock, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|flags, 0)
 	if err != nil {
 		return nil, err
 	}

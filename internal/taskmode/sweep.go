@@ -66,7 +66,7 @@ func staleCandidates(tmp, prefix string, cutoff time.Time) []staleDir {
 // removeUnlocked removes dir if no live run holds its lock, keeping the
 // lock while it removes so that no run can start using it meanwhile.
 func removeUnlocked(dir string) bool {
-	l, err := flock.TryDir(dir)
+	l, err := flock.TryDirNoFollow(dir)
 	if err != nil {
 		return false
 	}

@@ -99,7 +99,7 @@ func (ws *workspace) openEphemeral(tmp, prefix string, def *bgtask.Definition) e
 		return fmt.Errorf("create workspace: %w", err)
 	}
 	ws.dir, ws.remove = dir, true
-	l, err := flock.TryDir(dir)
+	l, err := flock.TryDirNoFollow(dir)
 	if err != nil {
 		// Only a sweep with BGTASK_PURGE_STALE_WORKSPACES=always can race
 		// us here; give up cleanly rather than share the directory.
