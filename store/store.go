@@ -257,7 +257,9 @@ type Store interface {
 	// Insert stores new ONGOING records. A record with Owner set is stored as
 	// already claimed (Attempt as given, normally 1); one without is queued
 	// (Attempt 0). IDs must be unique. A record whose IdempotencyKey is
-	// already used stores nothing and reports the existing ID.
+	// already used stores nothing and reports the existing ID. Insert
+	// publishes nothing: the caller publishes MsgEnqueued for queued
+	// records.
 	Insert(ctx context.Context, recs []*Record) ([]InsertResult, error)
 	// Get returns a copy of the record, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
@@ -284,9 +286,9 @@ type Store interface {
 	// Owner is cleared, so the next Claim takes them as queued records.
 	Release(ctx context.Context, owner string, ids []string) error
 	// RequestCancel cancels a record. A queued record ends CANCELLED at once
-	// (returned with that state); an owned one gets CancelRequested and a
-	// MsgCancel is published to its owner (returned still ONGOING). Errors:
-	// ErrNotFound, ErrFinished.
+	// (returned with that state, FinishedAt now); an owned one gets
+	// CancelRequested and a MsgCancel is published to its owner (returned
+	// still ONGOING). Errors: ErrNotFound, ErrFinished.
 	RequestCancel(ctx context.Context, id string, now time.Time) (*Record, error)
 	// Retry re-queues a terminal record whose subtasks include failures:
 	// failed subtasks become SubtaskPending, the record ONGOING and queued
@@ -295,7 +297,8 @@ type Store interface {
 	// failed subtask).
 	Retry(ctx context.Context, id string, now time.Time) (*Record, error)
 	// DeleteFinished deletes up to limit terminal records whose FinishedAt
-	// is before before, oldest first, and returns how many it deleted.
+	// is before before, oldest first, and returns how many it deleted
+	// (0 if limit <= 0). Their idempotency keys become free again.
 	DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Publish sends m to every subscriber (of every server sharing the
