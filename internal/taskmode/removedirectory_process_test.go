@@ -113,10 +113,12 @@ func TestRemoveDirectoryLockExcludesSecondRun(t *testing.T) {
 	parent := t.TempDir()
 	mkdirs(t, parent, "child")
 	p := newProc(t)
-	first := p.start("run", "removeDirectory", "--test-sleep", "3000", parent, "child", "5")
+	// The first run holds the lock for 10 s; the second must not wait for
+	// it (nor for the child, 30 s) but exit 0 at once.
+	first := p.start("run", "removeDirectory", "--test-sleep", "10000", parent, "child", "5")
 	waitHeld(t, parent, "child")
-	r := p.run("run", "removeDirectory", parent, "child", "5")
-	if r.code != 0 || r.took > 2500*time.Millisecond {
+	r := p.run("run", "removeDirectory", parent, "child", "30")
+	if r.code != 0 || r.took > 8*time.Second {
 		t.Fatalf("second run: exit %d after %v, want 0 at once", r.code, r.took)
 	}
 	if !exists(filepath.Join(parent, "child")) {
@@ -188,13 +190,13 @@ func TestRunDetachedChildOutlivesParent(t *testing.T) {
 	child := `a child with "double" and 'single' quotes`
 	mkdirs(t, parent, child)
 	p := newProc(t)
-	// The parent process starts removeDirectory detached, which sleeps 5 s
+	// The parent process starts removeDirectory detached, which sleeps 8 s
 	// before it looks, and exits at once: well before the removal.
-	r := p.run("run", "run_detached", "removeDirectory", "--test-sleep", "5000", parent, child, "10")
+	r := p.run("run", "run_detached", "removeDirectory", "--test-sleep", "8000", parent, child, "10")
 	if r.code != 0 {
 		t.Fatalf("parent: exit %d: %s", r.code, r.stderr)
 	}
-	if r.took > 4*time.Second {
+	if r.took > 6*time.Second {
 		t.Fatalf("the parent took %v: it waited for the detached child", r.took)
 	}
 	if !exists(filepath.Join(parent, child)) {

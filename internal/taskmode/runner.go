@@ -126,6 +126,7 @@ func (r *runner) run(ctx context.Context, req *Request) int {
 		s.timeout, s.minRuntime = 0, 0
 	}
 	if req.DebugAddr != "" {
+		r.awaitSignalHandlers() // before the URL tells anyone we are up
 		stop, err := r.serveDebug(req.DebugAddr)
 		if err != nil {
 			r.diag("--debug-addr: %v", err)
