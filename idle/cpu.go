@@ -47,8 +47,9 @@ type CPUConfig struct {
 	// Threshold is the fraction of Cores above which the measured use
 	// counts as busy. 0: DefaultCPUThreshold.
 	Threshold float64
-	// Cores is the CPU capacity use is compared to. 0: runtime.GOMAXPROCS(0),
-	// which follows the cgroup's CPU limit.
+	// Cores is the CPU capacity use is compared to. 0: the smaller of
+	// runtime.NumCPU() and runtime.GOMAXPROCS(0) (which follows the
+	// cgroup's CPU limit).
 	Cores float64
 	// FS is where /proc and /sys are read from. nil: the root file system.
 	// Tests give a fake.
@@ -98,7 +99,7 @@ func NewCPU(cfg *CPUConfig) (*CPU, error) {
 		clock:    clock.OrReal(cfg.Clock),
 		exclude:  func() time.Duration { return 0 },
 	}
-	c.limit = cmp0(cfg.Threshold, DefaultCPUThreshold) * cmp0(cfg.Cores, float64(runtime.GOMAXPROCS(0)))
+	c.limit = cmp0(cfg.Threshold, DefaultCPUThreshold) * cmp0(cfg.Cores, float64(min(runtime.NumCPU(), runtime.GOMAXPROCS(0))))
 	switch cfg.Scope {
 	case CPUProcess:
 		c.read = func() (time.Duration, error) { return readProcStat(fsys) }

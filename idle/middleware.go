@@ -116,8 +116,12 @@ func (f *InFlight) InFlight() int { return int(f.n.Load()) }
 func (f *InFlight) Busy() bool { return f.n.Load() >= f.threshold }
 
 // NextBusy returns the predicted time of the next arrival, if arrivals are
-// regular enough to predict.
+// regular enough to predict and one more request would reach the
+// threshold.
 func (f *InFlight) NextBusy() (time.Time, bool) {
+	if f.n.Load() < f.threshold-1 {
+		return time.Time{}, false
+	}
 	if n := f.next.Load(); n != 0 {
 		return time.Unix(0, n), true
 	}

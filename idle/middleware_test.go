@@ -155,3 +155,27 @@ func TestInFlightDrivesScheduler(t *testing.T) {
 		t.Fatalf("ran %q", c.Name)
 	}
 }
+
+func TestInFlightPredictionOnlyWhenOneArrivalMakesBusy(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	src := idle.NewInFlight(&idle.InFlightConfig{Clock: clk, Threshold: 2})
+	for range 12 {
+		arrive(src)
+		clk.Advance(100 * time.Millisecond)
+	}
+	if _, ok := src.NextBusy(); ok {
+		t.Fatal("predicted with 0 in flight and a threshold of 2")
+	}
+	release := make(chan struct{})
+	inside := make(chan struct{})
+	go src.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		close(inside)
+		<-release
+	})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	<-inside
+	if _, ok := src.NextBusy(); !ok {
+		t.Fatal("no prediction with 1 in flight and a threshold of 2")
+	}
+	close(release)
+}

@@ -84,3 +84,81 @@ func (q *queue) spliceTo(dst *queue, st entryState) {
 	dst.n += q.n
 	*q = queue{}
 }
+
+// handleIndex finds queued entries by handle, for Cancel. Handles are
+// handed out consecutively and entries mostly leave in about that order,
+// so a window of slots indexed by handle-base does nearly all the work,
+// without the hashing and tombstones of a map that sees every handle once.
+// Entries that outlive a compaction of a mostly empty window (one old
+// entry that waits for hours must not pin a window of millions of slots)
+// move to a small map.
+type handleIndex struct {
+	base Handle   // handle of win[head]
+	win  []*entry // win[head:] is the window; nil slots left
+	head int
+	live int               // non-nil slots in the window
+	old  map[Handle]*entry // live entries older than base
+}
+
+// add indexes e, whose handle must be the next one after the last added.
+func (x *handleIndex) add(e *entry) {
+	if x.head == len(x.win) {
+		x.win, x.head, x.base = x.win[:0], 0, e.handle
+	}
+	x.win = append(x.win, e)
+	x.live++
+}
+
+func (x *handleIndex) get(h Handle) *entry {
+	if i, ok := x.slot(h); ok {
+		return x.win[i]
+	}
+	return x.old[h]
+}
+
+func (x *handleIndex) remove(h Handle) {
+	i, ok := x.slot(h)
+	if !ok {
+		delete(x.old, h)
+		return
+	}
+	if x.win[i] != nil {
+		x.win[i] = nil
+		x.live--
+	}
+	for x.head < len(x.win) && x.win[x.head] == nil {
+		x.head++
+		x.base++
+	}
+	x.compact()
+}
+
+func (x *handleIndex) slot(h Handle) (int, bool) {
+	if h < x.base || h-x.base >= Handle(len(x.win)-x.head) {
+		return 0, false
+	}
+	return x.head + int(h-x.base), true
+}
+
+// compact keeps the window's memory proportional to what it holds.
+func (x *handleIndex) compact() {
+	n := len(x.win) - x.head
+	switch {
+	case n > 1024 && x.live < n/8: // pinned by a few old entries
+		if x.old == nil {
+			x.old = make(map[Handle]*entry)
+		}
+		for _, e := range x.win[x.head:] {
+			if e != nil {
+				x.old[e.handle] = e
+			}
+		}
+		clear(x.win)
+		x.base += Handle(n)
+		x.win, x.head, x.live = x.win[:0], 0, 0
+	case x.head > 64 && x.head > len(x.win)/2: // slide the window down
+		copy(x.win, x.win[x.head:])
+		clear(x.win[n:])
+		x.win, x.head = x.win[:n], 0
+	}
+}

@@ -111,7 +111,7 @@ type Scheduler struct {
 	pending  queue // requested, waiting for the next idle period
 	runnable queue // moved at the start of a period; run FIFO
 	expired  queue // timeout fired; run before anything runnable
-	byHandle map[Handle]*entry
+	byHandle handleIndex
 	waiting  bool // the goroutine found no work and waits for a poke
 
 	// Counters, updated atomically.
@@ -142,7 +142,6 @@ func New(cfg *Config) (*Scheduler, error) {
 		logger:      cfg.Logger,
 		lowPriority: cfg.LowPriority,
 		wake:        make(chan struct{}, 1),
-		byHandle:    make(map[Handle]*entry),
 	}
 	if s.maxPeriod == 0 {
 		s.maxPeriod = DefaultMaxPeriod
@@ -186,7 +185,7 @@ func (s *Scheduler) Request(cb func(Deadline), opts *RequestOpts) Handle {
 	s.last++
 	e.handle = s.last
 	s.pending.push(e) // state is statePending
-	s.byHandle[e.handle] = e
+	s.byHandle.add(e)
 	if opts != nil && opts.Timeout > 0 {
 		e.timer = s.clock.AfterFunc(opts.Timeout, func() { s.expire(e) })
 	}
@@ -206,7 +205,7 @@ func (s *Scheduler) Request(cb func(Deadline), opts *RequestOpts) Handle {
 func (s *Scheduler) Cancel(h Handle) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.byHandle[h]
+	e := s.byHandle.get(h)
 	if e == nil {
 		return
 	}
@@ -247,7 +246,7 @@ func (s *Scheduler) Stats() Stats {
 // cancelled. e must already be off its list.
 func (s *Scheduler) takeLocked(e *entry) {
 	e.state = stateDone
-	delete(s.byHandle, e.handle)
+	s.byHandle.remove(e.handle)
 	if e.timer != nil {
 		e.timer.Stop()
 	}

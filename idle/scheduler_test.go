@@ -435,15 +435,6 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func TestLowPriorityRuns(t *testing.T) {
-	t.Parallel()
-	e := setup(t, func(c *idle.Config) { c.LowPriority = true })
-	e.s.Request(e.rec.cb("a"), nil)
-	if c := e.rec.next(t); c.Name != "a" {
-		t.Fatalf("ran %q", c.Name)
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe for the scheduler's goroutine to
 // write while a test reads.
 type syncBuffer struct {

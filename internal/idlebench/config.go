@@ -13,6 +13,12 @@ const (
 	DefaultDuration = 2 * time.Second // measured per mode and round
 	DefaultRounds   = 5               // a, b, c, a, b, c, ...: 10 s per mode
 	DefaultWarmup   = 500 * time.Millisecond
+	// DefaultQuietWait bounds the wait for a quiet machine before each
+	// measured segment.
+	DefaultQuietWait = 30 * time.Second
+	// DefaultQuietBelow is the CPU use of other processes, in cores, under
+	// which the machine counts as quiet.
+	DefaultQuietBelow = 0.15
 	// DefaultCapacityDuration is how long the closed loop measures the
 	// server's capacity.
 	DefaultCapacityDuration = 3 * time.Second
@@ -113,6 +119,14 @@ type Config struct {
 	// Procs sets GOMAXPROCS for the run (restored after). 0: the number
 	// of cores, plus the workers if the strategy has ExtraProcs.
 	Procs int
+	// QuietWait bounds how long Run waits, before each segment, for a
+	// half-second window in which the other processes on the machine use
+	// less than QuietBelow cores; on a shared machine this keeps their
+	// bursts out of the measurements. The segment runs anyway when the
+	// wait times out. 0: DefaultQuietWait; negative: do not wait.
+	QuietWait time.Duration
+	// QuietBelow is the quiet threshold in cores. 0: DefaultQuietBelow.
+	QuietBelow float64
 	// Seed seeds the arrival times. 0: 1.
 	Seed uint64
 	// Logf, if set, receives progress lines.
@@ -128,6 +142,10 @@ func (c Config) withDefaults() (Config, Strategy, error) {
 	def(&c.Duration, DefaultDuration)
 	def(&c.Warmup, DefaultWarmup)
 	def(&c.CapacityDuration, DefaultCapacityDuration)
+	def(&c.QuietWait, DefaultQuietWait)
+	if c.QuietBelow == 0 {
+		c.QuietBelow = DefaultQuietBelow
+	}
 	def(&c.Work, DefaultWork)
 	def(&c.Unit, DefaultUnit)
 	if c.Rounds == 0 {

@@ -69,6 +69,8 @@ type ModeResult struct {
 	Callback uint64        // callbacks run (mode b)
 	// RoundP99 is the p99 of each round alone.
 	RoundP99 []time.Duration
+	// Noisy counts the rounds that ran without a quiet machine.
+	Noisy int
 }
 
 // segmentStats measures one segment.
@@ -212,6 +214,9 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
 		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
+	if n := r.A.Noisy + r.B.Noisy + r.C.Noisy; n > 0 {
+		fmt.Fprintf(&b, "warning: %d of %d segments ran while other processes used the machine\n", n, 3*len(r.A.RoundP99))
+	}
 	if r.B.Periods > 0 {
 		fmt.Fprintf(&b, "b: %d idle periods, %d callbacks\n", r.B.Periods, r.B.Callback)
 	}

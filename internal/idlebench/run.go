@@ -129,6 +129,7 @@ func (r *runner) stopServer() {
 }
 
 func (r *runner) measureCapacity(ctx context.Context) error {
+	r.waitQuiet(ctx)
 	cmd := genCmd{Op: "closed", URL: r.url, Duration: r.cfg.Warmup, Concurrency: capacityConcurrency()}
 	if _, err := r.gen.do(ctx, cmd); err != nil {
 		return fmt.Errorf("idlebench: capacity warm-up: %w", err)
@@ -150,6 +151,9 @@ func (r *runner) measureCapacity(ctx context.Context) error {
 // segment runs mode m once: its workload, a warm-up, and a measured open
 // loop. It adds the figures to m and returns the latencies.
 func (r *runner) segment(ctx context.Context, m *ModeResult, round int) ([]time.Duration, error) {
+	if !r.waitQuiet(ctx) {
+		m.Noisy++
+	}
 	w, err := r.startWorkload(m.Name)
 	if err != nil {
 		return nil, err
@@ -162,6 +166,31 @@ func (r *runner) segment(ctx context.Context, m *ModeResult, round int) ([]time.
 		return nil, fmt.Errorf("idlebench: mode %s: %w", m.Name, err)
 	}
 	return lat, nil
+}
+
+// waitQuiet waits, up to QuietWait, for a half-second window in which the
+// other processes on the machine use less than QuietBelow cores. It
+// reports whether it found one.
+func (r *runner) waitQuiet(ctx context.Context) bool {
+	if r.cfg.QuietWait < 0 || readMachine() == (machineTimes{}) {
+		return true
+	}
+	const window = 500 * time.Millisecond
+	deadline := time.Now().Add(r.cfg.QuietWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		m0, p0, t0 := readMachine(), processCPU(), time.Now()
+		select {
+		case <-time.After(window):
+		case <-ctx.Done():
+			return false
+		}
+		others := (readMachine().sub(m0).busy - (processCPU() - p0)).Seconds() / time.Since(t0).Seconds()
+		if others < r.cfg.QuietBelow {
+			return true
+		}
+	}
+	r.cfg.Logf("the machine did not quieten within %v; measuring anyway", r.cfg.QuietWait)
+	return false
 }
 
 func (r *runner) startWorkload(mode string) (workload, error) {

@@ -2,6 +2,7 @@ package idlebench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -24,7 +25,7 @@ func TestRunSmoke(t *testing.T) {
 	for _, inProcess := range []bool{false, true} {
 		res, err := Run(context.Background(), Config{
 			Duration: 300 * time.Millisecond, Rounds: 1, Warmup: 100 * time.Millisecond,
-			CapacityDuration: 300 * time.Millisecond, InProcess: inProcess, Logf: t.Logf,
+			CapacityDuration: 300 * time.Millisecond, InProcess: inProcess, QuietWait: -1, Logf: t.Logf,
 		})
 		if err != nil {
 			t.Fatalf("Run(InProcess: %t): %v", inProcess, err)
@@ -54,7 +55,9 @@ func TestConfigRejectsUnknownStrategy(t *testing.T) {
 // round, e.g. 5s), BGTASK_IDLEBENCH_ROUNDS, BGTASK_IDLEBENCH_LOAD,
 // BGTASK_IDLEBENCH_INPROCESS=1, BGTASK_IDLEBENCH_CONSTANT=1.
 func BenchmarkIdle(b *testing.B) {
-	cfg := Config{Strategy: os.Getenv("BGTASK_IDLEBENCH_STRATEGY"), Logf: b.Logf}
+	// The result goes to stdout: b.Log truncates long output.
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "idlebench: "+format+"\n", args...) }
+	cfg := Config{Strategy: os.Getenv("BGTASK_IDLEBENCH_STRATEGY"), Logf: logf}
 	if d, err := time.ParseDuration(os.Getenv("BGTASK_IDLEBENCH_DURATION")); err == nil {
 		cfg.Duration = d
 	}
@@ -67,7 +70,7 @@ func BenchmarkIdle(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Logf("\n%s", res)
+		fmt.Print(res)
 		b.ReportMetric(res.A.P99.Seconds()*1e3, "p99-a-ms")
 		b.ReportMetric(res.B.P99.Seconds()*1e3, "p99-b-ms")
 		b.ReportMetric(res.C.P99.Seconds()*1e3, "p99-c-ms")
