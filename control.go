@@ -8,18 +8,18 @@ import (
 	"github.com/bgtask/bgtask/store"
 )
 
-// mapStoreErr maps store errors to the package's sentinels; the one place
-// that does.
-func mapStoreErr(err error) error {
+// mapStoreErr maps a store error about task id to the package's
+// sentinels; the one place that does.
+func mapStoreErr(err error, id string) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	case errors.Is(err, store.ErrFinished):
-		return fmt.Errorf("%w: %w", ErrFinished, err)
+		return fmt.Errorf("%w: %s", ErrFinished, id)
 	case errors.Is(err, store.ErrNothingToRetry):
-		return fmt.Errorf("%w: %w", ErrNothingToRetry, err)
+		return fmt.Errorf("%w: %s is not a finished parallel task with failed subtasks", ErrNothingToRetry, id)
 	}
 	return err
 }
@@ -28,7 +28,7 @@ func mapStoreErr(err error) error {
 func (m *Manager) Get(ctx context.Context, id string) (*TaskInfo, error) {
 	rec, err := m.store.Get(ctx, id)
 	if err != nil {
-		return nil, mapStoreErr(err)
+		return nil, mapStoreErr(err, id)
 	}
 	return infoFromRecord(rec), nil
 }
@@ -68,7 +68,7 @@ func (m *Manager) List(ctx context.Context, opts *ListOpts) (*ListResult, error)
 	}
 	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, Limit: o.Limit, Cursor: o.Cursor})
 	if err != nil {
-		return nil, mapStoreErr(err)
+		return nil, err
 	}
 	res := &ListResult{Tasks: make([]*TaskInfo, len(page.Records)), NextCursor: page.NextCursor}
 	for i, r := range page.Records {
@@ -81,7 +81,7 @@ func (m *Manager) List(ctx context.Context, opts *ListOpts) (*ListResult, error)
 func (m *Manager) Counts(ctx context.Context) (map[State]int, error) {
 	c, err := m.store.Counts(ctx)
 	if err != nil {
-		return nil, mapStoreErr(err)
+		return nil, err
 	}
 	out := make(map[State]int, len(c))
 	for s, n := range c {
@@ -98,7 +98,7 @@ func (m *Manager) Counts(ctx context.Context) (map[State]int, error) {
 func (m *Manager) Cancel(ctx context.Context, id string) error {
 	rec, err := m.store.RequestCancel(ctx, id, m.clock.Now())
 	if err != nil {
-		return mapStoreErr(err)
+		return mapStoreErr(err, id)
 	}
 	if rec.State == store.Cancelled {
 		m.emitRecord(rec, EventCancelled)
@@ -116,7 +116,7 @@ func (m *Manager) Cancel(ctx context.Context, id string) error {
 // finished task with failed subtasks) or ErrNotFound.
 func (m *Manager) Retry(ctx context.Context, id string) error {
 	if _, err := m.store.Retry(ctx, id, m.clock.Now()); err != nil {
-		return mapStoreErr(err)
+		return mapStoreErr(err, id)
 	}
 	m.noteEnqueued()
 	return nil

@@ -144,7 +144,7 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 		<-m.slots
 		m.tasks.Done()
 		if err != nil {
-			return "", true, mapStoreErr(err)
+			return "", true, err
 		}
 		return res[0].ID, true, nil
 	}
@@ -163,7 +163,7 @@ func (m *Manager) insertQueued(ctx context.Context, recs []*store.Record) ([]str
 	}
 	res, err := m.store.Insert(ctx, recs)
 	if err != nil {
-		return nil, mapStoreErr(err)
+		return nil, err
 	}
 	ids := make([]string, len(res))
 	for i, r := range res {

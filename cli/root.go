@@ -21,7 +21,15 @@ import (
 // here.
 var commands = []func(*invocation) *cobra.Command{
 	newRunCmd,
+	newServeCmd,
+	newSubmitCmd,
+	newStatusCmd,
+	newListCmd,
+	newWatchCmd,
+	newCancelCmd,
+	newRetryCmd,
 	newTasksCmd,
+	newBenchCmd,
 	newVersionCmd,
 }
 

@@ -68,7 +68,7 @@ type Result struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	TasksPerSec float64       `json:"tasks_per_s,omitempty"`
 	// Drain: time until the store had no ONGOING record.
-	AckedPerSec float64 `json:"acked_tasks_per_s,omitempty"`
+	AckedPerSec float64       `json:"acked_tasks_per_s,omitempty"`
 	P50         time.Duration `json:"p50_ns,omitempty"`
 	P95         time.Duration `json:"p95_ns,omitempty"`
 	P99         time.Duration `json:"p99_ns,omitempty"`
@@ -170,7 +170,9 @@ func (r Result) Line() string {
 	return b.String()
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+}
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {

@@ -1,7 +1,8 @@
 // Package demo registers the tasks `bgtask serve --demo` shows the system
 // off with: a long "decode" with 100–200 progress steps (after MDN's
 // cooperative scheduling demo), a parallel task with a failing subtask, a
-// task that fails, and a slow retriable one that survives a server crash.
+// task that fails, a slow retriable one that survives a server crash, and
+// an idle-priority decode that works only in idle periods.
 package demo
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -22,6 +24,12 @@ func Registry() *bgtask.Registry {
 		Name:        "demo.decode",
 		Description: "decodes 100-200 items, one progress step each (arg: item count)",
 		Run:         decode,
+	})
+	r.MustAdd(bgtask.Definition{
+		Name:        "demo.idle-decode",
+		Description: "MDN's cooperative scheduling demo: 100-200 items decoded only in idle periods (arg: item count)",
+		Priority:    bgtask.PriorityIdle,
+		Run:         idleDecode,
 	})
 	r.MustAdd(bgtask.Definition{
 		Name:        "demo.parallel",
@@ -49,13 +57,9 @@ func Registry() *bgtask.Registry {
 
 // decode processes 100–200 items (or the count in args[0]).
 func decode(ctx context.Context, t *bgtask.Task) error {
-	n := 100 + rand.IntN(101)
-	if args := t.Args(); len(args) > 0 {
-		v, err := strconv.Atoi(args[0])
-		if err != nil || v < 1 || v > 100000 {
-			return fmt.Errorf("demo.decode: item count must be 1..100000, got %q", args[0])
-		}
-		n = v
+	n, err := itemCount(t)
+	if err != nil {
+		return err
 	}
 	t.Progress().SetTotal(float64(n))
 	for i := range n {
@@ -66,6 +70,51 @@ func decode(ctx context.Context, t *bgtask.Task) error {
 	}
 	return nil
 }
+
+// idleDecode is decode in idle slices: each item is a few milliseconds of
+// CPU work, done only while the slice has time left.
+func idleDecode(ctx context.Context, t *bgtask.Task) error {
+	n, err := itemCount(t)
+	if err != nil {
+		return err
+	}
+	t.Progress().SetTotal(float64(n))
+	for i := range n {
+		if err := t.Yield(ctx); err != nil {
+			return err
+		}
+		busyWork(time.Duration(2+rand.IntN(4)) * time.Millisecond)
+		t.Progress().Add(1, fmt.Sprintf("decoded item %d of %d in an idle period", i+1, n))
+	}
+	return nil
+}
+
+// itemCount is 100–200, or the count in args[0].
+func itemCount(t *bgtask.Task) (int, error) {
+	n := 100 + rand.IntN(101)
+	if args := t.Args(); len(args) > 0 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > 100000 {
+			return 0, fmt.Errorf("%s: item count must be 1..100000, got %q", t.Name(), args[0])
+		}
+		n = v
+	}
+	return n, nil
+}
+
+// busyWork burns about d of CPU.
+func busyWork(d time.Duration) {
+	end := time.Now().Add(d)
+	x := uint64(1)
+	for time.Now().Before(end) {
+		for range 1000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	sink.Store(x) // keeps the loop from being optimised away
+}
+
+var sink atomic.Uint64
 
 func shard(ctx context.Context, t *bgtask.Task) error {
 	steps := 10 + rand.IntN(10)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/bgtask/bgtask"
 )
@@ -78,7 +79,7 @@ func statusOf(err error) (int, string) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), "bgtask: ")
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		if status == http.StatusInternalServerError {

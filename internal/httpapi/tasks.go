@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,26 +74,29 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 }
 
 // decodeBody reads one JSON object of at most MaxBodyBytes into v,
-// rejecting unknown fields and trailing data.
+// rejecting unknown fields and trailing data. The size is checked before
+// the syntax: an oversized body is 413 whatever it holds.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if r.ContentLength > MaxBodyBytes {
+		return &http.MaxBytesError{Limit: MaxBodyBytes}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
-		if errors.Is(err, io.EOF) {
-			return badRequest(CodeInvalidJSON, "empty body: want a JSON object")
-		}
+		return badRequest(CodeBadRequest, "cannot read body: "+err.Error())
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return badRequest(CodeInvalidJSON, "empty body: want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return badRequest(CodeInvalidJSON, "malformed JSON: "+err.Error())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return badRequest(CodeInvalidJSON, "malformed JSON: data after the object")
 	}
 	return nil

@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask/internal/bench"
+	"github.com/bgtask/bgtask/store"
+	"github.com/bgtask/bgtask/store/boltstore"
+)
+
+type benchFlags struct {
+	cfg       bench.Config
+	scenarios string
+	reps      int
+	dir       string
+	json      bool
+	child     bool
+}
+
+func newBenchCmd(inv *invocation) *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the task manager on the embedded store (enqueue, batch, drain, latency, rss)",
+		Long: `bench measures the task manager with no-op tasks on a fresh embedded store
+(durable writes) per run, like river bench:
+
+  enqueue  Submit one by one (--producers goroutines): tasks/s
+  batch    SubmitMany in batches of --batch: tasks/s
+  drain    N tasks stored, then a manager with --concurrency slots runs them: tasks/s
+  latency  one task at a time: Submit call -> first line of the task, p50/p95/p99
+  rss      --rss-tasks tasks run through with 1 s retention: resident set at 10%,
+           50% and 100%, and the peak
+
+Every run is a fresh child process (so its peak RSS is its own); the summary
+gives the median of --reps runs. Use "bgtask bench idle" for the idle
+scheduling benchmark.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return inv.bench(cmd.Context(), &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.scenarios, "scenarios", strings.Join(bench.All, ","), "comma-separated scenarios")
+	fl.IntVar(&f.cfg.N, "n", 20000, "tasks per enqueue, batch and drain run")
+	fl.IntVar(&f.cfg.Concurrency, "concurrency", 100, "worker slots of the manager")
+	fl.IntVar(&f.cfg.Producers, "producers", 1, "goroutines submitting in the enqueue scenario")
+	fl.IntVar(&f.cfg.BatchSize, "batch", 1000, "SubmitMany batch size")
+	fl.IntVar(&f.cfg.Payload, "payload", 100, "bytes of each task's argument")
+	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, "measured tasks in the latency scenario")
+	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, "tasks run through in the rss scenario")
+	fl.DurationVar(&f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
+	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario; the summary reports the median")
+	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
+	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
+	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
+	_ = fl.MarkHidden("child")
+	cmd.AddCommand(newBenchIdleCmd(inv))
+	return cmd
+}
+
+func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
+	f.cfg.Scenarios = splitList(f.scenarios)
+	for _, s := range f.cfg.Scenarios {
+		if !slices.Contains(bench.All, s) {
+			return fmt.Errorf("--scenarios: unknown scenario %q (want %s)", s, strings.Join(bench.All, ","))
+		}
+	}
+	if f.reps < 1 || f.cfg.N < 1 || f.cfg.Concurrency < 1 || f.cfg.Producers < 1 || f.cfg.BatchSize < 1 || f.cfg.Payload < 0 {
+		return fmt.Errorf("--reps, --n, --concurrency, --producers and --batch must be at least 1, --payload at least 0")
+	}
+	dir := f.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "bgtask-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	if f.child {
+		return inv.benchChild(ctx, f, dir)
+	}
+	var all []bench.Result
+	for _, sc := range f.cfg.Scenarios {
+		for rep := range f.reps {
+			r, err := inv.benchRun(ctx, f, sc, dir)
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", sc, rep+1, err)
+			}
+			if f.json {
+				_ = json.NewEncoder(inv.stdout).Encode(r)
+			} else {
+				fmt.Fprintf(inv.stdout, "run %d:%s\n", rep+1, strings.TrimPrefix(r.Line(), "scenario="+sc))
+			}
+			all = append(all, r)
+		}
+	}
+	if !f.json {
+		inv.benchSummary(all)
+	}
+	return nil
+}
+
+// benchRun runs one scenario in a child process and parses its result.
+func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir string) (bench.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return bench.Result{}, err
+	}
+	args := []string{"bench", "--child", "--json", "--scenarios", sc, "--dir", dir,
+		"--n", strconv.Itoa(f.cfg.N), "--concurrency", strconv.Itoa(f.cfg.Concurrency),
+		"--producers", strconv.Itoa(f.cfg.Producers), "--batch", strconv.Itoa(f.cfg.BatchSize),
+		"--payload", strconv.Itoa(f.cfg.Payload), "--latency-samples", strconv.Itoa(f.cfg.LatencySamples),
+		"--rss-tasks", strconv.Itoa(f.cfg.RSSTasks), "--timeout", f.cfg.Timeout.String()}
+	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, exe, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, inv.stderr
+	if err := cmd.Run(); err != nil {
+		return bench.Result{}, err
+	}
+	sc2 := bufio.NewScanner(&out)
+	for sc2.Scan() {
+		var r bench.Result
+		if json.Unmarshal(sc2.Bytes(), &r) == nil && r.Scenario == sc {
+			return r, nil
+		}
+	}
+	return bench.Result{}, fmt.Errorf("no result from the child process")
+}
+
+// benchChild runs the scenarios in this process, each on a fresh store.
+func (inv *invocation) benchChild(ctx context.Context, f *benchFlags, dir string) error {
+	cfg := f.cfg
+	cfg.Out = bytes.NewBuffer(nil)
+	cfg.OpenStore = func(context.Context) (store.Store, func(), error) {
+		d, err := os.MkdirTemp(dir, "store-")
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := boltstore.New(d, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close(); os.RemoveAll(d) }, nil
+	}
+	res, err := bench.Run(ctx, cfg)
+	for _, r := range res {
+		_ = json.NewEncoder(inv.stdout).Encode(r)
+	}
+	return err
+}
+
+// benchSummary prints the median of each scenario's runs.
+func (inv *invocation) benchSummary(all []bench.Result) {
+	fmt.Fprintln(inv.stdout, "\nsummary (median of runs):")
+	by := map[string][]bench.Result{}
+	var order []string
+	for _, r := range all {
+		if _, ok := by[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		by[r.Scenario] = append(by[r.Scenario], r)
+	}
+	for _, sc := range order {
+		rs := by[sc]
+		med := func(f func(bench.Result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		m := bench.Result{
+			Scenario:    sc,
+			N:           int(med(func(r bench.Result) float64 { return float64(r.N) })),
+			Elapsed:     time.Duration(med(func(r bench.Result) float64 { return float64(r.Elapsed) })),
+			TasksPerSec: med(func(r bench.Result) float64 { return r.TasksPerSec }),
+			AckedPerSec: med(func(r bench.Result) float64 { return r.AckedPerSec }),
+			P50:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P50) })),
+			P95:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P95) })),
+			P99:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P99) })),
+			Max:         time.Duration(med(func(r bench.Result) float64 { return float64(r.Max) })),
+			PeakKiB:     int64(med(func(r bench.Result) float64 { return float64(r.PeakKiB) })),
+		}
+		for i := range rs[0].RSSKiB {
+			m.RSSKiB = append(m.RSSKiB, int64(med(func(r bench.Result) float64 {
+				if i < len(r.RSSKiB) {
+					return float64(r.RSSKiB[i])
+				}
+				return 0
+			})))
+		}
+		fmt.Fprintln(inv.stdout, m.Line())
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

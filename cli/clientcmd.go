@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/client"
+)
+
+// DefaultServer is the server client commands talk to without --server or
+// BGTASK_SERVER.
+const DefaultServer = "http://" + DefaultListen
+
+// Exit codes of the client commands. They extend the task-mode contract: a
+// task that ended FAILURE makes `submit --wait` and `watch` exit with the
+// task's own exit code (3 exception, 4 timeout, 11–127 its choice).
+const (
+	// ExitCancelled is the exit code of `submit --wait` and `watch` for a
+	// task that ended CANCELLED.
+	ExitCancelled = 5
+)
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	server string
+	token  string
+	json   bool
+}
+
+func (inv *invocation) addClientFlags(cmd *cobra.Command, f *clientFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "", "server address (default $BGTASK_SERVER, else "+DefaultServer+")")
+	fl.StringVar(&f.token, "token", "", "bearer token (default $BGTASK_TOKEN)")
+	fl.BoolVar(&f.json, "json", false, "print JSON for scripts")
+}
+
+// client returns an API client for the flags, with the environment's
+// defaults.
+func (inv *invocation) client(f *clientFlags) (*client.Client, error) {
+	server, token := f.server, f.token
+	if server == "" {
+		server = inv.getenv("BGTASK_SERVER")
+	}
+	if server == "" {
+		server = DefaultServer
+	}
+	if token == "" {
+		token = inv.getenv("BGTASK_TOKEN")
+	}
+	return client.New(server, token)
+}
+
+// apiError maps a client error to an exit status: a 404 exits 2
+// (bgtask.ExitNotFound), anything else 1 with a one-line message.
+func (inv *invocation) apiError(err error) error {
+	if client.IsNotFound(err) {
+		fmt.Fprintf(inv.stderr, "bgtask: %v\n", err)
+		return exitStatus(bgtask.ExitNotFound)
+	}
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(inv.stderr, "bgtask: %v\n", err)
+		return exitStatus(bgtask.ExitFailure)
+	}
+	return err
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (inv *invocation) printJSON(v any) error {
+	enc := json.NewEncoder(inv.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// taskExit maps a finished task to the exit code of submit --wait and
+// watch.
+func taskExit(info *bgtask.TaskInfo) int {
+	switch info.State {
+	case bgtask.StateSuccess:
+		return bgtask.ExitSuccess
+	case bgtask.StateCancelled:
+		return ExitCancelled
+	}
+	if info.ExitCode != nil && *info.ExitCode > 0 && *info.ExitCode <= bgtask.ExitTaskMax {
+		return *info.ExitCode
+	}
+	return bgtask.ExitException
+}
+
+// isTerminal reports whether w is a terminal (for the live progress bar).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

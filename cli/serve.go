@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/idle"
+	"github.com/bgtask/bgtask/internal/demo"
+	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/metrics"
+	"github.com/bgtask/bgtask/store/boltstore"
+)
+
+// Defaults of the serve flags.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+type serveFlags struct {
+	listen          string
+	dataDir         string
+	token           string
+	demo            bool
+	maxWorkers      int
+	retention       time.Duration
+	shutdownTimeout time.Duration
+	serverID        string
+	tags            []string
+	logLevel        string
+}
+
+func newServeCmd(inv *invocation) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the task manager: HTTP API, live events, metrics and dashboard",
+		Long: `serve runs the task manager on the embedded store in --data-dir: it accepts
+tasks over the HTTP API, runs them, reports progress and events, and takes
+over tasks left ONGOING by a crash. SIGINT or SIGTERM stop it gracefully:
+running tasks get --shutdown-timeout to finish, then retriable ones are handed
+back and the others end CANCELLED.
+
+Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.token == "" {
+				f.token = inv.getenv("BGTASK_TOKEN")
+			}
+			return inv.serve(cmd.Context(), &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", DefaultListen, "address to serve the API and dashboard on")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the embedded store (default <state dir>/data, state dir = $XDG_STATE_HOME/bgtask or ~/.local/state/bgtask)")
+	fl.StringVar(&f.token, "token", "", "bearer token required on every endpoint but /healthz (default $BGTASK_TOKEN)")
+	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
+	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once; more wait ONGOING")
+	fl.DurationVar(&f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
+	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
+	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags (comma-separated)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// serve runs until ctx ends or a signal arrives.
+func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
+	logger, err := inv.logger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := checkListen(f.listen, f.token); err != nil {
+		return err
+	}
+	if f.maxWorkers < 1 {
+		return fmt.Errorf("--max-workers must be at least 1, got %d", f.maxWorkers)
+	}
+	dir, err := inv.dataDir(f.dataDir)
+	if err != nil {
+		return err
+	}
+	st, err := boltstore.New(dir, &boltstore.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("cannot open the store in %s: %w", dir, err)
+	}
+	defer st.Close()
+
+	reg := inv.registry
+	if f.demo {
+		reg = bgtask.Chain(inv.app, demo.Registry(), inv.builtin, inv.test)
+	}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hook, err := metrics.New(promReg)
+	if err != nil {
+		return err
+	}
+	inflight := idle.NewInFlight(nil)
+	m, err := bgtask.NewManager(&bgtask.Config{
+		Registry:   reg,
+		Store:      st,
+		ServerID:   f.serverID,
+		Tags:       f.tags,
+		MaxWorkers: f.maxWorkers,
+		Retention:  f.retention,
+		Hooks:      []bgtask.Hook{hook},
+		Idle:       bgtask.IdleConfig{Sources: []idle.LoadSource{inflight}},
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Config{
+		Manager: m,
+		Token:   f.token,
+		Metrics: promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}),
+		Logger:  logger,
+	})
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", f.listen, err)
+	}
+	srv := &http.Server{
+		Handler:           inflight.Middleware(api),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	if err := m.Start(runCtx); err != nil {
+		ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "data_dir", dir, "server_id", m.ServerID(), "demo", f.demo)
+	fmt.Fprintf(inv.stderr, "bgtask: serving on http://%s (data in %s)\n", ln.Addr(), dir)
+
+	sig := make(chan os.Signal, 1)
+	if inv.own {
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sig)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case s := <-sig:
+		logger.Info("stopping", "signal", s.String())
+	case serveErr = <-served:
+	}
+	return inv.shutdown(srv, m, f.shutdownTimeout, serveErr)
+}
+
+// shutdown stops accepting requests, then stops the manager gracefully.
+func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		_ = m.Stop(ctx)
+		close(stopped)
+	}()
+	// Event streams stay open until the manager closes them; give the
+	// other requests the same grace.
+	_ = srv.Shutdown(ctx)
+	<-stopped
+	_ = srv.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", serveErr)
+	}
+	return nil
+}
+
+// checkListen refuses a non-loopback address without a token.
+func checkListen(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT (%v)", addr, err)
+	}
+	if token != "" || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is not a loopback address: refusing to serve without a token (set --token or BGTASK_TOKEN)", addr)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dataDir resolves --data-dir, defaulting to <state dir>/data.
+func (inv *invocation) dataDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if d := inv.getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "bgtask", "data"), nil
+	}
+	if h := inv.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "bgtask", "data"), nil
+	}
+	return "", errors.New("no --data-dir given and neither XDG_STATE_HOME nor HOME is set")
+}
+
+// logger returns a text logger on stderr at the named level.
+func (inv *invocation) logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask"
+)
+
+func newStatusCmd(inv *invocation) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a task's record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := inv.client(&f)
+			if err != nil {
+				return err
+			}
+			info, err := c.Get(cmd.Context(), args[0])
+			if err != nil {
+				return inv.apiError(err)
+			}
+			if f.json {
+				return inv.printJSON(info)
+			}
+			inv.printStatus(info)
+			return nil
+		},
+	}
+	inv.addClientFlags(cmd, &f)
+	return cmd
+}
+
+func (inv *invocation) printStatus(info *bgtask.TaskInfo) {
+	w := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(w, "%s:\t%s\n", k, v) }
+	row("id", info.ID)
+	row("name", info.Name)
+	row("args", strings.Join(info.Args, " "))
+	row("state", string(info.State))
+	row("progress", progressText(info.Progress))
+	row("attempt", fmt.Sprint(info.Attempt))
+	if info.Owner != "" {
+		row("owner", info.Owner)
+	}
+	row("created", info.CreatedAt.Format(time.RFC3339))
+	if info.StartedAt != nil {
+		row("started", info.StartedAt.Format(time.RFC3339))
+	}
+	if info.FinishedAt != nil {
+		row("finished", info.FinishedAt.Format(time.RFC3339))
+	}
+	if info.ExitCode != nil {
+		row("exit code", fmt.Sprint(*info.ExitCode))
+	}
+	if info.Error != "" {
+		row("error", info.Error)
+	}
+	for _, s := range info.Subtasks {
+		v := string(s.State)
+		if s.Error != "" {
+			v += ": " + s.Error
+		}
+		row("subtask "+s.Key, v)
+	}
+	w.Flush()
+}
+
+// progressText renders "45/120 (37%) message".
+func progressText(p bgtask.ProgressInfo) string {
+	s := fmt.Sprintf("%g/%g", p.Current, p.Total)
+	if p.Total > 0 {
+		s += fmt.Sprintf(" (%.0f%%)", 100*p.Current/p.Total)
+	}
+	if p.Message != "" {
+		s += " " + p.Message
+	}
+	return s
+}
+
+type listFlags struct {
+	clientFlags
+	state  string
+	name   string
+	limit  int
+	cursor string
+}
+
+func newListCmd(inv *invocation) *cobra.Command {
+	var f listFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tasks, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := inv.client(&f.clientFlags)
+			if err != nil {
+				return err
+			}
+			opts := bgtask.ListOpts{Name: f.name, Limit: f.limit, Cursor: f.cursor}
+			if f.state != "" {
+				st, err := bgtask.ParseState(strings.ToUpper(f.state))
+				if err != nil {
+					return fmt.Errorf("--state: %w", err)
+				}
+				opts.State = st
+			}
+			res, err := c.List(cmd.Context(), opts)
+			if err != nil {
+				return inv.apiError(err)
+			}
+			if f.json {
+				return inv.printJSON(res)
+			}
+			inv.printList(res)
+			return nil
+		},
+	}
+	inv.addClientFlags(cmd, &f.clientFlags)
+	fl := cmd.Flags()
+	fl.StringVar(&f.state, "state", "", "only tasks in this state (ONGOING, SUCCESS, FAILURE, CANCELLED)")
+	fl.StringVar(&f.name, "name", "", "only tasks of this definition")
+	fl.IntVar(&f.limit, "limit", 50, "page size (1-1000)")
+	fl.StringVar(&f.cursor, "cursor", "", "continue after a previous page (its next cursor)")
+	return cmd
+}
+
+func (inv *invocation) printList(res *bgtask.ListResult) {
+	w := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tSTATE\tPROGRESS\tATTEMPT\tCREATED\tERROR")
+	for _, t := range res.Tasks {
+		prog := fmt.Sprintf("%g/%g", t.Progress.Current, t.Progress.Total)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Name, t.State, prog, t.Attempt,
+			t.CreatedAt.Local().Format("2006-01-02 15:04:05"), oneLine(t.Error, 60))
+	}
+	w.Flush()
+	if res.NextCursor != "" {
+		fmt.Fprintf(inv.stderr, "more: --cursor %s\n", res.NextCursor)
+	}
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask/internal/httpapi"
+)
+
+type submitFlags struct {
+	clientFlags
+	wait        bool
+	key         string
+	priority    string
+	timeout     time.Duration
+	idleTimeout time.Duration
+}
+
+func newSubmitCmd(inv *invocation) *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit [FLAGS] NAME [ARG...]",
+		Short: "Submit a task to a server and print its ID (--wait: follow it to the end)",
+		Long: `submit sends a task to the server and prints its ID. Everything after NAME
+belongs to the task, flags included.
+
+With --wait it follows the task like watch and exits 0 on SUCCESS, 5 on
+CANCELLED and the task's exit code on FAILURE (3 exception, 4 timeout, or the
+task's own code).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return inv.submit(cmd, &f, args[0], args[1:])
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	inv.addClientFlags(cmd, &f.clientFlags)
+	fl := cmd.Flags()
+	fl.BoolVar(&f.wait, "wait", false, "follow the task until it ends; the exit code tells how it ended")
+	fl.StringVar(&f.key, "idempotency-key", "", "submitting the same key again returns the same task")
+	fl.StringVar(&f.priority, "priority", "", "normal or idle (default: the definition's)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "timeout of one run (default: the definition's, else the server's)")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 0, "idle-priority tasks: longest wait for an idle period")
+	return cmd
+}
+
+func (inv *invocation) submit(cmd *cobra.Command, f *submitFlags, name string, args []string) error {
+	c, err := inv.client(&f.clientFlags)
+	if err != nil {
+		return err
+	}
+	req := httpapi.SubmitRequest{Name: name, Args: args, IdempotencyKey: f.key, Priority: f.priority}
+	if f.timeout > 0 {
+		req.Timeout = f.timeout.String()
+	}
+	if f.idleTimeout > 0 {
+		req.IdleTimeout = f.idleTimeout.String()
+	}
+	info, err := c.Submit(cmd.Context(), req)
+	if err != nil {
+		return inv.apiError(err)
+	}
+	if !f.wait {
+		if f.json {
+			return inv.printJSON(info)
+		}
+		fmt.Fprintln(inv.stdout, info.ID)
+		return nil
+	}
+	if !f.json {
+		fmt.Fprintln(inv.stderr, info.ID)
+	}
+	return inv.watchTask(cmd.Context(), c, info.ID, f.json)
+}
