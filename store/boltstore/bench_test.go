@@ -119,16 +119,21 @@ func BenchmarkInsertBatch1000(b *testing.B) {
 }
 
 // BenchmarkClaimFinish drains b.N queued records the way the manager does:
-// one claimer takes up to 100 at a time, 100 workers finish one each.
+// one claimer takes up to 100 at a time, and 100 (the manager's default
+// worker count) or 400 workers finish one record each.
 func BenchmarkClaimFinish(b *testing.B) {
-	s := benchStore(b)
-	insertQueued(b, s, b.N)
-	b.ResetTimer()
-	start, cpu, st := time.Now(), cpuTime(), s.Stats()
-	drain(b, s, b.N, 100)
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
-	reportCPU(b, cpu, b.N)
-	reportBatching(b, s, st)
+	for _, workers := range []int{100, 400} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
+			s := benchStore(b)
+			insertQueued(b, s, b.N)
+			b.ResetTimer()
+			start, cpu, st := time.Now(), cpuTime(), s.Stats()
+			drain(b, s, b.N, workers)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+			reportCPU(b, cpu, b.N)
+			reportBatching(b, s, st)
+		})
+	}
 }
 
 func insertQueued(b *testing.B, s *boltstore.Store, n int) {

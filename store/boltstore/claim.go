@@ -35,10 +35,10 @@ func minHead(hs []*head) *head {
 	return m
 }
 
-func (w *wtx) heads(bucket int, slots [][]byte) []*head {
+func heads(b *bolt.Bucket, slots [][]byte) []*head {
 	hs := make([]*head, len(slots))
 	for i, p := range slots {
-		h := &head{c: w.index[bucket].Cursor(), prefix: p}
+		h := &head{c: b.Cursor(), prefix: p}
 		h.set(h.c.Seek(p))
 		hs[i] = h
 	}
@@ -48,8 +48,8 @@ func (w *wtx) heads(bucket int, slots [][]byte) []*head {
 // queued returns up to limit queued record IDs from the given (name, tag)
 // slots, oldest (smallest ID) first. A record queued under several tags
 // appears once.
-func (w *wtx) queued(slots [][]byte, limit int) []string {
-	hs := w.heads(ixQueue, slots)
+func queued(queue *bolt.Bucket, slots [][]byte, limit int) []string {
+	hs := heads(queue, slots)
 	var ids []string
 	seen := make(map[string]struct{})
 	for len(ids) < limit {
@@ -70,7 +70,7 @@ func (w *wtx) queued(slots [][]byte, limit int) []string {
 // orphans returns up to limit IDs of records owned by another server than
 // owner whose heartbeat is before staleBefore, oldest heartbeat first.
 func (w *wtx) orphans(slots [][]byte, owner string, staleBefore time.Time, limit int) []string {
-	hs := w.heads(ixOwned, slots)
+	hs := heads(w.index[ixOwned], slots)
 	bound := appendTime8(nil, staleBefore)
 	var ids []string
 	seen := make(map[string]struct{})

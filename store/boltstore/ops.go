@@ -116,11 +116,18 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed
 	return out, err
 }
 
+func claimRecord(r *store.Record, p store.ClaimParams) {
+	r.Owner = p.Owner
+	r.HeartbeatAt = p.Now
+	r.StartedAt = p.Now
+	r.Attempt++
+}
+
 func (w *wtx) claim(p store.ClaimParams) ([]store.Claimed, error) {
 	slots := claimSlots(p.Names, p.Tags)
 	var ids []string
 	if !p.OnlyOrphans {
-		ids = w.queued(slots, p.Limit)
+		ids = queued(w.index[ixQueue], slots, p.Limit)
 	}
 	if len(ids) < p.Limit && !p.StaleBefore.IsZero() {
 		ids = append(ids, w.orphans(slots, p.Owner, p.StaleBefore, p.Limit-len(ids))...)
@@ -135,10 +142,7 @@ func (w *wtx) claim(p store.ClaimParams) ([]store.Claimed, error) {
 			return nil, w.abort(fmt.Errorf("boltstore: claim: index names missing record %q", id))
 		}
 		b, prev := snapshot(old), old.Owner
-		old.Owner = p.Owner
-		old.HeartbeatAt = p.Now
-		old.StartedAt = p.Now
-		old.Attempt++
+		claimRecord(old, p)
 		w.put(old, b)
 		out = append(out, store.Claimed{Record: old, PrevOwner: prev})
 	}
@@ -208,37 +212,21 @@ func (s *Store) Finish(ctx context.Context, owner, id string, c store.Completion
 	if !c.State.Terminal() {
 		return nil, fmt.Errorf("boltstore: finish %q: state %q is not terminal", id, c.State)
 	}
-	var out *store.Record
-	err := s.exec(ctx, func(w *wtx) error {
-		old, err := w.getOngoing(id)
-		if err != nil {
-			return err
-		}
-		if old.Owner != owner {
-			return store.ErrNotOwner
-		}
-		b, next := snapshot(old), old
-		next.State = c.State
-		next.Error = c.Error
+	return s.modify(ctx, id, ongoingOwnedBy(owner), func(r *store.Record) {
+		r.State = c.State
+		r.Error = c.Error
 		code := c.ExitCode
-		next.ExitCode = &code
-		next.FinishedAt = c.FinishedAt
+		r.ExitCode = &code
+		r.FinishedAt = c.FinishedAt
 		if c.Progress != nil {
-			next.Progress = *c.Progress
+			r.Progress = *c.Progress
 		}
 		if c.Subtasks != nil {
-			next.Subtasks = slices.Clone(c.Subtasks)
+			r.Subtasks = slices.Clone(c.Subtasks)
 		}
-		next.Owner = ""
-		next.CancelRequested = false
-		w.put(next, b)
-		out = next
-		return nil
+		r.Owner = ""
+		r.CancelRequested = false
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Release hands records owned by owner back to the queue. IDs owner does
@@ -264,75 +252,54 @@ func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
 // RequestCancel cancels a queued record at once, or flags an owned one
 // and publishes a store.MsgCancel to its owner.
 func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*store.Record, error) {
-	var out *store.Record
-	err := s.exec(ctx, func(w *wtx) error {
-		old, err := w.getOngoing(id)
-		if err != nil {
-			return err
+	r, err := s.modify(ctx, id, func(r *store.Record) error {
+		if r.State.Terminal() {
+			return store.ErrFinished
 		}
-		b, next := snapshot(old), old
-		if old.Owner == "" {
-			next.State = store.Cancelled
-			next.FinishedAt = now
-			next.CancelRequested = false
-		} else {
-			next.CancelRequested = true
-			owner := old.Owner
-			w.after = append(w.after, func() {
-				s.pubsub.publish(store.Message{Kind: store.MsgCancel, TaskID: id, Owner: owner})
-			})
-		}
-		w.put(next, b)
-		out = next
 		return nil
+	}, func(r *store.Record) {
+		if r.Owner == "" {
+			r.State = store.Cancelled
+			r.FinishedAt = now
+			r.CancelRequested = false
+		} else {
+			r.CancelRequested = true
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	if r.Owner != "" {
+		s.pubsub.publish(store.Message{Kind: store.MsgCancel, TaskID: id, Owner: r.Owner})
+	}
+	return r, nil
 }
 
 // Retry re-queues the failed subtasks of a terminal record.
 func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Record, error) {
-	var out *store.Record
-	err := s.exec(ctx, func(w *wtx) error {
-		old, err := w.get(id)
-		switch {
-		case err != nil:
-			return err
-		case old == nil:
-			return store.ErrNotFound
-		case !old.State.Terminal():
+	r, err := s.modify(ctx, id, func(r *store.Record) error {
+		if !r.State.Terminal() || !slices.ContainsFunc(r.Subtasks, func(st store.Subtask) bool { return st.State == store.Failure }) {
 			return store.ErrNothingToRetry
 		}
-		b, next := snapshot(old), old
-		failed := 0
-		for i, st := range next.Subtasks {
+		return nil
+	}, func(r *store.Record) {
+		for i, st := range r.Subtasks {
 			if st.State == store.Failure {
-				next.Subtasks[i] = store.Subtask{Key: st.Key, State: store.SubtaskPending}
-				failed++
+				r.Subtasks[i] = store.Subtask{Key: st.Key, State: store.SubtaskPending}
 			}
 		}
-		if failed == 0 {
-			return store.ErrNothingToRetry
-		}
-		next.State = store.Ongoing
-		next.Owner = ""
-		next.FinishedAt = time.Time{}
-		next.Error = ""
-		next.ExitCode = nil
-		next.CancelRequested = false
-		w.put(next, b)
-		w.after = append(w.after, func() {
-			s.pubsub.publish(store.Message{Kind: store.MsgEnqueued, TaskID: id})
-		})
-		out = next
-		return nil
+		r.State = store.Ongoing
+		r.Owner = ""
+		r.FinishedAt = time.Time{}
+		r.Error = ""
+		r.ExitCode = nil
+		r.CancelRequested = false
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	s.pubsub.publish(store.Message{Kind: store.MsgEnqueued, TaskID: id})
+	return r, nil
 }
 
 // DeleteFinished deletes up to limit terminal records finished before

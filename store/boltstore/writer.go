@@ -128,9 +128,6 @@ func (s *Store) run(batch []*op) (err error) {
 	}
 	s.stats.commits.Add(1)
 	s.stats.ops.Add(uint64(len(batch)))
-	for _, f := range w.after {
-		f()
-	}
 	return nil
 }
 
@@ -145,8 +142,6 @@ type wtx struct {
 	index   [numIndexes]*bolt.Bucket
 	// counts are the per-state deltas of this transaction.
 	counts [4]int64
-	// after runs once the transaction is durable (publishing messages).
-	after []func()
 	// failed is the first write error; the transaction is rolled back.
 	failed error
 }
@@ -171,20 +166,6 @@ func (w *wtx) get(id string) (*store.Record, error) {
 	r, err := decodeRecord(v)
 	if err != nil {
 		return nil, w.abort(fmt.Errorf("boltstore: record %q: %w", id, err))
-	}
-	return r, nil
-}
-
-// getOngoing returns the record, or store.ErrNotFound / store.ErrFinished.
-func (w *wtx) getOngoing(id string) (*store.Record, error) {
-	r, err := w.get(id)
-	switch {
-	case err != nil:
-		return nil, err
-	case r == nil:
-		return nil, store.ErrNotFound
-	case r.State.Terminal():
-		return r, store.ErrFinished
 	}
 	return r, nil
 }
