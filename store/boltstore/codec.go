@@ -26,6 +26,9 @@ const (
 var errCorrupt = errors.New("boltstore: corrupt record")
 
 func encodeRecord(b []byte, r *store.Record) []byte {
+	if b == nil {
+		b = make([]byte, 0, encodedSizeHint(r))
+	}
 	b = append(b, codecVersion)
 	b = appendString(b, r.ID)
 	b = appendString(b, r.Name)
@@ -64,6 +67,23 @@ func encodeRecord(b []byte, r *store.Record) []byte {
 	return b
 }
 
+// encodedSizeHint is an upper estimate of the encoded size, so that
+// encoding allocates once.
+func encodedSizeHint(r *store.Record) int {
+	n := 128 + len(r.ID) + len(r.Name) + len(r.Owner) + len(r.Progress.Message) +
+		len(r.Error) + len(r.IdempotencyKey) + len(r.Priority)
+	for _, a := range r.Args {
+		n += len(a) + 2
+	}
+	for _, t := range r.Tags {
+		n += len(t) + 2
+	}
+	for _, st := range r.Subtasks {
+		n += len(st.Key) + len(st.State) + len(st.Error) + 6
+	}
+	return n
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -100,13 +120,17 @@ func appendProgress(b []byte, p store.Progress) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// all is the whole input as one string; decoded strings are slices of
+	// it, so a record costs one string allocation, not one per field.
+	all string
 }
 
 func decodeRecord(b []byte) (*store.Record, error) {
 	if len(b) == 0 || b[0] != codecVersion {
 		return nil, errCorrupt
 	}
-	d := &decoder{b: b[1:]}
+	all := string(b)
+	d := &decoder{b: b[1:], all: all}
 	r := &store.Record{}
 	r.ID = d.string()
 	r.Name = d.string()
@@ -185,7 +209,14 @@ func (d *decoder) bytes(n uint64) []byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.bytes(d.uvarint())) }
+func (d *decoder) string() string {
+	n := d.uvarint()
+	start := len(d.all) - len(d.b)
+	if d.bytes(n) == nil {
+		return ""
+	}
+	return d.all[start : start+int(n)]
+}
 
 func (d *decoder) strings() []string {
 	n := d.uvarint()
