@@ -17,8 +17,8 @@ func fullRecord() *store.Record {
 		Args:  []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", "ü"},
 		State: store.Failure, Attempt: 3, Owner: "srv-1",
 		HeartbeatAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), CancelRequested: true,
-		Progress: store.Progress{Current: -1.5, Total: math.Inf(1), Message: "m"},
-		Subtasks: []store.Subtask{{Key: "a", State: store.Failure, Error: "e"}, {Key: "b", State: store.SubtaskPending}},
+		Progress:   store.Progress{Current: -1.5, Total: math.Inf(1), Message: "m"},
+		Subtasks:   []store.Subtask{{Key: "a", State: store.Failure, Error: "e"}, {Key: "b", State: store.SubtaskPending}},
 		CreatedAt:  time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), // before 1970 and 1678-safe
 		StartedAt:  time.Date(2262, 4, 12, 0, 0, 0, 999999999, time.UTC),
 		FinishedAt: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
