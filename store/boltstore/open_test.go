@@ -266,3 +266,37 @@ func TestStopWhileOverflowing(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteFinishedInChunks deletes more records than one transaction
+// takes: the count is exact and ONGOING records stay.
+func TestDeleteFinishedInChunks(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir())
+	ctx := t.Context()
+	recs := make([]*store.Record, 2500)
+	for i := range recs {
+		recs[i] = storetest.NewRecord("job")
+	}
+	if _, err := s.Insert(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, r := range recs[:2300] {
+		wg.Go(func() {
+			if _, err := s.Finish(ctx, "", r.ID, store.Completion{State: store.Success, FinishedAt: storetest.At(0)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, err := s.DeleteFinished(ctx, storetest.At(time.Second), 2100); err != nil || n != 2100 {
+		t.Fatalf("DeleteFinished(limit 2100) = %d, %v", n, err)
+	}
+	if n, err := s.DeleteFinished(ctx, storetest.At(time.Second), 5000); err != nil || n != 200 {
+		t.Fatalf("DeleteFinished(limit 5000) = %d, %v; want the 200 left", n, err)
+	}
+	c, err := s.Counts(ctx)
+	if err != nil || c[store.Ongoing] != 200 || c[store.Success] != 0 {
+		t.Fatalf("Counts = %v, %v; want 200 ONGOING", c, err)
+	}
+}

@@ -302,12 +302,31 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 	return r, nil
 }
 
+// maxDeletePerTx bounds the records one DeleteFinished transaction
+// deletes, so that retention never holds the writer (and every caller
+// waiting on it) for long.
+const maxDeletePerTx = 1000
+
 // DeleteFinished deletes up to limit terminal records finished before
-// before, oldest first, with their index entries and idempotency keys.
+// before, oldest first, with their index entries and idempotency keys, in
+// transactions of at most 1000 records.
 func (s *Store) DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
+	total := 0
+	for total < limit {
+		chunk := min(limit-total, maxDeletePerTx)
+		n, err := s.deleteFinished(ctx, before, chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < chunk {
+			break
+		}
 	}
+	return total, nil
+}
+
+func (s *Store) deleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int
 	err := s.exec(ctx, func(w *wtx) error {
 		n = 0
