@@ -13,6 +13,9 @@
 //	                              context, so only the grace period ends it
 //	minruntime                  → MinRuntime 2 s; returns at once
 //	wait [SECONDS]              → sleeps SECONDS (default 10), honouring ctx
+//	retriable_wait [SECONDS]    → Retriable (max 3 attempts): wait on
+//	                              attempt 1, return at once on later ones
+//	                              (crash-recovery tests of the manager)
 //	unique_workspace SENTINEL [N]
 //	                            → prints SENTINEL, {"pid":…,"workspace":…},
 //	                              SENTINEL on three stdout lines; if N > 1,

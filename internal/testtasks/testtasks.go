@@ -36,6 +36,7 @@ func definitions() []bgtask.Definition {
 		{Name: "timeout", Description: "sleep 5 minutes ignoring ctx (timeout 1s → exit 4)", Run: sleepForever, Timeout: time.Second},
 		{Name: "minruntime", Description: "exit 0 at once (min runtime 2s)", Run: func(context.Context, *bgtask.Task) error { return nil }, MinRuntime: 2 * time.Second},
 		{Name: "wait", Description: "wait [SECONDS] (default 10), honouring ctx", Run: wait},
+		{Name: "retriable_wait", Description: "wait SECONDS on attempt 1, return at once on later attempts (retriable, max 3)", Run: retriableWait, Retriable: true, MaxAttempts: 3},
 		{Name: "unique_workspace", Description: "print pid and workspace between SENTINEL lines; nest N deep", Run: uniqueWorkspace},
 		{Name: "no_output", Description: "unique_workspace with no output", Run: uniqueWorkspace, NoOutput: true},
 		{Name: "persistent_counter", Description: "exit with the stored number (4 if none), store N", Run: persistentCounter, Workspace: bgtask.WorkspacePersistent},
@@ -85,6 +86,15 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 		return err
 	}
 	return sleep(ctx, time.Duration(secs)*time.Second)
+}
+
+// retriableWait waits on its first attempt only: a takeover after a crash
+// finishes at once.
+func retriableWait(ctx context.Context, t *bgtask.Task) error {
+	if t.Attempt() > 1 {
+		return nil
+	}
+	return wait(ctx, t)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
