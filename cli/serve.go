@@ -23,6 +23,7 @@ import (
 	"github.com/bgtask/bgtask/idle"
 	"github.com/bgtask/bgtask/internal/demo"
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/internal/taskmode"
 	"github.com/bgtask/bgtask/metrics"
 	"github.com/bgtask/bgtask/store/boltstore"
 )
@@ -213,11 +214,8 @@ func (inv *invocation) dataDir(flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	if d := inv.getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "bgtask", "data"), nil
-	}
-	if h := inv.getenv("HOME"); h != "" {
-		return filepath.Join(h, ".local", "state", "bgtask", "data"), nil
+	if d := taskmode.StateDir(inv.getenv); d != "" {
+		return filepath.Join(d, "data"), nil
 	}
 	return "", errors.New("no --data-dir given and neither XDG_STATE_HOME nor HOME is set")
 }

@@ -133,13 +133,17 @@ func (r *runner) tempDir() string {
 	return "/tmp"
 }
 
-// stateDir is $XDG_STATE_HOME/bgtask, else ~/.local/state/bgtask. A
-// relative XDG_STATE_HOME is ignored, as the XDG spec asks.
-func (r *runner) stateDir() string {
-	if d := r.getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+func (r *runner) stateDir() string { return StateDir(r.getenv) }
+
+// StateDir is bgtask's state directory: $XDG_STATE_HOME/bgtask, else
+// ~/.local/state/bgtask; "" if neither variable is set. A relative
+// XDG_STATE_HOME is ignored, as the XDG spec asks. Persistent workspaces
+// and the server's default data directory live in it.
+func StateDir(getenv func(string) string) string {
+	if d := getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "bgtask")
 	}
-	if h := r.getenv("HOME"); h != "" {
+	if h := getenv("HOME"); h != "" {
 		return filepath.Join(h, ".local", "state", "bgtask")
 	}
 	return ""
