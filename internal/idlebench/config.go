@@ -10,21 +10,32 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultDuration = 2 * time.Second // measured per mode and round
-	DefaultRounds   = 5               // a, b, c, a, b, c, ...: 10 s per mode
-	DefaultWarmup   = 500 * time.Millisecond
-	// DefaultQuietWait bounds the wait for a quiet machine before each
-	// measured segment.
+	// DefaultDuration is the measured time of each mode.
+	DefaultDuration = 10 * time.Second
+	// DefaultSegment is how long the server stays in one mode before
+	// switching to the next.
+	DefaultSegment = 500 * time.Millisecond
+	// DefaultGuard is the start of each segment that is not measured, so
+	// that the previous mode's effects (queued requests, a workload
+	// stopping) do not count against the new one.
+	DefaultGuard = 100 * time.Millisecond
+	// DefaultWarmup is the load run, in mode a, before the first segment.
+	DefaultWarmup = time.Second
+	// DefaultCapacityDuration is how long the closed loop measures the
+	// server's capacity.
+	DefaultCapacityDuration = 3 * time.Second
+	// DefaultWork is the CPU time of one request.
+	DefaultWork = time.Millisecond
+	// DefaultUnit is the CPU time of one unit of idle work.
+	DefaultUnit = 20 * time.Microsecond
+	// DefaultLoad is the offered load, as a fraction of the capacity.
+	DefaultLoad = 0.5
+	// DefaultQuietWait bounds the wait for a quiet machine before the
+	// capacity and the main measurement.
 	DefaultQuietWait = 30 * time.Second
 	// DefaultQuietBelow is the CPU use of other processes, in cores, under
 	// which the machine counts as quiet.
 	DefaultQuietBelow = 0.15
-	// DefaultCapacityDuration is how long the closed loop measures the
-	// server's capacity.
-	DefaultCapacityDuration = 3 * time.Second
-	DefaultWork             = time.Millisecond      // CPU per request
-	DefaultUnit             = 20 * time.Microsecond // CPU per unit of idle work
-	DefaultLoad             = 0.5                   // of the measured capacity
 	// DefaultStrategy is the Strategies entry used when Config.Strategy is
 	// empty: the design the measurements in docs/idle.md chose.
 	DefaultStrategy = "percore"
@@ -88,13 +99,16 @@ func StrategyNames() []string {
 
 // Config configures Run. The zero value runs the documented benchmark.
 type Config struct {
-	// Duration is the measured time of each mode in each round.
-	// 0: DefaultDuration.
+	// Duration is the measured time of each mode. 0: DefaultDuration.
 	Duration time.Duration
-	// Rounds is how many times the three modes run, interleaved, so that
-	// a drift of the machine's load hits them alike. 0: DefaultRounds.
-	Rounds int
-	// Warmup runs the load before each measured segment. 0: DefaultWarmup.
+	// Segment is how long the server stays in one mode. The modes take
+	// turns in the order a b c c b a, over and over, under one continuous
+	// open-loop load, so that a drift or a burst of the machine's other
+	// load hits the three modes alike. 0: DefaultSegment.
+	Segment time.Duration
+	// Guard is the unmeasured start of each segment. 0: DefaultGuard.
+	Guard time.Duration
+	// Warmup runs the load before the first segment. 0: DefaultWarmup.
 	Warmup time.Duration
 	// CapacityDuration is how long the capacity is measured.
 	// 0: DefaultCapacityDuration.
@@ -119,11 +133,11 @@ type Config struct {
 	// Procs sets GOMAXPROCS for the run (restored after). 0: the number
 	// of cores, plus the workers if the strategy has ExtraProcs.
 	Procs int
-	// QuietWait bounds how long Run waits, before each segment, for a
-	// half-second window in which the other processes on the machine use
-	// less than QuietBelow cores; on a shared machine this keeps their
-	// bursts out of the measurements. The segment runs anyway when the
-	// wait times out. 0: DefaultQuietWait; negative: do not wait.
+	// QuietWait bounds how long Run waits, before measuring the capacity
+	// and before the main measurement, for a half-second window in which
+	// the other processes on the machine use less than QuietBelow cores.
+	// It measures anyway when the wait times out. 0: DefaultQuietWait;
+	// negative: do not wait.
 	QuietWait time.Duration
 	// QuietBelow is the quiet threshold in cores. 0: DefaultQuietBelow.
 	QuietBelow float64
@@ -134,25 +148,23 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, Strategy, error) {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{
+		{&c.Duration, DefaultDuration}, {&c.Segment, DefaultSegment}, {&c.Guard, DefaultGuard},
+		{&c.Warmup, DefaultWarmup}, {&c.CapacityDuration, DefaultCapacityDuration},
+		{&c.Work, DefaultWork}, {&c.Unit, DefaultUnit}, {&c.QuietWait, DefaultQuietWait},
+	} {
+		if *f.v == 0 {
+			*f.v = f.d
 		}
-	}
-	def(&c.Duration, DefaultDuration)
-	def(&c.Warmup, DefaultWarmup)
-	def(&c.CapacityDuration, DefaultCapacityDuration)
-	def(&c.QuietWait, DefaultQuietWait)
-	if c.QuietBelow == 0 {
-		c.QuietBelow = DefaultQuietBelow
-	}
-	def(&c.Work, DefaultWork)
-	def(&c.Unit, DefaultUnit)
-	if c.Rounds == 0 {
-		c.Rounds = DefaultRounds
 	}
 	if c.Load == 0 {
 		c.Load = DefaultLoad
+	}
+	if c.QuietBelow == 0 {
+		c.QuietBelow = DefaultQuietBelow
 	}
 	if c.Strategy == "" {
 		c.Strategy = DefaultStrategy
@@ -167,8 +179,10 @@ func (c Config) withDefaults() (Config, Strategy, error) {
 	switch {
 	case !ok:
 		return c, st, fmt.Errorf("idlebench: Config.Strategy %q is not one of %s", c.Strategy, strings.Join(StrategyNames(), ", "))
-	case c.Duration < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Rounds < 0, c.Procs < 0:
-		return c, st, fmt.Errorf("idlebench: Config durations, Rounds and Procs must not be negative")
+	case c.Duration < 0, c.Segment < 0, c.Guard < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Procs < 0:
+		return c, st, fmt.Errorf("idlebench: Config durations and Procs must not be negative")
+	case c.Guard >= c.Segment:
+		return c, st, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
 	case c.Load < 0 || c.Load > 1:
 		return c, st, fmt.Errorf("idlebench: Config.Load must be in (0, 1]")
 	}

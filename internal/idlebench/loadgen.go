@@ -20,6 +20,7 @@ type genCmd struct {
 	Rate        float64       `json:"rate,omitempty"`        // open loop, requests/s
 	Poisson     bool          `json:"poisson,omitempty"`     // open loop: exponential gaps
 	Seed        uint64        `json:"seed,omitempty"`
+	StartAt     int64         `json:"start_at,omitempty"` // open loop: wall-clock start, Unix ns
 }
 
 // genResult is what the generator measured. Latencies of the open loop
@@ -30,7 +31,8 @@ type genResult struct {
 	Requests  int             `json:"requests"`
 	Errors    int             `json:"errors"`
 	Latencies []time.Duration `json:"latencies,omitempty"`
-	CPU       time.Duration   `json:"cpu"` // the generator's own CPU time, if it runs in its own process
+	Scheduled []int64         `json:"scheduled,omitempty"` // open loop: each request's scheduled time, Unix ns
+	CPU       time.Duration   `json:"cpu"`                 // the generator's own CPU time, if it runs in its own process
 	Elapsed   time.Duration   `json:"elapsed"`
 	Err       string          `json:"err,omitempty"`
 }
@@ -120,9 +122,16 @@ func (g *loadGen) closedLoop(ctx context.Context, cmd genCmd) genResult {
 	}
 }
 
-// openLoop sends requests at Rate for Duration, whatever the server does,
-// at constant or exponentially distributed (Poisson) intervals.
+// openLoop sends requests at Rate for Duration from StartAt (or now),
+// whatever the server does, at constant or exponentially distributed
+// (Poisson) intervals.
 func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
+	if cmd.StartAt != 0 {
+		select {
+		case <-time.After(time.Until(time.Unix(0, cmd.StartAt))):
+		case <-ctx.Done():
+		}
+	}
 	rng := rand.New(rand.NewPCG(cmd.Seed, cmd.Seed^0x9e3779b97f4a7c15))
 	var offsets []time.Duration
 	gap := float64(time.Second) / cmd.Rate
@@ -141,6 +150,9 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	cpu0, start := processCPU(), time.Now()
+	if cmd.StartAt != 0 {
+		start = time.Unix(0, cmd.StartAt) // the parent's segments are aligned to it
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i, off := range offsets {
@@ -166,16 +178,19 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 		})
 	}
 	wg.Wait()
-	kept := lat[:0]
-	for _, l := range lat {
+	var kept []time.Duration
+	var sched []int64
+	for i, l := range lat {
 		if l >= 0 {
 			kept = append(kept, l)
+			sched = append(sched, start.Add(offsets[i]).UnixNano())
 		}
 	}
 	return genResult{
 		Requests:  len(kept),
 		Errors:    int(failed.Load()),
 		Latencies: kept,
+		Scheduled: sched,
 		CPU:       processCPU() - cpu0,
 		Elapsed:   time.Since(start),
 	}

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/bgtask/bgtask/idle"
 )
 
 // Result is what Run measured.
@@ -25,13 +23,8 @@ type Result struct {
 
 	A, B, C ModeResult // no idle work; through the scheduler; plain goroutines
 
-	P99RatioB float64 // B.P99 / A.P99 over all rounds; target <= 1.10
-	P99RatioC float64 // C.P99 / A.P99 over all rounds
-	// RoundRatioB and RoundRatioC are the medians over the rounds of each
-	// round's p99 ratio: less sensitive to a burst of load from other
-	// processes that hits one segment.
-	RoundRatioB float64
-	RoundRatioC float64
+	P99RatioB float64 // B.P99 / A.P99; target <= 1.10
+	P99RatioC float64 // C.P99 / A.P99
 	// SpareCores is the CPU left unused in mode a, per second: the
 	// machine's idle time from /proc/stat (cores minus the CPU every
 	// process used, minus steal on a VM). Where /proc/stat is missing it
@@ -52,9 +45,10 @@ type Result struct {
 // ModeResult is one mode's figures, summed over the rounds.
 type ModeResult struct {
 	Name     string
-	Requests int
+	Requests int // measured (outside warm-up and guards)
 	Errors   int
-	Wall     time.Duration // measured time
+	Wall     time.Duration // time spent in the mode, guards included: the base of the CPU figures
+	Measured time.Duration // time whose requests were measured
 	P50      time.Duration
 	P90      time.Duration
 	P99      time.Duration
@@ -67,63 +61,11 @@ type ModeResult struct {
 	Machine  machineTimes  // machine-wide busy, idle and steal time
 	Periods  uint64        // idle periods (mode b)
 	Callback uint64        // callbacks run (mode b)
-	// RoundP99 is the p99 of each round alone.
-	RoundP99 []time.Duration
-	// Noisy counts the rounds that ran without a quiet machine.
-	Noisy int
-}
-
-// segmentStats measures one segment.
-type segmentStats struct {
-	// At the start.
-	t0    time.Time
-	cpu0  time.Duration
-	mach0 machineTimes
-	u0    int64
-	c0    time.Duration
-	st0   idle.Stats
-	// Over the segment.
-	wall, cpu    time.Duration
-	mach         machineTimes
-	units        int64
-	idleCPU      time.Duration
-	periods, ran uint64
-}
-
-func (s *segmentStats) begin(w workload) {
-	if w != nil {
-		s.u0, s.c0, s.st0 = w.units(), w.cpu(), w.stats()
-	}
-	s.cpu0, s.mach0, s.t0 = processCPU(), readMachine(), time.Now()
-}
-
-func (s *segmentStats) end(w workload) {
-	s.wall, s.cpu, s.mach = time.Since(s.t0), processCPU()-s.cpu0, readMachine().sub(s.mach0)
-	if w != nil {
-		st := w.stats()
-		s.units, s.idleCPU = w.units()-s.u0, w.cpu()-s.c0
-		s.periods, s.ran = st.Periods-s.st0.Periods, st.Ran-s.st0.Ran
-	}
-}
-
-func (m *ModeResult) add(res genResult, s segmentStats) {
-	m.RoundP99 = append(m.RoundP99, percentile(res.Latencies, 0.99))
-	m.Requests += res.Requests
-	m.Errors += res.Errors
-	m.GenCPU += res.CPU
-	m.Wall += s.wall
-	m.CPU += s.cpu
-	m.Machine.busy += s.mach.busy
-	m.Machine.idle += s.mach.idle
-	m.Machine.steal += s.mach.steal
-	m.Units += s.units
-	m.IdleCPU += s.idleCPU
-	m.Periods += s.periods
-	m.Callback += s.ran
 }
 
 func (m *ModeResult) setLatencies(lat []time.Duration) {
 	slices.Sort(lat)
+	m.Requests = len(lat)
 	m.P50, m.P90, m.P99 = percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99)
 	m.P999 = percentile(lat, 0.999)
 	if len(lat) > 0 {
@@ -144,7 +86,6 @@ func (r *Result) summarize() {
 		r.P99RatioB = float64(r.B.P99) / float64(r.A.P99)
 		r.P99RatioC = float64(r.C.P99) / float64(r.A.P99)
 	}
-	r.RoundRatioB, r.RoundRatioC = roundRatio(r.B, r.A), roundRatio(r.C, r.A)
 	r.SpareCoresOwn = float64(r.Cores) - r.A.perSecond(r.A.CPU+r.A.GenCPU)
 	r.SpareCores = r.A.perSecond(r.A.Machine.idle)
 	if r.A.Machine == (machineTimes{}) {
@@ -158,29 +99,6 @@ func (r *Result) summarize() {
 	if idleA > 0 {
 		r.MachineSpareUsed = 1 - idleB/idleA
 	}
-}
-
-// roundRatio returns the median over the rounds of m's p99 / base's p99.
-func roundRatio(m, base ModeResult) float64 {
-	var rs []float64
-	for i := range min(len(m.RoundP99), len(base.RoundP99)) {
-		if base.RoundP99[i] > 0 {
-			rs = append(rs, float64(m.RoundP99[i])/float64(base.RoundP99[i]))
-		}
-	}
-	return median(rs)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // String formats the result as the table docs/idle.md shows.
@@ -205,18 +123,14 @@ func (r Result) String() string {
 	}{{"a  no idle work", r.A}, {"b  idle via scheduler", r.B}, {"c  idle as goroutines", r.C}} {
 		others := max(m.m.Machine.busy-m.m.CPU-m.m.GenCPU, 0)
 		fmt.Fprintf(&b, "%-24s %6.0f %8v %8v %8v %8v %10d %8.2f %8.2f %8.2f %8.2f %6.2f\n", m.label,
-			float64(m.m.Requests)/max(m.m.Wall.Seconds(), 1e-9), ms(m.m.P50), ms(m.m.P90), ms(m.m.P99), ms(m.m.Max),
+			float64(m.m.Requests)/max(m.m.Measured.Seconds(), 1e-9), ms(m.m.P50), ms(m.m.P90), ms(m.m.P99), ms(m.m.Max),
 			m.m.Units, m.m.perSecond(m.m.IdleCPU), m.m.perSecond(m.m.CPU), m.m.perSecond(m.m.GenCPU),
 			m.m.perSecond(others), m.m.perSecond(m.m.Machine.steal))
 	}
-	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f; median of %d rounds' ratios: b/a %.2f, c/a %.2f\n",
-		r.P99RatioB, r.P99RatioC, len(r.A.RoundP99), r.RoundRatioB, r.RoundRatioC)
+	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f\n", r.P99RatioB, r.P99RatioC)
 	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
 		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
-	if n := r.A.Noisy + r.B.Noisy + r.C.Noisy; n > 0 {
-		fmt.Fprintf(&b, "warning: %d of %d segments ran while other processes used the machine\n", n, 3*len(r.A.RoundP99))
-	}
 	if r.B.Periods > 0 {
 		fmt.Fprintf(&b, "b: %d idle periods, %d callbacks\n", r.B.Periods, r.B.Callback)
 	}

@@ -53,21 +53,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.measureCapacity(ctx); err != nil {
 		return Result{}, err
 	}
-	modes := []*ModeResult{{Name: "a"}, {Name: "b"}, {Name: "c"}}
-	var lat [3][]time.Duration
-	for round := range cfg.Rounds {
-		for i, m := range modes {
-			l, err := r.segment(ctx, m, round)
-			if err != nil {
-				return Result{}, err
-			}
-			lat[i] = append(lat[i], l...)
-		}
+	if err := r.measureModes(ctx); err != nil {
+		return Result{}, err
 	}
-	for i, m := range modes {
-		m.setLatencies(lat[i])
-	}
-	r.res.A, r.res.B, r.res.C = *modes[0], *modes[1], *modes[2]
 	r.res.summarize()
 	return r.res, nil
 }
@@ -115,7 +103,7 @@ func (r *runner) startServer() error {
 		return fmt.Errorf("idlebench: %w", err)
 	}
 	r.url = "http://" + ln.Addr().String() + "/"
-	r.srv = &http.Server{Handler: h, ErrorLog: nil}
+	r.srv = &http.Server{Handler: h}
 	go r.srv.Serve(ln)
 	return nil
 }
@@ -148,32 +136,11 @@ func (r *runner) measureCapacity(ctx context.Context) error {
 	return nil
 }
 
-// segment runs mode m once: its workload, a warm-up, and a measured open
-// loop. It adds the figures to m and returns the latencies.
-func (r *runner) segment(ctx context.Context, m *ModeResult, round int) ([]time.Duration, error) {
-	if !r.waitQuiet(ctx) {
-		m.Noisy++
-	}
-	w, err := r.startWorkload(m.Name)
-	if err != nil {
-		return nil, err
-	}
-	lat, err := r.measure(ctx, m, w, round)
-	if w != nil {
-		err = errors.Join(err, w.stop())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("idlebench: mode %s: %w", m.Name, err)
-	}
-	return lat, nil
-}
-
 // waitQuiet waits, up to QuietWait, for a half-second window in which the
-// other processes on the machine use less than QuietBelow cores. It
-// reports whether it found one.
-func (r *runner) waitQuiet(ctx context.Context) bool {
+// other processes on the machine use less than QuietBelow cores.
+func (r *runner) waitQuiet(ctx context.Context) {
 	if r.cfg.QuietWait < 0 || readMachine() == (machineTimes{}) {
-		return true
+		return
 	}
 	const window = 500 * time.Millisecond
 	deadline := time.Now().Add(r.cfg.QuietWait)
@@ -182,48 +149,187 @@ func (r *runner) waitQuiet(ctx context.Context) bool {
 		select {
 		case <-time.After(window):
 		case <-ctx.Done():
-			return false
+			return
 		}
 		others := (readMachine().sub(m0).busy - (processCPU() - p0)).Seconds() / time.Since(t0).Seconds()
 		if others < r.cfg.QuietBelow {
-			return true
+			return
 		}
 	}
 	r.cfg.Logf("the machine did not quieten within %v; measuring anyway", r.cfg.QuietWait)
-	return false
 }
 
-func (r *runner) startWorkload(mode string) (workload, error) {
+// plan returns the modes of the segments: a b c c b a, over and over,
+// until every mode has perMode segments.
+func plan(perMode int) []int {
+	pattern := [...]int{0, 1, 2, 2, 1, 0}
+	var out []int
+	var count [3]int
+	for i := 0; count[0] < perMode || count[1] < perMode || count[2] < perMode; i++ {
+		if m := pattern[i%len(pattern)]; count[m] < perMode {
+			out = append(out, m)
+			count[m]++
+		}
+	}
+	return out
+}
+
+// measureModes runs one continuous open-loop load and switches the server
+// between the modes segment by segment, then files every request under
+// the mode of the segment its scheduled arrival fell in.
+func (r *runner) measureModes(ctx context.Context) error {
+	r.waitQuiet(ctx)
+	cfg := r.cfg
+	perMode := max(1, int(cfg.Duration/(cfg.Segment-cfg.Guard)))
+	segs := plan(perMode)
+	startAt := time.Now().Add(500 * time.Millisecond) // time for the child to get the job
+	first := startAt.Add(cfg.Warmup)
+	cmd := genCmd{
+		Op: "open", URL: r.url, Rate: r.res.Rate, Poisson: !cfg.Constant, Seed: cfg.Seed,
+		StartAt: startAt.UnixNano(), Duration: cfg.Warmup + time.Duration(len(segs))*cfg.Segment,
+	}
+	type reply struct {
+		res genResult
+		err error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		res, err := r.gen.do(ctx, cmd)
+		done <- reply{res, err}
+	}()
+	cfg.Logf("measuring: %d segments of %v (the first %v of each unmeasured), %v per mode",
+		len(segs), cfg.Segment, cfg.Guard, time.Duration(perMode)*(cfg.Segment-cfg.Guard))
+
+	modes := [3]*ModeResult{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	err := r.switchModes(ctx, segs, first, modes)
+	rep := <-done
+	if err = errors.Join(err, rep.err); err != nil {
+		return fmt.Errorf("idlebench: %w", err)
+	}
+	var lat [3][]time.Duration
+	for i, at := range rep.res.Scheduled {
+		off := time.Duration(at - first.UnixNano())
+		k := int(off / cfg.Segment)
+		if off < 0 || k >= len(segs) || off-time.Duration(k)*cfg.Segment < cfg.Guard {
+			continue // warm-up or guard
+		}
+		lat[segs[k]] = append(lat[segs[k]], rep.res.Latencies[i])
+	}
+	for i, m := range modes {
+		m.Errors = rep.res.Errors * perMode / len(segs) // not attributable: spread evenly
+		m.Measured = time.Duration(perMode) * (cfg.Segment - cfg.Guard)
+		if !cfg.InProcess { // in process, the generator's CPU is part of CPU
+			m.GenCPU = time.Duration(float64(rep.res.CPU) * m.Wall.Seconds() / cmd.Duration.Seconds())
+		}
+		m.setLatencies(lat[i])
+		r.cfg.Logf("mode %s: %d requests, p50 %v, p99 %v, %d idle units", m.Name, m.Requests, m.P50, m.P99, m.Units)
+	}
+	r.res.A, r.res.B, r.res.C = *modes[0], *modes[1], *modes[2]
+	return nil
+}
+
+// switchModes runs the segments: at each boundary it files the figures of
+// the segment that ended on its mode and, if the mode changes, stops the
+// old workload and starts the new one.
+func (r *runner) switchModes(ctx context.Context, segs []int, first time.Time, modes [3]*ModeResult) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	sleepUntil := func(at time.Time) error {
+		timer.Reset(time.Until(at))
+		select {
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var t tally
+	if err := sleepUntil(first); err != nil {
+		return err
+	}
+	t.begin(nil)
+	cur := 0 // mode a: no workload
+	for i := range segs {
+		if err := sleepUntil(first.Add(time.Duration(i+1) * r.cfg.Segment)); err != nil {
+			return errors.Join(err, t.stop())
+		}
+		if i+1 == len(segs) || segs[i+1] != cur {
+			if err := t.stop(); err != nil { // final counts of the old workload
+				return err
+			}
+		}
+		t.file(modes[segs[i]])
+		if i+1 < len(segs) && segs[i+1] != cur {
+			cur = segs[i+1]
+			w, err := r.startWorkload(cur)
+			if err != nil {
+				return err
+			}
+			t.begin(w)
+		}
+	}
+	return nil
+}
+
+func (r *runner) startWorkload(mode int) (workload, error) {
 	switch mode {
-	case "b":
+	case 1:
 		return startSched(r.st, r.sources, r.unitWork)
-	case "c":
+	case 2:
 		return startPlain(r.st.Workers, r.unitWork), nil
 	}
 	return nil, nil
 }
 
-// measure warms up, then runs the measured open loop with w (nil in mode
-// a) running, and records it on m.
-func (r *runner) measure(ctx context.Context, m *ModeResult, w workload, round int) ([]time.Duration, error) {
-	open := genCmd{Op: "open", URL: r.url, Rate: r.res.Rate, Poisson: !r.cfg.Constant}
-	open.Duration, open.Seed = r.cfg.Warmup, r.cfg.Seed+uint64(1000*round)+1
-	if _, err := r.gen.do(ctx, open); err != nil {
-		return nil, err
+// tally measures the segments: process and machine CPU, and the current
+// workload's units and CPU since the last boundary.
+type tally struct {
+	w       workload
+	stopped bool
+	at      time.Time
+	cpu     time.Duration
+	mach    machineTimes
+	units   int64
+	idleCPU time.Duration
+	st      idle.Stats
+}
+
+// begin starts counting with w (nil in mode a) as the workload.
+func (t *tally) begin(w workload) {
+	t.w, t.stopped = w, false
+	t.units, t.idleCPU, t.st = 0, 0, idle.Stats{}
+	if t.at.IsZero() {
+		t.at, t.cpu, t.mach = time.Now(), processCPU(), readMachine()
 	}
-	open.Duration, open.Seed = r.cfg.Duration, r.cfg.Seed+uint64(1000*round)
-	var s segmentStats
-	s.begin(w)
-	res, err := r.gen.do(ctx, open)
-	if err != nil {
-		return nil, err
+}
+
+// stop stops the workload; its counts stay readable for file.
+func (t *tally) stop() error {
+	if t.w == nil || t.stopped {
+		return nil
 	}
-	s.end(w)
-	slices.Sort(res.Latencies)
-	m.add(res, s)
-	r.cfg.Logf("round %d mode %s: %d requests (%d errors), p50 %v p99 %v, %d idle units",
-		round+1, m.Name, res.Requests, res.Errors, percentile(res.Latencies, 0.50), percentile(res.Latencies, 0.99), s.units)
-	return res.Latencies, nil
+	t.stopped = true
+	return t.w.stop()
+}
+
+// file adds the figures since the last boundary to m.
+func (t *tally) file(m *ModeResult) {
+	now, cpu, mach := time.Now(), processCPU(), readMachine()
+	m.Wall += now.Sub(t.at)
+	m.CPU += cpu - t.cpu
+	d := mach.sub(t.mach)
+	m.Machine.busy += d.busy
+	m.Machine.idle += d.idle
+	m.Machine.steal += d.steal
+	t.at, t.cpu, t.mach = now, cpu, mach
+	if t.w != nil {
+		units, idleCPU, st := t.w.units(), t.w.cpu(), t.w.stats()
+		m.Units += units - t.units
+		m.IdleCPU += idleCPU - t.idleCPU
+		m.Periods += st.Periods - t.st.Periods
+		m.Callback += st.Ran - t.st.Ran
+		t.units, t.idleCPU, t.st = units, idleCPU, st
+	}
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -234,6 +340,5 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 		sorted = slices.Clone(sorted)
 		slices.Sort(sorted)
 	}
-	i := int(p * float64(len(sorted)-1))
-	return sorted[i]
+	return sorted[int(p*float64(len(sorted)-1))]
 }

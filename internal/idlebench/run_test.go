@@ -24,7 +24,7 @@ func TestRunSmoke(t *testing.T) {
 	}
 	for _, inProcess := range []bool{false, true} {
 		res, err := Run(context.Background(), Config{
-			Duration: 300 * time.Millisecond, Rounds: 1, Warmup: 100 * time.Millisecond,
+			Duration: 600 * time.Millisecond, Segment: 200 * time.Millisecond, Guard: 50 * time.Millisecond, Warmup: 100 * time.Millisecond,
 			CapacityDuration: 300 * time.Millisecond, InProcess: inProcess, QuietWait: -1, Logf: t.Logf,
 		})
 		if err != nil {
@@ -51,8 +51,8 @@ func TestConfigRejectsUnknownStrategy(t *testing.T) {
 
 // BenchmarkIdle runs the full benchmark once (use -benchtime 1x) and
 // reports its figures as metrics. Environment variables override Config:
-// BGTASK_IDLEBENCH_STRATEGY, BGTASK_IDLEBENCH_DURATION (per mode and
-// round, e.g. 5s), BGTASK_IDLEBENCH_ROUNDS, BGTASK_IDLEBENCH_LOAD,
+// BGTASK_IDLEBENCH_STRATEGY, BGTASK_IDLEBENCH_DURATION (per mode, e.g.
+// 10s), BGTASK_IDLEBENCH_SEGMENT (e.g. 500ms), BGTASK_IDLEBENCH_LOAD,
 // BGTASK_IDLEBENCH_INPROCESS=1, BGTASK_IDLEBENCH_CONSTANT=1.
 func BenchmarkIdle(b *testing.B) {
 	// The result goes to stdout: b.Log truncates long output.
@@ -61,7 +61,9 @@ func BenchmarkIdle(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("BGTASK_IDLEBENCH_DURATION")); err == nil {
 		cfg.Duration = d
 	}
-	cfg.Rounds, _ = strconv.Atoi(os.Getenv("BGTASK_IDLEBENCH_ROUNDS"))
+	if d, err := time.ParseDuration(os.Getenv("BGTASK_IDLEBENCH_SEGMENT")); err == nil {
+		cfg.Segment = d
+	}
 	cfg.Load, _ = strconv.ParseFloat(os.Getenv("BGTASK_IDLEBENCH_LOAD"), 64)
 	cfg.InProcess = os.Getenv("BGTASK_IDLEBENCH_INPROCESS") == "1"
 	cfg.Constant = os.Getenv("BGTASK_IDLEBENCH_CONSTANT") == "1"
@@ -76,8 +78,6 @@ func BenchmarkIdle(b *testing.B) {
 		b.ReportMetric(res.C.P99.Seconds()*1e3, "p99-c-ms")
 		b.ReportMetric(res.P99RatioB, "p99-b/a")
 		b.ReportMetric(res.P99RatioC, "p99-c/a")
-		b.ReportMetric(res.RoundRatioB, "round-p99-b/a")
-		b.ReportMetric(res.RoundRatioC, "round-p99-c/a")
 		b.ReportMetric(100*res.SpareUsed, "%spare-used")
 		b.ReportMetric(100*res.MachineSpareUsed, "%machine-spare-used")
 	}

@@ -83,7 +83,7 @@ func startSched(st Strategy, sources [][]idle.LoadSource, unit *burner) (*schedW
 		w.scheds = append(w.scheds, s)
 		var cb func(idle.Deadline)
 		more := func(d idle.Deadline) func() bool {
-			return func() bool { return d.TimeRemaining() > 0 }
+			return func() bool { return d.TimeRemaining() > 0 && !w.halting.Load() }
 		}
 		cb = func(d idle.Deadline) {
 			runtime.LockOSThread() // nests with LowPriority's lock
