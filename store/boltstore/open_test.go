@@ -300,3 +300,31 @@ func TestDeleteFinishedInChunks(t *testing.T) {
 		t.Fatalf("Counts = %v, %v; want 200 ONGOING", c, err)
 	}
 }
+
+// TestNoCommitWithoutChange: calls that change nothing (an empty claim, a
+// failed Finish, a heartbeat of nothing) cost no commit and no fsync;
+// changes do.
+func TestNoCommitWithoutChange(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir())
+	ctx := t.Context()
+	before := s.Stats()
+	if cl, err := s.Claim(ctx, store.ClaimParams{Owner: "s", Names: []string{"job"}, Limit: 10, Now: storetest.At(0), StaleBefore: storetest.At(0)}); err != nil || len(cl) != 0 {
+		t.Fatalf("Claim = %v, %v", cl, err)
+	}
+	if _, err := s.Finish(ctx, "s", storetest.NewID(), store.Completion{State: store.Success}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Finish: %v", err)
+	}
+	if _, err := s.Heartbeat(ctx, "s", nil, storetest.At(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats(); got != before {
+		t.Fatalf("Stats after calls that change nothing = %+v, want %+v", got, before)
+	}
+	if _, err := s.Insert(ctx, []*store.Record{storetest.NewRecord("job")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats(); got.Commits != before.Commits+1 {
+		t.Fatalf("Stats after an insert = %+v, want one more commit than %+v", got, before)
+	}
+}

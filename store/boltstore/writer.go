@@ -105,6 +105,11 @@ func (s *Store) run(batch []*op) (err error) {
 			return w.failed
 		}
 	}
+	if !w.dirty {
+		// Nothing changed (empty claims, failed checks): no commit, no
+		// fsync, and the answers are already final.
+		return tx.Rollback()
+	}
 	if w.counts != ([4]int64{}) {
 		s.countsMu.Lock()
 		next := s.counts
@@ -144,6 +149,8 @@ type wtx struct {
 	counts [4]int64
 	// failed is the first write error; the transaction is rolled back.
 	failed error
+	// dirty is set by the first write.
+	dirty bool
 }
 
 func newWtx(tx *bolt.Tx) *wtx {
@@ -187,6 +194,7 @@ func (w *wtx) put(r *store.Record, b *before) {
 	if w.failed != nil {
 		return
 	}
+	w.dirty = true
 	if err := w.records.Put([]byte(r.ID), encodeRecord(nil, r)); err != nil {
 		w.fail(err)
 		return
@@ -206,6 +214,7 @@ func (w *wtx) remove(r *store.Record) {
 	if w.failed != nil {
 		return
 	}
+	w.dirty = true
 	if err := w.records.Delete([]byte(r.ID)); err != nil {
 		w.fail(err)
 		return
