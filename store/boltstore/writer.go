@@ -110,9 +110,11 @@ func (s *Store) run(batch []*op) (err error) {
 		// fsync, and the answers are already final.
 		return tx.Rollback()
 	}
-	if w.counts != ([4]int64{}) {
+	changed := w.counts != ([4]int64{})
+	var next [4]int64
+	if changed {
 		s.countsMu.Lock()
-		next := s.counts
+		next = s.counts // only the writer changes s.counts
 		s.countsMu.Unlock()
 		for i, d := range w.counts {
 			next[i] += d
@@ -120,16 +122,14 @@ func (s *Store) run(batch []*op) (err error) {
 		if err := w.meta.Put(metaCounts, encodeCounts(next)); err != nil {
 			return fmt.Errorf("boltstore: write counts: %w", err)
 		}
-		defer func() {
-			if err == nil {
-				s.countsMu.Lock()
-				s.counts = next
-				s.countsMu.Unlock()
-			}
-		}()
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("boltstore: commit: %w", err)
+	}
+	if changed {
+		s.countsMu.Lock()
+		s.counts = next
+		s.countsMu.Unlock()
 	}
 	s.stats.commits.Add(1)
 	s.stats.ops.Add(uint64(len(batch)))
