@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ var claimTests = []test{
 	{"Claim/NamesAndTags", testClaimNamesTags},
 	{"Claim/ExclusiveUnderConcurrency", testClaimConcurrent},
 	{"Claim/LeaseExpiry", testLeaseExpiry},
+	{"Claim/RacesFinish", testClaimRacesFinish},
 }
 
 func mustClaim(t *testing.T, s store.Store, p store.ClaimParams) []store.Claimed {
@@ -299,5 +301,65 @@ func testLeaseExpiry(t *testing.T, s store.Store) {
 	}
 	if len(hb.CancelRequested) != 0 {
 		t.Fatalf("Heartbeat.CancelRequested = %v, want none", hb.CancelRequested)
+	}
+}
+
+// testClaimRacesFinish: a stale owner finishing its records while another
+// server takes them over as orphans. Each record has exactly one winner:
+// either Finish succeeded and nobody claimed it, or the claim won and
+// Finish returned ErrNotOwner.
+func testClaimRacesFinish(t *testing.T, s store.Store) {
+	const n = 200
+	rs := make([]*store.Record, n)
+	for i := range rs {
+		rs[i] = Owned("job", "slow", At(0))
+	}
+	mustInsert(t, s, rs...)
+	finished := make([]bool, n)
+	claimed := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Go(func() {
+		for i, r := range rs {
+			_, err := s.Finish(t.Context(), "slow", r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Minute)})
+			switch {
+			case err == nil:
+				finished[i] = true
+			case !errors.Is(err, store.ErrNotOwner):
+				errs <- fmt.Errorf("Finish(%s): %v, want nil or ErrNotOwner", r.ID, err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			got, err := s.Claim(t.Context(), store.ClaimParams{Owner: "taker", Names: []string{"job"}, Limit: 3, Now: At(time.Hour), StaleBefore: At(time.Minute)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(got) == 0 {
+				return
+			}
+			for _, c := range got {
+				claimed[c.Record.ID] = true
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		got := mustGet(t, s, r.ID)
+		switch {
+		case finished[i] && claimed[r.ID]:
+			t.Fatalf("%s was both finished by its owner and claimed by another server", r.ID)
+		case finished[i] && got.State != store.Success:
+			t.Fatalf("%s: Finish succeeded but the record is %s owned by %q", r.ID, got.State, got.Owner)
+		case !finished[i] && (!claimed[r.ID] || got.State != store.Ongoing || got.Owner != "taker"):
+			t.Fatalf("%s: Finish lost but the record is %s owned by %q (claimed: %v)", r.ID, got.State, got.Owner, claimed[r.ID])
+		}
 	}
 }
