@@ -14,9 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/bgtask/bgtask"
@@ -107,9 +104,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if f.demo {
 		reg = bgtask.Chain(inv.app, demo.Registry(), inv.builtin, inv.test)
 	}
-	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hook, err := metrics.New(promReg)
+	hook, err := metrics.New(nil)
 	if err != nil {
 		return err
 	}
@@ -131,7 +126,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	api := httpapi.New(httpapi.Config{
 		Manager: m,
 		Token:   f.token,
-		Metrics: promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}),
+		Metrics: metrics.Handler(hook, metrics.Process{}),
 		Logger:  logger,
 	})
 	ln, err := net.Listen("tcp", f.listen)
