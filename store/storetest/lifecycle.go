@@ -69,7 +69,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	queued := NewRecord("job")
 	mustInsert(t, s, r, queued)
 	started := At(3 * time.Second)
-	subs := []store.Subtask{{Key: "x", State: store.Success}, {Key: "y", State: store.Ongoing}}
+	subs := []store.Subtask{{Key: "x", State: store.Success, Progress: store.Progress{Current: 1, Total: 1}}, {Key: "y", State: store.Ongoing, Progress: store.Progress{Current: 0.5, Total: 2, Message: "y"}}}
 	lost, err := s.Update(t.Context(), "s1", []store.Patch{{ID: r.ID, Progress: &store.Progress{Current: 1, Total: 3, Message: "one"}, Subtasks: subs, StartedAt: &started}})
 	if err != nil || len(lost) != 0 {
 		t.Fatalf("Update by the owner = %v, %v; want no lost IDs", lost, err)
@@ -382,9 +382,9 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	}
 	subtasks := []store.Subtask{
 		{Key: "a", State: store.SubtaskPending},
-		{Key: "b/ü", State: store.Ongoing},
-		{Key: "", State: store.Success},
-		{Key: "d", State: store.Failure, Error: "exit status 3\nstack..."},
+		{Key: "b/ü", State: store.Ongoing, Progress: store.Progress{Current: -0.25, Total: 1.0 / 3.0, Message: "sub ✓"}},
+		{Key: "", State: store.Success, Progress: store.Progress{Current: 1e300, Total: 1e300}},
+		{Key: "d", State: store.Failure, Error: "exit status 3\nstack...", Progress: store.Progress{Current: 2, Total: 5, Message: "2/5"}},
 		{Key: "e", State: store.Cancelled, Error: "ctx"},
 	}
 	r := Owned("job", "s1", At(0))
@@ -409,7 +409,8 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	}
 	many := make([]store.Subtask, 1000)
 	for i := range many {
-		many[i] = store.Subtask{Key: string(rune('a'+i%26)) + string(rune('0'+i%10)), State: []store.State{store.SubtaskPending, store.Ongoing, store.Success, store.Failure, store.Cancelled}[i%5]}
+		many[i] = store.Subtask{Key: string(rune('a'+i%26)) + string(rune('0'+i%10)), State: []store.State{store.SubtaskPending, store.Ongoing, store.Success, store.Failure, store.Cancelled}[i%5],
+			Progress: store.Progress{Current: float64(i) / 7, Total: -float64(i)}}
 	}
 	fin, err := s.Finish(t.Context(), "s1", r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second), Progress: &progresses[2], Subtasks: many})
 	if err != nil {
