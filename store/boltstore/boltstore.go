@@ -3,9 +3,10 @@
 // mutating call, with group commit.
 //
 // All writes go through one writer goroutine. It takes every operation that
-// is waiting, applies all of them in one bbolt transaction, syncs once and
-// then answers every caller, so concurrent callers share one fsync and
-// concurrency, not disk latency, sets throughput. There is no artificial
+// is waiting, applies all of them in one bbolt transaction, commits it
+// (bbolt's commit syncs the pages, then the meta page) and then answers
+// every caller, so concurrent callers share one commit and concurrency,
+// not disk latency, sets throughput. There is no artificial
 // delay: a lone caller's transaction starts at once. Reads (Get, List) run
 // in their own read-only transactions, concurrently with the writer.
 //
