@@ -54,8 +54,12 @@ type config struct {
 	reps      int
 	timeout   time.Duration
 	idleFor   time.Duration
-	out       string
-	knobs     Knobs
+	// quietBelow > 0: before each measurement wait (at most quietWait)
+	// until the machine's busy share of all cores is below this percentage
+	quietBelow float64
+	quietWait  time.Duration
+	out        string
+	knobs      Knobs
 
 	migrateOnly bool
 	// child mode
@@ -82,6 +86,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of every measurement; the summary reports the median")
 	fs.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "cap on one measurement (each loop stops when it is reached)")
 	fs.DurationVar(&cfg.idleFor, "idle-for", 5*time.Second, "idle scenario: measuring window")
+	fs.Float64Var(&cfg.quietBelow, "quiet-below", 0, "before each measurement, wait until all cores together are busy less than this % (1 s windows, other processes included); 0 = do not wait")
+	fs.DurationVar(&cfg.quietWait, "quiet-wait", 30*time.Second, "cap on the wait for -quiet-below (then measure anyway)")
 	fs.StringVar(&cfg.out, "out", "", "also append every result as a JSON line to this file")
 
 	fs.StringVar(&cfg.knobs.Profile, "profile", "default", "knob preset: default (library defaults), tuned (every poll/cooldown knob 10ms) or fast (every knob 1ms)")
@@ -193,7 +199,11 @@ type Result struct {
 	MachineCPUS  float64 `json:"machine_cpu_s"` // CPU of all processes (incl. Redis/Postgres) in the window
 	VmHWMKB      int64   `json:"vmhwm_kb"`      // peak RSS of the measuring process
 	Capped       bool    `json:"capped,omitempty"`
-	Knobs        string  `json:"knobs,omitempty"`
+	// -quiet-below: busy % of all cores in the last 1 s window before the
+	// child started, and how long the orchestrator waited for it
+	PreBusyPct float64 `json:"pre_busy_pct,omitempty"`
+	QuietWaitS float64 `json:"quiet_wait_s,omitempty"`
+	Knobs      string  `json:"knobs,omitempty"`
 }
 
 // ---------------------------------------------------------------- orchestrator
@@ -306,6 +316,10 @@ func measure(ctx context.Context, cfg *config, s System, scenario, mode string, 
 			return Result{}, fmt.Errorf("release: %w", err)
 		}
 	}
+	var preBusy, waited float64
+	if cfg.quietBelow > 0 {
+		preBusy, waited = waitQuiet(rctx, cfg.quietBelow, cfg.quietWait)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return Result{}, err
@@ -343,6 +357,7 @@ func measure(ctx context.Context, cfg *config, s System, scenario, mode string, 
 	if res == nil {
 		return Result{}, fmt.Errorf("child gave no result (%v)", werr)
 	}
+	res.PreBusyPct, res.QuietWaitS = preBusy, waited
 	if scenario == "enqueue" {
 		// the store must hold exactly what the child says it inserted
 		vctx, vcancel := context.WithTimeout(ctx, 30*time.Second)
@@ -676,6 +691,10 @@ func formatLine(r Result) string {
 	kv("vmhwm_kb", r.VmHWMKB)
 	if r.Capped {
 		kv("capped", true)
+	}
+	if r.PreBusyPct > 0 || r.QuietWaitS > 0 {
+		kv("pre_busy_pct", f1(r.PreBusyPct))
+		kv("quiet_wait_s", f1(r.QuietWaitS))
 	}
 	return b.String()
 }
