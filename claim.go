@@ -175,14 +175,19 @@ func (m *Manager) failOrphan(rec *store.Record, attempts int) {
 	m.emitRecord(fin, EventFailed)
 }
 
-// names lists the task names this server can run.
+// names lists the task names this server can run, recomputed only when
+// the registry changed. Only the claimer calls it.
 func (m *Manager) names() []string {
-	defs := m.cfg.Registry.Definitions()
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		names[i] = d.Name
+	gen := m.cfg.Registry.generation()
+	if m.claimNames == nil || gen != m.claimNamesGen {
+		defs := m.cfg.Registry.Definitions()
+		m.claimNames = make([]string, len(defs))
+		for i, d := range defs {
+			m.claimNames[i] = d.Name
+		}
+		m.claimNamesGen = gen
 	}
-	return names
+	return m.claimNames
 }
 
 // releaseSlot frees a worker slot and wakes the claimer if queued work may

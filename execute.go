@@ -13,11 +13,11 @@ import (
 func (m *Manager) newRunning(rec *store.Record, def *Definition, slot bool) *running {
 	r := &running{rec: rec, def: def, slot: slot, timeout: m.timeoutOf(rec, def)}
 	r.task = &Task{
-		id:      rec.ID,
-		name:    rec.Name,
-		args:    rec.Args,
-		attempt: rec.Attempt,
-		logger:  m.logger.With("task_id", rec.ID, "task", rec.Name, "attempt", rec.Attempt),
+		id:         rec.ID,
+		name:       rec.Name,
+		args:       rec.Args,
+		attempt:    rec.Attempt,
+		baseLogger: m.logger,
 	}
 	// Every attempt starts its progress from zero: a task that resumes
 	// keeps its own checkpoints (in its data, or as subtasks).
@@ -178,10 +178,16 @@ func (m *Manager) finalize(ctx context.Context, r *running, err error) {
 	}
 	var p *panicError
 	if errors.As(err, &p) {
-		r.task.logger.Error("task panicked", "panic", fmt.Sprint(p.value), "stack", string(p.stack))
+		r.task.Logger().Error("task panicked", "panic", fmt.Sprint(p.value), "stack", string(p.stack))
 	}
 	if errors.Is(err, errAbandoned) {
-		r.task.logger.Warn("task did not return after its context was cancelled; giving up on it", "grace", m.cfg.TimeoutGrace)
+		r.task.Logger().Warn("task did not return after its context was cancelled; giving up on it", "grace", m.cfg.TimeoutGrace)
+	}
+	if r.slot {
+		// The run function has returned (or been given up on): the slot is
+		// free while the outcome is written, so that the claimer's next
+		// claim shares a commit with these finishes.
+		m.releaseSlot()
 	}
 	o := m.decide(ctx, r, err)
 	m.flusher.forget(r)
@@ -195,7 +201,7 @@ func (m *Manager) finalize(ctx context.Context, r *running, err error) {
 		res.HandedBack = true
 	case actNothing:
 		m.endEvents(r)
-		r.task.logger.Debug("run ended without a write", "cause", context.Cause(ctx))
+		r.task.Logger().Debug("run ended without a write", "cause", context.Cause(ctx))
 	}
 	info := m.attemptInfo(r)
 	for i := len(m.hooks) - 1; i >= 0; i-- {
@@ -204,9 +210,6 @@ func (m *Manager) finalize(ctx context.Context, r *running, err error) {
 	m.mu.Lock()
 	delete(m.running, r.rec.ID)
 	m.mu.Unlock()
-	if r.slot {
-		m.releaseSlot()
-	}
 	m.tasks.Done()
 }
 
@@ -228,7 +231,7 @@ func (m *Manager) finish(r *running, o outcome) {
 		// Not owned any more (taken over) or the store is gone: the record
 		// stays as it is and another server, or a restart, takes it over.
 		m.endEvents(r)
-		r.task.logger.Error("cannot record the end of the task", "state", o.state, "err", err)
+		r.task.Logger().Error("cannot record the end of the task", "state", o.state, "err", err)
 		return
 	}
 	m.emitFinal(r, func(ev *Event) {
@@ -237,7 +240,7 @@ func (m *Manager) finish(r *running, o outcome) {
 		ev.ExitCode = &code
 		ev.Message = prog.Message
 	})
-	r.task.logger.Debug("task finished", "state", o.state, "exit_code", o.exitCode)
+	r.task.Logger().Debug("task finished", "state", o.state, "exit_code", o.exitCode)
 }
 
 // release hands a retriable record back at shutdown.
@@ -247,10 +250,10 @@ func (m *Manager) release(r *running) {
 	ctx, cancel := m.storeCtx()
 	defer cancel()
 	if err := m.store.Release(ctx, m.cfg.ServerID, []string{r.rec.ID}); err != nil {
-		r.task.logger.Error("cannot hand the task back; it will be taken over when its lease expires", "err", err)
+		r.task.Logger().Error("cannot hand the task back; it will be taken over when its lease expires", "err", err)
 		return
 	}
-	r.task.logger.Info("task handed back for takeover")
+	r.task.Logger().Info("task handed back for takeover")
 }
 
 // flushNow writes a handed-back run's latest progress so that the next
@@ -259,7 +262,7 @@ func (m *Manager) flushNow(r *running) {
 	ctx, cancel := m.storeCtx()
 	defer cancel()
 	if _, err := m.store.Update(ctx, m.cfg.ServerID, []store.Patch{r.patch()}); err != nil {
-		r.task.logger.Warn("cannot save progress before hand-back", "err", err)
+		r.task.Logger().Warn("cannot save progress before hand-back", "err", err)
 	}
 }
 

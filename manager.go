@@ -196,6 +196,10 @@ type Manager struct {
 	drainedGen atomic.Uint64
 	// sweepPending is true while an orphan sweep waits for free slots.
 	sweepPending atomic.Bool
+	// claimNames caches the registry's names for Claim (generation
+	// claimNamesGen); owned by the claimer goroutine.
+	claimNames    []string
+	claimNamesGen uint64
 
 	flusher *flusher
 

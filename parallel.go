@@ -138,7 +138,7 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 		args:       r.rec.Args,
 		attempt:    r.rec.Attempt,
 		subtaskKey: key,
-		logger:     r.task.logger.With("subtask", key),
+		logger:     r.task.Logger().With("subtask", key),
 	}
 	st.progress = newProgress(func() { m.flusher.mark(r) })
 	if Priority(r.rec.Priority) == PriorityIdle {
@@ -164,7 +164,7 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 	}
 	r.subMu.Unlock()
 	if p, ok := err.(*panicError); ok {
-		st.logger.Error("subtask panicked", "panic", fmt.Sprint(p.value), "stack", string(p.stack))
+		st.Logger().Error("subtask panicked", "panic", fmt.Sprint(p.value), "stack", string(p.stack))
 	}
 	r.markSubtasksChanged()
 	if verb != "interrupted" {

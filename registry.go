@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Registry holds task definitions by name. It is an explicit value: create
@@ -16,6 +17,8 @@ type Registry struct {
 	mu        sync.RWMutex
 	defs      map[string]*Definition
 	fallbacks []*Registry
+	// gen counts Adds, so that users of Definitions can cache its result.
+	gen atomic.Uint64
 }
 
 // NewRegistry returns an empty registry.
@@ -50,7 +53,17 @@ func (r *Registry) Add(d Definition) error {
 		return fmt.Errorf("%w %q", ErrDuplicateTask, d.Name)
 	}
 	r.defs[d.Name] = &d
+	r.gen.Add(1)
 	return nil
+}
+
+// generation changes whenever a definition is added to r or a fallback.
+func (r *Registry) generation() uint64 {
+	g := r.gen.Load()
+	for _, fb := range r.fallbacks {
+		g += fb.generation()
+	}
+	return g
 }
 
 // MustAdd is Add for start-up code: it panics on error.

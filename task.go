@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/bgtask/bgtask/idle"
 )
@@ -18,8 +19,13 @@ type Task struct {
 	attempt    int
 	workspace  string
 	subtaskKey string
-	logger     *slog.Logger
 	progress   *Progress
+
+	// loggerOnce builds logger from baseLogger on first use: most runs
+	// never log, and slog.Logger.With costs allocations.
+	loggerOnce sync.Once
+	baseLogger *slog.Logger
+	logger     *slog.Logger
 	// idle is set for idle-priority tasks run by a Manager.
 	idle idleGate
 }
@@ -89,9 +95,17 @@ func (t *Task) Workspace() string { return t.workspace }
 // subtask).
 func (t *Task) SubtaskKey() string { return t.subtaskKey }
 
-// Logger returns the task's logger. For a no-output definition in task mode
-// it writes nowhere unless output is attached.
-func (t *Task) Logger() *slog.Logger { return t.logger }
+// Logger returns the task's logger, with the task's ID, name and attempt
+// as attributes. For a no-output definition in task mode it writes nowhere
+// unless output is attached.
+func (t *Task) Logger() *slog.Logger {
+	t.loggerOnce.Do(func() {
+		if t.logger == nil {
+			t.logger = t.baseLogger.With("task_id", t.id, "task", t.name, "attempt", t.attempt)
+		}
+	})
+	return t.logger
+}
 
 // Progress returns the task's progress reporter.
 func (t *Task) Progress() *Progress { return t.progress }
