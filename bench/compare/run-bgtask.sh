@@ -15,11 +15,18 @@
 #             archive), so uncommitted work in the checkout is not measured
 #   worktree  the checkout as it is (the replace ../.. in go.mod)
 #
+# The machine is shared: before each measurement the harness waits until
+# both cores together were less than QUIET_BELOW % busy for one second (at
+# most QUIET_WAIT, then it measures anyway and records what it saw:
+# pre_busy_pct, quiet_wait_s in the .jsonl).
+#
 # Every measurement is capped by -timeout (120 s), every child is killed at
-# timeout+60 s, and all servers are on 127.0.0.1. About 10 minutes.
+# timeout+60 s, every quiet wait at QUIET_WAIT, and all servers are on
+# 127.0.0.1. About 12 minutes on a quiet machine, at most ~45 on a busy one.
 # Output: results/<run>.log (lines + summary table), results/<run>.jsonl (raw),
 #         results/<run>.time (/usr/bin/time -v of the whole run).
-# Environment: REPS (3), N (20000), C (100), RUNS ("tuned fast").
+# Environment: REPS (3), N (20000), C (100), RUNS ("tuned fast"),
+#              QUIET_BELOW (20, 0 = no wait), QUIET_WAIT (20s).
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH=/usr/local/go/bin:$PATH
@@ -29,6 +36,7 @@ REPS=${REPS:-3}
 N=${N:-20000}
 C=${C:-100}
 RUNS=${RUNS:-tuned fast}
+QUIET=(-quiet-below "${QUIET_BELOW:-20}" -quiet-wait "${QUIET_WAIT:-20s}")
 SYSTEMS=bgtask,asynq,asynq-aof,river
 ROOT=$(git rev-parse --show-toplevel)
 mkdir -p results bin "$STATE"
@@ -74,9 +82,9 @@ run() { # name, args...
 for r in $RUNS; do
   case $r in
   tuned)
-    run bgtask-tuned -profile tuned -systems $SYSTEMS -scenarios enqueue,drain,latency,idle -n "$N" -c "$C" -reps "$REPS" ;;
+    run bgtask-tuned -profile tuned -systems $SYSTEMS -scenarios enqueue,drain,latency,idle -n "$N" -c "$C" -reps "$REPS" "${QUIET[@]}" ;;
   fast)
-    run bgtask-fast -profile fast -systems $SYSTEMS -scenarios drain,latency,idle -n "$N" -c "$C" -reps "$REPS" ;;
+    run bgtask-fast -profile fast -systems $SYSTEMS -scenarios drain,latency,idle -n "$N" -c "$C" -reps "$REPS" "${QUIET[@]}" ;;
   *)
     echo "unknown run $r (want tuned, fast)" >&2
     exit 2 ;;
