@@ -147,6 +147,7 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 func (inv *invocation) benchChild(ctx context.Context, f *benchFlags, dir string) error {
 	cfg := f.cfg
 	cfg.Out = bytes.NewBuffer(nil)
+	cfg.SyncDir = dir
 	cfg.OpenStore = func(context.Context) (store.Store, func(), error) {
 		d, err := os.MkdirTemp(dir, "store-")
 		if err != nil {
@@ -196,6 +197,8 @@ func (inv *invocation) benchSummary(all []bench.Result) {
 			P95:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P95) })),
 			P99:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P99) })),
 			Max:         time.Duration(med(func(r bench.Result) float64 { return float64(r.Max) })),
+			SyncP50:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP50) })),
+			SyncP99:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP99) })),
 			PeakKiB:     int64(med(func(r bench.Result) float64 { return float64(r.PeakKiB) })),
 		}
 		for i := range rs[0].RSSKiB {

@@ -17,7 +17,8 @@ func newBenchIdleCmd(inv *invocation) *cobra.Command {
 		Short: "Measure how idle scheduling protects HTTP request latency",
 		Long: `bench idle starts an HTTP server on 127.0.0.1, measures its capacity, then
 offers about half of it from a load generator in a child process and measures
-request latency in three modes, interleaved over several rounds:
+request latency in three modes, interleaved in short segments under one
+continuous load:
 
   a  no idle workload
   b  a CPU-heavy workload run through the idle scheduler
@@ -40,8 +41,8 @@ per callback. See docs/idle.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&cfg.Duration, "duration", idlebench.DefaultDuration, "measured time per mode and round")
-	fl.IntVar(&cfg.Rounds, "rounds", idlebench.DefaultRounds, "rounds of the three modes")
+	fl.DurationVar(&cfg.Duration, "duration", idlebench.DefaultDuration, "measured time per mode")
+	fl.DurationVar(&cfg.Segment, "segment", idlebench.DefaultSegment, "how long the server stays in one mode before switching to the next")
 	fl.Float64Var(&cfg.Load, "load", idlebench.DefaultLoad, "offered load as a fraction of the measured capacity")
 	fl.DurationVar(&cfg.Work, "work", idlebench.DefaultWork, "CPU time per request")
 	fl.DurationVar(&cfg.Unit, "unit", idlebench.DefaultUnit, "CPU time per unit of idle work")

@@ -59,6 +59,9 @@ type Config struct {
 	Timeout time.Duration
 	// Out receives one line per result. Default os.Stdout.
 	Out io.Writer
+	// SyncDir, if set, is where the latency scenario measures the disk's
+	// own write+fdatasync latency, the floor of a durable submit.
+	SyncDir string
 }
 
 // Result is one scenario's figures.
@@ -73,6 +76,10 @@ type Result struct {
 	P95         time.Duration `json:"p95_ns,omitempty"`
 	P99         time.Duration `json:"p99_ns,omitempty"`
 	Max         time.Duration `json:"max_ns,omitempty"`
+	// SyncP50 and SyncP99 are the disk's write+fdatasync latency measured
+	// in the same run (latency scenario): the floor of a durable submit.
+	SyncP50 time.Duration `json:"sync_p50_ns,omitempty"`
+	SyncP99 time.Duration `json:"sync_p99_ns,omitempty"`
 	// RSS samples in KiB: at 10%, 50% and 100% of the tasks, and the peak.
 	RSSKiB  []int64 `json:"rss_kib,omitempty"`
 	PeakKiB int64   `json:"peak_rss_kib"`
@@ -155,6 +162,10 @@ func (r Result) Line() string {
 		kv("p95_ms", ms(r.P95))
 		kv("p99_ms", ms(r.P99))
 		kv("max_ms", ms(r.Max))
+	}
+	if r.SyncP50 > 0 {
+		kv("fdatasync_p50_ms", ms(r.SyncP50))
+		kv("fdatasync_p99_ms", ms(r.SyncP99))
 	}
 	if len(r.RSSKiB) > 0 {
 		parts := make([]string, len(r.RSSKiB))

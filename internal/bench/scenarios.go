@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"errors"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -194,7 +197,35 @@ func runLatency(ctx context.Context, cfg *Config) (Result, error) {
 	}
 	r.N, r.Elapsed = len(lat), time.Since(begin)
 	summarize(&r, lat)
+	if cfg.SyncDir != "" {
+		r.SyncP50, r.SyncP99 = syncLatency(cfg.SyncDir, len(lat))
+	}
 	return r, nil
+}
+
+// syncLatency measures n writes of 4 KiB each followed by fdatasync in
+// dir: what one durable commit costs at the least on this disk.
+func syncLatency(dir string, n int) (p50, p99 time.Duration) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		t0 := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%16)*4096); err != nil {
+			return 0, 0
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, 0
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	return percentile(lat, 50), percentile(lat, 99)
 }
 
 // runRSS runs RSSTasks tasks through a manager whose retention is short,
