@@ -56,6 +56,11 @@ type Strategy struct {
 	// that with Threshold = cores the idle workers plus the requests never
 	// outnumber the cores. 0: 1 for every worker.
 	Threshold int
+	// Nice19 runs each worker's callbacks at nice 19 (an ordinary
+	// policy with the least weight) instead of SCHED_IDLE, for comparison:
+	// the workload locks the scheduler's goroutine to its thread and
+	// renices it. Linux only.
+	Nice19 bool
 	// ExtraProcs raises GOMAXPROCS by Workers for the whole run, so that a
 	// worker holding a P never takes one from the requests.
 	ExtraProcs bool
@@ -82,6 +87,8 @@ func Strategies() map[string]Strategy {
 		"percore-noprio": {Workers: cores, Threshold: cores, ExtraProcs: true},
 		// percore without extra Ps.
 		"percore-noprocs": {Workers: cores, LowPriority: true, Threshold: cores},
+		// percore at nice 19 instead of SCHED_IDLE.
+		"percore-nice": {Workers: cores, Nice19: true, Threshold: cores, ExtraProcs: true},
 		// percore plus the CPU source.
 		"percore-cpu": {Workers: cores, LowPriority: true, Threshold: cores, ExtraProcs: true, CPUSource: true},
 	}

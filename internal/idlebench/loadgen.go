@@ -32,9 +32,13 @@ type genResult struct {
 	Errors    int             `json:"errors"`
 	Latencies []time.Duration `json:"latencies,omitempty"`
 	Scheduled []int64         `json:"scheduled,omitempty"` // open loop: each request's scheduled time, Unix ns
-	CPU       time.Duration   `json:"cpu"`                 // the generator's own CPU time, if it runs in its own process
-	Elapsed   time.Duration   `json:"elapsed"`
-	Err       string          `json:"err,omitempty"`
+	// LagP50 and LagP99 are the percentiles of how late the generator
+	// sent requests after their scheduled time (open loop): its own
+	// share of the latencies.
+	LagP50, LagP99 time.Duration
+	CPU            time.Duration `json:"cpu"` // the generator's own CPU time, if it runs in its own process
+	Elapsed        time.Duration `json:"elapsed"`
+	Err            string        `json:"err,omitempty"`
 }
 
 // generator runs load-generation jobs: in this process or in a child.
@@ -147,6 +151,7 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 		offsets = append(offsets, time.Duration(t))
 	}
 	lat := make([]time.Duration, len(offsets))
+	lag := make([]time.Duration, 0, len(offsets))
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	cpu0, start := processCPU(), time.Now()
@@ -168,6 +173,7 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 			lat = lat[:i]
 			break
 		}
+		lag = append(lag, time.Since(at))
 		wg.Go(func() {
 			if g.get(ctx, cmd.URL) != nil {
 				failed.Add(1)
@@ -191,6 +197,8 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 		Errors:    int(failed.Load()),
 		Latencies: kept,
 		Scheduled: sched,
+		LagP50:    percentile(lag, 0.50),
+		LagP99:    percentile(lag, 0.99),
 		CPU:       processCPU() - cpu0,
 		Elapsed:   time.Since(start),
 	}

@@ -20,6 +20,10 @@ type Result struct {
 	UnitCost time.Duration // measured CPU time of one unit of idle work
 	Capacity float64       // requests/s, closed loop
 	Rate     float64       // offered requests/s
+	// LagP50 and LagP99 say how late the generator sent requests after
+	// their scheduled times, all modes together: the part of the
+	// latencies that is the generator's own.
+	LagP50, LagP99 time.Duration
 
 	A, B, C ModeResult // no idle work; through the scheduler; plain goroutines
 
@@ -127,6 +131,7 @@ func (r Result) String() string {
 			m.m.Units, m.m.perSecond(m.m.IdleCPU), m.m.perSecond(m.m.CPU), m.m.perSecond(m.m.GenCPU),
 			m.m.perSecond(others), m.m.perSecond(m.m.Machine.steal))
 	}
+	fmt.Fprintf(&b, "generator lag behind schedule: p50 %v, p99 %v\n", ms(r.LagP50), ms(r.LagP99))
 	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f\n", r.P99RatioB, r.P99RatioC)
 	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
 		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)

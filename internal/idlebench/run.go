@@ -225,6 +225,7 @@ func (r *runner) measureModes(ctx context.Context) error {
 		r.cfg.Logf("mode %s: %d requests, p50 %v, p99 %v, %d idle units", m.Name, m.Requests, m.P50, m.P99, m.Units)
 	}
 	r.res.A, r.res.B, r.res.C = *modes[0], *modes[1], *modes[2]
+	r.res.LagP50, r.res.LagP99 = rep.res.LagP50, rep.res.LagP99
 	return nil
 }
 

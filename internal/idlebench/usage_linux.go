@@ -64,3 +64,8 @@ func readMachine() machineTimes {
 func (m machineTimes) sub(o machineTimes) machineTimes {
 	return machineTimes{m.busy - o.busy, m.idle - o.idle, m.steal - o.steal}
 }
+
+// renice19 sets the calling thread's nice value to 19.
+func renice19() {
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), 19)
+}

@@ -14,3 +14,5 @@ type machineTimes struct{ busy, idle, steal time.Duration }
 
 func readMachine() machineTimes                        { return machineTimes{} }
 func (m machineTimes) sub(o machineTimes) machineTimes { return machineTimes{} }
+
+func renice19() {}

@@ -85,7 +85,15 @@ func startSched(st Strategy, sources [][]idle.LoadSource, unit *burner) (*schedW
 		more := func(d idle.Deadline) func() bool {
 			return func() bool { return d.TimeRemaining() > 0 && !w.halting.Load() }
 		}
+		reniced := false
 		cb = func(d idle.Deadline) {
+			if st.Nice19 && !reniced {
+				// Never unlocked: the thread dies with the scheduler's
+				// goroutine instead of going back to the pool reniced.
+				runtime.LockOSThread()
+				renice19()
+				reniced = true
+			}
 			runtime.LockOSThread() // nests with LowPriority's lock
 			w.meters[k].work(unit, more(d))
 			runtime.UnlockOSThread()
