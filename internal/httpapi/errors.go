@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/store"
 )
 
 // Stable error codes of the API's JSON errors.
@@ -69,7 +70,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, CodeNothingToRetry
 	case errors.Is(err, bgtask.ErrInvalidArgument):
 		return http.StatusBadRequest, CodeBadRequest
-	case errors.Is(err, bgtask.ErrStopped):
+	case errors.Is(err, bgtask.ErrStopped), errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, CodeUnavailable

@@ -488,3 +488,54 @@ func TestCancelAndRetryOverHTTP(t *testing.T) {
 		t.Fatalf("second retry: %d, want 409", status)
 	}
 }
+
+// A store that goes away answers 503 and crashes nothing; what was
+// accepted before is still there when it comes back.
+func TestStoreGoneIsUnavailable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := boltstore.New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(bgtask.Definition{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }})
+	m, err := bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Manager: m}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/tasks", "application/json", strings.NewReader(`{"name":"quick"}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %v %v", resp.StatusCode, err)
+	}
+	var info bgtask.TaskInfo
+	_ = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	st.Close()
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/v1/tasks", `{"name":"quick"}`},
+		{"GET", "/v1/tasks/" + info.ID, ""},
+		{"GET", "/v1/tasks", ""},
+	} {
+		r, _ := http.NewRequest(req.method, srv.URL+req.path, strings.NewReader(req.body))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"unavailable"`) {
+			t.Errorf("%s %s with the store closed: %d %s, want 503 unavailable", req.method, req.path, resp.StatusCode, b)
+		}
+	}
+	st2, err := boltstore.New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if rec, err := st2.Get(context.Background(), info.ID); err != nil || rec.Name != "quick" {
+		t.Fatalf("accepted task after the store came back: %+v, %v", rec, err)
+	}
+}
