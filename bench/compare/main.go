@@ -62,6 +62,8 @@ type config struct {
 	knobs      Knobs
 
 	migrateOnly bool
+	report      bool
+	reportFiles []string
 	// child mode
 	child    bool
 	system   string
@@ -102,6 +104,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&cfg.knobs.BgtaskDir, "bgtask-dir", "", "directory for bgtask's embedded store (default: a temporary directory, removed at the end)")
 
 	fs.BoolVar(&cfg.migrateOnly, "migrate-only", false, "apply River migrations and exit")
+	fs.BoolVar(&cfg.report, "report", false, "print bgtask-vs-others tables (markdown: medians, ranges, ratios) from the -out .jsonl files given as arguments, and exit")
 	fs.BoolVar(&cfg.child, "child", false, "internal: run one measurement and print RESULT")
 	fs.StringVar(&cfg.system, "system", "", "internal (child)")
 	fs.StringVar(&cfg.scenario, "scenario", "", "internal (child)")
@@ -110,6 +113,7 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	cfg.reportFiles = fs.Args()
 
 	switch cfg.knobs.Profile {
 	case "default":
@@ -146,6 +150,10 @@ func main() {
 		os.Exit(2)
 	}
 	switch {
+	case cfg.report:
+		if err := runReport(os.Stdout, cfg.reportFiles); err != nil {
+			fatal("report: %v", err)
+		}
 	case cfg.migrateOnly:
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -194,11 +202,16 @@ type Result struct {
 	MaxMs        float64 `json:"max_ms,omitempty"`
 	MeanMs       float64 `json:"mean_ms,omitempty"`
 	EnqP50Ms     float64 `json:"enq_call_p50_ms,omitempty"`
+	EnqP99Ms     float64 `json:"enq_call_p99_ms,omitempty"`
 	Timeouts     int     `json:"timeouts,omitempty"`
 	ProcCPUS     float64 `json:"proc_cpu_s"`    // CPU of the measuring process in the window
 	MachineCPUS  float64 `json:"machine_cpu_s"` // CPU of all processes (incl. Redis/Postgres) in the window
 	VmHWMKB      int64   `json:"vmhwm_kb"`      // peak RSS of the measuring process
-	Capped       bool    `json:"capped,omitempty"`
+	// resident set at the end, split: anonymous (heap, stacks) and file
+	// (binary, and for bgtask the memory-mapped database file)
+	RssAnonKB int64 `json:"rss_anon_kb,omitempty"`
+	RssFileKB int64 `json:"rss_file_kb,omitempty"`
+	Capped    bool  `json:"capped,omitempty"`
 	// -quiet-below: busy % of all cores in the last 1 s window before the
 	// child started, and how long the orchestrator waited for it
 	PreBusyPct float64 `json:"pre_busy_pct,omitempty"`
@@ -408,6 +421,7 @@ func runChild(cfg *config) error {
 		return err
 	}
 	r.VmHWMKB = vmHWM()
+	r.RssAnonKB, r.RssFileKB = procStatusKB("RssAnon:"), procStatusKB("RssFile:")
 	b, _ := json.Marshal(r)
 	fmt.Printf("RESULT %s\n", b)
 	return nil
@@ -593,6 +607,7 @@ loop:
 		r.MaxMs = ms(lats[len(lats)-1])
 		r.MeanMs = ms(sum / time.Duration(len(lats)))
 		r.EnqP50Ms = ms(pct(enqs, 50))
+		r.EnqP99Ms = ms(pct(enqs, 99))
 		r.TasksPerS = float64(len(lats)) / el.Seconds()
 	}
 	return nil
@@ -674,6 +689,7 @@ func formatLine(r Result) string {
 		kv("max_ms", f3(r.MaxMs))
 		kv("mean_ms", f3(r.MeanMs))
 		kv("enq_call_p50_ms", f3(r.EnqP50Ms))
+		kv("enq_call_p99_ms", f3(r.EnqP99Ms))
 		kv("timeouts", r.Timeouts)
 		kv("elapsed_s", f3(r.ElapsedS))
 	case "idle":
@@ -689,6 +705,10 @@ func formatLine(r Result) string {
 		kv("machine_cpu_us_per_task", f1(r.MachineCPUS*1e6/float64(r.Done)))
 	}
 	kv("vmhwm_kb", r.VmHWMKB)
+	if r.RssAnonKB > 0 || r.RssFileKB > 0 {
+		kv("rss_anon_kb", r.RssAnonKB)
+		kv("rss_file_kb", r.RssFileKB)
+	}
 	if r.Capped {
 		kv("capped", true)
 	}

@@ -74,6 +74,9 @@ run() { # name, args...
     echo "=== $name: bin/benchanchors $*"
     echo "# bgtask measured: $measured"
     echo "# $(date -u +%FT%TZ) $(uname -r) nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # the disk's durable-write floor: 500 sequential 4 KiB O_DSYNC writes
+    echo "# disk: 500 x 4 KiB O_DSYNC writes in $STATE: $(dd if=/dev/zero of="$STATE/dsync.test" bs=4k count=500 oflag=dsync 2>&1 | tail -1)"
+    rm -f "$STATE/dsync.test"
   } | tee "results/$name.log"
   /usr/bin/time -v -o "results/$name.time" bin/benchanchors -out "results/$name.jsonl" "$@" 2>&1 | tee -a "results/$name.log"
   echo "# end $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "results/$name.log"
