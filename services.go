@@ -1,14 +1,15 @@
 package bgtask
 
 import (
+	"time"
+
 	"github.com/bgtask/bgtask/store"
 )
 
-// heartbeatLoop renews the leases of this server's runs every
-// HeartbeatInterval and applies what the store reports: runs taken over
-// elsewhere stop without writing, runs with a pending cancel are cancelled.
-func (m *Manager) heartbeatLoop() {
-	t := m.clock.NewTimer(m.cfg.HeartbeatInterval)
+// every runs fn every interval until the manager stops: the loop shape of
+// the heartbeat and janitor services, on the injected clock.
+func (m *Manager) every(interval time.Duration, fn func()) {
+	t := m.clock.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -18,10 +19,15 @@ func (m *Manager) heartbeatLoop() {
 		case <-m.work.Done():
 			return
 		}
-		m.heartbeatOnce()
-		t.Reset(m.cfg.HeartbeatInterval)
+		fn()
+		t.Reset(interval)
 	}
 }
+
+// heartbeatLoop renews the leases of this server's runs every
+// HeartbeatInterval and applies what the store reports: runs taken over
+// elsewhere stop without writing, runs with a pending cancel are cancelled.
+func (m *Manager) heartbeatLoop() { m.every(m.cfg.HeartbeatInterval, m.heartbeatOnce) }
 
 func (m *Manager) heartbeatOnce() {
 	m.mu.Lock()
@@ -57,21 +63,7 @@ func (m *Manager) stopRuns(ids []string, cause error) {
 
 // janitorLoop deletes finished records older than Retention every
 // JanitorInterval, in bounded batches.
-func (m *Manager) janitorLoop() {
-	t := m.clock.NewTimer(m.cfg.JanitorInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C():
-		case <-m.loopStop:
-			return
-		case <-m.work.Done():
-			return
-		}
-		m.janitorOnce()
-		t.Reset(m.cfg.JanitorInterval)
-	}
-}
+func (m *Manager) janitorLoop() { m.every(m.cfg.JanitorInterval, func() { m.janitorOnce() }) }
 
 const janitorBatch = 1000
 
