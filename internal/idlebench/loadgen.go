@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,16 +159,15 @@ func (g *loadGen) openLoop(ctx context.Context, cmd genCmd) genResult {
 	if cmd.StartAt != 0 {
 		start = time.Unix(0, cmd.StartAt) // the parent's segments are aligned to it
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	// Go's timers wake a thread blocked in epoll_wait with millisecond
+	// resolution; the dispatcher sleeps precisely on its own thread
+	// instead, so that its lag does not swamp the latencies it measures.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for i, off := range offsets {
 		at := start.Add(off)
 		if d := time.Until(at); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			}
+			sleepPrecise(d)
 		}
 		if ctx.Err() != nil {
 			lat = lat[:i]

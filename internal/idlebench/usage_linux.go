@@ -69,3 +69,13 @@ func (m machineTimes) sub(o machineTimes) machineTimes {
 func renice19() {
 	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), 19)
 }
+
+// sleepPrecise sleeps for d with nanosleep on the calling thread, which the
+// caller has locked: a high-resolution timer, where Go's own timers round
+// short sleeps up to the next millisecond when the process is otherwise
+// idle.
+func sleepPrecise(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+	}
+}
