@@ -44,6 +44,12 @@ type Result struct {
 	// MachineSpareUsed is the share of mode a's machine idle time that was
 	// no longer idle in mode b, whoever used it.
 	MachineSpareUsed float64
+	// Overloaded is set when even mode a could not keep up (its median
+	// latency is over OverloadFactor times the work): the machine's
+	// capacity fell below the offered load during the run, typically
+	// because other processes or virtual machines took the CPU, and the
+	// ratios mean little.
+	Overloaded bool
 }
 
 // ModeResult is one mode's figures, summed over the rounds.
@@ -85,7 +91,12 @@ func (m *ModeResult) perSecond(d time.Duration) float64 {
 	return d.Seconds() / m.Wall.Seconds()
 }
 
+// OverloadFactor is the median latency of mode a, in multiples of
+// WorkCost, above which a run counts as Overloaded.
+const OverloadFactor = 10
+
 func (r *Result) summarize() {
+	r.Overloaded = r.A.P50 > OverloadFactor*r.WorkCost
 	if r.A.P99 > 0 {
 		r.P99RatioB = float64(r.B.P99) / float64(r.A.P99)
 		r.P99RatioC = float64(r.C.P99) / float64(r.A.P99)
@@ -136,6 +147,9 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
 		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
+	if r.Overloaded {
+		fmt.Fprintf(&b, "warning: overloaded: mode a's median latency is %v, over %d times the work; the machine's capacity fell below the offered load, so these figures mean little\n", ms(r.A.P50), OverloadFactor)
+	}
 	if r.B.Periods > 0 {
 		fmt.Fprintf(&b, "b: %d idle periods, %d callbacks\n", r.B.Periods, r.B.Callback)
 	}
