@@ -78,6 +78,8 @@ func BenchmarkIdle(b *testing.B) {
 		b.ReportMetric(res.C.P99.Seconds()*1e3, "p99-c-ms")
 		b.ReportMetric(res.P99RatioB, "p99-b/a")
 		b.ReportMetric(res.P99RatioC, "p99-c/a")
+		b.ReportMetric(res.P90RatioB, "p90-b/a")
+		b.ReportMetric(res.P90RatioC, "p90-c/a")
 		b.ReportMetric(100*res.SpareUsed, "%spare-used")
 		b.ReportMetric(100*res.MachineSpareUsed, "%machine-spare-used")
 	}
