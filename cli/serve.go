@@ -18,6 +18,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/idle"
+	"github.com/bgtask/bgtask/internal/dashboard"
 	"github.com/bgtask/bgtask/internal/demo"
 	"github.com/bgtask/bgtask/internal/httpapi"
 	"github.com/bgtask/bgtask/internal/taskmode"
@@ -124,10 +125,11 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	api := httpapi.New(httpapi.Config{
-		Manager: m,
-		Token:   f.token,
-		Metrics: metrics.Handler(hook, metrics.Process{}),
-		Logger:  logger,
+		Manager:   m,
+		Token:     f.token,
+		Metrics:   metrics.Handler(hook, metrics.Process{}),
+		Dashboard: dashboard.Handler(),
+		Logger:    logger,
 	})
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
