@@ -61,6 +61,13 @@ type Strategy struct {
 	// the workload locks the scheduler's goroutine to its thread and
 	// renices it. Linux only.
 	Nice19 bool
+	// Flat gives every worker the same Threshold instead of staggering
+	// them.
+	Flat bool
+	// NoSource runs the workers' schedulers without a load source
+	// (fallback mode): only the kernel's SCHED_IDLE stands between the
+	// idle work and the requests. For comparison.
+	NoSource bool
 	// ExtraProcs raises GOMAXPROCS by Workers for the whole run, so that a
 	// worker holding a P never takes one from the requests.
 	ExtraProcs bool
@@ -87,6 +94,11 @@ func Strategies() map[string]Strategy {
 		"percore-noprio": {Workers: cores, Threshold: cores, ExtraProcs: true},
 		// percore without extra Ps.
 		"percore-noprocs": {Workers: cores, LowPriority: true, Threshold: cores},
+		// percore with every worker busy only when every core serves a
+		// request.
+		"percore-flat": {Workers: cores, LowPriority: true, Threshold: cores, Flat: true, ExtraProcs: true},
+		// SCHED_IDLE threads and no load source at all.
+		"percore-osonly": {Workers: cores, LowPriority: true, NoSource: true, ExtraProcs: true},
 		// percore at nice 19 instead of SCHED_IDLE.
 		"percore-nice": {Workers: cores, Nice19: true, Threshold: cores, ExtraProcs: true},
 		// percore plus the CPU source.

@@ -83,12 +83,18 @@ func (r *runner) startServer() error {
 	// in every mode so that all three pay the same middleware cost.
 	for k := range r.st.Workers {
 		th := 1
-		if r.st.Threshold > 0 {
+		switch {
+		case r.st.Threshold > 0 && r.st.Flat:
+			th = r.st.Threshold
+		case r.st.Threshold > 0:
 			th = max(1, r.st.Threshold-k)
 		}
 		src := idle.NewInFlight(&idle.InFlightConfig{Threshold: th})
 		h = src.Middleware(h)
 		srcs := []idle.LoadSource{src}
+		if r.st.NoSource {
+			srcs = nil
+		}
 		if r.st.CPUSource {
 			c, err := idle.NewCPU(nil)
 			if err != nil {
