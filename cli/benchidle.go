@@ -12,6 +12,7 @@ import (
 func newBenchIdleCmd(inv *invocation) *cobra.Command {
 	var cfg idlebench.Config
 	var verbose bool
+	var reps int
 	cmd := &cobra.Command{
 		Use:   "idle",
 		Short: "Measure how idle scheduling protects HTTP request latency",
@@ -32,11 +33,24 @@ per callback. See docs/idle.md.`,
 			if verbose {
 				cfg.Logf = func(format string, args ...any) { fmt.Fprintf(inv.stderr, format+"\n", args...) }
 			}
-			res, err := idlebench.Run(cmd.Context(), cfg)
-			if err != nil {
-				return err
+			if reps < 1 || reps > 100 {
+				return fmt.Errorf("--reps must be between 1 and 100, got %d", reps)
 			}
-			fmt.Fprintln(inv.stdout, res.String())
+			var all []idlebench.Result
+			for i := range reps {
+				if reps > 1 {
+					fmt.Fprintf(inv.stdout, "run %d of %d\n", i+1, reps)
+				}
+				res, err := idlebench.Run(cmd.Context(), cfg)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(inv.stdout, res.String())
+				all = append(all, res)
+			}
+			if reps > 1 {
+				fmt.Fprint(inv.stdout, idlebench.Summary(all))
+			}
 			return nil
 		},
 	}
@@ -49,6 +63,7 @@ per callback. See docs/idle.md.`,
 	fl.StringVar(&cfg.Strategy, "strategy", idlebench.DefaultStrategy, "idle strategy: "+strings.Join(idlebench.StrategyNames(), ", "))
 	fl.BoolVar(&cfg.InProcess, "in-process", false, "run the load generator in this process")
 	fl.BoolVar(&cfg.Constant, "constant", false, "constant arrivals instead of Poisson")
+	fl.IntVar(&reps, "reps", 1, "runs; with more than one, also print the medians of the ratios")
 	fl.BoolVar(&verbose, "verbose", false, "print progress on stderr")
 	return cmd
 }

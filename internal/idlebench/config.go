@@ -38,7 +38,7 @@ const (
 	DefaultQuietBelow = 0.15
 	// DefaultStrategy is the Strategies entry used when Config.Strategy is
 	// empty: the design the measurements in docs/idle.md chose.
-	DefaultStrategy = "percore"
+	DefaultStrategy = "percore-flat"
 )
 
 // Strategy says how mode (b) runs the idle workload through idle

@@ -176,3 +176,37 @@ func ms(d time.Duration) time.Duration {
 	}
 	return d.Round(time.Microsecond)
 }
+
+// Summary formats the medians of several runs' ratios: the figures to
+// report on a shared, noisy machine, where one run's p99 moves with the
+// neighbours.
+func Summary(rs []Result) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	med := func(f func(Result) float64) float64 {
+		v := make([]float64, 0, len(rs))
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "medians of %d runs: p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f; p90 b/a = %.2f, c/a = %.2f; p50 b/a = %.2f, c/a = %.2f\n",
+		len(rs),
+		med(func(r Result) float64 { return r.P99RatioB }), med(func(r Result) float64 { return r.P99RatioC }),
+		med(func(r Result) float64 { return r.P90RatioB }), med(func(r Result) float64 { return r.P90RatioC }),
+		med(func(r Result) float64 { return r.P50RatioB }), med(func(r Result) float64 { return r.P50RatioC }))
+	fmt.Fprintf(&b, "medians of %d runs: idle work used %.0f%% of the spare CPU (target >= 80%%)\n",
+		len(rs), 100*med(func(r Result) float64 { return r.SpareUsed }))
+	p99b := make([]string, 0, len(rs))
+	for _, r := range rs {
+		p99b = append(p99b, fmt.Sprintf("%.2f", r.P99RatioB))
+	}
+	fmt.Fprintf(&b, "p99 b/a per run: %s\n", strings.Join(p99b, " "))
+	return b.String()
+}
