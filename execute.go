@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -240,7 +241,9 @@ func (m *Manager) finish(r *running, o outcome) {
 		ev.ExitCode = &code
 		ev.Message = prog.Message
 	})
-	r.task.Logger().Debug("task finished", "state", o.state, "exit_code", o.exitCode)
+	if m.logger.Enabled(context.Background(), slog.LevelDebug) { // spares the task's logger on the hot path
+		r.task.Logger().Debug("task finished", "state", o.state, "exit_code", o.exitCode)
+	}
 }
 
 // release hands a retriable record back at shutdown.

@@ -40,7 +40,9 @@ func newBenchCmd(inv *invocation) *cobra.Command {
   enqueue  Submit one by one (--producers goroutines): tasks/s
   batch    SubmitMany in batches of --batch: tasks/s
   drain    N tasks stored, then a manager with --concurrency slots runs them: tasks/s
-  latency  one task at a time: Submit call -> first line of the task, p50/p95/p99
+  latency  low load, one task in the system at a time (the next is submitted
+           after the previous one finished): Submit call -> first line of the
+           task, p50/p95/p99
   rss      --rss-tasks tasks run through with 1 s retention: resident set at 10%,
            50% and 100%, and the peak
 
@@ -197,6 +199,8 @@ func (inv *invocation) benchSummary(all []bench.Result) {
 			P95:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P95) })),
 			P99:         time.Duration(med(func(r bench.Result) float64 { return float64(r.P99) })),
 			Max:         time.Duration(med(func(r bench.Result) float64 { return float64(r.Max) })),
+			WakeP50:     time.Duration(med(func(r bench.Result) float64 { return float64(r.WakeP50) })),
+			WakeP99:     time.Duration(med(func(r bench.Result) float64 { return float64(r.WakeP99) })),
 			SyncP50:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP50) })),
 			SyncP99:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP99) })),
 			PeakKiB:     int64(med(func(r bench.Result) float64 { return float64(r.PeakKiB) })),

@@ -76,6 +76,11 @@ type Result struct {
 	P95         time.Duration `json:"p95_ns,omitempty"`
 	P99         time.Duration `json:"p99_ns,omitempty"`
 	Max         time.Duration `json:"max_ns,omitempty"`
+	// WakeP50 and WakeP99 (latency scenario) are the part of submit→start
+	// after Submit returned: the wake-up of the worker, without the
+	// durable commit that precedes it.
+	WakeP50 time.Duration `json:"wake_p50_ns,omitempty"`
+	WakeP99 time.Duration `json:"wake_p99_ns,omitempty"`
 	// SyncP50 and SyncP99 are the disk's write+fdatasync latency measured
 	// in the same run (latency scenario): the floor of a durable submit.
 	SyncP50 time.Duration `json:"sync_p50_ns,omitempty"`
@@ -162,6 +167,10 @@ func (r Result) Line() string {
 		kv("p95_ms", ms(r.P95))
 		kv("p99_ms", ms(r.P99))
 		kv("max_ms", ms(r.Max))
+	}
+	if r.WakeP50 > 0 {
+		kv("wake_p50_ms", ms(r.WakeP50))
+		kv("wake_p99_ms", ms(r.WakeP99))
 	}
 	if r.SyncP50 > 0 {
 		kv("fdatasync_p50_ms", ms(r.SyncP50))

@@ -169,14 +169,23 @@ func runLatency(ctx context.Context, cfg *Config) (Result, error) {
 		return Result{}, err
 	}
 	defer stopManager(m)
+	// Low load: one task in the system at a time. The next submit waits
+	// for the previous task's terminal event, which follows its durable
+	// finish, so that a sample never shares the disk with the previous
+	// task's commit.
+	events, unsubscribe := m.Subscribe(&bgtask.SubscribeOpts{Buffer: 16})
+	defer unsubscribe()
 	const warmup = 50
 	args := payloadArgs(cfg.Payload)
 	lat := make([]time.Duration, 0, cfg.LatencySamples)
+	wake := make([]time.Duration, 0, cfg.LatencySamples)
 	r := Result{}
 	begin := time.Now()
 	for i := range warmup + cfg.LatencySamples {
 		t0 := time.Now()
-		if _, err := m.Submit(ctx, "noop", args, nil); err != nil {
+		id, err := m.Submit(ctx, "noop", args, nil)
+		acked := time.Now()
+		if err != nil {
 			if ctx.Err() != nil {
 				r.Capped = true
 				break
@@ -187,20 +196,44 @@ func runLatency(ctx context.Context, cfg *Config) (Result, error) {
 		case t1 := <-started:
 			if i >= warmup {
 				lat = append(lat, t1.Sub(t0))
+				wake = append(wake, t1.Sub(acked))
 			}
 		case <-ctx.Done():
 			r.Capped = true
 		}
-		if r.Capped {
+		if r.Capped || !waitTerminal(ctx, events, id) {
+			r.Capped = true
 			break
 		}
 	}
 	r.N, r.Elapsed = len(lat), time.Since(begin)
 	summarize(&r, lat)
+	if len(wake) > 0 {
+		slices.Sort(wake)
+		r.WakeP50, r.WakeP99 = percentile(wake, 50), percentile(wake, 99)
+	}
 	if cfg.SyncDir != "" {
 		r.SyncP50, r.SyncP99 = syncLatency(cfg.SyncDir, len(lat))
 	}
 	return r, nil
+}
+
+// waitTerminal reads events until task id's terminal event; false if ctx
+// ended or the subscription was cut off first.
+func waitTerminal(ctx context.Context, events <-chan bgtask.Event, id string) bool {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false
+			}
+			if ev.TaskID == id && ev.Kind.Terminal() {
+				return true
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // syncLatency measures n writes of 4 KiB each followed by fdatasync in
