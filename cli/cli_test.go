@@ -151,6 +151,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"tasks", "extra"}, "unknown command"},
 		{[]string{"--backgroundtask"}, "missing task name"},
+		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
+		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()

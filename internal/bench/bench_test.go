@@ -66,6 +66,11 @@ func TestScenariosSmoke(t *testing.T) {
 			if r.N != 20 || r.P50 <= 0 || r.P99 < r.P50 || r.SyncP50 <= 0 {
 				t.Errorf("latency: %+v", r)
 			}
+			// The wake-up is the part after Submit returned: never more
+			// than the whole.
+			if r.WakeP50 <= 0 || r.WakeP99 < r.WakeP50 || r.WakeP50 > r.P50 || r.WakeP99 > r.P99 {
+				t.Errorf("latency wake-up: p50 %v p99 %v of p50 %v p99 %v", r.WakeP50, r.WakeP99, r.P50, r.P99)
+			}
 		case bench.RSS:
 			if r.N != 3000 || len(r.RSSKiB) != 3 {
 				t.Errorf("rss: %+v", r)

@@ -1,0 +1,32 @@
+package idlebench
+
+import (
+	"strings"
+	"testing"
+)
+
+// Summary reports true medians (the mean of the middle two for an even
+// count) and every run's p99 ratio.
+func TestSummaryMedians(t *testing.T) {
+	rs := []Result{
+		{P99RatioB: 1.30, P99RatioC: 5, P90RatioB: 1.1, P90RatioC: 4, P50RatioB: 1.0, P50RatioC: 3, SpareUsed: 0.90},
+		{P99RatioB: 0.90, P99RatioC: 6, P90RatioB: 1.2, P90RatioC: 5, P50RatioB: 1.1, P50RatioC: 4, SpareUsed: 1.00},
+		{P99RatioB: 1.00, P99RatioC: 4, P90RatioB: 1.0, P90RatioC: 6, P50RatioB: 1.2, P50RatioC: 5, SpareUsed: 0.80},
+	}
+	got := Summary(rs)
+	for _, want := range []string{
+		"medians of 3 runs: p99 b/a = 1.00 (target <= 1.10), p99 c/a = 5.00; p90 b/a = 1.10, c/a = 5.00; p50 b/a = 1.10, c/a = 4.00",
+		"idle work used 90% of the spare CPU",
+		"p99 b/a per run: 1.30 0.90 1.00",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Summary of 3 lacks %q:\n%s", want, got)
+		}
+	}
+	if got := Summary(rs[:2]); !strings.Contains(got, "p99 b/a = 1.10") {
+		t.Errorf("Summary of 2: want the mean of the middle two, 1.10:\n%s", got)
+	}
+	if Summary(nil) != "" {
+		t.Error("Summary(nil) is not empty")
+	}
+}
