@@ -50,25 +50,37 @@ func (m *meter) work(unit *burner, more func() bool) {
 	m.cpu.Add(int64(threadCPU() - t0))
 }
 
-func sumMeters(ms []meter) (units int64, cpu time.Duration) {
+// meters are a workload's workers' meters; their sums implement
+// workload's units and cpu.
+type meters []meter
+
+func (ms meters) units() int64 {
+	var n int64
 	for i := range ms {
-		units += ms[i].n.Load()
-		cpu += time.Duration(ms[i].cpu.Load())
+		n += ms[i].n.Load()
 	}
-	return units, cpu
+	return n
+}
+
+func (ms meters) cpu() time.Duration {
+	var d time.Duration
+	for i := range ms {
+		d += time.Duration(ms[i].cpu.Load())
+	}
+	return d
 }
 
 // schedWorkload runs the work through idle Schedulers (mode b), the way
 // the MDN demo does: each callback works while its deadline has time left,
 // then requests the next callback.
 type schedWorkload struct {
+	meters
 	scheds  []*idle.Scheduler
-	meters  []meter
 	halting atomic.Bool
 }
 
 func startSched(st Strategy, sources [][]idle.LoadSource, unit *burner) (*schedWorkload, error) {
-	w := &schedWorkload{meters: make([]meter, st.Workers)}
+	w := &schedWorkload{meters: make(meters, st.Workers)}
 	ctx := context.Background()
 	for k := range st.Workers {
 		s, err := idle.New(&idle.Config{Sources: sources[k], LowPriority: st.LowPriority})
@@ -106,16 +118,6 @@ func startSched(st Strategy, sources [][]idle.LoadSource, unit *burner) (*schedW
 	return w, nil
 }
 
-func (w *schedWorkload) units() int64 {
-	n, _ := sumMeters(w.meters)
-	return n
-}
-
-func (w *schedWorkload) cpu() time.Duration {
-	_, d := sumMeters(w.meters)
-	return d
-}
-
 func (w *schedWorkload) stats() idle.Stats {
 	var sum idle.Stats
 	for _, s := range w.scheds {
@@ -143,13 +145,13 @@ var sink atomic.Uint32
 
 // plainWorkload runs the same work on plain goroutines (mode c).
 type plainWorkload struct {
-	meters  []meter
+	meters
 	halting atomic.Bool
 	wg      sync.WaitGroup
 }
 
 func startPlain(workers int, unit *burner) *plainWorkload {
-	w := &plainWorkload{meters: make([]meter, workers)}
+	w := &plainWorkload{meters: make(meters, workers)}
 	for k := range workers {
 		w.wg.Go(func() {
 			runtime.LockOSThread() // for the thread CPU clock only
@@ -158,16 +160,6 @@ func startPlain(workers int, unit *burner) *plainWorkload {
 		})
 	}
 	return w
-}
-
-func (w *plainWorkload) units() int64 {
-	n, _ := sumMeters(w.meters)
-	return n
-}
-
-func (w *plainWorkload) cpu() time.Duration {
-	_, d := sumMeters(w.meters)
-	return d
 }
 
 func (w *plainWorkload) stats() idle.Stats { return idle.Stats{} }
