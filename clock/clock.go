@@ -3,7 +3,10 @@
 // Production code uses Real; tests use a Fake and advance it.
 package clock
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock tells the time and makes timers.
 type Clock interface {
@@ -54,4 +57,21 @@ func OrReal(c Clock) Clock {
 		return Real
 	}
 	return c
+}
+
+// Sleep waits d on c, or until ctx ends: it returns nil after d, ctx.Err()
+// if ctx ended first, and nil at once for d <= 0. Run functions use it
+// (with Real) to wait without outliving their context.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

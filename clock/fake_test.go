@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -65,5 +66,38 @@ func TestFakeWaitTimers(t *testing.T) {
 	go f.NewTimer(time.Minute)
 	if !f.WaitTimers(1, nil) {
 		t.Fatal("WaitTimers returned false")
+	}
+}
+
+func TestSleep(t *testing.T) {
+	f := clock.NewFake(time.Unix(0, 0))
+	done := make(chan error, 1)
+	go func() { done <- clock.Sleep(context.Background(), f, time.Second) }()
+	if !f.WaitTimers(1, nil) {
+		t.Fatal("Sleep armed no timer")
+	}
+	f.Advance(999 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Sleep returned %v before its duration", err)
+	default:
+	}
+	f.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatalf("Sleep after its duration: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- clock.Sleep(ctx, f, time.Hour) }()
+	f.WaitTimers(1, nil)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Sleep with a cancelled context: %v, want context.Canceled", err)
+	}
+	if f.Timers() != 0 {
+		t.Fatalf("Sleep left %d timers armed", f.Timers())
+	}
+	if err := clock.Sleep(ctx, f, 0); err != nil {
+		t.Fatalf("Sleep(0): %v, want nil at once", err)
 	}
 }

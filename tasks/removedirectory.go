@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/internal/flock"
 )
 
@@ -201,7 +202,7 @@ type remover struct {
 // removeChild locks CHILD, waits for it to appear and removes it.
 func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 	if a.child == "" {
-		return sleep(ctx, a.testSleep)
+		return clock.Sleep(ctx, clock.Real, a.testSleep)
 	}
 	lock, err := flock.TryFile(rd.root, lockName(a.child))
 	if errors.Is(err, flock.ErrLocked) {
@@ -212,7 +213,7 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 		return fmt.Errorf("removeDirectory: lock %q: %w", a.child, err)
 	}
 	defer lock.Release()
-	if err := sleep(ctx, a.testSleep); err != nil {
+	if err := clock.Sleep(ctx, clock.Real, a.testSleep); err != nil {
 		return err
 	}
 	info, err := rd.waitFor(ctx, a.child, a.wait)
@@ -247,7 +248,7 @@ func (rd *remover) waitFor(ctx context.Context, name string, wait time.Duration)
 		if left <= 0 {
 			return nil, nil
 		}
-		if err := sleep(ctx, min(RemovePollInterval, left)); err != nil {
+		if err := clock.Sleep(ctx, clock.Real, min(RemovePollInterval, left)); err != nil {
 			return nil, err
 		}
 	}
@@ -308,19 +309,4 @@ func (rd *remover) removeTwice(name string) error {
 		err = rd.root.RemoveAll(name)
 	}
 	return err
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

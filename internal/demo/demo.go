@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
 )
 
 // Registry returns a fresh registry of the demo tasks.
@@ -63,7 +64,7 @@ func decode(ctx context.Context, t *bgtask.Task) error {
 	}
 	t.Progress().SetTotal(float64(n))
 	for i := range n {
-		if err := sleep(ctx, time.Duration(20+rand.IntN(40))*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real, time.Duration(20+rand.IntN(40))*time.Millisecond); err != nil {
 			return err
 		}
 		t.Progress().Add(1, fmt.Sprintf("decoded item %d of %d", i+1, n))
@@ -120,7 +121,7 @@ func shard(ctx context.Context, t *bgtask.Task) error {
 	steps := 10 + rand.IntN(10)
 	t.Progress().SetTotal(float64(steps))
 	for i := range steps {
-		if err := sleep(ctx, 150*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real, 150*time.Millisecond); err != nil {
 			return err
 		}
 		t.Progress().Add(1, fmt.Sprintf("%s: block %d", t.SubtaskKey(), i+1))
@@ -134,7 +135,7 @@ func shard(ctx context.Context, t *bgtask.Task) error {
 func fail(ctx context.Context, t *bgtask.Task) error {
 	t.Progress().SetTotal(4)
 	for i := range 4 {
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real, 500*time.Millisecond); err != nil {
 			return err
 		}
 		t.Progress().Add(1, fmt.Sprintf("calling upstream (%d/4)", i+1))
@@ -146,21 +147,10 @@ func slow(ctx context.Context, t *bgtask.Task) error {
 	const steps = 60
 	t.Progress().SetTotal(steps)
 	for i := range steps {
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := clock.Sleep(ctx, clock.Real, time.Second); err != nil {
 			return err
 		}
 		t.Progress().Add(1, fmt.Sprintf("step %d of %d (attempt %d)", i+1, steps, t.Attempt()))
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
 )
 
 // Registry returns a new registry holding every test-only task.
@@ -85,7 +86,7 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 	if err != nil {
 		return err
 	}
-	return sleep(ctx, time.Duration(secs)*time.Second)
+	return clock.Sleep(ctx, clock.Real, time.Duration(secs)*time.Second)
 }
 
 // retriableWait waits on its first attempt only: a takeover after a crash
@@ -95,17 +96,6 @@ func retriableWait(ctx context.Context, t *bgtask.Task) error {
 		return nil
 	}
 	return wait(ctx, t)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // WorkspaceReport is what unique_workspace prints between its sentinels.
@@ -203,7 +193,7 @@ func progress(ctx context.Context, t *bgtask.Task) error {
 	t.Progress().SetTotal(float64(steps))
 	for i := range steps {
 		if i > 0 {
-			if err := sleep(ctx, time.Duration(ms)*time.Millisecond); err != nil {
+			if err := clock.Sleep(ctx, clock.Real, time.Duration(ms)*time.Millisecond); err != nil {
 				return err
 			}
 		}
