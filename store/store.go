@@ -1,16 +1,42 @@
 // Package store defines the storage interface of the bgtask task manager.
-// Every backend (boltstore, the embedded default; others later) implements
-// Store and passes the conformance suite in package storetest.
+// Every backend (boltstore, the embedded default; redisstore, for several
+// servers) implements Store and passes the conformance suite in package
+// storetest.
 //
-// A Store holds task records and carries messages between servers. It knows
-// nothing about run functions: the manager decides what to run, the store
-// makes every state change atomic so that several servers sharing one store
-// never race (exactly one winner per claim, terminal states final).
+// A Store holds task records and an ordered log of events. It knows nothing
+// about run functions: the manager decides what to run, the store makes
+// every state change atomic so that several servers sharing one store
+// never race (exactly one winner per claim, terminal states final, a stale
+// lease refused).
+//
+// The rules every backend follows:
+//
+//   - Leases, not owner names, guard every write an owner makes. A claim
+//     returns a Lease (server, incarnation, attempt and a fence that grows
+//     with every claim of the record); Renew, Update, Finish and Release
+//     carry it, and the store refuses a lease that is not the record's
+//     current one with ErrNotOwner.
+//   - The store's clock judges lease age. Callers pass durations (how old
+//     a lease may be), never a time read from their own clock, so servers
+//     whose clocks disagree still agree on which lease is stale. Every
+//     time the store writes (HeartbeatAt, StartedAt, FinishedAt, event
+//     times) is its own.
+//   - The store publishes. Every change appends the events that follow
+//     from it to the log in the same atomic step; callers never publish.
+//     Event sequence numbers are assigned by the store and increase
+//     strictly, across restarts and clock steps, with no gaps (a reader
+//     detects a trimmed log by a jump).
+//   - Claims, renewals, finishes and releases are batches, so that a
+//     backend can make each one round trip.
+//   - Finish is idempotent by lease: repeating a finish that was applied
+//     (a call that timed out, say) returns the stored record, not an error.
+//     A record this server claimed but never started is found by Recover.
 package store
 
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -20,13 +46,19 @@ var (
 	ErrNotFound = errors.New("store: record not found")
 	// ErrFinished: the record is already in a terminal state.
 	ErrFinished = errors.New("store: record already finished")
-	// ErrNotOwner: the record is ONGOING but owned by another server (or by
-	// none), so this server may not change it.
-	ErrNotOwner = errors.New("store: record owned by another server")
+	// ErrNotOwner: the lease presented is not the record's current lease
+	// (the record was claimed again, released, finished under another
+	// lease, or never held by the caller). The caller must stop writing
+	// for that run.
+	ErrNotOwner = errors.New("store: lease is not current")
 	// ErrNothingToRetry: Retry found no failed subtask.
 	ErrNothingToRetry = errors.New("store: nothing to retry")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: the store cannot serve the call now (disk full, I/O
+	// error, server unreachable). The call may or may not have been
+	// applied; every mutating call is safe to repeat.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // State of a task or subtask.
@@ -34,7 +66,7 @@ type State string
 
 // States. A record is ONGOING from the moment it is inserted; it then ends
 // in exactly one terminal state. Subtasks use the same values, plus
-// SubtaskPending for one that has not started in the current run.
+// SubtaskPending for one that has not started in the current attempt.
 const (
 	Ongoing   State = "ONGOING"
 	Success   State = "SUCCESS"
@@ -48,6 +80,12 @@ const (
 func (s State) Terminal() bool {
 	return s == Success || s == Failure || s == Cancelled
 }
+
+// Priorities of a record.
+const (
+	PriorityNormal = "normal"
+	PriorityIdle   = "idle"
+)
 
 // Progress of a task or subtask.
 type Progress struct {
@@ -71,16 +109,25 @@ type Record struct {
 	Args []string `json:"args"`
 
 	State State `json:"state"`
-	// Attempt counts the runs started so far: 0 while queued, 1 once first
-	// claimed, +1 on every later claim (takeover, hand-back, retry).
+	// Attempt is the number of runs started: 0 while queued for the first
+	// time, +1 on every claim that starts a run (first run, takeover of an
+	// orphan, retry). A hand-back (Release) gives its attempt back.
 	Attempt int `json:"attempt"`
-	// Owner is the ID of the server running the task; "" while queued or
-	// after a hand-back. Cleared when the record becomes terminal.
+	// MaxAttempts bounds Attempt: a claim that would exceed it ends the
+	// record FAILURE instead of running it. 0 means no limit.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Owner is the server ID of the lease holder; "" while queued, after a
+	// hand-back and once terminal.
 	Owner string `json:"owner,omitempty"`
-	// HeartbeatAt is the owner's last lease renewal.
+	// Incarnation identifies the life of the owner that holds (or, on a
+	// terminal record, last held) the lease.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Fence counts the claims of the record; the current lease carries it.
+	Fence uint64 `json:"fence,omitempty"`
+	// HeartbeatAt is the last lease renewal, by the store's clock.
 	HeartbeatAt time.Time `json:"heartbeat_at,omitzero"`
 	// CancelRequested is set by RequestCancel on an owned record; the owner
-	// sees it through a MsgCancel message or its next Heartbeat.
+	// learns it from the cancel event in the log or its next Renew.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 
 	Progress Progress  `json:"progress"`
@@ -95,7 +142,7 @@ type Record struct {
 
 	// IdempotencyKey, if set, is unique among stored records.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	// Priority is "normal" or "idle".
+	// Priority is PriorityNormal or PriorityIdle ("" reads as normal).
 	Priority string `json:"priority,omitempty"`
 	// Timeout of one run, 0 for the manager's default.
 	Timeout time.Duration `json:"timeout,omitempty"`
@@ -119,6 +166,51 @@ func (r *Record) Clone() *Record {
 	return &c
 }
 
+// Idle reports whether r has idle priority.
+func (r *Record) Idle() bool { return r.Priority == PriorityIdle }
+
+// Lease returns the lease r is held under (zero when r has no owner).
+func (r *Record) Lease() Lease {
+	if r.Owner == "" {
+		return Lease{}
+	}
+	return Lease{ID: r.ID, Owner: r.Owner, Incarnation: r.Incarnation, Attempt: r.Attempt, Fence: r.Fence}
+}
+
+// Lease is the right to write one record, granted by a claim (Claim,
+// Recover, or Insert of an owned record). It names the record, the server
+// (Owner), the life of that server (Incarnation: a server restarted with
+// the same ID is a new incarnation), the attempt and the fence, which grows
+// with every claim of the record so that a lease is never granted twice.
+type Lease struct {
+	ID          string `json:"id"`
+	Owner       string `json:"owner"`
+	Incarnation string `json:"incarnation"`
+	Attempt     int    `json:"attempt"`
+	Fence       uint64 `json:"fence"`
+}
+
+// IsZero reports whether l is the zero lease.
+func (l Lease) IsZero() bool { return l == Lease{} }
+
+// String formats l for logs: "ID@owner/incarnation#attempt.fence".
+func (l Lease) String() string {
+	return l.ID + "@" + l.Owner + "/" + l.Incarnation + "#" + strconv.Itoa(l.Attempt) + "." + strconv.FormatUint(l.Fence, 10)
+}
+
+// Holds reports whether l is r's current lease: r is ONGOING and owned
+// under exactly this claim.
+func (l Lease) Holds(r *Record) bool {
+	return r.State == Ongoing && r.Owner != "" && l.ID == r.ID && l.Owner == r.Owner &&
+		l.Incarnation == r.Incarnation && l.Fence == r.Fence
+}
+
+// Ended reports whether r was ended under l: r is terminal and its last
+// lease was l. A repeated Finish under l is then a no-op.
+func (l Lease) Ended(r *Record) bool {
+	return r.State.Terminal() && l.ID == r.ID && l.Incarnation == r.Incarnation && l.Fence == r.Fence
+}
+
 // InsertResult reports what Insert did with one record.
 type InsertResult struct {
 	// ID is the stored record's ID: the new one, or the existing record's
@@ -127,6 +219,9 @@ type InsertResult struct {
 	// Existing is true when a record with the same IdempotencyKey was
 	// already stored; nothing new was stored for this input.
 	Existing bool
+	// Lease is the lease of a record inserted already owned (zero
+	// otherwise).
+	Lease Lease
 }
 
 // ListParams filters and pages List. Records come newest first (by ID,
@@ -150,116 +245,267 @@ type ListPage struct {
 	NextCursor string
 }
 
-// ClaimParams selects the records a server claims.
+// ClaimParams selects the records a server claims (Claim) or recovers
+// (Recover).
 type ClaimParams struct {
 	// Owner is the claiming server's ID. Required.
 	Owner string
-	// Names lists the task names the server can run. Required.
+	// Incarnation identifies this life of the server: unique per start.
+	// Required.
+	Incarnation string
+	// Names lists the task names the server can run. Required: with none,
+	// nothing is claimed.
 	Names []string
 	// Tags are the server's tags. A record with tags is claimed only if it
 	// shares at least one with Tags.
 	Tags []string
-	// Limit caps the number of records claimed. Required (> 0).
+	// Limit caps the normal-priority records claimed.
 	Limit int
-	// Now is the claim time: HeartbeatAt and StartedAt are set to it.
-	Now time.Time
-	// StaleBefore, if non-zero, also claims orphans: ONGOING records owned
-	// by a server other than Owner whose HeartbeatAt is before StaleBefore.
-	// Queued records (no owner) are claimed first, oldest first, then
-	// orphans, oldest heartbeat first.
-	StaleBefore time.Time
-	// OnlyOrphans skips queued records.
-	OnlyOrphans bool
+	// IdleLimit caps the idle-priority records claimed.
+	IdleLimit int
+	// StaleAfter, if positive, makes Claim take orphans too: ONGOING
+	// records whose lease was last renewed more than StaleAfter ago by the
+	// store's clock, except those held by Incarnation itself (Recover
+	// deals with those). Queued records are claimed first (oldest first),
+	// then orphans (oldest renewal first).
+	StaleAfter time.Duration
 }
 
-// Claimed is one record won by Claim.
+// Claimed is one record won by Claim or Recover.
 type Claimed struct {
-	// Record as stored after the claim: Owner, HeartbeatAt and StartedAt
-	// set, Attempt incremented. A pending CancelRequested survives the
-	// claim, so the new owner cancels at once.
+	// Record as stored after the claim. For a run: Owner, Incarnation,
+	// Fence, HeartbeatAt and StartedAt set, Attempt incremented (not for a
+	// record recovered from this very incarnation, which never started),
+	// progress reset and every subtask that had not succeeded back to
+	// SubtaskPending. A pending CancelRequested survives, so the new owner
+	// cancels at once.
 	Record *Record
-	// PrevOwner is the stale owner the record was taken from; "" for a
-	// queued or handed-back record.
+	// Lease is the new lease (zero when Exhausted).
+	Lease Lease
+	// PrevOwner is the server the record was taken from; "" for a queued
+	// record.
 	PrevOwner string
+	// Exhausted is true when the record had used up its attempts
+	// (MaxAttempts): the claim ended it FAILURE ("orphaned after N
+	// attempts", Attempt unchanged) and appended its failed event. It must
+	// not run. It counts against the limits like a claimed record.
+	Exhausted bool
 }
 
-// HeartbeatResult tells an owner what changed behind its back.
-type HeartbeatResult struct {
-	// Lost lists IDs the owner no longer owns (taken over, finished or
-	// deleted); it must stop running them without writing.
-	Lost []string
-	// CancelRequested lists owned IDs with a pending cancel request.
+// RenewResult tells an owner what changed behind its back.
+type RenewResult struct {
+	// Lost lists the leases that are no longer current (taken over,
+	// finished, deleted); the owner must stop those runs without writing.
+	Lost []Lease
+	// CancelRequested lists the IDs of renewed records with a pending
+	// cancel request.
 	CancelRequested []string
 }
 
-// Patch changes a running record. Nil fields are left alone.
+// Patch changes a running record under its lease. Nil fields are left
+// alone.
 type Patch struct {
-	ID       string
+	Lease    Lease
 	Progress *Progress
 	// Subtasks, if non-nil, replaces the subtask list.
-	Subtasks  []Subtask
-	StartedAt *time.Time
+	Subtasks []Subtask
 }
 
 // Completion is the terminal state an owner writes with Finish.
 type Completion struct {
-	State      State // Success, Failure or Cancelled
-	Error      string
-	ExitCode   int
-	FinishedAt time.Time
+	Lease Lease
+	State State // Success, Failure or Cancelled
+	Error string
+	// ExitCode is stored with the terminal state.
+	ExitCode int
 	// Progress, if non-nil, is stored as the final progress.
 	Progress *Progress
 	// Subtasks, if non-nil, replaces the subtask list.
 	Subtasks []Subtask
 }
 
-// MessageKind says what a Message carries.
-type MessageKind string
+// FinishResult is the outcome of one Completion.
+type FinishResult struct {
+	// Record is the stored record (nil when Err is set).
+	Record *Record
+	// Err is nil, ErrNotOwner (the lease is not current: nothing was
+	// written) or ErrNotFound.
+	Err error
+}
 
-// Message kinds.
+// RetryParams configure Retry.
+type RetryParams struct {
+	// Attempts is the number of further attempts the retry grants: the
+	// record's MaxAttempts becomes Attempt + Attempts (0: MaxAttempts is
+	// left alone).
+	Attempts int
+}
+
+// EventKind says what a log entry records.
+type EventKind string
+
+// Event kinds. The first six are task events that clients see; the last two
+// are messages between servers.
 const (
-	// MsgEvent carries a task event (Data is its JSON).
-	MsgEvent MessageKind = "event"
-	// MsgEnqueued says queued records are waiting to be claimed.
-	MsgEnqueued MessageKind = "enqueued"
-	// MsgCancel asks Owner to cancel TaskID.
-	MsgCancel MessageKind = "cancel"
+	// EventStarted: a run began (Claim, Recover, Insert of an owned
+	// record).
+	EventStarted EventKind = "started"
+	// EventUpdated: progress or subtasks changed (Update).
+	EventUpdated EventKind = "updated"
+	// EventDone: the record ended SUCCESS with no failed subtask.
+	EventDone EventKind = "done"
+	// EventPartialSuccess: the record ended SUCCESS with failed subtasks.
+	EventPartialSuccess EventKind = "partial_success"
+	// EventFailed: the record ended FAILURE.
+	EventFailed EventKind = "failed"
+	// EventCancelled: the record ended CANCELLED.
+	EventCancelled EventKind = "cancelled"
+	// EventEnqueued: queued records are waiting to be claimed (Insert of
+	// queued records, Release, Retry). TaskID is one of them.
+	EventEnqueued EventKind = "enqueued"
+	// EventCancel: the owner (Event.Owner) is asked to cancel TaskID
+	// (RequestCancel on an owned record).
+	EventCancel EventKind = "cancel"
 )
 
-// Message travels between servers through the store.
-type Message struct {
-	// Seq is assigned by Publish; it increases across all messages of a
-	// store, also across restarts of an embedded store.
-	Seq    uint64
-	Kind   MessageKind
-	TaskID string
-	// Origin is the publishing server's ID.
-	Origin string
-	// Owner is the addressee of MsgCancel.
-	Owner string
-	// Lossy marks a message a slow subscriber may lose (progress updates).
-	Lossy bool
-	Data  []byte
+// Terminal reports whether k ends a record.
+func (k EventKind) Terminal() bool {
+	switch k {
+	case EventDone, EventPartialSuccess, EventFailed, EventCancelled:
+		return true
+	}
+	return false
+}
+
+// Control reports whether k is a message between servers rather than a
+// task event.
+func (k EventKind) Control() bool { return k == EventEnqueued || k == EventCancel }
+
+// Event is one entry of the store's log.
+type Event struct {
+	// Seq is assigned by the store: 1 for the first entry, then +1 for
+	// every entry, across restarts.
+	Seq      uint64    `json:"seq"`
+	Kind     EventKind `json:"kind"`
+	TaskID   string    `json:"task_id"`
+	Name     string    `json:"name"`
+	State    State     `json:"state"`
+	Progress Progress  `json:"progress"`
+	Attempt  int       `json:"attempt"`
+	// Time is when the store appended the entry, by its clock.
+	Time     time.Time `json:"time"`
+	Error    string    `json:"error,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	// SubtaskErrors maps failed subtask keys to their errors.
+	SubtaskErrors map[string]string `json:"subtask_errors,omitempty"`
+	// Owner is the server addressed by an EventCancel.
+	Owner string `json:"owner,omitempty"`
+}
+
+// EventOf returns the event of kind k describing r as it is now (Seq and
+// Time are left for the store to set). Backends build every task event
+// with it so that they all describe a change alike.
+func EventOf(r *Record, k EventKind) Event {
+	ev := Event{Kind: k, TaskID: r.ID, Name: r.Name, State: r.State, Progress: r.Progress, Attempt: r.Attempt}
+	if k.Terminal() {
+		ev.Error = r.Error
+		if r.ExitCode != nil {
+			code := *r.ExitCode
+			ev.ExitCode = &code
+		}
+		for _, s := range r.Subtasks {
+			if s.State == Failure {
+				if ev.SubtaskErrors == nil {
+					ev.SubtaskErrors = make(map[string]string)
+				}
+				ev.SubtaskErrors[s.Key] = s.Error
+			}
+		}
+	}
+	if k == EventCancel {
+		ev.Owner = r.Owner
+	}
+	return ev
+}
+
+// ExhaustedError is the error stored on a record that a claim ended
+// because it had used up its attempts: "orphaned after N attempt(s)".
+func ExhaustedError(attempts int) string {
+	if attempts == 1 {
+		return "orphaned after 1 attempt"
+	}
+	return "orphaned after " + strconv.Itoa(attempts) + " attempts"
+}
+
+// ExhaustedExitCode is the exit code stored with ExhaustedError.
+const ExhaustedExitCode = 1
+
+// TerminalKind returns the event kind of r's terminal state.
+func TerminalKind(r *Record) EventKind {
+	switch r.State {
+	case Success:
+		for _, s := range r.Subtasks {
+			if s.State == Failure {
+				return EventPartialSuccess
+			}
+		}
+		return EventDone
+	case Cancelled:
+		return EventCancelled
+	}
+	return EventFailed
+}
+
+// LogPage is one read of the event log.
+type LogPage struct {
+	// Events are the entries after the position read from, in Seq order.
+	Events []Event
+	// Truncated is true when the log no longer holds every entry after the
+	// position read from (they were trimmed, or the position is past the
+	// log's head, e.g. from before the store was replaced): the reader
+	// missed entries and must re-read the records it follows. Events then
+	// starts at the oldest entry kept.
+	Truncated bool
+	// Head is the Seq of the newest entry (0 for an empty log).
+	Head uint64
 }
 
 // Counts holds the number of records per state.
 type Counts map[State]int
 
+// ServerInfo describes one live server, as Announce stores it.
+type ServerInfo struct {
+	// ID is the server's ID; Incarnation its current life.
+	ID          string `json:"id"`
+	Incarnation string `json:"incarnation"`
+	Host        string `json:"host"`
+	PID         int    `json:"pid"`
+	// StartedAt is when this incarnation started (the server's clock).
+	StartedAt time.Time `json:"started_at"`
+	Tags      []string  `json:"tags,omitempty"`
+	// Names lists the task names the server can run.
+	Names []string `json:"names"`
+	// MaxWorkers is the server's worker-slot limit.
+	MaxWorkers int `json:"max_workers"`
+	// Running lists the IDs of the records the server holds leases on
+	// (filled in by Servers from the records, not by Announce).
+	Running []string `json:"running"`
+	// SeenAt is the last Announce, by the store's clock (set by the store).
+	SeenAt time.Time `json:"seen_at"`
+}
+
 // Store is the storage interface of the task manager. All methods are safe
-// for concurrent use. Every method that changes a record is atomic: under
-// any interleaving of servers, a record is claimed by exactly one of them
-// and a terminal state is never overwritten (except by Retry).
-//
-// Durability: when a method that changes records returns nil, the change
-// survives a crash of the process (embedded backends fsync; group commit
-// lets concurrent calls share one sync).
+// for concurrent use. Every method that changes records is atomic, appends
+// its events in the same step, and is durable when it returns nil: the
+// change survives a crash of the process (and, for a server store, of the
+// client).
 type Store interface {
-	// Insert stores new ONGOING records. A record with Owner set is stored as
-	// already claimed (Attempt as given, normally 1); one without is queued
-	// (Attempt 0). IDs must be unique. A record whose IdempotencyKey is
-	// already used stores nothing and reports the existing ID. Insert
-	// publishes nothing: the caller publishes MsgEnqueued for queued
-	// records.
+	// Insert stores new ONGOING records. A record with Owner (and
+	// Incarnation) set is stored as already claimed: Attempt 1, Fence 1,
+	// HeartbeatAt and StartedAt now, a started event, its lease in the
+	// result. One without is queued (Attempt 0) and an enqueued event is
+	// appended. IDs must be unique. A record whose IdempotencyKey is
+	// already used stores nothing and reports the existing ID.
 	Insert(ctx context.Context, recs []*Record) ([]InsertResult, error)
 	// Get returns a copy of the record, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
@@ -268,52 +514,75 @@ type Store interface {
 	// Counts returns the number of records per state.
 	Counts(ctx context.Context) (Counts, error)
 
-	// Claim takes queued (and, with StaleBefore, orphaned) records for
-	// Owner: Owner, HeartbeatAt and StartedAt are set and Attempt is
-	// incremented. Each record goes to exactly one claimer.
+	// Claim takes queued (and, with StaleAfter, orphaned) records for the
+	// caller; see Claimed for what each becomes. Each record goes to
+	// exactly one claimer. A started event is appended per run, a failed
+	// event per exhausted record.
 	Claim(ctx context.Context, p ClaimParams) ([]Claimed, error)
-	// Heartbeat renews Owner's lease on ids (HeartbeatAt = now) and reports
-	// which it lost and which have a pending cancel.
-	Heartbeat(ctx context.Context, owner string, ids []string, now time.Time) (HeartbeatResult, error)
-	// Update applies patches to ONGOING records owned by owner. It returns
-	// the IDs it skipped because owner no longer owns them.
-	Update(ctx context.Context, owner string, patches []Patch) (lost []string, err error)
-	// Finish writes the terminal state of a record owned by owner and
-	// clears Owner. owner "" finishes a queued (unowned) record. Errors:
-	// ErrNotFound, ErrFinished, ErrNotOwner. Returns the stored record.
-	Finish(ctx context.Context, owner, id string, c Completion) (*Record, error)
-	// Release hands records owned by owner back for takeover at once:
-	// Owner is cleared, so the next Claim takes them as queued records.
-	Release(ctx context.Context, owner string, ids []string) error
+	// Recover claims, regardless of lease age, the records that p.Owner
+	// holds under no lease in held: records from an earlier life of this
+	// server (another Incarnation; taken over as orphans, Attempt + 1) and
+	// records this very incarnation claimed but never started (a claim
+	// whose answer was lost; re-leased with the same Attempt). A backend
+	// that knows which incarnations are dead (an embedded store opened by
+	// one process knows every incarnation not seen since it opened) also
+	// recovers their records whatever their Owner. Limits and names apply
+	// as in Claim. The manager calls it at start and periodically.
+	Recover(ctx context.Context, p ClaimParams, held []Lease) ([]Claimed, error)
+	// Renew renews the leases (HeartbeatAt = now) and reports the ones
+	// that are no longer current and the records with a pending cancel.
+	Renew(ctx context.Context, leases []Lease) (RenewResult, error)
+	// Update applies patches to the records their leases hold, appending
+	// an updated event per applied patch, and returns the leases of the
+	// patches it skipped because the lease is not current.
+	Update(ctx context.Context, patches []Patch) (lost []Lease, err error)
+	// Finish writes terminal states under their leases, clears Owner and
+	// appends each terminal event. A completion whose lease already ended
+	// the record (a repeated call) returns the record again with no error.
+	// The error is for the call as a whole; per-record outcomes are in the
+	// results, in order.
+	Finish(ctx context.Context, cs []Completion) ([]FinishResult, error)
+	// Release hands records back for another server to run at once
+	// (graceful shutdown): each patch is applied, then Owner is cleared,
+	// the attempt is given back (Attempt - 1) and an enqueued event is
+	// appended. It returns the leases that were not current (nothing
+	// written for them).
+	Release(ctx context.Context, patches []Patch) (lost []Lease, err error)
 	// RequestCancel cancels a record. A queued record ends CANCELLED at once
-	// (returned with that state, FinishedAt now); an owned one gets
-	// CancelRequested and a MsgCancel is published to its owner (returned
-	// still ONGOING). Errors: ErrNotFound, ErrFinished.
-	RequestCancel(ctx context.Context, id string, now time.Time) (*Record, error)
+	// (returned with that state, a cancelled event appended); an owned one
+	// gets CancelRequested and a cancel event addressed to its owner
+	// (returned still ONGOING). Errors: ErrNotFound, ErrFinished.
+	RequestCancel(ctx context.Context, id string) (*Record, error)
 	// Retry re-queues a terminal record whose subtasks include failures:
 	// failed subtasks become SubtaskPending, the record ONGOING and queued
-	// (FinishedAt, Error, ExitCode cleared; Attempt kept). A MsgEnqueued is
-	// published. Errors: ErrNotFound, ErrNothingToRetry (not terminal, or no
-	// failed subtask).
-	Retry(ctx context.Context, id string, now time.Time) (*Record, error)
-	// DeleteFinished deletes up to limit terminal records whose FinishedAt
-	// is before before, oldest first, and returns how many it deleted
-	// (0 if limit <= 0). Their idempotency keys become free again.
-	DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error)
+	// (FinishedAt, Error, ExitCode cleared; Attempt kept, MaxAttempts as
+	// p says) with an enqueued event. Errors: ErrNotFound,
+	// ErrNothingToRetry (not terminal, or no failed subtask).
+	Retry(ctx context.Context, id string, p RetryParams) (*Record, error)
+	// DeleteFinished deletes up to limit terminal records that finished
+	// more than olderThan ago by the store's clock, oldest first, and
+	// returns how many it deleted (0 if limit <= 0). Their idempotency
+	// keys become free again.
+	DeleteFinished(ctx context.Context, olderThan time.Duration, limit int) (int, error)
 
-	// Publish sends m to every subscriber (of every server sharing the
-	// store) and returns its sequence number.
-	Publish(ctx context.Context, m Message) (uint64, error)
-	// Subscribe returns a channel of messages published after it returns,
-	// in publish order, and a function that stops the subscription and
-	// closes the channel. The channel is buffered; a subscriber that falls
-	// far behind loses Lossy messages and never others.
-	Subscribe(ctx context.Context) (<-chan Message, func())
+	// ReadLog returns up to limit log entries with Seq > after, oldest
+	// first. When there are none and wait is positive, it waits up to wait
+	// (or until ctx ends) for the next entry. The log keeps a bounded
+	// window of entries (by count and by age, per backend config); see
+	// LogPage.Truncated.
+	ReadLog(ctx context.Context, after uint64, limit int, wait time.Duration) (LogPage, error)
 
-	// Exclusive reports whether this store is open in one process only
-	// (an embedded file). Then every owner but the current process is dead
-	// and the manager treats their records as orphans at start.
-	Exclusive() bool
+	// Announce records info as a live server for ttl (by the store's
+	// clock); a server calls it at start and on every heartbeat. A second
+	// Announce replaces the first.
+	Announce(ctx context.Context, info ServerInfo, ttl time.Duration) error
+	// Withdraw removes the server's announcement (graceful stop) if it is
+	// still the one made by incarnation.
+	Withdraw(ctx context.Context, id, incarnation string) error
+	// Servers lists the servers whose announcement has not expired, by ID,
+	// each with the records it holds leases on.
+	Servers(ctx context.Context) ([]ServerInfo, error)
+
 	// Close releases the store. Further calls return ErrClosed.
 	Close() error
 }

@@ -1,76 +1,113 @@
 package storetest
 
 import (
-	"testing"
 	"time"
 
+	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/store"
 	"github.com/google/go-cmp/cmp"
 )
 
-type reopenTest struct {
-	name string
-	fn   func(t *testing.T, s store.Store, reopen func(*testing.T, store.Store) store.Store)
+var durabilityTests = []test{
+	{name: "Durability/Reopen", fn: testReopen},
+	{name: "Durability/SeqsIncreaseAcrossRestartsAndClockSteps", fn: testReopenClockBack},
 }
 
-var durabilityTests = []reopenTest{
-	{"Durability/Reopen", testReopen},
+func (e *env) reopen() {
+	e.t.Helper()
+	e.s = e.opts.Reopen(e.t, e.s, e.cfg)
 }
 
-func testReopen(t *testing.T, s store.Store, reopen func(*testing.T, store.Store) store.Store) {
+func testReopen(e *env) {
+	t := e.t
 	queued := NewRecord("job", "q")
 	queued.IdempotencyKey = "idem"
 	queued.Tags = []string{"t1"}
-	running := Owned("job", "s1", At(0))
-	running.Progress = store.Progress{Current: -0.5, Total: 1.5, Message: "half"}
-	running.Subtasks = []store.Subtask{{Key: "a", State: store.Failure, Error: "x"}}
-	cancelled := Owned("job", "s1", At(time.Millisecond))
-	done := NewRecord("job")
-	mustInsert(t, s, queued, running, cancelled, done)
-	finishQueued(t, s, done.ID, store.Success, At(time.Second))
-	if _, err := s.RequestCancel(t.Context(), cancelled.ID, At(time.Second)); err != nil {
+	e.insert(queued)
+	running := Owned("job", "web-1", "web-1/life-1")
+	running.Subtasks = []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Failure, Error: "x"}}
+	rl := e.insert(running)[0].Lease
+	e.update(store.Patch{Lease: rl, Progress: &store.Progress{Current: -0.5, Total: 1.5, Message: "half"}})
+	cancelled, _ := e.run(server{"web-1", "web-1/life-1"}, "job")
+	if _, err := e.s.RequestCancel(t.Context(), cancelled.ID); err != nil {
 		t.Fatalf("RequestCancel: %v", err)
 	}
-	seq := mustPublish(t, s, store.Message{Kind: store.MsgEvent})
+	done := e.ended("job", store.Success)
 	ids := []string{queued.ID, running.ID, cancelled.ID, done.ID}
 	before := map[string]*store.Record{}
 	for _, id := range ids {
-		before[id] = mustGet(t, s, id)
+		before[id] = e.get(id)
 	}
-	counts := mustCounts(t, s)
-	list := pageIDs(mustList(t, s, store.ListParams{}))
+	counts := e.counts()
+	list := pageIDs(e.list(store.ListParams{}))
+	log := e.readLog(0)
 
-	s = reopen(t, s)
+	e.reopen()
 
 	for _, id := range ids {
-		if d := DiffRecord(before[id], mustGet(t, s, id)); d != "" {
+		if d := DiffRecord(before[id], e.get(id)); d != "" {
 			t.Errorf("record %s after reopen (-before +after):\n%s", id, d)
 		}
 	}
-	if d := cmp.Diff(counts, mustCounts(t, s)); d != "" {
+	if d := cmp.Diff(counts, e.counts()); d != "" {
 		t.Errorf("Counts after reopen (-before +after):\n%s", d)
 	}
-	if d := cmp.Diff(list, pageIDs(mustList(t, s, store.ListParams{}))); d != "" {
+	if d := cmp.Diff(list, pageIDs(e.list(store.ListParams{}))); d != "" {
 		t.Errorf("List after reopen (-before +after):\n%s", d)
+	}
+	if d := cmp.Diff(log, e.readLog(0)); d != "" {
+		t.Errorf("log after reopen (-before +after):\n%s", d)
 	}
 	again := NewRecord("job")
 	again.IdempotencyKey = "idem"
-	if res := mustInsert(t, s, again); res[0] != (store.InsertResult{ID: queued.ID, Existing: true}) {
+	if res := e.insert(again); res[0] != (store.InsertResult{ID: queued.ID, Existing: true}) {
 		t.Errorf("idempotency key after reopen: %+v, want existing %s", res[0], queued.ID)
 	}
-	if next := mustPublish(t, s, store.Message{Kind: store.MsgEvent}); next <= seq {
-		t.Errorf("seq after reopen %d, want above %d", next, seq)
+	// Indexes survive: the queued record is claimable by tag; the server
+	// restarted with its ID recovers its runs with their cancel request.
+	p := server{"web-1", "web-1/life-2"}.params(10, "job")
+	p.Tags = []string{"t1"}
+	if cl := e.claim(p); !cmp.Equal(claimedIDs(cl), []string{queued.ID}) {
+		t.Fatalf("claim after reopen = %v, want %s", claimedIDs(cl), queued.ID)
 	}
-	// Indexes survive: the queued record is claimable by tag, the running
-	// ones are orphans with their cancel request.
-	cl := mustClaim(t, s, store.ClaimParams{Owner: "s2", Names: []string{"job"}, Tags: []string{"t1"}, Limit: 10, Now: At(time.Hour), StaleBefore: At(time.Minute)})
-	if d := cmp.Diff([]string{queued.ID, running.ID, cancelled.ID}, claimedIDs(cl)); d != "" {
-		t.Fatalf("claim after reopen (-want +got):\n%s", d)
+	rec := e.recover(p)
+	if d := cmp.Diff(sorted(running.ID, cancelled.ID), sorted(claimedIDs(rec)...)); d != "" {
+		t.Fatalf("Recover after reopen (-want +got):\n%s", d)
 	}
-	if !cl[2].Record.CancelRequested || cl[1].Record.Attempt != 2 {
-		t.Fatalf("orphans after reopen: %+v", cl)
+	for _, c := range rec {
+		if c.Record.Attempt != 2 || (c.Record.ID == cancelled.ID) != c.Record.CancelRequested {
+			t.Errorf("recovered %s: attempt %d cancel %v", c.Record.ID, c.Record.Attempt, c.Record.CancelRequested)
+		}
+		if c.Record.ID == running.ID && c.Record.Subtasks[0].State != store.Success {
+			t.Errorf("recovered parallel record lost its succeeded subtask: %+v", c.Record.Subtasks)
+		}
 	}
-	if n, err := s.DeleteFinished(t.Context(), At(time.Hour), 10); err != nil || n != 1 {
+	e.clock.Advance(time.Hour)
+	if n, err := e.s.DeleteFinished(t.Context(), time.Minute, 10); err != nil || n != 1 {
 		t.Fatalf("DeleteFinished after reopen = %d, %v; want 1", n, err)
 	}
+}
+
+// testReopenClockBack: event IDs never come from a clock. Events appended
+// with the clock an hour ahead, then after a restart with the clock set
+// right, keep increasing, and a reader resuming from before the restart
+// gets every entry after its position.
+func testReopenClockBack(e *env) {
+	t := e.t
+	e.clock.Advance(time.Hour)
+	_, l := e.run(s1, "job")
+	e.update(store.Patch{Lease: l, Progress: &store.Progress{Current: 1}})
+	seen := e.head()
+
+	e.clock = clock.NewFake(T0)
+	e.cfg.Clock = e.clock
+	e.reopen()
+
+	r, l2 := e.run(s2, "job")
+	e.finish(l2, store.Success)
+	got, evs := e.eventsSince(seen)
+	if d := cmp.Diff([]string{ev(store.EventStarted, r.ID), ev(store.EventDone, r.ID)}, got); d != "" {
+		t.Fatalf("entries after the position seen before the restart (-want +got):\n%s", d)
+	}
+	e.checkDense(evs, seen+1)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"testing"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -12,312 +11,301 @@ import (
 )
 
 var lifecycleTests = []test{
-	{"Heartbeat/LostAndCancel", testHeartbeat},
-	{"Update/OnlyOwner", testUpdate},
-	{"Finish/OwnerAndFinal", testFinish},
-	{"Finish/Queued", testFinishQueued},
-	{"Release/Requeues", testRelease},
-	{"RequestCancel/Queued", testCancelQueued},
-	{"RequestCancel/Owned", testCancelOwned},
-	{"RequestCancel/Errors", testCancelErrors},
-	{"Retry/FailedSubtasksOnly", testRetry},
-	{"Retry/NothingToRetry", testRetryNothing},
-	{"RoundTrip/ProgressAndSubtasks", testRoundTrip},
-	{"DeleteFinished/Retention", testDeleteFinished},
+	{name: "Renew/LostAndCancel", fn: testRenew},
+	{name: "Update/OnlyUnderLease", fn: testUpdate},
+	{name: "Finish/UnderLeaseAndFinal", fn: testFinish},
+	{name: "Finish/Batch", fn: testFinishBatch},
+	{name: "Release/GivesTheAttemptBack", fn: testRelease},
+	{name: "RequestCancel/Queued", fn: testCancelQueued},
+	{name: "RequestCancel/Owned", fn: testCancelOwned},
+	{name: "RequestCancel/Errors", fn: testCancelErrors},
+	{name: "Retry/FailedSubtasksOnly", fn: testRetry},
+	{name: "Retry/NothingToRetry", fn: testRetryNothing},
+	{name: "RoundTrip/ProgressAndSubtasks", fn: testRoundTrip},
+	{name: "DeleteFinished/Retention", fn: testDeleteFinished},
+	{name: "Close/ErrClosed", fn: testClose},
 }
 
-func testHeartbeat(t *testing.T, s store.Store) {
-	a := Owned("job", "s1", At(0))
-	b := Owned("job", "s1", At(0))
-	other := Owned("job", "s2", At(0))
-	done := Owned("job", "s1", At(0))
-	queued := NewRecord("job")
-	mustInsert(t, s, a, b, other, done, queued)
-	if _, err := s.Finish(t.Context(), "s1", done.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second)}); err != nil {
-		t.Fatalf("Finish: %v", err)
-	}
-	if _, err := s.RequestCancel(t.Context(), b.ID, At(time.Second)); err != nil {
+func testRenew(e *env) {
+	t := e.t
+	a, al := e.run(s1, "job")
+	b, bl := e.run(s1, "job")
+	_, ol := e.run(s2, "job")
+	_, dl := e.run(s1, "job")
+	e.finish(dl, store.Success)
+	if _, err := e.s.RequestCancel(t.Context(), b.ID); err != nil {
 		t.Fatalf("RequestCancel: %v", err)
 	}
-	unknown := NewID()
-	hb, err := s.Heartbeat(t.Context(), "s1", []string{a.ID, b.ID, other.ID, done.ID, queued.ID, unknown}, At(5*time.Second))
-	if err != nil {
-		t.Fatalf("Heartbeat: %v", err)
+	unknown := store.Lease{ID: NewID(), Owner: s1.id, Incarnation: s1.inc, Attempt: 1, Fence: 1}
+	foreign := ol
+	foreign.Owner, foreign.Incarnation = s1.id, s1.inc // s1 claiming s2's record
+	e.clock.Advance(5 * time.Second)
+	res := e.renew(al, bl, foreign, dl, unknown)
+	if d := cmp.Diff(sorted(foreign.ID, dl.ID, unknown.ID), leaseIDs(res.Lost)); d != "" {
+		t.Errorf("Renew.Lost (-want +got):\n%s", d)
 	}
-	sorted := func(ids []string) []string { slices.Sort(ids); return ids }
-	if d := cmp.Diff(sorted([]string{other.ID, done.ID, queued.ID, unknown}), sorted(hb.Lost)); d != "" {
-		t.Errorf("Heartbeat.Lost (-want +got):\n%s", d)
-	}
-	if d := cmp.Diff([]string{b.ID}, hb.CancelRequested); d != "" {
-		t.Errorf("Heartbeat.CancelRequested (-want +got):\n%s", d)
+	if d := cmp.Diff([]string{b.ID}, res.CancelRequested); d != "" {
+		t.Errorf("Renew.CancelRequested (-want +got):\n%s", d)
 	}
 	for _, tc := range []struct {
-		r    *store.Record
+		id   string
 		want time.Time
-	}{{a, At(5 * time.Second)}, {b, At(5 * time.Second)}, {other, At(0)}} {
-		if got := mustGet(t, s, tc.r.ID).HeartbeatAt; !got.Equal(tc.want) {
-			t.Errorf("%s HeartbeatAt = %v, want %v", tc.r.ID, got, tc.want)
+	}{{a.ID, At(5 * time.Second)}, {b.ID, At(5 * time.Second)}, {ol.ID, At(0)}} {
+		if got := e.get(tc.id).HeartbeatAt; !got.Equal(tc.want) {
+			t.Errorf("%s HeartbeatAt = %v, want %v", tc.id, got, tc.want)
 		}
 	}
-	if got := mustGet(t, s, queued.ID); got.Owner != "" || got.State != store.Ongoing {
-		t.Errorf("Heartbeat by s1 took the queued record: %+v", got)
+	if res := e.renew(); len(res.Lost)+len(res.CancelRequested) != 0 {
+		t.Errorf("Renew of nothing = %+v", res)
 	}
 }
 
-func testUpdate(t *testing.T, s store.Store) {
-	r := Owned("job", "s1", At(0))
-	queued := NewRecord("job")
-	mustInsert(t, s, r, queued)
-	started := At(3 * time.Second)
+func testUpdate(e *env) {
+	t := e.t
+	r, l := e.run(s1, "job")
+	head := e.head()
+	e.clock.Advance(time.Second)
 	subs := []store.Subtask{{Key: "x", State: store.Success, Progress: store.Progress{Current: 1, Total: 1}}, {Key: "y", State: store.Ongoing, Progress: store.Progress{Current: 0.5, Total: 2, Message: "y"}}}
-	lost, err := s.Update(t.Context(), "s1", []store.Patch{{ID: r.ID, Progress: &store.Progress{Current: 1, Total: 3, Message: "one"}, Subtasks: subs, StartedAt: &started}})
-	if err != nil || len(lost) != 0 {
-		t.Fatalf("Update by the owner = %v, %v; want no lost IDs", lost, err)
+	if lost := e.update(store.Patch{Lease: l, Progress: &store.Progress{Current: 1, Total: 3, Message: "one"}, Subtasks: subs}); len(lost) != 0 {
+		t.Fatalf("Update under the lease lost %v", lost)
 	}
-	want := mustGet(t, s, r.ID)
-	if want.Progress != (store.Progress{Current: 1, Total: 3, Message: "one"}) || !want.StartedAt.Equal(started) {
-		t.Fatalf("after Update: progress %+v started %v", want.Progress, want.StartedAt)
+	want := e.get(r.ID)
+	if want.Progress != (store.Progress{Current: 1, Total: 3, Message: "one"}) {
+		t.Fatalf("after Update: progress %+v", want.Progress)
 	}
 	if d := cmp.Diff(subs, want.Subtasks); d != "" {
 		t.Fatalf("subtasks after Update (-want +got):\n%s", d)
 	}
-	// Nil fields are left alone.
-	if lost, err := s.Update(t.Context(), "s1", []store.Patch{{ID: r.ID, Subtasks: []store.Subtask{{Key: "x", State: store.Failure, Error: "e"}}}}); err != nil || len(lost) != 0 {
-		t.Fatalf("Update = %v, %v", lost, err)
+	_, evs := e.eventsSince(head)
+	if len(evs) != 1 || evs[0].Kind != store.EventUpdated || evs[0].Progress != want.Progress || evs[0].State != store.Ongoing || evs[0].Attempt != 1 || !evs[0].Time.Equal(At(time.Second)) {
+		t.Fatalf("events of Update = %+v, want one updated event with the new progress", evs)
 	}
-	got := mustGet(t, s, r.ID)
-	if got.Progress != want.Progress || !got.StartedAt.Equal(started) || len(got.Subtasks) != 1 {
+	// Nil fields are left alone.
+	if lost := e.update(store.Patch{Lease: l, Subtasks: []store.Subtask{{Key: "x", State: store.Failure, Error: "e"}}}); len(lost) != 0 {
+		t.Fatalf("Update lost %v", lost)
+	}
+	if got := e.get(r.ID); got.Progress != want.Progress || len(got.Subtasks) != 1 {
 		t.Fatalf("Update with only Subtasks changed other fields: %+v", got)
 	}
-	// Not the owner, not owned, unknown: lost and unchanged.
-	unknown := NewID()
+	// A queued record and an unknown one: lost and unchanged.
+	q := NewRecord("job")
+	e.insert(q)
 	p := &store.Progress{Current: 99}
-	lost, err = s.Update(t.Context(), "s2", []store.Patch{{ID: r.ID, Progress: p}, {ID: queued.ID, Progress: p}, {ID: unknown, Progress: p}})
-	if err != nil {
-		t.Fatalf("Update: %v", err)
+	ql := store.Lease{ID: q.ID, Owner: s1.id, Incarnation: s1.inc, Attempt: 1, Fence: 0}
+	ul := store.Lease{ID: NewID(), Owner: s1.id, Incarnation: s1.inc, Fence: 1}
+	if lost := e.update(store.Patch{Lease: ql, Progress: p}, store.Patch{Lease: ul, Progress: p}); cmp.Diff(sorted(q.ID, ul.ID), leaseIDs(lost)) != "" {
+		t.Fatalf("lost of Updates without a lease = %v", lost)
 	}
-	if d := cmp.Diff([]string{r.ID, queued.ID, unknown}, lost); d != "" {
-		t.Fatalf("lost of a non-owner's Update (-want +got):\n%s", d)
-	}
-	if got := mustGet(t, s, r.ID).Progress.Current; got != 1 {
-		t.Fatalf("a non-owner's Update changed progress to %v", got)
-	}
-	if got := mustGet(t, s, queued.ID).Progress.Current; got != 0 {
+	if got := e.get(q.ID).Progress.Current; got != 0 {
 		t.Fatalf("Update changed a queued record's progress to %v", got)
-	}
-	// Finished: lost for its former owner too.
-	if _, err := s.Finish(t.Context(), "s1", r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Minute)}); err != nil {
-		t.Fatalf("Finish: %v", err)
-	}
-	lost, err = s.Update(t.Context(), "s1", []store.Patch{{ID: r.ID, Progress: p}})
-	if err != nil || !slices.Equal(lost, []string{r.ID}) {
-		t.Fatalf("Update of a finished record = %v, %v; want it lost", lost, err)
 	}
 }
 
-func testFinish(t *testing.T, s store.Store) {
-	r := Owned("job", "s1", At(0))
-	r.Progress = store.Progress{Current: 1, Total: 2}
-	mustInsert(t, s, r)
-	c := store.Completion{State: store.Failure, FinishedAt: At(time.Minute), Error: "boom", ExitCode: 3}
-	for _, owner := range []string{"s2", ""} {
-		if _, err := s.Finish(t.Context(), owner, r.ID, c); !errors.Is(err, store.ErrNotOwner) {
-			t.Fatalf("Finish by %q of s1's record: %v, want ErrNotOwner", owner, err)
-		}
+func testFinish(e *env) {
+	t := e.t
+	r, l := e.run(s1, "job")
+	if lost := e.update(store.Patch{Lease: l, Progress: &store.Progress{Current: 1, Total: 2}}); len(lost) != 0 {
+		t.Fatal(lost)
 	}
-	if _, err := s.Finish(t.Context(), "s1", NewID(), c); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("Finish of an unknown ID: %v, want ErrNotFound", err)
+	e.clock.Advance(time.Minute)
+	head := e.head()
+	c := store.Completion{Lease: l, State: store.Failure, Error: "boom", ExitCode: 3}
+	res := e.finishAll(c)[0]
+	if res.Err != nil {
+		t.Fatalf("Finish under the lease: %v", res.Err)
 	}
-	got, err := s.Finish(t.Context(), "s1", r.ID, c)
-	if err != nil {
-		t.Fatalf("Finish by the owner: %v", err)
+	want := e.get(r.ID)
+	if want.State != store.Failure || want.Owner != "" || want.Error != "boom" || want.ExitCode == nil || *want.ExitCode != 3 ||
+		!want.FinishedAt.Equal(At(time.Minute)) || want.Progress != (store.Progress{Current: 1, Total: 2}) || want.CancelRequested {
+		t.Fatalf("finished record %+v", want)
 	}
-	want := r.Clone()
-	want.State = store.Failure
-	want.Owner = ""
-	want.Error = "boom"
-	code := 3
-	want.ExitCode = &code
-	want.FinishedAt = At(time.Minute)
-	// HeartbeatAt may be kept or cleared; CancelRequested is moot.
-	want.HeartbeatAt = got.HeartbeatAt
-	if d := DiffRecord(want, got); d != "" {
-		t.Fatalf("finished record (-want +got):\n%s", d)
+	if d := DiffRecord(want, res.Record); d != "" {
+		t.Fatalf("returned record differs from the stored one (-stored +returned):\n%s", d)
 	}
-	if d := DiffRecord(got, mustGet(t, s, r.ID)); d != "" {
-		t.Fatalf("stored record differs from Finish's (-returned +stored):\n%s", d)
+	_, evs := e.eventsSince(head)
+	if len(evs) != 1 || evs[0].Kind != store.EventFailed || evs[0].Error != "boom" || evs[0].ExitCode == nil || *evs[0].ExitCode != 3 || evs[0].State != store.Failure {
+		t.Fatalf("events of Finish = %+v, want one failed event with the error and exit code", evs)
 	}
-	// Terminal is final, for everyone.
-	for _, owner := range []string{"s1", "s2", ""} {
-		if _, err := s.Finish(t.Context(), owner, r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Hour)}); !errors.Is(err, store.ErrFinished) {
-			t.Fatalf("second Finish by %q: %v, want ErrFinished", owner, err)
-		}
-	}
-	if got := mustGet(t, s, r.ID); got.State != store.Failure || !got.FinishedAt.Equal(At(time.Minute)) {
-		t.Fatalf("a second Finish changed the record: %+v", got)
-	}
-	// Finished records are never claimed, as queued or as orphans.
-	if got := mustClaim(t, s, store.ClaimParams{Owner: "s3", Names: []string{"job"}, Limit: 10, Now: At(time.Hour), StaleBefore: At(time.Hour)}); len(got) != 0 {
+	// Terminal is final: no claim, no cancel.
+	e.clock.Advance(time.Hour)
+	p := s3.params(10, "job")
+	p.StaleAfter = time.Minute
+	if got := e.claim(p); len(got) != 0 {
 		t.Fatalf("Claim took a finished record: %v", claimedIDs(got))
 	}
-	// Exit code 0 is stored as 0 (not nil), and a final progress and
-	// subtask list replace the old ones.
-	r2 := Owned("job", "s1", At(0))
-	r2.Progress = store.Progress{Current: 1, Total: 2}
-	mustInsert(t, s, r2)
-	subs := []store.Subtask{{Key: "a", State: store.Success}}
-	fin, err := s.Finish(t.Context(), "s1", r2.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second), Progress: &store.Progress{Current: 2, Total: 2, Message: "done"}, Subtasks: subs})
-	if err != nil {
-		t.Fatalf("Finish: %v", err)
+	// Exit code 0 is stored as 0 (not nil); a final progress and subtask
+	// list replace the old ones; failed subtasks make a partial success.
+	r2, l2 := e.run(s1, "job")
+	subs := []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Failure, Error: "b broke"}}
+	head = e.head()
+	res = e.finishAll(store.Completion{Lease: l2, State: store.Success, Progress: &store.Progress{Current: 2, Total: 2, Message: "done"}, Subtasks: subs})[0]
+	if res.Err != nil {
+		t.Fatalf("Finish: %v", res.Err)
 	}
-	got = mustGet(t, s, r2.ID)
-	if d := DiffRecord(fin, got); d != "" {
-		t.Fatalf("stored record differs from Finish's (-returned +stored):\n%s", d)
-	}
+	got := e.get(r2.ID)
 	if got.ExitCode == nil || *got.ExitCode != 0 || got.Progress != (store.Progress{Current: 2, Total: 2, Message: "done"}) {
 		t.Fatalf("finished with code 0 and final progress: exit %v progress %+v", got.ExitCode, got.Progress)
 	}
 	if d := cmp.Diff(subs, got.Subtasks); d != "" {
 		t.Fatalf("final subtasks (-want +got):\n%s", d)
 	}
-	wantCounts(t, s, 0, 1, 1, 0)
+	_, evs = e.eventsSince(head)
+	if len(evs) != 1 || evs[0].Kind != store.EventPartialSuccess || !cmp.Equal(evs[0].SubtaskErrors, map[string]string{"b": "b broke"}) {
+		t.Fatalf("events of a success with a failed subtask = %+v, want partial_success with b's error", evs)
+	}
+	e.wantCounts(0, 1, 1, 0)
 }
 
-func testFinishQueued(t *testing.T, s store.Store) {
-	q := NewRecord("job")
-	mustInsert(t, s, q)
-	if _, err := s.Finish(t.Context(), "s1", q.ID, store.Completion{State: store.Failure, FinishedAt: At(time.Second)}); !errors.Is(err, store.ErrNotOwner) {
-		t.Fatalf("Finish by s1 of a queued record: %v, want ErrNotOwner", err)
+func testFinishBatch(e *env) {
+	t := e.t
+	var cs []store.Completion
+	states := []store.State{store.Success, store.Failure, store.Cancelled}
+	kinds := []store.EventKind{store.EventDone, store.EventFailed, store.EventCancelled}
+	var want []string
+	for i := range 30 {
+		r, l := e.run(s1, "job")
+		cs = append(cs, store.Completion{Lease: l, State: states[i%3]})
+		want = append(want, ev(kinds[i%3], r.ID))
 	}
-	got, err := s.Finish(t.Context(), "", q.ID, store.Completion{State: store.Failure, FinishedAt: At(time.Second), Error: "no server can run it"})
-	if err != nil {
-		t.Fatalf("Finish of a queued record by \"\": %v", err)
+	stale := cs[4].Lease
+	stale.Fence++
+	cs = append(cs, store.Completion{Lease: stale, State: store.Success})
+	head := e.head()
+	res := e.finishAll(cs...)
+	for i, r := range res[:30] {
+		if r.Err != nil || r.Record.State != states[i%3] {
+			t.Fatalf("completion %d: %+v", i, r)
+		}
 	}
-	if got.State != store.Failure || got.Error != "no server can run it" || got.Owner != "" {
-		t.Fatalf("finished queued record: %+v", got)
+	if !errors.Is(res[30].Err, store.ErrNotOwner) || res[30].Record != nil {
+		t.Fatalf("completion under a lease that is not current: %+v, want ErrNotOwner", res[30])
 	}
-	if got := mustClaim(t, s, store.ClaimParams{Owner: "s1", Names: []string{"job"}, Limit: 10, Now: At(time.Minute)}); len(got) != 0 {
-		t.Fatalf("Claim took a finished record: %v", claimedIDs(got))
+	got, _ := e.eventsSince(head)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("terminal events of a batch, in order (-want +got):\n%s", d)
 	}
+	e.wantCounts(0, 10, 10, 10)
 }
 
-func testRelease(t *testing.T, s store.Store) {
-	r := Owned("job", "s1", At(0))
-	other := Owned("job", "s2", At(0))
-	mustInsert(t, s, r, other)
-	if err := s.Release(t.Context(), "s1", []string{r.ID, other.ID, NewID()}); err != nil {
-		t.Fatalf("Release: %v", err)
+func testRelease(e *env) {
+	t := e.t
+	r := Owned("job", s1.id, s1.inc)
+	r.Subtasks = []store.Subtask{{Key: "a", State: store.Ongoing}, {Key: "b", State: store.Ongoing}}
+	l := e.insert(r)[0].Lease
+	head := e.head()
+	final := []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Ongoing}}
+	if lost := e.release(store.Patch{Lease: l, Subtasks: final}); len(lost) != 0 {
+		t.Fatalf("Release lost %v", lost)
 	}
-	if got := mustGet(t, s, r.ID); got.Owner != "" || got.State != store.Ongoing || got.Attempt != 1 {
-		t.Fatalf("released record: owner %q state %s attempt %d, want queued at attempt 1", got.Owner, got.State, got.Attempt)
+	got := e.get(r.ID)
+	if got.Owner != "" || got.State != store.Ongoing || got.Attempt != 0 || !cmp.Equal(got.Subtasks, final) {
+		t.Fatalf("released record: owner %q state %s attempt %d subtasks %v, want queued, attempt 0 (the attempt given back), the patch applied", got.Owner, got.State, got.Attempt, got.Subtasks)
 	}
-	if got := mustGet(t, s, other.ID); got.Owner != "s2" {
-		t.Fatalf("Release by s1 released s2's record (owner now %q)", got.Owner)
+	evs, _ := e.eventsSince(head)
+	if d := cmp.Diff([]string{ev(store.EventEnqueued, r.ID)}, evs); d != "" {
+		t.Fatalf("events of Release (-want +got):\n%s", d)
 	}
-	// The next claim takes it as a queued record at once, no staleness.
-	got := mustClaim(t, s, store.ClaimParams{Owner: "s3", Names: []string{"job"}, Limit: 10, Now: At(time.Second)})
-	if d := cmp.Diff(recIDs(r), claimedIDs(got)); d != "" {
+	// The next claim takes it as a queued record at once, no staleness,
+	// at attempt 1 again, keeping the subtask that succeeded.
+	cl := e.claim(s3.params(10, "job"))
+	if d := cmp.Diff(recIDs(r), claimedIDs(cl)); d != "" {
 		t.Fatalf("claim after Release (-want +got):\n%s", d)
 	}
-	if got[0].PrevOwner != "" || got[0].Record.Attempt != 2 || got[0].Record.Owner != "s3" {
-		t.Fatalf("claimed released record: PrevOwner %q attempt %d owner %q, want \"\", 2, s3", got[0].PrevOwner, got[0].Record.Attempt, got[0].Record.Owner)
-	}
-	// The old owner's heartbeat reports it lost.
-	hb, err := s.Heartbeat(t.Context(), "s1", []string{r.ID}, At(2*time.Second))
-	if err != nil || !slices.Equal(hb.Lost, []string{r.ID}) {
-		t.Fatalf("Heartbeat of the releasing owner = %+v, %v; want lost", hb, err)
+	if cl[0].PrevOwner != "" || cl[0].Record.Attempt != 1 || cl[0].Record.Owner != s3.id || cl[0].Record.Subtasks[0].State != store.Success {
+		t.Fatalf("claimed released record: %+v", cl[0])
 	}
 }
 
-func testCancelQueued(t *testing.T, s store.Store) {
+func testCancelQueued(e *env) {
+	t := e.t
 	q := NewRecord("job")
-	mustInsert(t, s, q)
-	got, err := s.RequestCancel(t.Context(), q.ID, At(time.Second))
+	e.insert(q)
+	e.clock.Advance(time.Second)
+	head := e.head()
+	got, err := e.s.RequestCancel(t.Context(), q.ID)
 	if err != nil {
 		t.Fatalf("RequestCancel: %v", err)
 	}
-	if got.State != store.Cancelled || !got.FinishedAt.Equal(At(time.Second)) || got.Owner != "" {
-		t.Fatalf("cancelled queued record: state %s finished %v owner %q, want CANCELLED at %v", got.State, got.FinishedAt, got.Owner, At(time.Second))
+	if got.State != store.Cancelled || !got.FinishedAt.Equal(At(time.Second)) || got.Owner != "" || got.ExitCode == nil {
+		t.Fatalf("cancelled queued record: %+v, want CANCELLED at %v with an exit code", got, At(time.Second))
 	}
-	if d := DiffRecord(got, mustGet(t, s, q.ID)); d != "" {
+	if d := DiffRecord(got, e.get(q.ID)); d != "" {
 		t.Fatalf("stored record differs from RequestCancel's (-returned +stored):\n%s", d)
 	}
-	if got := mustClaim(t, s, store.ClaimParams{Owner: "s1", Names: []string{"job"}, Limit: 10, Now: At(time.Minute)}); len(got) != 0 {
+	evs, _ := e.eventsSince(head)
+	if d := cmp.Diff([]string{ev(store.EventCancelled, q.ID)}, evs); d != "" {
+		t.Fatalf("events of cancelling a queued record (-want +got):\n%s", d)
+	}
+	if got := e.claim(s1.params(10, "job")); len(got) != 0 {
 		t.Fatalf("Claim took a cancelled record: %v", claimedIDs(got))
 	}
-	wantCounts(t, s, 0, 0, 0, 1)
+	e.wantCounts(0, 0, 0, 1)
 }
 
-func testCancelOwned(t *testing.T, s store.Store) {
-	r := Owned("job", "s1", At(0))
-	mustInsert(t, s, r)
-	msgs, stop := s.Subscribe(t.Context())
-	defer stop()
-	got, err := s.RequestCancel(t.Context(), r.ID, At(time.Second))
+func testCancelOwned(e *env) {
+	t := e.t
+	r, l := e.run(s1, "job")
+	head := e.head()
+	got, err := e.s.RequestCancel(t.Context(), r.ID)
 	if err != nil {
 		t.Fatalf("RequestCancel: %v", err)
 	}
-	if got.State != store.Ongoing || !got.CancelRequested || got.Owner != "s1" {
-		t.Fatalf("RequestCancel of an owned record returned state %s cancel %v owner %q, want ONGOING, true, s1", got.State, got.CancelRequested, got.Owner)
+	if got.State != store.Ongoing || !got.CancelRequested || got.Owner != s1.id {
+		t.Fatalf("RequestCancel of an owned record returned state %s cancel %v owner %q, want ONGOING, true, %s", got.State, got.CancelRequested, got.Owner, s1.id)
 	}
-	m := recvKind(t, msgs, store.MsgCancel)
-	if m.TaskID != r.ID || m.Owner != "s1" {
-		t.Fatalf("MsgCancel for task %q owner %q, want %s and s1", m.TaskID, m.Owner, r.ID)
+	_, evs := e.eventsSince(head)
+	if len(evs) != 1 || evs[0].Kind != store.EventCancel || evs[0].TaskID != r.ID || evs[0].Owner != s1.id {
+		t.Fatalf("events of cancelling an owned record = %+v, want one cancel event addressed to %s", evs, s1.id)
 	}
 	// Asking again is harmless.
-	if _, err := s.RequestCancel(t.Context(), r.ID, At(2*time.Second)); err != nil {
+	if _, err := e.s.RequestCancel(t.Context(), r.ID); err != nil {
 		t.Fatalf("second RequestCancel: %v", err)
 	}
 	// The request survives a hand-back: the next owner sees it in the claim.
-	if err := s.Release(t.Context(), "s1", []string{r.ID}); err != nil {
-		t.Fatalf("Release: %v", err)
+	if lost := e.release(store.Patch{Lease: l}); len(lost) != 0 {
+		t.Fatalf("Release lost %v", lost)
 	}
-	if got := mustGet(t, s, r.ID); got.State != store.Ongoing || !got.CancelRequested {
+	if got := e.get(r.ID); got.State != store.Ongoing || !got.CancelRequested {
 		t.Fatalf("released record with a cancel request: state %s cancel %v", got.State, got.CancelRequested)
 	}
-	cl := mustClaim(t, s, store.ClaimParams{Owner: "s2", Names: []string{"job"}, Limit: 1, Now: At(3 * time.Second)})
+	cl := e.claim(s2.params(1, "job"))
 	if len(cl) != 1 || !cl[0].Record.CancelRequested {
 		t.Fatalf("claim of a record with a pending cancel: %+v, want CancelRequested", cl)
 	}
-	// The owner finishes it CANCELLED.
-	fin, err := s.Finish(t.Context(), "s2", r.ID, store.Completion{State: store.Cancelled, FinishedAt: At(4 * time.Second)})
-	if err != nil || fin.State != store.Cancelled {
-		t.Fatalf("Finish CANCELLED = %+v, %v", fin, err)
+	if fin := e.finish(cl[0].Lease, store.Cancelled); fin.State != store.Cancelled || fin.CancelRequested {
+		t.Fatalf("Finish CANCELLED = %+v", fin)
 	}
 }
 
-func testCancelErrors(t *testing.T, s store.Store) {
-	if _, err := s.RequestCancel(t.Context(), NewID(), At(0)); !errors.Is(err, store.ErrNotFound) {
+func testCancelErrors(e *env) {
+	t := e.t
+	if _, err := e.s.RequestCancel(t.Context(), NewID()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RequestCancel of an unknown ID: %v, want ErrNotFound", err)
 	}
-	q := NewRecord("job")
-	mustInsert(t, s, q)
-	finishQueued(t, s, q.ID, store.Success, At(time.Second))
-	if _, err := s.RequestCancel(t.Context(), q.ID, At(2*time.Second)); !errors.Is(err, store.ErrFinished) {
+	done := e.ended("job", store.Success)
+	if _, err := e.s.RequestCancel(t.Context(), done.ID); !errors.Is(err, store.ErrFinished) {
 		t.Fatalf("RequestCancel of a finished record: %v, want ErrFinished", err)
 	}
-	if got := mustGet(t, s, q.ID); got.State != store.Success {
+	if got := e.get(done.ID); got.State != store.Success {
 		t.Fatalf("RequestCancel changed a finished record to %s", got.State)
 	}
 }
 
-func testRetry(t *testing.T, s store.Store) {
-	r := Owned("job", "s1", At(0))
+func testRetry(e *env) {
+	t := e.t
+	r := Owned("job", s1.id, s1.inc)
+	r.MaxAttempts = 1
 	r.Subtasks = []store.Subtask{{Key: "a", State: store.Ongoing}, {Key: "b", State: store.Ongoing}, {Key: "c", State: store.Ongoing}}
-	mustInsert(t, s, r)
+	l := e.insert(r)[0].Lease
 	final := []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Failure, Error: "b broke"}, {Key: "c", State: store.Failure, Error: "c broke"}}
-	if _, err := s.Finish(t.Context(), "s1", r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Minute), Error: "2 of 3 subtasks failed", ExitCode: 0, Subtasks: final}); err != nil {
-		t.Fatalf("Finish: %v", err)
-	}
-	msgs, stop := s.Subscribe(t.Context())
-	defer stop()
-	got, err := s.Retry(t.Context(), r.ID, At(2*time.Minute))
+	e.finishAll(store.Completion{Lease: l, State: store.Success, Error: "2 of 3 subtasks failed", Subtasks: final})
+	head := e.head()
+	got, err := e.s.Retry(t.Context(), r.ID, store.RetryParams{Attempts: 2})
 	if err != nil {
 		t.Fatalf("Retry: %v", err)
 	}
-	if got.State != store.Ongoing || got.Owner != "" || !got.FinishedAt.IsZero() || got.Error != "" || got.ExitCode != nil || got.Attempt != 1 {
-		t.Fatalf("retried record: state %s owner %q finished %v error %q exit %v attempt %d; want ONGOING, queued, cleared, attempt 1",
-			got.State, got.Owner, got.FinishedAt, got.Error, got.ExitCode, got.Attempt)
+	if got.State != store.Ongoing || got.Owner != "" || !got.FinishedAt.IsZero() || got.Error != "" || got.ExitCode != nil || got.Attempt != 1 || got.MaxAttempts != 3 {
+		t.Fatalf("retried record: %+v; want ONGOING, queued, cleared, attempt 1, max attempts 1+2", got)
 	}
 	var states []store.State
 	for _, st := range got.Subtasks {
@@ -326,51 +314,54 @@ func testRetry(t *testing.T, s store.Store) {
 	if d := cmp.Diff([]store.State{store.Success, store.SubtaskPending, store.SubtaskPending}, states); d != "" {
 		t.Fatalf("subtask states after Retry (-want +got):\n%s", d)
 	}
-	if d := DiffRecord(got, mustGet(t, s, r.ID)); d != "" {
+	if d := DiffRecord(got, e.get(r.ID)); d != "" {
 		t.Fatalf("stored record differs from Retry's (-returned +stored):\n%s", d)
 	}
-	if m := recvKind(t, msgs, store.MsgEnqueued); m.TaskID != r.ID {
-		t.Fatalf("MsgEnqueued for %q, want %s", m.TaskID, r.ID)
+	evs, _ := e.eventsSince(head)
+	if d := cmp.Diff([]string{ev(store.EventEnqueued, r.ID)}, evs); d != "" {
+		t.Fatalf("events of Retry (-want +got):\n%s", d)
 	}
 	// It is queued again: in the ONGOING list, claimable, attempt + 1.
-	if ids := pageIDs(mustList(t, s, store.ListParams{State: store.Ongoing})); !slices.Equal(ids, []string{r.ID}) {
+	if ids := pageIDs(e.list(store.ListParams{State: store.Ongoing})); !slices.Equal(ids, []string{r.ID}) {
 		t.Fatalf("ONGOING list after Retry = %v", ids)
 	}
-	if ids := pageIDs(mustList(t, s, store.ListParams{State: store.Success})); len(ids) != 0 {
+	if ids := pageIDs(e.list(store.ListParams{State: store.Success})); len(ids) != 0 {
 		t.Fatalf("SUCCESS list after Retry = %v, want empty", ids)
 	}
-	wantCounts(t, s, 1, 0, 0, 0)
-	cl := mustClaim(t, s, store.ClaimParams{Owner: "s2", Names: []string{"job"}, Limit: 10, Now: At(3 * time.Minute)})
-	if len(cl) != 1 || cl[0].Record.Attempt != 2 {
-		t.Fatalf("claim after Retry = %+v, want the record at attempt 2", cl)
+	e.wantCounts(1, 0, 0, 0)
+	cl := e.claim(s2.params(10, "job"))
+	if len(cl) != 1 || cl[0].Record.Attempt != 2 || cl[0].Exhausted {
+		t.Fatalf("claim after Retry = %+v, want the record running at attempt 2", cl)
 	}
 	// A retried record is not deleted by retention as finished.
-	if n, err := s.DeleteFinished(t.Context(), At(time.Hour), 10); err != nil || n != 0 {
+	e.clock.Advance(time.Hour)
+	if n, err := e.s.DeleteFinished(t.Context(), time.Minute, 10); err != nil || n != 0 {
 		t.Fatalf("DeleteFinished after Retry = %d, %v; want 0", n, err)
 	}
 }
 
-func testRetryNothing(t *testing.T, s store.Store) {
-	if _, err := s.Retry(t.Context(), NewID(), At(0)); !errors.Is(err, store.ErrNotFound) {
+func testRetryNothing(e *env) {
+	t := e.t
+	if _, err := e.s.Retry(t.Context(), NewID(), store.RetryParams{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Retry of an unknown ID: %v, want ErrNotFound", err)
 	}
-	ongoing := Owned("job", "s1", At(0))
+	ongoing := Owned("job", s1.id, s1.inc)
 	ongoing.Subtasks = []store.Subtask{{Key: "a", State: store.Failure}}
-	plain := NewRecord("job")
-	allOK := NewRecord("job")
-	allOK.Subtasks = []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Cancelled}}
-	mustInsert(t, s, ongoing, plain, allOK)
-	finishQueued(t, s, plain.ID, store.Failure, At(time.Second))
-	finishQueued(t, s, allOK.ID, store.Success, At(time.Second))
+	e.insert(ongoing)
+	plain := e.ended("job", store.Failure)
+	allOK := Owned("job", s1.id, s1.inc)
+	l := e.insert(allOK)[0].Lease
+	e.finishAll(store.Completion{Lease: l, State: store.Success, Subtasks: []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Cancelled}}})
 	for _, id := range []string{ongoing.ID, plain.ID, allOK.ID} {
-		if _, err := s.Retry(t.Context(), id, At(time.Minute)); !errors.Is(err, store.ErrNothingToRetry) {
+		if _, err := e.s.Retry(t.Context(), id, store.RetryParams{}); !errors.Is(err, store.ErrNothingToRetry) {
 			t.Errorf("Retry(%s): %v, want ErrNothingToRetry", id, err)
 		}
 	}
-	wantCounts(t, s, 1, 1, 1, 0)
+	e.wantCounts(1, 1, 1, 0)
 }
 
-func testRoundTrip(t *testing.T, s store.Store) {
+func testRoundTrip(e *env) {
+	t := e.t
 	progresses := []store.Progress{
 		{Current: -1.5, Total: 2.25, Message: "négatif ✓"},
 		{Current: 0.1 + 0.2, Total: 1.0 / 3.0, Message: ""},
@@ -387,22 +378,20 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		{Key: "d", State: store.Failure, Error: "exit status 3\nstack...", Progress: store.Progress{Current: 2, Total: 5, Message: "2/5"}},
 		{Key: "e", State: store.Cancelled, Error: "ctx"},
 	}
-	r := Owned("job", "s1", At(0))
+	r := Owned("job", s1.id, s1.inc)
 	r.Args = []string{"", " spaced ", "--flag=1", "ünï"}
 	r.Progress = progresses[0]
 	r.Subtasks = subtasks
-	mustInsert(t, s, r)
-	if got := mustGet(t, s, r.ID); got.Progress != progresses[0] || !slices.Equal(got.Args, r.Args) {
+	l := e.insert(r)[0].Lease
+	if got := e.get(r.ID); got.Progress != progresses[0] || !slices.Equal(got.Args, r.Args) {
 		t.Fatalf("inserted progress %+v args %q, want %+v %q", got.Progress, got.Args, progresses[0], r.Args)
 	}
-	if d := cmp.Diff(subtasks, mustGet(t, s, r.ID).Subtasks); d != "" {
+	if d := cmp.Diff(subtasks, e.get(r.ID).Subtasks); d != "" {
 		t.Fatalf("inserted subtasks (-want +got):\n%s", d)
 	}
 	for _, p := range progresses {
-		if _, err := s.Update(t.Context(), "s1", []store.Patch{{ID: r.ID, Progress: &p}}); err != nil {
-			t.Fatalf("Update: %v", err)
-		}
-		got := mustGet(t, s, r.ID).Progress
+		e.update(store.Patch{Lease: l, Progress: &p})
+		got := e.get(r.ID).Progress
 		if math.Float64bits(got.Current) != math.Float64bits(p.Current) || math.Float64bits(got.Total) != math.Float64bits(p.Total) || got.Message != p.Message {
 			t.Fatalf("progress round trip: got %+v, want %+v (bit for bit)", got, p)
 		}
@@ -412,70 +401,115 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		many[i] = store.Subtask{Key: string(rune('a'+i%26)) + string(rune('0'+i%10)), State: []store.State{store.SubtaskPending, store.Ongoing, store.Success, store.Failure, store.Cancelled}[i%5],
 			Progress: store.Progress{Current: float64(i) / 7, Total: -float64(i)}}
 	}
-	fin, err := s.Finish(t.Context(), "s1", r.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second), Progress: &progresses[2], Subtasks: many})
-	if err != nil {
-		t.Fatalf("Finish: %v", err)
+	res := e.finishAll(store.Completion{Lease: l, State: store.Success, Progress: &progresses[2], Subtasks: many})[0]
+	if res.Err != nil {
+		t.Fatalf("Finish: %v", res.Err)
 	}
-	got := mustGet(t, s, r.ID)
+	got := e.get(r.ID)
 	if d := cmp.Diff(many, got.Subtasks); d != "" {
 		t.Fatalf("1000 subtasks round trip (-want +got):\n%s", d)
 	}
-	if got.Progress != progresses[2] || fin.Progress != progresses[2] {
+	if got.Progress != progresses[2] || res.Record.Progress != progresses[2] {
 		t.Fatalf("final progress %+v, want %+v", got.Progress, progresses[2])
 	}
 }
 
-func testDeleteFinished(t *testing.T, s store.Store) {
+func testDeleteFinished(e *env) {
+	t := e.t
 	var fin []*store.Record
+	var ls []store.Lease
 	for i := range 4 {
-		r := NewRecord("job")
+		r := Owned("job", s1.id, s1.inc)
 		r.IdempotencyKey = "fin-" + string(rune('0'+i))
 		fin = append(fin, r)
+		ls = append(ls, e.insert(r)[0].Lease)
 	}
 	queued := NewRecord("job")
 	queued.IdempotencyKey = "queued"
-	owned := Owned("job", "s1", At(0))
-	mustInsert(t, s, append(slices.Clone(fin), queued, owned)...)
+	e.insert(queued)
+	_, owned := e.run(s1, "job")
 	// Finished out of ID order: retention goes by FinishedAt.
-	for i, at := range []time.Duration{2 * time.Second, 0, time.Second, 10 * time.Second} {
-		finishQueued(t, s, fin[i].ID, []store.State{store.Success, store.Failure, store.Cancelled, store.Success}[i], At(at))
-	}
-	cutoff := At(5 * time.Second)
-	n, err := s.DeleteFinished(t.Context(), cutoff, 2)
+	e.finish(ls[1], store.Failure) // T0
+	e.clock.Advance(time.Second)
+	e.finish(ls[2], store.Cancelled) // T0+1s
+	e.clock.Advance(time.Second)
+	e.finish(ls[0], store.Success) // T0+2s
+	e.clock.Advance(8 * time.Second)
+	e.finish(ls[3], store.Success) // T0+10s
+	e.clock.Advance(5 * time.Second)
+	// Now T0+15s; older than 10s means finished before T0+5s.
+	n, err := e.s.DeleteFinished(t.Context(), 10*time.Second, 2)
 	if err != nil || n != 2 {
 		t.Fatalf("DeleteFinished(limit 2) = %d, %v; want 2", n, err)
 	}
-	wantNotFound(t, s, fin[1].ID)
-	wantNotFound(t, s, fin[2].ID)
-	mustGet(t, s, fin[0].ID)
-	if n, err := s.DeleteFinished(t.Context(), cutoff, 100); err != nil || n != 1 {
+	e.wantNotFound(fin[1].ID)
+	e.wantNotFound(fin[2].ID)
+	e.get(fin[0].ID)
+	if n, err := e.s.DeleteFinished(t.Context(), 10*time.Second, 100); err != nil || n != 1 {
 		t.Fatalf("DeleteFinished = %d, %v; want 1", n, err)
 	}
-	wantNotFound(t, s, fin[0].ID)
-	if n, err := s.DeleteFinished(t.Context(), cutoff, 100); err != nil || n != 0 {
+	e.wantNotFound(fin[0].ID)
+	if n, err := e.s.DeleteFinished(t.Context(), 10*time.Second, 100); err != nil || n != 0 {
 		t.Fatalf("DeleteFinished with nothing left = %d, %v; want 0", n, err)
 	}
-	// Finished after the cutoff and ONGOING records stay.
-	for _, r := range []*store.Record{fin[3], queued, owned} {
-		mustGet(t, s, r.ID)
+	if n, err := e.s.DeleteFinished(t.Context(), 10*time.Second, 0); err != nil || n != 0 {
+		t.Fatalf("DeleteFinished(limit 0) = %d, %v; want 0", n, err)
 	}
-	wantCounts(t, s, 2, 1, 0, 0)
-	if ids := pageIDs(mustList(t, s, store.ListParams{})); len(ids) != 3 {
+	// Finished after the cutoff and ONGOING records stay.
+	for _, id := range []string{fin[3].ID, queued.ID, owned.ID} {
+		e.get(id)
+	}
+	e.wantCounts(2, 1, 0, 0)
+	if ids := pageIDs(e.list(store.ListParams{})); len(ids) != 3 {
 		t.Fatalf("List after DeleteFinished returned %d records, want 3", len(ids))
 	}
 	// Deleted records free their idempotency keys; kept ones do not.
 	again := NewRecord("job")
 	again.IdempotencyKey = "fin-1"
-	if res := mustInsert(t, s, again); res[0] != (store.InsertResult{ID: again.ID}) {
+	if res := e.insert(again); res[0] != (store.InsertResult{ID: again.ID}) {
 		t.Fatalf("insert with a deleted record's key = %+v, want a new record", res[0])
 	}
 	dup := NewRecord("job")
 	dup.IdempotencyKey = "fin-3"
-	if res := mustInsert(t, s, dup); res[0] != (store.InsertResult{ID: fin[3].ID, Existing: true}) {
+	if res := e.insert(dup); res[0] != (store.InsertResult{ID: fin[3].ID, Existing: true}) {
 		t.Fatalf("insert with a kept record's key = %+v, want existing %s", res[0], fin[3].ID)
 	}
-	// A deleted record is lost to its former owner and gone for every call.
-	if _, err := s.Finish(t.Context(), "", fin[0].ID, store.Completion{State: store.Success}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("Finish of a deleted record: %v, want ErrNotFound", err)
+	// A deleted record is gone for its former owner too.
+	if res := e.finishAll(store.Completion{Lease: ls[0], State: store.Success})[0]; !errors.Is(res.Err, store.ErrNotFound) {
+		t.Fatalf("Finish of a deleted record: %v, want ErrNotFound", res.Err)
+	}
+}
+
+func testClose(e *env) {
+	t := e.t
+	r := NewRecord("job")
+	e.insert(r)
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := t.Context()
+	checks := map[string]error{}
+	_, checks["Insert"] = e.s.Insert(ctx, []*store.Record{NewRecord("job")})
+	_, checks["Get"] = e.s.Get(ctx, r.ID)
+	_, checks["List"] = e.s.List(ctx, store.ListParams{})
+	_, checks["Counts"] = e.s.Counts(ctx)
+	_, checks["Claim"] = e.s.Claim(ctx, s1.params(1, "job"))
+	_, checks["Recover"] = e.s.Recover(ctx, s1.params(1, "job"), nil)
+	_, checks["Renew"] = e.s.Renew(ctx, []store.Lease{{ID: r.ID}})
+	_, checks["Update"] = e.s.Update(ctx, []store.Patch{{Lease: store.Lease{ID: r.ID}}})
+	_, checks["Finish"] = e.s.Finish(ctx, []store.Completion{{Lease: store.Lease{ID: r.ID}, State: store.Success}})
+	_, checks["Release"] = e.s.Release(ctx, []store.Patch{{Lease: store.Lease{ID: r.ID}}})
+	_, checks["RequestCancel"] = e.s.RequestCancel(ctx, r.ID)
+	_, checks["Retry"] = e.s.Retry(ctx, r.ID, store.RetryParams{})
+	_, checks["DeleteFinished"] = e.s.DeleteFinished(ctx, 0, 1)
+	_, checks["ReadLog"] = e.s.ReadLog(ctx, 0, 1, 0)
+	checks["Announce"] = e.s.Announce(ctx, store.ServerInfo{ID: "x", Incarnation: "x"}, time.Second)
+	checks["Withdraw"] = e.s.Withdraw(ctx, "x", "x")
+	_, checks["Servers"] = e.s.Servers(ctx)
+	checks["Close"] = e.s.Close()
+	for op, err := range checks {
+		if !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", op, err)
+		}
 	}
 }

@@ -1,11 +1,10 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -13,103 +12,39 @@ import (
 )
 
 var recordTests = []test{
-	{"Insert/StoresQueuedAndOwned", testInsertGet},
-	{"Insert/IdempotencyKey", testInsertIdempotency},
-	{"Insert/IdempotencyKeyConcurrent", testInsertIdempotencyConcurrent},
-	{"Insert/DuplicateID", testInsertDuplicateID},
-	{"Get/NotFound", testGetNotFound},
-	{"List/OrderAndFilters", testListFilters},
-	{"List/Pagination", testListPagination},
-	{"List/PaginationStableUnderInserts", testListPaginationConcurrent},
-	{"List/Limits", testListLimits},
-	{"Counts", testCounts},
+	{name: "Insert/StoresQueuedAndOwned", fn: testInsertGet},
+	{name: "Insert/IdempotencyKey", fn: testInsertIdempotency},
+	{name: "Insert/IdempotencyKeyConcurrent", fn: testInsertIdempotencyConcurrent},
+	{name: "Insert/DuplicateID", fn: testInsertDuplicateID},
+	{name: "Get/NotFound", fn: testGetNotFound},
+	{name: "List/OrderAndFilters", fn: testListFilters},
+	{name: "List/Pagination", fn: testListPagination},
+	{name: "List/PaginationStableUnderInserts", fn: testListPaginationConcurrent},
+	{name: "List/Limits", fn: testListLimits},
+	{name: "Counts", fn: testCounts},
 }
 
-func mustInsert(t *testing.T, s store.Store, recs ...*store.Record) []store.InsertResult {
-	t.Helper()
-	res, err := s.Insert(t.Context(), recs)
-	if err != nil {
-		t.Fatalf("Insert: %v", err)
-	}
-	if len(res) != len(recs) {
-		t.Fatalf("Insert returned %d results for %d records", len(res), len(recs))
-	}
-	return res
-}
-
-func mustGet(t *testing.T, s store.Store, id string) *store.Record {
-	t.Helper()
-	r, err := s.Get(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Get(%s): %v", id, err)
-	}
-	return r
-}
-
-func wantNotFound(t *testing.T, s store.Store, id string) {
-	t.Helper()
-	if r, err := s.Get(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("Get(%s) = %+v, %v; want ErrNotFound", id, r, err)
-	}
-}
-
-func mustList(t *testing.T, s store.Store, p store.ListParams) *store.ListPage {
-	t.Helper()
-	page, err := s.List(t.Context(), p)
-	if err != nil {
-		t.Fatalf("List(%+v): %v", p, err)
-	}
-	return page
-}
-
-func pageIDs(p *store.ListPage) []string {
-	ids := make([]string, 0, len(p.Records))
-	for _, r := range p.Records {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
-
-func recIDs(recs ...*store.Record) []string {
-	ids := make([]string, 0, len(recs))
-	for _, r := range recs {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
-
-func mustCounts(t *testing.T, s store.Store) store.Counts {
-	t.Helper()
-	c, err := s.Counts(t.Context())
-	if err != nil {
-		t.Fatalf("Counts: %v", err)
-	}
-	return c
-}
-
-func wantCounts(t *testing.T, s store.Store, ongoing, success, failure, cancelled int) {
-	t.Helper()
-	c := mustCounts(t, s)
-	got := [4]int{c[store.Ongoing], c[store.Success], c[store.Failure], c[store.Cancelled]}
-	if want := [4]int{ongoing, success, failure, cancelled}; got != want {
-		t.Fatalf("Counts ONGOING/SUCCESS/FAILURE/CANCELLED = %v, want %v", got, want)
-	}
-}
-
-func testInsertGet(t *testing.T, s store.Store) {
+func testInsertGet(e *env) {
+	t := e.t
 	queued := NewRecord("alpha", "a", "b c", "")
 	queued.Attempt = 7 // a queued record starts at attempt 0 whatever is given
+	queued.Fence = 9
 	queued.Tags = []string{"gpu", "eu"}
-	queued.Priority = "idle"
+	queued.Priority = store.PriorityIdle
 	queued.Timeout = 90 * time.Second
 	queued.IdleTimeout = 1500 * time.Millisecond
 	queued.IdempotencyKey = "key-1"
+	queued.MaxAttempts = 3
 	queued.Progress = store.Progress{Total: 10, Message: "waiting"}
-	owned := Owned("beta", "srv-1", At(time.Second))
+	owned := Owned("beta", "srv-1", "srv-1/a")
 	owned.Subtasks = []store.Subtask{{Key: "k1", State: store.SubtaskPending}}
+	owned.MaxAttempts = 1
 
-	res := mustInsert(t, s, queued, owned)
-	want := []store.InsertResult{{ID: queued.ID}, {ID: owned.ID}}
+	head := e.head()
+	e.clock.Advance(time.Second)
+	res := e.insert(queued, owned)
+	wantLease := store.Lease{ID: owned.ID, Owner: "srv-1", Incarnation: "srv-1/a", Attempt: 1, Fence: 1}
+	want := []store.InsertResult{{ID: queued.ID}, {ID: owned.ID, Lease: wantLease}}
 	if d := cmp.Diff(want, res); d != "" {
 		t.Fatalf("Insert results (-want +got):\n%s", d)
 	}
@@ -117,69 +52,97 @@ func testInsertGet(t *testing.T, s store.Store) {
 	wantQ := queued.Clone()
 	wantQ.State = store.Ongoing
 	wantQ.Attempt = 0
-	if d := DiffRecord(wantQ, mustGet(t, s, queued.ID)); d != "" {
+	wantQ.Fence = 0
+	if d := DiffRecord(wantQ, e.get(queued.ID)); d != "" {
 		t.Errorf("queued record (-want +got):\n%s", d)
 	}
 	wantO := owned.Clone()
 	wantO.State = store.Ongoing
-	if d := DiffRecord(wantO, mustGet(t, s, owned.ID)); d != "" {
+	wantO.Attempt = 1
+	wantO.Fence = 1
+	wantO.HeartbeatAt = At(time.Second)
+	wantO.StartedAt = At(time.Second)
+	if d := DiffRecord(wantO, e.get(owned.ID)); d != "" {
 		t.Errorf("owned record (-want +got):\n%s", d)
 	}
-	wantCounts(t, s, 2, 0, 0, 0)
+	if l := e.get(owned.ID).Lease(); l != wantLease {
+		t.Errorf("stored record's lease = %v, want %v", l, wantLease)
+	}
+	e.wantCounts(2, 0, 0, 0)
+
+	// The log says one run started and queued work is waiting.
+	got, evs := e.eventsSince(head)
+	if d := cmp.Diff(sorted(ev(store.EventEnqueued, queued.ID), ev(store.EventStarted, owned.ID)), sorted(got...)); d != "" {
+		t.Errorf("events of Insert (-want +got):\n%s", d)
+	}
+	for _, ev := range evs {
+		if !ev.Time.Equal(At(time.Second)) {
+			t.Errorf("%s event time %v, want the store's clock %v", ev.Kind, ev.Time, At(time.Second))
+		}
+		if ev.Kind == store.EventStarted && (ev.Name != "beta" || ev.State != store.Ongoing || ev.Attempt != 1) {
+			t.Errorf("started event %+v, want beta ONGOING attempt 1", ev)
+		}
+	}
 
 	// The owned record is running already: no one can claim it as queued.
-	got, err := s.Claim(t.Context(), store.ClaimParams{Owner: "srv-2", Names: []string{"beta"}, Limit: 10, Now: At(2 * time.Second)})
-	if err != nil {
-		t.Fatalf("Claim: %v", err)
-	}
-	if len(got) != 0 {
+	if got := e.claim(server{"srv-2", "srv-2/a"}.params(10, "beta")); len(got) != 0 {
 		t.Fatalf("Claim took %d records inserted as owned, want 0", len(got))
 	}
 
 	// Get returns a copy: changing it changes nothing stored.
-	r := mustGet(t, s, queued.ID)
+	r := e.get(queued.ID)
 	r.Args[0] = "changed"
 	r.Tags[0] = "changed"
-	if got := mustGet(t, s, queued.ID); got.Args[0] != "a" || got.Tags[0] != "gpu" {
+	if got := e.get(queued.ID); got.Args[0] != "a" || got.Tags[0] != "gpu" {
 		t.Fatalf("changing a record returned by Get changed the store: %+v", got)
 	}
 }
 
-func testInsertIdempotency(t *testing.T, s store.Store) {
+func testInsertIdempotency(e *env) {
+	t := e.t
 	a1 := NewRecord("t")
 	a1.IdempotencyKey = "k"
-	mustInsert(t, s, a1)
+	e.insert(a1)
 	a2 := NewRecord("t")
 	a2.IdempotencyKey = "k"
-	res := mustInsert(t, s, a2)
+	res := e.insert(a2)
 	if want := (store.InsertResult{ID: a1.ID, Existing: true}); res[0] != want {
 		t.Fatalf("second insert with key k = %+v, want %+v", res[0], want)
 	}
-	wantNotFound(t, s, a2.ID)
+	e.wantNotFound(a2.ID)
 
 	// Within one batch the first record with a key wins.
 	b1, b2, b3 := NewRecord("t"), NewRecord("t"), NewRecord("t")
 	b1.IdempotencyKey, b2.IdempotencyKey = "k2", "k2"
-	res = mustInsert(t, s, b1, b2, b3)
+	res = e.insert(b1, b2, b3)
 	want := []store.InsertResult{{ID: b1.ID}, {ID: b1.ID, Existing: true}, {ID: b3.ID}}
 	if d := cmp.Diff(want, res); d != "" {
 		t.Fatalf("batch with a repeated key (-want +got):\n%s", d)
 	}
-	wantNotFound(t, s, b2.ID)
+	e.wantNotFound(b2.ID)
+
+	// An owned record with a key already used is not stored (and gets no
+	// lease).
+	o := Owned("t", "s1", "s1/a")
+	o.IdempotencyKey = "k"
+	if res := e.insert(o); res[0] != (store.InsertResult{ID: a1.ID, Existing: true}) {
+		t.Fatalf("owned insert with key k = %+v, want existing %s", res[0], a1.ID)
+	}
 
 	// A key stays taken after the record finishes (until it is deleted).
-	if _, err := s.Finish(t.Context(), "", a1.ID, store.Completion{State: store.Success, FinishedAt: At(time.Second)}); err != nil {
-		t.Fatalf("Finish: %v", err)
+	if _, err := e.s.RequestCancel(t.Context(), a1.ID); err != nil {
+		t.Fatalf("RequestCancel: %v", err)
 	}
 	a3 := NewRecord("t")
 	a3.IdempotencyKey = "k"
-	if res := mustInsert(t, s, a3); res[0] != (store.InsertResult{ID: a1.ID, Existing: true}) {
+	if res := e.insert(a3); res[0] != (store.InsertResult{ID: a1.ID, Existing: true}) {
 		t.Fatalf("insert with the key of a finished record = %+v, want existing %s", res[0], a1.ID)
 	}
-	wantCounts(t, s, 2, 1, 0, 0)
+	e.wantCounts(2, 0, 0, 1)
 }
 
-func testInsertIdempotencyConcurrent(t *testing.T, s store.Store) {
+func testInsertIdempotencyConcurrent(e *env) {
+	t := e.t
 	const n = 16
 	results := make([]store.InsertResult, n)
 	errs := make([]error, n)
@@ -187,9 +150,12 @@ func testInsertIdempotencyConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			r := NewRecord("t")
+			if i%2 == 1 {
+				r = Owned("t", "s", fmt.Sprint("s/", i))
+			}
 			r.IdempotencyKey = "same"
 			var res []store.InsertResult
-			res, errs[i] = s.Insert(t.Context(), []*store.Record{r})
+			res, errs[i] = e.s.Insert(t.Context(), []*store.Record{r})
 			if errs[i] == nil {
 				results[i] = res[0]
 			}
@@ -211,49 +177,51 @@ func testInsertIdempotencyConcurrent(t *testing.T, s store.Store) {
 	if created != 1 {
 		t.Fatalf("%d concurrent inserts with one key created %d records, want 1", n, created)
 	}
-	mustGet(t, s, results[0].ID)
-	wantCounts(t, s, 1, 0, 0, 0)
+	e.get(results[0].ID)
+	e.wantCounts(1, 0, 0, 0)
 }
 
-func testInsertDuplicateID(t *testing.T, s store.Store) {
+func testInsertDuplicateID(e *env) {
+	t := e.t
 	r := NewRecord("t", "original")
-	mustInsert(t, s, r)
+	e.insert(r)
 	dup := NewRecord("t", "duplicate")
 	dup.ID = r.ID
-	if _, err := s.Insert(t.Context(), []*store.Record{dup}); err == nil {
+	if _, err := e.s.Insert(t.Context(), []*store.Record{dup}); err == nil {
 		t.Fatal("Insert of an ID already stored succeeded, want an error")
 	}
-	if got := mustGet(t, s, r.ID); !slices.Equal(got.Args, []string{"original"}) {
+	// A batch with a bad record stores none of it.
+	ok := NewRecord("t", "fine")
+	if _, err := e.s.Insert(t.Context(), []*store.Record{ok, dup}); err == nil {
+		t.Fatal("Insert of a batch with a stored ID succeeded, want an error")
+	}
+	e.wantNotFound(ok.ID)
+	if got := e.get(r.ID); !slices.Equal(got.Args, []string{"original"}) {
 		t.Fatalf("the duplicate overwrote the record: args %q", got.Args)
 	}
-	wantCounts(t, s, 1, 0, 0, 0)
+	e.wantCounts(1, 0, 0, 0)
 }
 
-func testGetNotFound(t *testing.T, s store.Store) {
-	wantNotFound(t, s, NewID())
-	mustInsert(t, s, NewRecord("t"))
-	wantNotFound(t, s, NewID())
+func testGetNotFound(e *env) {
+	e.wantNotFound(NewID())
+	e.insert(NewRecord("t"))
+	e.wantNotFound(NewID())
 }
 
-func finishQueued(t *testing.T, s store.Store, id string, st store.State, at time.Time) *store.Record {
-	t.Helper()
-	r, err := s.Finish(t.Context(), "", id, store.Completion{State: st, FinishedAt: at})
-	if err != nil {
-		t.Fatalf("Finish(%s): %v", id, err)
-	}
-	return r
-}
-
-func testListFilters(t *testing.T, s store.Store) {
+func testListFilters(e *env) {
+	t := e.t
 	var rs []*store.Record
-	for i := range 6 {
-		r := NewRecord([]string{"a", "b"}[i%2], fmt.Sprint(i))
-		mustInsert(t, s, r)
-		rs = append(rs, r)
+	states := []store.State{store.Ongoing, store.Failure, store.Success, store.Ongoing, store.Success, store.Ongoing}
+	for i, st := range states {
+		name := []string{"a", "b"}[i%2]
+		if st == store.Ongoing {
+			r := NewRecord(name, fmt.Sprint(i))
+			e.insert(r)
+			rs = append(rs, r)
+			continue
+		}
+		rs = append(rs, e.ended(name, st))
 	}
-	finishQueued(t, s, rs[1].ID, store.Failure, At(time.Second))
-	finishQueued(t, s, rs[2].ID, store.Success, At(time.Second))
-	finishQueued(t, s, rs[4].ID, store.Success, At(time.Second))
 
 	for _, tc := range []struct {
 		p    store.ListParams
@@ -269,7 +237,7 @@ func testListFilters(t *testing.T, s store.Store) {
 		{store.ListParams{Name: "b", State: store.Success}, nil},
 		{store.ListParams{Name: "nope"}, nil},
 	} {
-		page := mustList(t, s, tc.p)
+		page := e.list(tc.p)
 		if d := cmp.Diff(recIDs(tc.want...), pageIDs(page)); d != "" {
 			t.Errorf("List(%+v) IDs (-want +got):\n%s", tc.p, d)
 		}
@@ -278,19 +246,19 @@ func testListFilters(t *testing.T, s store.Store) {
 		}
 	}
 	// Records come back whole.
-	page := mustList(t, s, store.ListParams{Name: "a", State: store.Success})
-	if d := DiffRecord(mustGet(t, s, rs[4].ID), page.Records[0]); d != "" {
+	page := e.list(store.ListParams{Name: "a", State: store.Success})
+	if d := DiffRecord(e.get(rs[4].ID), page.Records[0]); d != "" {
 		t.Errorf("listed record differs from Get (-get +list):\n%s", d)
 	}
 }
 
-func insertMany(t *testing.T, s store.Store, n int, name func(i int) string) []*store.Record {
-	t.Helper()
+func (e *env) insertMany(n int, name func(i int) string) []*store.Record {
+	e.t.Helper()
 	rs := make([]*store.Record, n)
 	for i := range rs {
 		rs[i] = NewRecord(name(i), fmt.Sprint(i))
 	}
-	mustInsert(t, s, rs...)
+	e.insert(rs...)
 	return rs
 }
 
@@ -301,12 +269,12 @@ func descIDs(rs []*store.Record) []string {
 }
 
 // listAll pages through List and returns every ID and the page sizes.
-func listAll(t *testing.T, s store.Store, p store.ListParams, between func()) ([]string, []int) {
-	t.Helper()
+func (e *env) listAll(p store.ListParams, between func()) ([]string, []int) {
+	e.t.Helper()
 	var ids []string
 	var sizes []int
 	for range 10_000 {
-		page := mustList(t, s, p)
+		page := e.list(p)
 		ids = append(ids, pageIDs(page)...)
 		sizes = append(sizes, len(page.Records))
 		if page.NextCursor == "" {
@@ -317,13 +285,14 @@ func listAll(t *testing.T, s store.Store, p store.ListParams, between func()) ([
 			between()
 		}
 	}
-	t.Fatal("List never returned an empty NextCursor")
+	e.t.Fatal("List never returned an empty NextCursor")
 	return nil, nil
 }
 
-func testListPagination(t *testing.T, s store.Store) {
-	rs := insertMany(t, s, 250, func(i int) string { return []string{"a", "b"}[i%3/2] })
-	ids, sizes := listAll(t, s, store.ListParams{Limit: 100}, nil)
+func testListPagination(e *env) {
+	t := e.t
+	rs := e.insertMany(250, func(i int) string { return []string{"a", "b"}[i%3/2] })
+	ids, sizes := e.listAll(store.ListParams{Limit: 100}, nil)
 	if d := cmp.Diff(descIDs(rs), ids); d != "" {
 		t.Fatalf("paged IDs (-want +got):\n%s", d)
 	}
@@ -331,7 +300,7 @@ func testListPagination(t *testing.T, s store.Store) {
 		t.Fatalf("page sizes (-want +got):\n%s", d)
 	}
 	// Exactly full last page: NextCursor may be set, the next page is empty.
-	ids, _ = listAll(t, s, store.ListParams{Limit: 125}, nil)
+	ids, _ = e.listAll(store.ListParams{Limit: 125}, nil)
 	if len(ids) != 250 {
 		t.Fatalf("paging by 125 returned %d IDs, want 250", len(ids))
 	}
@@ -347,21 +316,22 @@ func testListPagination(t *testing.T, s store.Store) {
 		if p.Name == "" {
 			want = descIDs(rs)
 		}
-		ids, _ := listAll(t, s, p, nil)
+		ids, _ := e.listAll(p, nil)
 		if d := cmp.Diff(want, ids); d != "" {
 			t.Fatalf("paged IDs of %+v (-want +got):\n%s", p, d)
 		}
 	}
 }
 
-func testListPaginationConcurrent(t *testing.T, s store.Store) {
-	rs := insertMany(t, s, 120, func(int) string { return "a" })
+func testListPaginationConcurrent(e *env) {
+	t := e.t
+	rs := e.insertMany(120, func(int) string { return "a" })
 	for _, p := range []store.ListParams{{Limit: 9}, {Name: "a", Limit: 9}, {State: store.Ongoing, Limit: 9}} {
-		ids, _ := listAll(t, s, p, func() {
+		ids, _ := e.listAll(p, func() {
 			// New records (newer IDs) arrive between pages.
-			insertMany(t, s, 3, func(int) string { return "a" })
+			e.insertMany(3, func(int) string { return "a" })
 		})
-		if !slices.IsSortedFunc(ids, func(a, b string) int { return -cmp3(a, b) }) {
+		if !slices.IsSortedFunc(ids, func(a, b string) int { return -strings.Compare(a, b) }) {
 			t.Fatalf("List %+v under inserts is not strictly newest first", p)
 		}
 		if got := slices.Compact(slices.Clone(ids)); len(got) != len(ids) {
@@ -375,20 +345,11 @@ func testListPaginationConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
-func cmp3(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func testListLimits(t *testing.T, s store.Store) {
-	insertMany(t, s, 1100, func(int) string { return "a" })
+func testListLimits(e *env) {
+	t := e.t
+	e.insertMany(1100, func(int) string { return "a" })
 	for _, tc := range []struct{ limit, want int }{{0, 100}, {-5, 100}, {1, 1}, {1000, 1000}, {1001, 1000}, {5000, 1000}} {
-		page := mustList(t, s, store.ListParams{Limit: tc.limit})
+		page := e.list(store.ListParams{Limit: tc.limit})
 		if len(page.Records) != tc.want {
 			t.Errorf("List(Limit %d) returned %d records, want %d", tc.limit, len(page.Records), tc.want)
 		}
@@ -398,24 +359,26 @@ func testListLimits(t *testing.T, s store.Store) {
 	}
 }
 
-func testCounts(t *testing.T, s store.Store) {
-	wantCounts(t, s, 0, 0, 0, 0)
-	rs := insertMany(t, s, 7, func(int) string { return "a" })
-	wantCounts(t, s, 7, 0, 0, 0)
-	finishQueued(t, s, rs[0].ID, store.Success, At(time.Second))
-	finishQueued(t, s, rs[1].ID, store.Success, At(time.Second))
-	finishQueued(t, s, rs[2].ID, store.Failure, At(time.Second))
-	if _, err := s.RequestCancel(t.Context(), rs[3].ID, At(time.Second)); err != nil {
+func testCounts(e *env) {
+	t := e.t
+	e.wantCounts(0, 0, 0, 0)
+	rs := e.insertMany(4, func(int) string { return "a" })
+	e.wantCounts(4, 0, 0, 0)
+	e.ended("a", store.Success)
+	e.ended("a", store.Success)
+	fail := e.ended("a", store.Failure)
+	if _, err := e.s.RequestCancel(t.Context(), rs[3].ID); err != nil {
 		t.Fatalf("RequestCancel: %v", err)
 	}
-	wantCounts(t, s, 3, 2, 1, 1)
+	e.wantCounts(3, 2, 1, 1)
 	// Failed operations change no count.
-	if _, err := s.Finish(t.Context(), "", rs[0].ID, store.Completion{State: store.Failure, FinishedAt: At(time.Second)}); !errors.Is(err, store.ErrFinished) {
-		t.Fatalf("Finish of a finished record: %v, want ErrFinished", err)
+	if res := e.finishAll(store.Completion{Lease: store.Lease{ID: fail.ID, Owner: "x", Incarnation: "x", Fence: 99}, State: store.Success}); res[0].Err == nil {
+		t.Fatalf("Finish of a finished record under a foreign lease succeeded")
 	}
-	wantCounts(t, s, 3, 2, 1, 1)
-	if n, err := s.DeleteFinished(t.Context(), At(time.Hour), 100); err != nil || n != 4 {
+	e.wantCounts(3, 2, 1, 1)
+	e.clock.Advance(time.Hour)
+	if n, err := e.s.DeleteFinished(t.Context(), time.Minute, 100); err != nil || n != 4 {
 		t.Fatalf("DeleteFinished = %d, %v; want 4", n, err)
 	}
-	wantCounts(t, s, 3, 0, 0, 0)
+	e.wantCounts(3, 0, 0, 0)
 }

@@ -1,0 +1,250 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+	"github.com/google/go-cmp/cmp"
+)
+
+var logTests = []test{
+	{name: "Log/DenseIncreasingSeqs", fn: testLogDense},
+	{name: "Log/ReadAfterAndLimit", fn: testLogPaging},
+	{name: "Log/WaitWakesOnAppend", fn: testLogWait},
+	{name: "Log/WaitEndsWithContext", fn: testLogWaitCtx},
+	{name: "Log/TrimmedByCount", fn: testLogTrimCount, log: 10},
+	{name: "Log/TrimmedByAge", fn: testLogTrimAge, age: time.Hour},
+	{name: "Log/PositionPastHead", fn: testLogPastHead},
+	{name: "Log/ConcurrentWritersOneOrder", fn: testLogConcurrent},
+}
+
+// checkDense fails unless evs have the Seqs from, from+1, ...
+func (e *env) checkDense(evs []store.Event, from uint64) {
+	e.t.Helper()
+	for i, ev := range evs {
+		if ev.Seq != from+uint64(i) {
+			e.t.Fatalf("entry %d has Seq %d, want %d (dense, increasing)", i, ev.Seq, from+uint64(i))
+		}
+	}
+}
+
+func testLogDense(e *env) {
+	t := e.t
+	if page := e.readLog(0); len(page.Events) != 0 || page.Head != 0 || page.Truncated {
+		t.Fatalf("log of an empty store = %+v, want empty, head 0", page)
+	}
+	e.insert(NewRecord("job"))
+	_, l := e.run(s1, "job")
+	e.update(store.Patch{Lease: l, Progress: &store.Progress{Current: 1}})
+	e.finish(l, store.Success)
+	page := e.readLog(0)
+	if len(page.Events) != 4 || page.Head != 4 || page.Truncated {
+		t.Fatalf("log after four changes: %d entries, head %d, truncated %v; want 4, 4, false", len(page.Events), page.Head, page.Truncated)
+	}
+	e.checkDense(page.Events, 1)
+	kinds := []store.EventKind{store.EventEnqueued, store.EventStarted, store.EventUpdated, store.EventDone}
+	for i, ev := range page.Events {
+		if ev.Kind != kinds[i] {
+			t.Errorf("entry %d is %s, want %s", i+1, ev.Kind, kinds[i])
+		}
+	}
+	// Calls that change nothing append nothing.
+	e.claim(s2.params(0, "job"))
+	e.renew(l)
+	e.update(store.Patch{Lease: l})
+	if h := e.head(); h != 4 {
+		t.Fatalf("head after calls that change nothing = %d, want 4", h)
+	}
+}
+
+func testLogPaging(e *env) {
+	t := e.t
+	for range 25 {
+		e.insert(NewRecord("job"))
+	}
+	for _, tc := range []struct {
+		after    uint64
+		limit    int
+		from, n  int
+		wantHead uint64
+	}{{0, 10, 1, 10, 25}, {10, 10, 11, 10, 25}, {20, 10, 21, 5, 25}, {25, 10, 0, 0, 25}, {3, 1, 4, 1, 25}} {
+		page, err := e.s.ReadLog(t.Context(), tc.after, tc.limit, 0)
+		if err != nil {
+			t.Fatalf("ReadLog(%d, %d): %v", tc.after, tc.limit, err)
+		}
+		if len(page.Events) != tc.n || page.Head != tc.wantHead || page.Truncated {
+			t.Fatalf("ReadLog(%d, %d) = %d entries head %d truncated %v; want %d, %d, false", tc.after, tc.limit, len(page.Events), page.Head, page.Truncated, tc.n, tc.wantHead)
+		}
+		e.checkDense(page.Events, uint64(tc.from))
+	}
+	// A limit of 0 or less still reads (a default page).
+	if page, err := e.s.ReadLog(t.Context(), 0, 0, 0); err != nil || len(page.Events) == 0 {
+		t.Fatalf("ReadLog(limit 0) = %d entries, %v; want a default page", len(page.Events), err)
+	}
+}
+
+func testLogWait(e *env) {
+	t := e.t
+	e.insert(NewRecord("job"))
+	head := e.head()
+	got := make(chan store.LogPage, 1)
+	errs := make(chan error, 1)
+	go func() {
+		page, err := e.s.ReadLog(t.Context(), head, 10, waitTimeout)
+		errs <- err
+		got <- page
+	}()
+	// Whether the reader is already waiting or not, it must see this entry
+	// and not time out empty.
+	q := NewRecord("job")
+	e.insert(q)
+	if err := <-errs; err != nil {
+		t.Fatalf("ReadLog with wait: %v", err)
+	}
+	page := <-got
+	if len(page.Events) == 0 || page.Events[0].TaskID != q.ID || page.Events[0].Seq != head+1 {
+		t.Fatalf("waiting ReadLog returned %+v, want the entry appended meanwhile", page.Events)
+	}
+	// Nothing new: a short wait returns empty, without error.
+	page, err := e.s.ReadLog(t.Context(), head+1, 10, time.Millisecond)
+	if err != nil || len(page.Events) != 0 || page.Head != head+1 {
+		t.Fatalf("ReadLog with nothing new = %+v, %v; want empty at head %d", page, err, head+1)
+	}
+}
+
+func testLogWaitCtx(e *env) {
+	t := e.t
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The error may be the context's or nil with no entries.
+		page, _ := e.s.ReadLog(ctx, 0, 10, time.Hour)
+		if len(page.Events) != 0 {
+			t.Errorf("ReadLog of an empty log returned %d entries", len(page.Events))
+		}
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("ReadLog kept waiting after its context ended")
+	}
+}
+
+func testLogTrimCount(e *env) {
+	t := e.t
+	for range 60 {
+		e.insert(NewRecord("job"))
+	}
+	page := e.readLog(0)
+	if !page.Truncated || page.Head != 60 {
+		t.Fatalf("log of 60 entries bounded to 10, read from 0: truncated %v head %d; want truncated, head 60", page.Truncated, page.Head)
+	}
+	if len(page.Events) < 10 || len(page.Events) > 30 {
+		t.Fatalf("log bounded to 10 keeps %d entries", len(page.Events))
+	}
+	e.checkDense(page.Events, 61-uint64(len(page.Events)))
+	// The newest ten are always there.
+	if page := e.readLog(50); page.Truncated || len(page.Events) != 10 {
+		t.Fatalf("ReadLog(50): truncated %v, %d entries; want the last 10", page.Truncated, len(page.Events))
+	}
+}
+
+func testLogTrimAge(e *env) {
+	t := e.t
+	for range 5 {
+		e.insert(NewRecord("job"))
+	}
+	e.clock.Advance(2 * time.Hour)
+	q := NewRecord("job")
+	e.insert(q)
+	// Retention also trims the log.
+	if _, err := e.s.DeleteFinished(t.Context(), time.Hour, 10); err != nil {
+		t.Fatal(err)
+	}
+	page := e.readLog(0)
+	if !page.Truncated || len(page.Events) != 1 || page.Events[0].TaskID != q.ID || page.Events[0].Seq != 6 {
+		t.Fatalf("log after entries aged out: truncated %v entries %+v; want only entry 6 and truncated", page.Truncated, page.Events)
+	}
+	if page := e.readLog(5); page.Truncated || len(page.Events) != 1 {
+		t.Fatalf("ReadLog(5) after the age trim: %+v, want entry 6, not truncated", page)
+	}
+}
+
+func testLogPastHead(e *env) {
+	t := e.t
+	e.insert(NewRecord("job"))
+	// A position the log never reached (from another store, or a clock
+	// based ID of another version): the reader missed whatever it thinks
+	// it saw.
+	page, err := e.s.ReadLog(t.Context(), 1_000_000, 10, 0)
+	if err != nil || !page.Truncated || page.Head != 1 {
+		t.Fatalf("ReadLog past the head = %+v, %v; want truncated at head 1", page, err)
+	}
+	if len(page.Events) != 1 || page.Events[0].Seq != 1 {
+		t.Fatalf("ReadLog past the head returned %+v, want the log from its oldest entry", page.Events)
+	}
+}
+
+func testLogConcurrent(e *env) {
+	t := e.t
+	const writers, each = 6, 40
+	var wg sync.WaitGroup
+	ids := make([][]string, writers)
+	for w := range writers {
+		wg.Go(func() {
+			sv := server{fmt.Sprint("w", w), fmt.Sprint("w", w, "/1")}
+			for range each {
+				r := Owned("job", sv.id, sv.inc)
+				res, err := e.s.Insert(t.Context(), []*store.Record{r})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := e.s.Finish(t.Context(), []store.Completion{{Lease: res[0].Lease, State: store.Success}}); err != nil {
+					t.Error(err)
+					return
+				}
+				ids[w] = append(ids[w], r.ID)
+			}
+		})
+	}
+	wg.Wait()
+	page := e.readLog(0)
+	e.checkDense(page.Events, 1)
+	if len(page.Events) != 2*writers*each {
+		t.Fatalf("%d entries, want %d", len(page.Events), 2*writers*each)
+	}
+	// Each task's started comes before its done.
+	started := map[string]bool{}
+	var order []string
+	for _, ev := range page.Events {
+		switch ev.Kind {
+		case store.EventStarted:
+			started[ev.TaskID] = true
+		case store.EventDone:
+			if !started[ev.TaskID] {
+				t.Fatalf("done of %s before its started", ev.TaskID)
+			}
+			order = append(order, ev.TaskID)
+		}
+	}
+	// And each writer's tasks end in the order it finished them.
+	for w := range writers {
+		var got []string
+		for _, id := range order {
+			for _, mine := range ids[w] {
+				if id == mine {
+					got = append(got, id)
+				}
+			}
+		}
+		if d := cmp.Diff(ids[w], got); d != "" {
+			t.Fatalf("writer %d's done events out of order (-want +got):\n%s", w, d)
+		}
+	}
+}
