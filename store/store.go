@@ -437,8 +437,9 @@ func ExhaustedError(attempts int) string {
 	return "orphaned after " + strconv.Itoa(attempts) + " attempts"
 }
 
-// ExhaustedExitCode is the exit code stored with ExhaustedError.
-const ExhaustedExitCode = 1
+// FailureExitCode is the exit code a store writes with a terminal state it
+// decides itself: a record out of attempts, a queued record cancelled.
+const FailureExitCode = 1
 
 // TerminalKind returns the event kind of r's terminal state.
 func TerminalKind(r *Record) EventKind {
