@@ -78,16 +78,16 @@ func (w *wtx) claimOne(out []store.Claimed, id string, p store.ClaimParams, how 
 	b, prev := snapshot(r), r.Owner
 	if how != "same" && r.MaxAttempts > 0 && r.Attempt >= r.MaxAttempts {
 		exhaust(r, w.now)
-		w.put(r, b)
 		w.event(r, store.EventFailed)
+		w.put(r, b)
 		return append(out, store.Claimed{Record: r.Clone(), PrevOwner: prev, Exhausted: true})
 	}
 	if how != "same" {
 		r.Attempt++
 	}
 	startAttempt(r, p.Owner, p.Incarnation, w.now)
-	w.put(r, b)
 	w.event(r, store.EventStarted)
+	w.put(r, b)
 	return append(out, store.Claimed{Record: r.Clone(), Lease: r.Lease(), PrevOwner: prev})
 }
 

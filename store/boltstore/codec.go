@@ -72,6 +72,7 @@ func encodeRecord(b []byte, r *store.Record) []byte {
 	b = appendString(b, r.Incarnation)
 	b = binary.AppendUvarint(b, r.Fence)
 	b = binary.AppendVarint(b, int64(r.MaxAttempts))
+	b = binary.AppendUvarint(b, r.EventSeq)
 	return b
 }
 
@@ -180,6 +181,7 @@ func decodeRecord(b []byte) (*store.Record, error) {
 		r.Incarnation = d.string()
 		r.Fence = d.uvarint()
 		r.MaxAttempts = int(d.varint())
+		r.EventSeq = d.uvarint()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errCorrupt

@@ -189,9 +189,13 @@ func (w *wtx) appendEvent(ev store.Event) {
 	w.events = append(w.events, ev)
 }
 
-// event appends the event of kind k describing r as it is now.
+// event appends the event of kind k describing r as it is now and, for a
+// task event, sets r.EventSeq; put r after calling it.
 func (w *wtx) event(r *store.Record, k store.EventKind) {
 	w.appendEvent(store.EventOf(r, k))
+	if !k.Control() && w.failed == nil {
+		r.EventSeq = w.seq
+	}
 }
 
 // trimLog deletes the entries past the count bound (once the log is an

@@ -109,8 +109,8 @@ func (w *wtx) insert(recs []*store.Record) ([]store.InsertResult, error) {
 		}
 		c.Attempt, c.Fence = 1, 1
 		c.HeartbeatAt, c.StartedAt = w.now, w.now
-		w.put(c, nil)
 		w.event(c, store.EventStarted)
+		w.put(c, nil)
 		res[i].Lease = c.Lease()
 	}
 	if firstQueued != "" {
@@ -167,8 +167,8 @@ func (s *Store) Update(ctx context.Context, patches []store.Patch) ([]store.Leas
 			}
 			b := snapshot(r)
 			applyPatch(r, p)
-			w.put(r, b)
 			w.event(r, store.EventUpdated)
+			w.put(r, b)
 		}
 		return nil
 	})
@@ -238,8 +238,8 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 	applyPatch(r, store.Patch{Progress: c.Progress, Subtasks: c.Subtasks})
 	r.Owner = ""
 	r.CancelRequested = false
-	w.put(r, b)
 	w.event(r, store.TerminalKind(r))
+	w.put(r, b)
 	return store.FinishResult{Record: r.Clone()}
 }
 
@@ -297,12 +297,12 @@ func (s *Store) RequestCancel(ctx context.Context, id string) (*store.Record, er
 			code := store.FailureExitCode
 			r.ExitCode = &code
 			r.CancelRequested = false
-			w.put(r, b)
 			w.event(r, store.EventCancelled)
+			w.put(r, b)
 		} else {
 			r.CancelRequested = true
-			w.put(r, b)
 			w.event(r, store.EventCancel)
+			w.put(r, b)
 		}
 		out = r.Clone()
 		return nil

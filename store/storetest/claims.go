@@ -51,6 +51,7 @@ func testClaimFIFO(e *env) {
 		want.Owner, want.Incarnation = s1.id, s1.inc
 		want.HeartbeatAt, want.StartedAt = At(time.Minute), At(time.Minute)
 		want.Attempt, want.Fence = 1, 1
+		want.EventSeq = head + 1 + uint64(i)
 		if d := DiffRecord(want, c.Record); d != "" {
 			t.Errorf("claimed record (-want +got):\n%s", d)
 		}
