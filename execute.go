@@ -83,7 +83,13 @@ func (m *Manager) execute(r *running) {
 		h.BeforeRun(ctx, info)
 	}
 	stopWatch := context.AfterFunc(ctx, func() {
-		r.armGrace(m.clock.AfterFunc(m.cfg.TimeoutGrace, func() {
+		grace := m.cfg.TimeoutGrace
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// Stop returns TimeoutGrace after its deadline: keep a quarter
+			// of it to write the outcome of a run given up on.
+			grace = grace * 3 / 4
+		}
+		r.armGrace(m.clock.AfterFunc(grace, func() {
 			m.finalize(ctx, r, errAbandoned)
 		}))
 	})

@@ -342,8 +342,14 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Unlock()
 
 	_ = m.claimer.loop.Stop(context.Background())
+	// Wait for the Submits that passed the state check before it changed:
+	// their runs are in runs once this returns.
+	m.claimGate.Lock()
+	m.claimGate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	stopBy := time.Time{} // when Stop must return; zero: no deadline passed
 	if !m.runs.wait(ctx.Done(), nil) {
 		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())
+		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
 		m.runs.stopAll(errShutdown)
 		grace := m.clock.NewTimer(m.cfg.TimeoutGrace)
 		if !m.runs.wait(nil, grace.C()) {
@@ -351,7 +357,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		}
 		grace.Stop()
 	}
-	m.stopServices()
+	m.stopServices(stopBy)
 	m.mu.Lock()
 	m.state = stateStopped
 	m.mu.Unlock()
@@ -372,8 +378,10 @@ func (m *Manager) giveUp() {
 	}
 }
 
-// stopServices stops every service but the claimer (stopped first).
-func (m *Manager) stopServices() {
+// stopServices stops every service but the claimer (stopped first); an
+// idle callback that ignores its context is waited for until stopBy (zero:
+// for TimeoutGrace).
+func (m *Manager) stopServices(stopBy time.Time) {
 	bg := context.Background()
 	_ = m.completer.loop.Stop(bg)
 	_ = m.flusher.loop.Stop(bg)
@@ -382,7 +390,10 @@ func (m *Manager) stopServices() {
 	m.cancelWork()
 	_ = m.tail.loop.Stop(bg)
 	m.tail.close()
-	ctx, cancel := context.WithTimeout(bg, m.cfg.TimeoutGrace)
+	if stopBy.IsZero() {
+		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
+	}
+	ctx, cancel := context.WithDeadline(bg, stopBy)
 	defer cancel()
 	if err := m.idle.sched.Stop(ctx); err != nil {
 		m.logger.Warn("idle scheduler did not stop in time: an idle callback ignores its context", "err", err)

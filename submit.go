@@ -120,6 +120,10 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 // manager runs and a slot of its kind is free. ok is false when the caller
 // must queue the record instead.
 func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Definition) (id string, ok bool, err error) {
+	// Held from the state check until the run is in runs: Stop waits for
+	// it, and Recover never mistakes the record for a lost claim.
+	m.claimGate.RLock()
+	defer m.claimGate.RUnlock()
 	m.mu.Lock()
 	switch {
 	case m.state == stateStopping || m.state == stateStopped:
@@ -134,8 +138,6 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 		return "", false, nil
 	}
 	rec.Owner, rec.Incarnation = m.cfg.ServerID, m.incarnation
-	m.claimGate.RLock()
-	defer m.claimGate.RUnlock()
 	res, err := m.store.Insert(ctx, []*store.Record{rec})
 	if err != nil || res[0].Existing {
 		m.freeSlot(rec.Idle())
