@@ -94,6 +94,11 @@ func (f *flusher) flushDue(ctx context.Context) (time.Time, bool) {
 	f.mu.Unlock()
 	if len(due) > 0 {
 		f.write(ctx, due)
+		// A change to the runs just written comes due one interval from
+		// now, without a wake: look again then.
+		if soonest := now.Add(f.m.cfg.ProgressInterval); next.IsZero() || soonest.Before(next) {
+			next = soonest
+		}
 	}
 	return next, !next.IsZero()
 }
