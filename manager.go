@@ -345,7 +345,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	// Wait for the Submits that passed the state check before it changed:
 	// their runs are in runs once this returns.
 	m.claimGate.Lock()
-	m.claimGate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	m.claimGate.Unlock()  //nolint:staticcheck // a barrier, not a critical section
 	stopBy := time.Time{} // when Stop must return; zero: no deadline passed
 	if !m.runs.wait(ctx.Done(), nil) {
 		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())

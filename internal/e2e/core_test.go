@@ -214,4 +214,3 @@ func fill(t *testing.T, path string) {
 	}
 	t.Fatal("the file system never filled")
 }
-
