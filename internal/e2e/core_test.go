@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -34,6 +36,23 @@ func TestFixedServerIDCrashRecovery(t *testing.T) {
 	if info := s2.waitState(plain, bgtask.StateFailure); info.Error != "orphaned after 1 attempt" || info.Attempt != 1 {
 		t.Fatalf("non-retriable task after the crash: %q at attempt %d, want orphaned after 1 attempt", info.Error, info.Attempt)
 	}
+}
+
+// post submits a task over HTTP (faster than a client process, when the
+// test races the task) and returns its ID.
+func (s *server) post(name string, args ...string) string {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"name": name, "args": args})
+	resp, err := http.Post("http://"+s.addr+"/v1/tasks", "application/json", bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info bgtask.TaskInfo
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&info) != nil {
+		s.t.Fatalf("POST /v1/tasks %s: %s", name, resp.Status)
+	}
+	return info.ID
 }
 
 // sseClient reads one event stream.
@@ -116,20 +135,29 @@ func TestStreamResumesAcrossARestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s1 := startServer(t, dir)
-	id := s1.submit("progress", "10", "100")
-	c := s1.openStream("/v1/tasks/"+id+"/events", "")
+	var id string
 	var first sseEvent
-	for range 1000 {
-		ev, ok := c.next()
-		if !ok {
-			t.Fatal("stream ended early")
+	// Follow a progress 10 100 task to its first updated event. On a busy
+	// machine the task may be over before the stream opens: then try again
+	// with a new one.
+	for try := 0; first.id == "" && try < 5; try++ {
+		id = s1.post("progress", "10", "100")
+		c := s1.openStream("/v1/tasks/"+id+"/events", "")
+		for range 1000 {
+			ev, ok := c.next()
+			if !ok || ev.kind == "server_close" {
+				break
+			}
+			if ev.kind == "updated" {
+				first = ev
+				break
+			}
 		}
-		if ev.kind == "updated" {
-			first = ev
-			break
-		}
+		c.resp.Body.Close() // the client goes away
 	}
-	c.resp.Body.Close() // the client goes away
+	if first.id == "" {
+		t.Fatal("no updated event seen in 5 tries")
+	}
 	s1.waitState(id, bgtask.StateSuccess)
 	s1.term()
 
@@ -161,12 +189,17 @@ func TestFullDiskOutcomeWrittenWhenSpaceReturns(t *testing.T) {
 	dir := filepath.Join(mnt, "data")
 	s := startServer(t, dir)
 	// The outcome carries half a megabyte of progress message: writing it
-	// needs space the store has never used.
-	id := s.submit("big_progress", "524288", "2")
+	// needs space the store has never used. The task ends once the disk is
+	// full (the marker lives outside the tmpfs).
+	marker := filepath.Join(t.TempDir(), "disk-full")
+	id := s.submit("big_progress", "524288", marker)
 	s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
 	stream := s.openStream("/v1/tasks/"+id+"/events", "")
 	filler := filepath.Join(mnt, "filler")
 	fill(t, filler)
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// The task ends now, with the disk full.
 	deadline := time.Now().Add(waitFor)
 	for !strings.Contains(s.log(), "cannot write task outcomes") {
