@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -50,11 +49,7 @@ func attachSSE(ctx context.Context, m *bgtask.Manager, n int, read bool) (func()
 	// Loopback sockets autotune to megabytes of buffer per connection: a
 	// client that reads nothing would still take that much from the
 	// server. Buffers of ordinary size model a real stalled client.
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, sseSocketBuffer)
-		})
-	}}
+	lc := net.ListenConfig{Control: sockBuf(sendBuffer)}
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -63,11 +58,7 @@ func attachSSE(ctx context.Context, m *bgtask.Manager, n int, read bool) (func()
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cctx, cancel := context.WithCancel(ctx)
-	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, sseSocketBuffer)
-		})
-	}}
+	dialer := &net.Dialer{Control: sockBuf(receiveBuffer)}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true, DialContext: dialer.DialContext}}
 	url := "http://" + ln.Addr().String() + "/v1/events"
 	var wg sync.WaitGroup
