@@ -216,12 +216,12 @@ type Manager struct {
 	// closedToRuns, guarded by claimGate, is set by Stop once every Submit
 	// that may start a run here has registered it: later Submits refuse.
 	closedToRuns bool
-	claimer   *claimer
-	leases    *leaseKeeper
-	completer *completer
-	flusher   *flusher
-	tail      *eventTail
-	janitor   *janitor
+	claimer      *claimer
+	leases       *leaseKeeper
+	completer    *completer
+	flusher      *flusher
+	tail         *eventTail
+	janitor      *janitor
 
 	// mu guards the fields below.
 	mu    sync.Mutex

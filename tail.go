@@ -24,11 +24,11 @@ type eventTail struct {
 	loop service.Loop
 
 	mu     sync.RWMutex // guards the fields below
-	ring   []*Event   // circular, capacity Config.EventHistory; entries immutable
-	start  int        // index of the oldest entry
-	n      int        // entries held
-	head   uint64     // Seq of the newest entry read (position of the tail)
-	ready  bool       // head is known
+	ring   []*Event     // circular, capacity Config.EventHistory; entries immutable
+	start  int          // index of the oldest entry
+	n      int          // entries held
+	head   uint64       // Seq of the newest entry read (position of the tail)
+	ready  bool         // head is known
 	wake   chan struct{}
 	closed bool
 
