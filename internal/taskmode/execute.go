@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/parallel"
 )
 
 // taskEnv is what every Task handle of one run shares.
@@ -164,21 +164,25 @@ func (r *runner) runParallel(ctx context.Context, def *bgtask.Definition, env *t
 	}
 	t.Progress().SetTotal(float64(len(keys)))
 	codes := make([]int, len(keys))
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i, key := range keys {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			label := fmt.Sprintf("task %q subtask %q", def.Name, key)
-			codes[i] = r.call(ctx, label, def.RunSubtask, env.newTask(def.Name, key))
-			t.Progress().Add(1, key)
-		})
+	todo := make([]int, len(keys))
+	for i := range todo {
+		todo[i] = i
+		codes[i] = notRun
 	}
-	wg.Wait()
+	// The same scheduling as the manager's (internal/parallel); task mode
+	// runs every subtask, once.
+	parallel.Run(ctx, todo, limit, func(ctx context.Context, i int) {
+		label := fmt.Sprintf("task %q subtask %q", def.Name, keys[i])
+		codes[i] = r.call(ctx, label, def.RunSubtask, env.newTask(def.Name, keys[i]))
+		t.Progress().Add(1, keys[i])
+	})
 	var failed []string
 	for i, c := range codes {
-		if c != bgtask.ExitSuccess {
+		switch c {
+		case bgtask.ExitSuccess:
+		case notRun:
+			failed = append(failed, keys[i]+" (not run: interrupted)")
+		default:
 			failed = append(failed, fmt.Sprintf("%s (exit %d)", keys[i], c))
 		}
 	}
@@ -188,6 +192,9 @@ func (r *runner) runParallel(ctx context.Context, def *bgtask.Definition, env *t
 	}
 	return bgtask.ExitSuccess
 }
+
+// notRun marks a subtask that an interruption kept from starting.
+const notRun = -1
 
 // listSubtasks calls the definition's Subtasks and checks the keys are
 // non-empty and unique; a panic there is an exception like any other.
@@ -201,12 +208,8 @@ func listSubtasks(ctx context.Context, def *bgtask.Definition, t *bgtask.Task) (
 	if err != nil {
 		return nil, fmt.Errorf("listing subtasks: %w", err)
 	}
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if k == "" || seen[k] {
-			return nil, fmt.Errorf("subtask keys must be non-empty and unique, got %q", keys)
-		}
-		seen[k] = true
+	if err := parallel.CheckKeys(keys); err != nil {
+		return nil, err
 	}
 	return keys, nil
 }
