@@ -18,18 +18,18 @@ type EventKind string
 // events follow under the same task ID.
 const (
 	// EventStarted: a run began (first run, takeover, recovery or retry).
-	EventStarted EventKind = "started"
+	EventStarted = EventKind(store.EventStarted)
 	// EventUpdated: progress or subtask state changed (coalesced).
-	EventUpdated EventKind = "updated"
+	EventUpdated = EventKind(store.EventUpdated)
 	// EventDone: the task ended SUCCESS.
-	EventDone EventKind = "done"
+	EventDone = EventKind(store.EventDone)
 	// EventFailed: the task ended FAILURE.
-	EventFailed EventKind = "failed"
+	EventFailed = EventKind(store.EventFailed)
 	// EventCancelled: the task ended CANCELLED.
-	EventCancelled EventKind = "cancelled"
+	EventCancelled = EventKind(store.EventCancelled)
 	// EventPartialSuccess: a parallel task ended SUCCESS although some
 	// subtasks failed; SubtaskErrors lists them. It replaces EventDone.
-	EventPartialSuccess EventKind = "partial_success"
+	EventPartialSuccess = EventKind(store.EventPartialSuccess)
 	// EventReset is not about a task: the reader fell behind the window of
 	// events the store keeps (or resumed from a position the log never
 	// had), so events were missed. Re-read the state (Get, List); events
@@ -38,13 +38,7 @@ const (
 )
 
 // Terminal reports whether k ends a run.
-func (k EventKind) Terminal() bool {
-	switch k {
-	case EventDone, EventFailed, EventCancelled, EventPartialSuccess:
-		return true
-	}
-	return false
-}
+func (k EventKind) Terminal() bool { return store.EventKind(k).Terminal() }
 
 // Event is one thing that happened to a task. Seq is assigned by the
 // store: it increases strictly across all events, also across restarts and

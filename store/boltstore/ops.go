@@ -283,18 +283,12 @@ func (s *Store) Release(ctx context.Context, patches []store.Patch) ([]store.Lea
 // RequestCancel cancels a queued record at once, or flags an owned one and
 // appends a cancel event addressed to its owner.
 func (s *Store) RequestCancel(ctx context.Context, id string) (*store.Record, error) {
-	var out *store.Record
-	err := s.exec(ctx, func(w *wtx) error {
-		r, err := w.get(id)
-		switch {
-		case err != nil:
-			return err
-		case r == nil:
-			return store.ErrNotFound
-		case r.State.Terminal():
+	return s.modify(ctx, id, func(r *store.Record) error {
+		if r.State.Terminal() {
 			return store.ErrFinished
 		}
-		b := snapshot(r)
+		return nil
+	}, func(w *wtx, r *store.Record) {
 		if r.Owner == "" {
 			r.State = store.Cancelled
 			r.FinishedAt = w.now
@@ -303,35 +297,21 @@ func (s *Store) RequestCancel(ctx context.Context, id string) (*store.Record, er
 			r.ExitCode = &code
 			r.CancelRequested = false
 			w.event(r, store.EventCancelled)
-			w.put(r, b)
-		} else {
-			r.CancelRequested = true
-			w.event(r, store.EventCancel)
-			w.put(r, b)
+			return
 		}
-		out = r.Clone()
-		return nil
+		r.CancelRequested = true
+		w.event(r, store.EventCancel)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Retry re-queues the failed subtasks of a terminal record.
 func (s *Store) Retry(ctx context.Context, id string, p store.RetryParams) (*store.Record, error) {
-	var out *store.Record
-	err := s.exec(ctx, func(w *wtx) error {
-		r, err := w.get(id)
-		switch {
-		case err != nil:
-			return err
-		case r == nil:
-			return store.ErrNotFound
-		case !r.State.Terminal() || !slices.ContainsFunc(r.Subtasks, func(st store.Subtask) bool { return st.State == store.Failure }):
+	return s.modify(ctx, id, func(r *store.Record) error {
+		if !r.State.Terminal() || !slices.ContainsFunc(r.Subtasks, func(st store.Subtask) bool { return st.State == store.Failure }) {
 			return store.ErrNothingToRetry
 		}
-		b := snapshot(r)
+		return nil
+	}, func(w *wtx, r *store.Record) {
 		for i, st := range r.Subtasks {
 			if st.State == store.Failure {
 				r.Subtasks[i] = store.Subtask{Key: st.Key, State: store.SubtaskPending}
@@ -346,8 +326,30 @@ func (s *Store) Retry(ctx context.Context, id string, p store.RetryParams) (*sto
 		if p.Attempts > 0 {
 			r.MaxAttempts = r.Attempt + p.Attempts
 		}
-		w.put(r, b)
 		w.appendEvent(store.Event{Kind: store.EventEnqueued, TaskID: r.ID})
+	})
+}
+
+// modify changes one record in the writer: check says whether the change
+// applies to the record as stored (an error to return otherwise), apply
+// makes it in place and appends its events. It returns the stored result;
+// an unknown ID is store.ErrNotFound.
+func (s *Store) modify(ctx context.Context, id string, check func(*store.Record) error, apply func(*wtx, *store.Record)) (*store.Record, error) {
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		r, err := w.get(id)
+		switch {
+		case err != nil:
+			return err
+		case r == nil:
+			return store.ErrNotFound
+		}
+		if err := check(r); err != nil {
+			return err
+		}
+		b := snapshot(r)
+		apply(w, r)
+		w.put(r, b)
 		out = r.Clone()
 		return nil
 	})
