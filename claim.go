@@ -96,12 +96,18 @@ func (c *claimer) runOnce(ctx context.Context) {
 		if !ok {
 			return
 		}
-		if got < n && gotIdle < ni {
+		fullNormal, fullIdle := n > 0 && got == n, ni > 0 && gotIdle == ni
+		if fullNormal || fullIdle {
+			continue // that queue may hold more: claim again
+		}
+		if n > 0 && ni > 0 {
 			// Both queues came back short: nothing claimable is left.
 			c.drainedGen.Store(gen)
-			c.sweepDue.Store(false)
-			return
 		}
+		// Otherwise a kind had no free slot: its queue is looked at again
+		// when one of its slots frees (enqueueGen still differs).
+		c.sweepDue.Store(false)
+		return
 	}
 }
 

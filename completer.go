@@ -3,6 +3,7 @@ package bgtask
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,6 +128,18 @@ func (c *completer) runOnce(ctx context.Context) {
 	err := c.writeFinishes(ctx, fins)
 	if err == nil {
 		err = c.writeReleases(ctx, rels)
+	}
+	if errors.Is(err, store.ErrClosed) {
+		// The store was closed under the manager: no retry can succeed.
+		c.mu.Lock()
+		c.pending = slices.DeleteFunc(c.pending, func(w *pendingWrite) bool {
+			return slices.Contains(fins, w) || slices.Contains(rels, w)
+		})
+		c.mu.Unlock()
+		for _, w := range append(fins, rels...) {
+			c.dropped(w, "the store is closed")
+		}
+		return
 	}
 	if err != nil {
 		c.backoff = min(max(2*c.backoff, completerMinBackoff), completerMaxBackoff)

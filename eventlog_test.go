@@ -36,7 +36,7 @@ func TestEventIDsSurviveClockSteps(t *testing.T) {
 	st.Close()
 
 	st2 := openStore(t, dir) // the real clock: an hour behind
-	defer st2.Close()
+	t.Cleanup(func() { st2.Close() }) // after the manager's Stop (cleanups run last first)
 	e2 := setupOn(t, st2, []bgtask.Definition{quick("q")}, nil)
 	id := e2.submit("q")
 	e2.waitState(id, bgtask.StateSuccess)
@@ -92,7 +92,7 @@ func TestReaderBehindTheWindowGetsAReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the manager's Stop (cleanups run last first)
 	e := setupOn(t, st, []bgtask.Definition{quick("q")}, nil)
 	r, err := e.m.Follow(context.Background(), nil)
 	if err != nil {

@@ -108,6 +108,5 @@ func eventOf(e *store.Event) Event {
 		Error:         e.Error,
 		ExitCode:      e.ExitCode,
 		SubtaskErrors: e.SubtaskErrors,
-		enc:           new(encoded),
 	}
 }

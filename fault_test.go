@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -99,4 +100,15 @@ func (f *faultStore) RequestCancel(ctx context.Context, id string) (*store.Recor
 		return nil, err
 	}
 	return f.Store.RequestCancel(ctx, id)
+}
+
+// countingStore counts the Claim calls made through it.
+type countingStore struct {
+	store.Store
+	claims atomic.Int64
+}
+
+func (c *countingStore) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
+	c.claims.Add(1)
+	return c.Store.Claim(ctx, p)
 }

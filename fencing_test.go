@@ -37,7 +37,7 @@ func TestLeaseNotRenewedStopsTheRun(t *testing.T) {
 	t.Parallel()
 	fake := clock.NewFake(time.Now())
 	fs := newFaultStore(openStoreAt(t, t.TempDir(), fake))
-	defer fs.Close()
+	t.Cleanup(func() { fs.Close() }) // after the manager's Stop (cleanups run last first)
 	causes := make(chan error, 1)
 	entered := make(chan struct{}, 1)
 	hook, results := afterRuns()
@@ -77,7 +77,7 @@ func TestLeaseNotRenewedStopsTheRun(t *testing.T) {
 func TestSameServerIDRecoversItsEarlierLife(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, t.TempDir())
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the manager's Stop (cleanups run last first)
 	entered := make(chan int, 2)
 	defs := []bgtask.Definition{{Name: "job", Retriable: true, Run: func(ctx context.Context, t *bgtask.Task) error {
 		entered <- t.Attempt()

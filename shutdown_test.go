@@ -113,7 +113,7 @@ func newStarted(t *testing.T, st store.Store, defs ...bgtask.Definition) *bgtask
 func TestHardStopStartsNothingLater(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, t.TempDir())
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the manager's Stop (cleanups run last first)
 	ran := make(chan struct{}, 10)
 	reg := bgtask.NewRegistry()
 	reg.MustAdd(bgtask.Definition{Name: "q", Run: func(context.Context, *bgtask.Task) error { ran <- struct{}{}; return nil }})
@@ -191,5 +191,33 @@ func TestIdleTimeoutStartsWithTheFirstSlice(t *testing.T) {
 	busy.Dec()
 	if info := e.waitState(id, bgtask.StateSuccess); info.Error != "" {
 		t.Fatalf("idle task: %+v", info)
+	}
+}
+
+// A server whose worker slots are all taken does not spin claiming: each
+// wake-up costs one claim (found by the multi-server scaling test, where
+// 100 busy servers made thousands of claims a second).
+func TestBusyServerDoesNotSpinClaiming(t *testing.T) {
+	t.Parallel()
+	cs := &countingStore{Store: openStore(t, t.TempDir())}
+	t.Cleanup(func() { cs.Close() }) // after the manager's Stop (cleanups run last first)
+	g := newGate()
+	defer g.open()
+	e := setupOn(t, cs, []bgtask.Definition{{Name: "hold", Run: g.run}}, &bgtask.Config{MaxWorkers: 1})
+	e.submit("hold")
+	g.waitEntered(t)
+	before := cs.claims.Load()
+	for range 20 {
+		e.submit("hold") // queued: the only worker slot is taken
+	}
+	// Each submit wakes the claimer; with no free worker slot a wake-up
+	// must not turn into a loop of claims.
+	info, _ := e.m.Get(context.Background(), e.submit("hold"))
+	if info.State != bgtask.StateOngoing {
+		t.Fatalf("queued task: %+v", info)
+	}
+	time.Sleep(100 * time.Millisecond) // let the wake-ups be handled
+	if n := cs.claims.Load() - before; n > 100 {
+		t.Fatalf("%d claims for 21 submits while busy, want about one per wake-up", n)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func TestOutcomeWrittenOnceTheStoreIsBack(t *testing.T) {
 	t.Parallel()
 	fs := newFaultStore(openStore(t, t.TempDir()))
-	defer fs.Close()
+	t.Cleanup(func() { fs.Close() }) // after the manager's Stop (cleanups run last first)
 	fs.fail(true, "Finish")
 	hook, results := afterRuns()
 	e := setupOn(t, fs, []bgtask.Definition{quick("q")}, &bgtask.Config{Hooks: []bgtask.Hook{hook}})
@@ -50,7 +50,7 @@ func TestLiveServerRecoversClaimsItDoesNotRun(t *testing.T) {
 	t.Parallel()
 	fake := clock.NewFake(time.Now())
 	st := openStoreAt(t, t.TempDir(), fake)
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the manager's Stop (cleanups run last first)
 	e := setupOn(t, st, []bgtask.Definition{quick("q")}, &bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 5 * time.Second})
 	// The record this server claimed, as the store saw it; the manager
 	// never got the answer.

@@ -118,10 +118,10 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 		}
 		return []Event{{Kind: EventReset, Seq: r.cursor, TaskID: r.taskID, Time: r.m.clock.Now()}}, nil, nil
 	}
-	raw := make([]*Event, len(page.Events))
+	raw := make([]Event, len(page.Events))
 	for i := range page.Events {
-		ev := eventOf(&page.Events[i])
-		raw[i] = &ev
+		raw[i] = eventOf(&page.Events[i])
+		raw[i].enc = new(encoded)
 	}
 	evs := r.take(raw)
 	if len(evs) == 0 && len(raw) == 0 && t.running() {
@@ -134,16 +134,15 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 // events (not messages between servers), of its task if it has one, an
 // updated event only when no later updated event of the same task follows
 // in raw.
-func (r *EventReader) take(raw []*Event) []Event {
+func (r *EventReader) take(raw []Event) []Event {
 	if len(raw) == 0 {
 		return nil
 	}
 	r.cursor = raw[len(raw)-1].Seq
 	var later map[string]bool // tasks with an updated event later in raw
 	keep := make([]bool, len(raw))
-	n := 0
 	for i := len(raw) - 1; i >= 0; i-- {
-		ev := raw[i]
+		ev := &raw[i]
 		if !publicKind(ev.Kind) || (r.taskID != "" && ev.TaskID != r.taskID) {
 			continue
 		}
@@ -157,12 +156,11 @@ func (r *EventReader) take(raw []*Event) []Event {
 			later[ev.TaskID] = true
 		}
 		keep[i] = true
-		n++
 	}
-	out := make([]Event, 0, n)
+	out := raw[:0] // filtered in place
 	for i, k := range keep {
 		if k {
-			out = append(out, *raw[i])
+			out = append(out, raw[i])
 		}
 	}
 	return out

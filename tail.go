@@ -3,6 +3,7 @@ package bgtask
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bgtask/bgtask/clock"
@@ -24,7 +25,7 @@ type eventTail struct {
 	loop service.Loop
 
 	mu     sync.RWMutex // guards the fields below
-	ring   []*Event     // circular, capacity Config.EventHistory; entries immutable
+	ring   []tailSlot   // circular, capacity Config.EventHistory
 	start  int          // index of the oldest entry
 	n      int          // entries held
 	head   uint64       // Seq of the newest entry read (position of the tail)
@@ -37,7 +38,7 @@ type eventTail struct {
 }
 
 func newEventTail(m *Manager) *eventTail {
-	t := &eventTail{m: m, ring: make([]*Event, m.cfg.EventHistory), wake: make(chan struct{})}
+	t := &eventTail{m: m, ring: make([]tailSlot, m.cfg.EventHistory), wake: make(chan struct{})}
 	t.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: t.runOnce}
 	return t
 }
@@ -97,6 +98,30 @@ func (t *eventTail) route(e *store.Event) {
 	}
 }
 
+// tailSlot is one entry of the ring: the log entry as read, and its JSON
+// encoding, made on first use by a reader and shared by all of them.
+type tailSlot struct {
+	ev  store.Event
+	enc atomic.Pointer[encoded]
+}
+
+// event returns the slot's entry as an Event sharing the slot's encoding.
+// Called with t.mu held (read).
+func (sl *tailSlot) event() Event {
+	ev := eventOf(&sl.ev)
+	enc := sl.enc.Load()
+	if enc == nil {
+		n := new(encoded)
+		if sl.enc.CompareAndSwap(nil, n) {
+			enc = n
+		} else {
+			enc = sl.enc.Load()
+		}
+	}
+	ev.enc = enc
+	return ev
+}
+
 // append adds entries to the ring (emptied first after a gap) and wakes
 // the readers.
 func (t *eventTail) append(evs []store.Event, gap bool) {
@@ -105,18 +130,19 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 		t.start, t.n = 0, 0
 	}
 	for i := range evs {
-		ev := eventOf(&evs[i])
-		pev := &ev
 		if len(t.ring) == 0 {
 			break
 		}
+		var sl *tailSlot
 		if t.n < len(t.ring) {
-			t.ring[(t.start+t.n)%len(t.ring)] = pev
+			sl = &t.ring[(t.start+t.n)%len(t.ring)]
 			t.n++
 		} else {
-			t.ring[t.start] = pev
+			sl = &t.ring[t.start]
 			t.start = (t.start + 1) % len(t.ring)
 		}
+		sl.ev = evs[i]
+		sl.enc.Store(nil)
 	}
 	t.head = evs[len(evs)-1].Seq
 	close(t.wake)
@@ -124,11 +150,10 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 	t.mu.Unlock()
 }
 
-// after returns up to max entries after seq from memory (shared: the
-// caller must not modify them). ok is false when memory does not reach
-// back to seq (read the store). wake is closed when more entries arrive;
-// stopped is true once the manager stopped.
-func (t *eventTail) after(seq uint64, max int) (evs []*Event, ok bool, wake <-chan struct{}, stopped bool) {
+// after returns up to max entries after seq from memory. ok is false when
+// memory does not reach back to seq (read the store). wake is closed when
+// more entries arrive; stopped is true once the manager stopped.
+func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-chan struct{}, stopped bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
@@ -143,14 +168,14 @@ func (t *eventTail) after(seq uint64, max int) (evs []*Event, ok bool, wake <-ch
 	if t.n == 0 {
 		return nil, false, t.wake, false
 	}
-	first := t.ring[t.start].Seq
+	first := t.ring[t.start].ev.Seq
 	if seq+1 < first {
 		return nil, false, t.wake, false
 	}
 	i := int(seq + 1 - first)
-	evs = make([]*Event, 0, min(t.n-i, max))
+	evs = make([]Event, 0, min(t.n-i, max))
 	for ; i < t.n && len(evs) < max; i++ {
-		evs = append(evs, t.ring[(t.start+i)%len(t.ring)])
+		evs = append(evs, t.ring[(t.start+i)%len(t.ring)].event())
 	}
 	return evs, true, t.wake, false
 }

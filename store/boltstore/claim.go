@@ -168,16 +168,11 @@ func (w *wtx) recoverable(p store.ClaimParams, keep map[string]uint64, live func
 			ids = append(ids, id)
 		}
 	}
-	c := w.index[ixOwner].Cursor()
-	prefix := appendStr(nil, p.Owner)
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		add(string(k[len(prefix):]))
-	}
+	c := w.index[ixOwned].Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if inc := string(v); inc != p.Incarnation && !live(inc) {
-			if _, id, ok := splitStr(k); ok {
-				add(id)
-			}
+		e, ok := parseOwned(k, v)
+		if ok && (e.owner == p.Owner || e.incarnation != p.Incarnation && !live(e.incarnation)) {
+			add(e.id)
 		}
 	}
 	slices.Sort(ids)
@@ -199,12 +194,12 @@ func (w *wtx) recoverable(p store.ClaimParams, keep map[string]uint64, live func
 }
 
 // splitStr splits a key that starts with appendStr(s) into s and the rest.
-func splitStr(k []byte) (string, string, bool) {
+func splitStr(k []byte) (string, []byte, bool) {
 	n, w := binary.Uvarint(k)
 	if w <= 0 || uint64(len(k)-w) < n {
-		return "", "", false
+		return "", nil, false
 	}
-	return string(k[w : w+int(n)]), string(k[w+int(n):]), true
+	return string(k[w : w+int(n)]), k[w+int(n):], true
 }
 
 // head is the current key of one cursor in a k-way merge over index
@@ -284,7 +279,8 @@ func (w *wtx) orphans(slots [][]byte, incarnation string, staleBefore time.Time,
 			continue
 		}
 		id := string(h.key[8:])
-		if _, dup := seen[id]; !dup && string(h.val) != incarnation {
+		_, holder, _ := splitStr(h.val)
+		if _, dup := seen[id]; !dup && string(holder) != incarnation {
 			seen[id] = struct{}{}
 			ids = append(ids, id)
 		}

@@ -10,12 +10,8 @@ import (
 // byte, then every field in a fixed order (the Seq is the key).
 const eventCodecVersion = 1
 
-func encodeEvent(ev *store.Event) []byte {
-	n := 96 + len(ev.TaskID) + len(ev.Name) + len(ev.Progress.Message) + len(ev.Error) + len(ev.Owner)
-	for k, v := range ev.SubtaskErrors {
-		n += len(k) + len(v) + 4
-	}
-	b := make([]byte, 0, n)
+// appendEvent appends the encoding of ev to b.
+func appendEvent(b []byte, ev *store.Event) []byte {
 	b = append(b, eventCodecVersion)
 	b = appendString(b, string(ev.Kind))
 	b = appendString(b, ev.TaskID)

@@ -21,13 +21,10 @@ var (
 	// bucketQueue: ONGOING records without owner, claimable, FIFO per
 	// (name, priority, tag slot): str(name) prio slot id.
 	bucketQueue = []byte("queue")
-	// bucketOwned: ONGOING records with owner, for the orphan search, oldest
-	// renewal first per (name, priority, tag slot): str(name) prio slot
-	// time8(hb) id → incarnation.
+	// bucketOwned: ONGOING records with owner, for the orphan search (oldest
+	// renewal first per (name, priority, tag slot)), Recover and Servers:
+	// str(name) prio slot time8(hb) id → str(owner) incarnation.
 	bucketOwned = []byte("owned")
-	// bucketOwner: ONGOING records by owner, for Recover and Servers:
-	// str(owner) id → incarnation.
-	bucketOwner = []byte("owner")
 	// bucketStateName: str(state) str(name) id, for List filtered by
 	// state, name or both. (By state alone, List merges the names found
 	// by skipping from one name to the next: O(names) seeks, cheaper
@@ -43,7 +40,7 @@ var (
 	// bucketServers: announced servers, id → encoded announcement.
 	bucketServers = []byte("servers")
 
-	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned, bucketOwner,
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned,
 		bucketStateName, bucketFinished, bucketIdem, bucketEvents, bucketServers}
 )
 
@@ -84,14 +81,13 @@ func prioOf(r *store.Record) byte {
 const (
 	ixQueue = iota
 	ixOwned
-	ixOwner
 	ixStateName
 	ixFinished
 	ixIdem
 	numIndexes
 )
 
-var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned, bucketOwner,
+var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned,
 	bucketStateName, bucketFinished, bucketIdem}
 
 // entry is one index key of a record.
@@ -115,11 +111,11 @@ func indexEntries(r *store.Record) []entry {
 			es = append(es, entry{ixQueue, append(slot, r.ID...), nil})
 		}
 	case r.State == store.Ongoing:
+		holder := append(appendStr(nil, r.Owner), r.Incarnation...)
 		for _, slot := range tagSlots(r.Name, prioOf(r), r.Tags) {
 			k := appendTime8(slot, r.HeartbeatAt)
-			es = append(es, entry{ixOwned, append(k, r.ID...), []byte(r.Incarnation)})
+			es = append(es, entry{ixOwned, append(k, r.ID...), holder})
 		}
-		es = append(es, entry{ixOwner, append(appendStr(nil, r.Owner), r.ID...), []byte(r.Incarnation)})
 	case r.State.Terminal():
 		k := appendTime8(make([]byte, 0, 8+len(r.ID)), r.FinishedAt)
 		es = append(es, entry{ixFinished, append(k, r.ID...), nil})
@@ -231,4 +227,33 @@ func containsEntry(es []entry, e entry) bool {
 		}
 	}
 	return false
+}
+
+// ownedEntry is one entry of the owned index, parsed.
+type ownedEntry struct {
+	id, owner, incarnation string
+}
+
+// parseOwned parses an owned-index entry (ok false for a key or value
+// this package did not write).
+func parseOwned(k, v []byte) (ownedEntry, bool) {
+	_, rest, ok := splitStr(k)
+	if !ok || len(rest) < 2 {
+		return ownedEntry{}, false
+	}
+	slot := rest[1]
+	rest = rest[2:]
+	if slot == slotTag {
+		if _, rest, ok = splitStr(rest); !ok {
+			return ownedEntry{}, false
+		}
+	}
+	if len(rest) < 8 {
+		return ownedEntry{}, false
+	}
+	owner, inc, ok := splitStr(v)
+	if !ok {
+		return ownedEntry{}, false
+	}
+	return ownedEntry{id: string(rest[8:]), owner: owner, incarnation: string(inc)}, true
 }

@@ -24,19 +24,22 @@ const (
 )
 
 // eventLog is the in-memory side of the log: its bounds, a copy of the
-// newest entries, and a channel closed whenever entries are appended. The
-// writer goroutine calls appended after each commit; readers call state.
+// newest entries (a fixed ring, so that appends allocate nothing), and a
+// channel closed whenever entries are appended. The writer goroutine calls
+// appended after each commit; readers call the rest.
 type eventLog struct {
 	mu     sync.Mutex
 	first  uint64        // oldest entry kept (head+1 when empty)
 	head   uint64        // newest entry
-	recent []store.Event // contiguous entries ending at head
+	recent []store.Event // ring of the newest entries, ending at head
+	n      int           // entries in recent
 	wake   chan struct{} // closed and replaced on every append
 	closed bool
 }
 
 func (l *eventLog) init(first, head uint64) {
 	l.first, l.head = first, head
+	l.recent = make([]store.Event, recentEvents)
 	l.wake = make(chan struct{})
 }
 
@@ -58,14 +61,11 @@ func (l *eventLog) appended(evs []store.Event, first uint64) {
 	if len(evs) == 0 {
 		return
 	}
+	for i := range evs {
+		l.recent[evs[i].Seq%recentEvents] = evs[i]
+	}
 	l.head = evs[len(evs)-1].Seq
-	if len(l.recent) > 0 && l.recent[len(l.recent)-1].Seq+1 != evs[0].Seq {
-		l.recent = nil // not contiguous (cannot happen with one writer)
-	}
-	l.recent = append(l.recent, evs...)
-	if len(l.recent) > 2*recentEvents {
-		l.recent = append([]store.Event(nil), l.recent[len(l.recent)-recentEvents:]...)
-	}
+	l.n = min(l.n+len(evs), recentEvents)
 	close(l.wake)
 	l.wake = make(chan struct{})
 }
@@ -83,15 +83,19 @@ func (l *eventLog) close() {
 func (l *eventLog) fromMemory(seq uint64, limit int) ([]store.Event, bool) {
 	l.lock()
 	defer l.unlock()
-	if len(l.recent) == 0 || seq < l.recent[0].Seq || seq < l.first {
+	oldest := l.head + 1 - uint64(l.n)
+	if l.n == 0 || seq < oldest || seq < l.first {
 		return nil, false
 	}
-	i := int(seq - l.recent[0].Seq)
-	if i >= len(l.recent) {
+	if seq > l.head {
 		return nil, true
 	}
-	end := min(len(l.recent), i+limit)
-	return append([]store.Event(nil), l.recent[i:end]...), true
+	n := min(int(l.head-seq+1), limit)
+	out := make([]store.Event, n)
+	for i := range out {
+		out[i] = l.recent[(seq+uint64(i))%recentEvents]
+	}
+	return out, true
 }
 
 // ReadLog returns up to limit entries with Seq > after (limit <= 0: 1000;
@@ -155,16 +159,18 @@ func (s *Store) readEvents(ctx context.Context, from uint64, limit int) ([]store
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		out = out[:0]
 		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(seqKey(from)); k != nil && len(out) < limit; k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("boltstore: event log: bad key %x", k)
+		k, v := c.Seek(seqKey(from))
+		if k == nil || len(k) == 8 && binary.BigEndian.Uint64(k) > from {
+			// The chunk that holds from starts before it.
+			if k, v = c.Prev(); k == nil {
+				k, v = c.First()
 			}
-			seq := binary.BigEndian.Uint64(k)
-			ev, err := decodeEvent(seq, v)
-			if err != nil {
-				return fmt.Errorf("boltstore: event %d: %w", seq, err)
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var err error
+			if out, err = decodeChunk(k, v, from, limit, out); err != nil {
+				return err
 			}
-			out = append(out, ev)
 		}
 		return nil
 	})
@@ -173,7 +179,57 @@ func (s *Store) readEvents(ctx context.Context, from uint64, limit int) ([]store
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 
-// appendEvent appends ev (Seq and Time set here) to the transaction's log.
+// The log is stored in chunks of up to maxChunk entries of one
+// transaction: key seq8 of the chunk's first entry, value uvarint(count)
+// time(commit) and each entry as uvarint(length) bytes. A Put per chunk,
+// not per entry.
+
+// chunkHeader returns a chunk's first seq, entry count and commit time.
+func chunkHeader(k, v []byte) (first, n uint64, at time.Time, rest []byte, err error) {
+	if len(k) != 8 {
+		return 0, 0, time.Time{}, nil, fmt.Errorf("boltstore: event log: bad key %x", k)
+	}
+	d := &decoder{b: v, all: string(v)}
+	n = d.uvarint()
+	at = d.time()
+	if d.err != nil {
+		return 0, 0, time.Time{}, nil, fmt.Errorf("boltstore: event log chunk %x: %w", k, d.err)
+	}
+	return binary.BigEndian.Uint64(k), n, at, d.b, nil
+}
+
+// decodeChunk appends the chunk's entries with Seq >= from to out, up to
+// limit entries in all.
+func decodeChunk(k, v []byte, from uint64, limit int, out []store.Event) ([]store.Event, error) {
+	first, n, _, rest, err := chunkHeader(k, v)
+	if err != nil {
+		return out, err
+	}
+	for i := range n {
+		l, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < l {
+			return out, fmt.Errorf("boltstore: event log chunk %d: %w", first, errCorrupt)
+		}
+		entry := rest[w : w+int(l)]
+		rest = rest[w+int(l):]
+		seq := first + i
+		if seq < from {
+			continue
+		}
+		if len(out) >= limit {
+			break
+		}
+		ev, err := decodeEvent(seq, entry)
+		if err != nil {
+			return out, fmt.Errorf("boltstore: event %d: %w", seq, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// appendEvent appends ev (Seq and Time set here) to the transaction's log;
+// writeEvents stores them before the commit.
 func (w *wtx) appendEvent(ev store.Event) {
 	if w.failed != nil {
 		return
@@ -182,11 +238,33 @@ func (w *wtx) appendEvent(ev store.Event) {
 	w.seq++
 	ev.Seq = w.seq
 	ev.Time = w.now
-	if err := w.tx.Bucket(bucketEvents).Put(seqKey(ev.Seq), encodeEvent(&ev)); err != nil {
-		w.fail(err)
-		return
-	}
 	w.events = append(w.events, ev)
+}
+
+// maxChunk caps the entries of one chunk (about 2 KiB), so that a chunk
+// never spans pages: values of several pages need runs of contiguous free
+// pages, and the file grew slowly with 32-entry chunks
+// (TestFileSizeBoundedByRetention).
+const maxChunk = 16
+
+// writeEvents stores the transaction's entries as chunks of at most
+// maxChunk entries.
+func (w *wtx) writeEvents() {
+	var e []byte
+	for evs := w.events; len(evs) > 0 && w.failed == nil; {
+		n := min(len(evs), maxChunk)
+		b := binary.AppendUvarint(make([]byte, 0, 64+160*n), uint64(n))
+		b = appendTime(b, w.now)
+		for i := range evs[:n] {
+			e = appendEvent(e[:0], &evs[i])
+			b = binary.AppendUvarint(b, uint64(len(e)))
+			b = append(b, e...)
+		}
+		if err := w.tx.Bucket(bucketEvents).Put(seqKey(evs[0].Seq), b); err != nil {
+			w.fail(err)
+		}
+		evs = evs[n:]
+	}
 }
 
 // event appends the event of kind k describing r as it is now and, for a
@@ -198,33 +276,25 @@ func (w *wtx) event(r *store.Record, k store.EventKind) {
 	}
 }
 
-// trimLog deletes the entries past the count bound (once the log is an
-// eighth over it) and the entries older than the age bound, at most
-// maxTrimPerTx per transaction, and returns the new first entry.
+// trimLog deletes the oldest chunks whose entries are all older than the
+// newest maxEvents, or committed before maxAge ago, at most maxTrimPerTx
+// entries per transaction, and returns the new first entry.
 func (w *wtx) trimLog(first uint64, maxEvents int, maxAge time.Duration) uint64 {
 	head := w.seq
 	if first > head {
 		return head + 1
 	}
-	b := w.tx.Bucket(bucketEvents)
-	n := head - first + 1
-	if n > uint64(maxEvents)+uint64(maxEvents)/8 {
-		until := min(head-uint64(maxEvents), first+maxTrimPerTx-1)
-		for seq := first; seq <= until; seq++ {
-			if err := b.Delete(seqKey(seq)); err != nil {
-				w.fail(err)
-				return first
-			}
-		}
-		w.dirty = true
-		first = until + 1
-	}
 	cutoff := w.now.Add(-maxAge)
-	c := b.Cursor()
-	deleted := 0
+	c := w.tx.Bucket(bucketEvents).Cursor()
+	deleted := uint64(0)
 	for k, v := c.First(); k != nil && deleted < maxTrimPerTx; k, v = c.First() {
-		ev, err := decodeEvent(binary.BigEndian.Uint64(k), v)
-		if err != nil || !ev.Time.Before(cutoff) {
+		start, n, at, _, err := chunkHeader(k, v)
+		if err != nil {
+			w.fail(err)
+			return first
+		}
+		last := start + n - 1
+		if last+uint64(maxEvents) > head && !at.Before(cutoff) {
 			break
 		}
 		if err := c.Delete(); err != nil {
@@ -232,8 +302,8 @@ func (w *wtx) trimLog(first uint64, maxEvents int, maxAge time.Duration) uint64 
 			return first
 		}
 		w.dirty = true
-		deleted++
-		first = ev.Seq + 1
+		deleted += n
+		first = last + 1
 	}
 	return first
 }

@@ -321,7 +321,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{"queue", "owned", "owner", "events"} {
+		for _, b := range []string{"queue", "owned", "events"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}

@@ -1,11 +1,11 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -68,16 +68,22 @@ func (s *Store) Servers(ctx context.Context) ([]store.ServerInfo, error) {
 	var out []store.ServerInfo
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		out = out[:0]
-		owners := tx.Bucket(bucketOwner).Cursor()
+		running := map[string][]string{}
+		seen := map[string]bool{}
+		c := tx.Bucket(bucketOwned).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if e, ok := parseOwned(k, v); ok && !seen[e.id] {
+				seen[e.id] = true
+				running[e.owner] = append(running[e.owner], e.id)
+			}
+		}
 		return tx.Bucket(bucketServers).ForEach(func(k, v []byte) error {
 			a, ok := decodeAnnouncement(v)
 			if !ok || !now.Before(a.ExpiresAt) {
 				return nil
 			}
-			prefix := appendStr(nil, a.Info.ID)
-			for ok, _ := owners.Seek(prefix); ok != nil && bytes.HasPrefix(ok, prefix); ok, _ = owners.Next() {
-				a.Info.Running = append(a.Info.Running, string(ok[len(prefix):]))
-			}
+			a.Info.Running = running[a.Info.ID]
+			slices.Sort(a.Info.Running)
 			out = append(out, a.Info)
 			return nil
 		})

@@ -107,11 +107,12 @@ func (s *Store) run(batch []*op) (err error) {
 			return w.failed
 		}
 	}
+	w.writeEvents()
 	if len(w.events) > 0 || w.trim {
 		first = w.trimLog(first, s.cfg.LogMaxEvents, s.cfg.LogMaxAge)
-		if w.failed != nil {
-			return w.failed
-		}
+	}
+	if w.failed != nil {
+		return w.failed
 	}
 	if len(w.events) > 0 {
 		if err := w.meta.Put(metaSeq, encodeSeq(w.seq)); err != nil {
