@@ -35,7 +35,7 @@ func TestEventIDsSurviveClockSteps(t *testing.T) {
 	}
 	st.Close()
 
-	st2 := openStore(t, dir) // the real clock: an hour behind
+	st2 := openStore(t, dir)          // the real clock: an hour behind
 	t.Cleanup(func() { st2.Close() }) // after the manager's Stop (cleanups run last first)
 	e2 := setupOn(t, st2, []bgtask.Definition{quick("q")}, nil)
 	id := e2.submit("q")
