@@ -1,0 +1,153 @@
+// Package redisstore is the Redis backend of store.Store, for several
+// bgtask servers sharing one Redis: claims, leases, cancellation and the
+// event log all go through it, each change one Lua script (atomic, one
+// round trip). docs/redis.md describes the key layout and what each key
+// costs.
+//
+//	s, err := redisstore.New(ctx, "redis://localhost:6379/0", nil)
+//
+// Time: unless Config.Clock is set, every time the store writes and every
+// lease age it judges is Redis' own TIME, read inside the scripts, so the
+// servers' clocks need not agree.
+//
+// Errors: a call that cannot reach Redis (refused, timed out, Redis
+// loading its AOF or busy) returns an error wrapping
+// store.ErrUnavailable; every mutating call is safe to repeat. After
+// Close every call returns store.ErrClosed.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/bgtask/bgtask/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// maxBatch caps the items of one script call: larger batches are sent as
+// several calls (each atomic), so that no script holds Redis for long.
+const maxBatch = 500
+
+//go:embed bgtask.lua
+var scriptSource string
+
+var script = redis.NewScript(scriptSource)
+
+// Store is a store.Store on Redis. It is safe for concurrent use; any
+// number of Stores (in any number of processes) may share one Redis
+// database and prefix.
+type Store struct {
+	rdb    *redis.Client
+	cfg    Config
+	closed atomic.Bool
+	// header is the script's fixed arguments after OP and NOW: prefix,
+	// log bounds and retention.
+	logMax, logAge, retain string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New connects to the Redis at url and returns a Store on it. url is
+// redis://[user:password@]host:port/db or rediss://… (TLS); go-redis
+// options may follow as query parameters (?dial_timeout=3s&pool_size=20).
+// New fails with an error wrapping store.ErrUnavailable if Redis does not
+// answer, and warns through cfg.Logger when Redis keeps nothing on disk.
+func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
+	c, err := cfg.resolved()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	s := &Store{
+		rdb:    redis.NewClient(opts),
+		cfg:    c,
+		logMax: strconv.Itoa(c.LogMaxEvents),
+		logAge: strconv.FormatInt(c.LogMaxAge.Microseconds(), 10),
+		retain: strconv.FormatInt(c.Retention.Microseconds(), 10),
+	}
+	if err := script.Load(ctx, s.rdb).Err(); err != nil {
+		s.rdb.Close()
+		return nil, s.wrap(ctx, err)
+	}
+	s.checkPersistence(ctx)
+	return s, nil
+}
+
+// Close closes the connections to Redis. Further calls return
+// store.ErrClosed; a second Close does too.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return store.ErrClosed
+	}
+	return s.rdb.Close()
+}
+
+// now returns the NOW argument of a script: the configured clock in
+// microseconds, or "" for Redis' TIME.
+func (s *Store) now() string {
+	if s.cfg.Clock == nil {
+		return ""
+	}
+	return strconv.FormatInt(s.cfg.Clock.Now().UnixMicro(), 10)
+}
+
+// run calls operation op of the script with args.
+func (s *Store) run(ctx context.Context, op string, args ...any) (any, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	argv := make([]any, 0, 6+len(args))
+	argv = append(argv, op, s.cfg.Prefix, s.now(), s.logMax, s.logAge, s.retain)
+	argv = append(argv, args...)
+	res, err := script.Run(ctx, s.rdb, nil, argv...).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap(ctx, err)
+	}
+	return res, nil
+}
+
+// unavailableReplies are the error replies of a Redis that cannot serve
+// now but may later.
+var unavailableReplies = []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS"}
+
+// wrap maps a client error: ErrClosed after Close, the context's error
+// when ctx ended, a plain error for a reply the script refused, and
+// ErrUnavailable for everything that says Redis cannot be reached or
+// cannot serve now.
+func (s *Store) wrap(ctx context.Context, err error) error {
+	switch {
+	case s.closed.Load() || errors.Is(err, redis.ErrClosed):
+		return store.ErrClosed
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		msg := reply.Error()
+		for _, p := range unavailableReplies {
+			if strings.HasPrefix(msg, p) {
+				return fmt.Errorf("%w: redis: %v", store.ErrUnavailable, err)
+			}
+		}
+		return fmt.Errorf("redisstore: %v", err)
+	}
+	return fmt.Errorf("%w: redis: %v", store.ErrUnavailable, err)
+}
+
+// chunks calls fn on consecutive slices of n items of at most maxBatch.
+func chunks(n int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += maxBatch {
+		if err := fn(lo, min(lo+maxBatch, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
