@@ -151,6 +151,12 @@ type Record struct {
 	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 	// Tags restrict which servers may claim the record.
 	Tags []string `json:"tags,omitempty"`
+	// EventSeq is the Seq of the newest task event (not a control entry)
+	// about this record, set in the same step that appends it. A reader
+	// whose position is at or past it has seen every event of the record
+	// so far; one behind it finds the rest in the log (or learns that the
+	// log was trimmed).
+	EventSeq uint64 `json:"event_seq,omitempty"`
 }
 
 // Clone returns a deep copy of r.
@@ -437,8 +443,9 @@ func ExhaustedError(attempts int) string {
 	return "orphaned after " + strconv.Itoa(attempts) + " attempts"
 }
 
-// ExhaustedExitCode is the exit code stored with ExhaustedError.
-const ExhaustedExitCode = 1
+// FailureExitCode is the exit code a store writes with a terminal state it
+// decides itself: a record out of attempts, a queued record cancelled.
+const FailureExitCode = 1
 
 // TerminalKind returns the event kind of r's terminal state.
 func TerminalKind(r *Record) EventKind {

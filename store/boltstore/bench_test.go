@@ -61,6 +61,10 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return d[int(float64(len(d)-1)*p)]
 }
 
+func benchClaim(limit int) store.ClaimParams {
+	return store.ClaimParams{Owner: "bench", Incarnation: "bench/1", Names: []string{"noop"}, Limit: limit}
+}
+
 // BenchmarkInsertSingle: one caller, one durable insert at a time.
 func BenchmarkInsertSingle(b *testing.B) {
 	s := benchStore(b)
@@ -91,7 +95,7 @@ func BenchmarkInsertThenClaim(b *testing.B) {
 		if _, err := s.Insert(b.Context(), []*store.Record{r}); err != nil {
 			b.Fatal(err)
 		}
-		cl, err := s.Claim(b.Context(), store.ClaimParams{Owner: "bench", Names: []string{"noop"}, Limit: 100, Now: t0})
+		cl, err := s.Claim(b.Context(), benchClaim(100))
 		if err != nil || len(cl) != 1 {
 			b.Fatalf("Claim = %d records, %v", len(cl), err)
 		}
@@ -177,12 +181,15 @@ func insertQueued(b *testing.B, s *boltstore.Store, n int) {
 // drain claims and finishes n records with the given number of workers.
 func drain(b *testing.B, s *boltstore.Store, n, workers int) {
 	b.Helper()
-	work := make(chan string, 2*workers)
+	work := make(chan store.Lease, 2*workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for id := range work {
-				_, err := s.Finish(b.Context(), "bench", id, store.Completion{State: store.Success, FinishedAt: time.Now()})
+			for l := range work {
+				res, err := s.Finish(b.Context(), []store.Completion{{Lease: l, State: store.Success}})
+				if err == nil {
+					err = res[0].Err
+				}
 				if err != nil {
 					b.Error(err)
 				}
@@ -190,7 +197,7 @@ func drain(b *testing.B, s *boltstore.Store, n, workers int) {
 		})
 	}
 	for claimed := 0; claimed < n; {
-		cl, err := s.Claim(b.Context(), store.ClaimParams{Owner: "bench", Names: []string{"noop"}, Limit: 100, Now: time.Now()})
+		cl, err := s.Claim(b.Context(), benchClaim(100))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -198,7 +205,7 @@ func drain(b *testing.B, s *boltstore.Store, n, workers int) {
 			b.Fatalf("queue empty after %d of %d", claimed, n)
 		}
 		for _, c := range cl {
-			work <- c.Record.ID
+			work <- c.Lease
 		}
 		claimed += len(cl)
 	}
@@ -222,7 +229,7 @@ func BenchmarkFlowWithRetention(b *testing.B) {
 		drain(b, s, n, 100)
 		// Retention keeps the last two generations (up to 20,000
 		// finished records), as a janitor with a short retention would.
-		if _, err := s.DeleteFinished(b.Context(), prevGen, 1_000_000); err != nil {
+		if _, err := s.DeleteFinished(b.Context(), time.Since(prevGen), 1_000_000); err != nil {
 			b.Fatal(err)
 		}
 		prevGen = gen

@@ -16,6 +16,7 @@ package boltstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/store"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -39,13 +41,15 @@ const (
 	// DefaultLockTimeout is how long New waits for another process to
 	// release the file.
 	DefaultLockTimeout = time.Second
-	// DefaultSubscriberBuffer is the channel buffer of each subscription.
-	DefaultSubscriberBuffer = 1024
 	// DefaultMaxBatch caps the operations applied in one transaction.
 	DefaultMaxBatch = 1000
 	// DefaultMmapSize is the initial memory map size. It is address space,
 	// not memory; a large one spares remaps, which block readers.
 	DefaultMmapSize = 1 << 30
+	// DefaultLogMaxEvents bounds the event log's length.
+	DefaultLogMaxEvents = 100_000
+	// DefaultLogMaxAge bounds the age of event log entries.
+	DefaultLogMaxAge = time.Hour
 )
 
 // ErrLocked is returned by New when another process has the file open.
@@ -59,16 +63,22 @@ type Config struct {
 	// another process before returning ErrLocked. Default
 	// DefaultLockTimeout.
 	LockTimeout time.Duration
-	// SubscriberBuffer is the channel buffer of each subscription; a
-	// subscriber further behind loses lossy messages. Default
-	// DefaultSubscriberBuffer.
-	SubscriberBuffer int
 	// MaxBatch caps the operations the writer applies in one transaction
 	// (one fsync). Default DefaultMaxBatch.
 	MaxBatch int
 	// MmapSize is the initial size of the memory map. Default
 	// DefaultMmapSize.
 	MmapSize int
+	// LogMaxEvents bounds the number of entries the event log keeps (it
+	// may hold up to an eighth more between trims). Default
+	// DefaultLogMaxEvents.
+	LogMaxEvents int
+	// LogMaxAge bounds the age of the entries the event log keeps, by the
+	// store's clock. Default DefaultLogMaxAge.
+	LogMaxAge time.Duration
+	// Clock is the store's clock: lease renewals, start and finish times,
+	// event times and retention use it. Default clock.Real.
+	Clock clock.Clock
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -79,8 +89,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.LockTimeout < 0 {
 		return out, errors.New("boltstore: Config.LockTimeout must not be negative")
 	}
-	if out.SubscriberBuffer < 0 {
-		return out, errors.New("boltstore: Config.SubscriberBuffer must not be negative")
+	if out.LogMaxEvents < 0 {
+		return out, errors.New("boltstore: Config.LogMaxEvents must not be negative")
+	}
+	if out.LogMaxAge < 0 {
+		return out, errors.New("boltstore: Config.LogMaxAge must not be negative")
 	}
 	if out.MaxBatch < 0 {
 		return out, errors.New("boltstore: Config.MaxBatch must not be negative")
@@ -94,9 +107,13 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.LockTimeout == 0 {
 		out.LockTimeout = DefaultLockTimeout
 	}
-	if out.SubscriberBuffer == 0 {
-		out.SubscriberBuffer = DefaultSubscriberBuffer
+	if out.LogMaxEvents == 0 {
+		out.LogMaxEvents = DefaultLogMaxEvents
 	}
+	if out.LogMaxAge == 0 {
+		out.LogMaxAge = DefaultLogMaxAge
+	}
+	out.Clock = clock.OrReal(out.Clock)
 	if out.MaxBatch == 0 {
 		out.MaxBatch = DefaultMaxBatch
 	}
@@ -108,10 +125,11 @@ func (c *Config) withDefaults() (Config, error) {
 
 // Store is the embedded store. Create it with New.
 type Store struct {
-	cfg  Config
-	log  *slog.Logger
-	db   *bolt.DB
-	path string
+	cfg   Config
+	log   *slog.Logger
+	clock clock.Clock
+	db    *bolt.DB
+	path  string
 
 	// ops is the writer's queue; sendMu guards sending on it against Close
 	// closing it (senders hold it read-locked).
@@ -121,7 +139,12 @@ type Store struct {
 	writerDone  chan struct{}
 	countsMu    sync.Mutex
 	counts      [4]int64 // by stateIndex; written by the writer after commit
-	pubsub      pubsub
+	events      eventLog
+	// live holds the incarnations that used the store since it was opened
+	// (guarded by liveMu): their holders are alive, every other holder of
+	// a lease is a process that had the file before and died.
+	liveMu      sync.Mutex
+	live        map[string]struct{}
 	stats       struct{ commits, ops atomic.Uint64 }
 	closeResult error
 	closeOnce   sync.Once
@@ -153,19 +176,21 @@ func New(path string, cfg *Config) (*Store, error) {
 	s := &Store{
 		cfg:        c,
 		log:        c.Logger,
+		clock:      c.Clock,
 		db:         db,
+		live:       make(map[string]struct{}),
 		path:       file,
 		ops:        make(chan *op, c.MaxBatch),
 		writerDone: make(chan struct{}),
 	}
-	seq, err := s.init()
+	first, head, err := s.init()
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	s.pubsub.init(seq, c.SubscriberBuffer, c.Logger)
+	s.events.init(first, head)
 	go s.writer()
-	s.log.Debug("boltstore opened", "path", file, "seq", seq)
+	s.log.Debug("boltstore opened", "path", file, "log_first", first, "log_head", head)
 	return s, nil
 }
 
@@ -200,9 +225,9 @@ func openDB(file string, c Config) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-// init creates the buckets, checks the format and loads counts and the
-// last message sequence number.
-func (s *Store) init() (seq uint64, err error) {
+// init creates the buckets, checks the format (upgrading an older index
+// format), and loads the counts and the event log's bounds.
+func (s *Store) init() (first, head uint64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("boltstore: open %s: corrupt database file: %v", s.path, p)
@@ -220,19 +245,59 @@ func (s *Store) init() (seq uint64, err error) {
 			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
 				return err
 			}
+		case len(v) == 1 && v[0] == 1:
+			if err := s.upgradeIndexes(tx); err != nil {
+				return err
+			}
 		case len(v) != 1 || v[0] != formatVersion:
 			return fmt.Errorf("boltstore: %s: unsupported format version %v", s.path, v)
 		}
 		if err := decodeCounts(meta.Get(metaCounts), &s.counts); err != nil {
 			return err
 		}
-		seq = decodeSeq(meta.Get(metaSeq))
+		head = decodeSeq(meta.Get(metaSeq))
+		first = head + 1
+		if k, _ := tx.Bucket(bucketEvents).Cursor().First(); len(k) == 8 {
+			first = binary.BigEndian.Uint64(k)
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("boltstore: open %s: %w", s.path, err)
+		return 0, 0, fmt.Errorf("boltstore: open %s: %w", s.path, err)
 	}
-	return seq, nil
+	return first, head, nil
+}
+
+// upgradeIndexes rebuilds every index from the records (format 1 to 2):
+// indexes are derived data. The message sequence of format 1 (a
+// microsecond clock) is not an event log position; the log starts empty.
+func (s *Store) upgradeIndexes(tx *bolt.Tx) error {
+	for _, name := range indexBuckets {
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	w := newWtx(tx, time.Time{}, 0)
+	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		w.apply(nil, indexEntries(r))
+		return w.failed
+	})
+	if err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(metaSeq, encodeSeq(0)); err != nil {
+		return err
+	}
+	s.log.Info("boltstore: upgraded the index format", "path", s.path, "from", 1, "to", formatVersion)
+	return meta.Put(metaFormat, []byte{formatVersion})
 }
 
 // Stats counts the work of the writer since New.
@@ -252,9 +317,6 @@ func (s *Store) Stats() Stats {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Exclusive reports true: the file is locked by this process.
-func (s *Store) Exclusive() bool { return true }
-
 // Close stops the writer after it has applied every queued operation,
 // closes every subscription, and closes the file. Further calls return
 // store.ErrClosed.
@@ -267,14 +329,8 @@ func (s *Store) Close() error {
 		close(s.ops)
 		s.sendMu.Unlock()
 		<-s.writerDone
-		s.pubsub.close()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMeta).Put(metaSeq, encodeSeq(s.pubsub.lastSeq()))
-		})
-		if cerr := s.db.Close(); err == nil {
-			err = cerr
-		}
-		s.closeResult = err
+		s.events.close()
+		s.closeResult = s.db.Close()
 	})
 	if !first {
 		return store.ErrClosed

@@ -27,16 +27,27 @@ func open(t *testing.T, path string) *boltstore.Store {
 	return s
 }
 
+// openWith opens a store at path with the suite's config.
+func openWith(t *testing.T, path string, c storetest.Config) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.New(path, &boltstore.Config{Clock: c.Clock, LogMaxEvents: c.LogMaxEvents, LogMaxAge: c.LogMaxAge})
+	if err != nil {
+		t.Fatalf("New(%s): %v", path, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
-	storetest.RunWith(t, func(t *testing.T) store.Store {
-		return open(t, t.TempDir())
+	storetest.RunWith(t, func(t *testing.T, c storetest.Config) store.Store {
+		return openWith(t, t.TempDir(), c)
 	}, &storetest.Options{
-		Reopen: func(t *testing.T, s store.Store) store.Store {
+		Reopen: func(t *testing.T, s store.Store, c storetest.Config) store.Store {
 			path := s.(*boltstore.Store).Path()
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			return open(t, path)
+			return openWith(t, path, c)
 		},
 	})
 }

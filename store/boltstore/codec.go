@@ -16,9 +16,10 @@ import (
 // encode, which matters because the single writer goroutine decodes and
 // re-encodes a record on every claim, heartbeat and finish (docs/store.md).
 //
-// Version 2 added each subtask's progress; version 1 records (no subtask
-// progress) still decode.
-const codecVersion = 2
+// Version 2 added each subtask's progress; version 3 the lease fields
+// (incarnation, fence) and MaxAttempts. Older records still decode (with
+// those fields zero).
+const codecVersion = 3
 
 // Flag bits of the record's flags field.
 const (
@@ -68,13 +69,17 @@ func encodeRecord(b []byte, r *store.Record) []byte {
 	b = binary.AppendVarint(b, int64(r.Timeout))
 	b = binary.AppendVarint(b, int64(r.IdleTimeout))
 	b = appendStrings(b, r.Tags)
+	b = appendString(b, r.Incarnation)
+	b = binary.AppendUvarint(b, r.Fence)
+	b = binary.AppendVarint(b, int64(r.MaxAttempts))
+	b = binary.AppendUvarint(b, r.EventSeq)
 	return b
 }
 
 // encodedSizeHint is an upper estimate of the encoded size, so that
 // encoding allocates once.
 func encodedSizeHint(r *store.Record) int {
-	n := 128 + len(r.ID) + len(r.Name) + len(r.Owner) + len(r.Progress.Message) +
+	n := 160 + len(r.ID) + len(r.Name) + len(r.Owner) + len(r.Incarnation) + len(r.Progress.Message) +
 		len(r.Error) + len(r.IdempotencyKey) + len(r.Priority)
 	for _, a := range r.Args {
 		n += len(a) + 2
@@ -172,6 +177,12 @@ func decodeRecord(b []byte) (*store.Record, error) {
 	r.Timeout = time.Duration(d.varint())
 	r.IdleTimeout = time.Duration(d.varint())
 	r.Tags = d.strings()
+	if version >= 3 {
+		r.Incarnation = d.string()
+		r.Fence = d.uvarint()
+		r.MaxAttempts = int(d.varint())
+		r.EventSeq = d.uvarint()
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errCorrupt
 	}

@@ -53,6 +53,8 @@ func fillAll(t *testing.T, v reflect.Value, seed int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
 		v.SetInt(int64(seed + 1))
+	case reflect.Uint64:
+		v.SetUint(uint64(seed + 1))
 	case reflect.Float64:
 		v.SetFloat(float64(seed) + 0.25)
 	case reflect.Pointer:

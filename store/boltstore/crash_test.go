@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
@@ -59,16 +58,22 @@ func crashChild() bool {
 				if i%3 != 0 {
 					continue
 				}
-				cl, err := s.Claim(context.Background(), store.ClaimParams{Owner: owner, Names: []string{"job"}, Limit: 1, Now: time.Now()})
+				cl, err := s.Claim(context.Background(), store.ClaimParams{Owner: owner, Incarnation: owner, Names: []string{"job"}, Limit: 1})
 				if err != nil || len(cl) == 0 {
 					continue
 				}
-				id := cl[0].Record.ID
-				if _, err := s.Finish(context.Background(), owner, id, store.Completion{State: store.Success, FinishedAt: time.Now()}); err != nil {
+				if i%2 == 0 { // leave some running: orphans at the next start
+					continue
+				}
+				res, err := s.Finish(context.Background(), []store.Completion{{Lease: cl[0].Lease, State: store.Success}})
+				if err == nil {
+					err = res[0].Err
+				}
+				if err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(2)
 				}
-				say("F", id)
+				say("F", cl[0].Record.ID)
 			}
 		}()
 	}
@@ -137,10 +142,31 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	if got := c[store.Ongoing] + c[store.Success]; got < len(inserted) {
 		t.Fatalf("counts after crash: %v, fewer than the %d acknowledged records", c, len(inserted))
 	}
-	// Records ONGOING at the crash are orphans for the next process.
-	cl, err := s.Claim(t.Context(), store.ClaimParams{Owner: "next", Names: []string{"job"}, Limit: 1000, Now: time.Now(), StaleBefore: time.Now().Add(time.Hour), OnlyOrphans: true})
+	// Records running at the crash belong to incarnations of a dead
+	// process: the next process recovers them at once, whatever their
+	// server ID.
+	running := 0
+	p := store.ListParams{State: store.Ongoing, Limit: 1000}
+	for range 10_000 {
+		page, err := s.List(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			if r.Owner != "" {
+				running++
+			}
+		}
+		if p.Cursor = page.NextCursor; p.Cursor == "" {
+			break
+		}
+	}
+	cl, err := s.Recover(t.Context(), store.ClaimParams{Owner: "next", Incarnation: "next/1", Names: []string{"job"}, Limit: 100_000}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d inserts and %d finishes acknowledged before SIGKILL; %d orphans taken over", len(inserted), len(finished), len(cl))
+	if running == 0 || len(cl) != running {
+		t.Fatalf("Recover after the crash took %d records; %d were running", len(cl), running)
+	}
+	t.Logf("%d inserts and %d finishes acknowledged before SIGKILL; %d runs recovered", len(inserted), len(finished), len(cl))
 }

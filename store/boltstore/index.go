@@ -13,16 +13,21 @@ import (
 // Buckets. Every record lives in bucketRecords under its ID; the others are
 // indexes whose keys end with the record ID (values empty unless noted), so
 // that every operation seeks to a prefix and reads only what it returns.
+// The indexes are derived data: New rebuilds them from the records when the
+// index format changes.
 var (
 	bucketMeta    = []byte("meta")    // metaFormat, metaCounts, metaSeq
 	bucketRecords = []byte("records") // id → encoded record
 	// bucketQueue: ONGOING records without owner, claimable, FIFO per
-	// (name, tag slot): str(name) slot id.
+	// (name, priority, tag slot): str(name) prio slot id.
 	bucketQueue = []byte("queue")
 	// bucketOwned: ONGOING records with owner, for the orphan search, oldest
-	// heartbeat first per (name, tag slot): str(name) slot time8(hb) id →
-	// owner.
+	// renewal first per (name, priority, tag slot): str(name) prio slot
+	// time8(hb) id → incarnation.
 	bucketOwned = []byte("owned")
+	// bucketOwner: ONGOING records by owner, for Recover and Servers:
+	// str(owner) id → incarnation.
+	bucketOwner = []byte("owner")
 	// bucketStateName: str(state) str(name) id, for List filtered by
 	// state, name or both. (By state alone, List merges the names found
 	// by skipping from one name to the next: O(names) seeks, cheaper
@@ -33,20 +38,27 @@ var (
 	bucketFinished = []byte("finished")
 	// bucketIdem: idempotency key → id.
 	bucketIdem = []byte("idempotency")
+	// bucketEvents: the event log, seq8 → encoded event.
+	bucketEvents = []byte("events")
+	// bucketServers: announced servers, id → encoded announcement.
+	bucketServers = []byte("servers")
 
-	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned,
-		bucketStateName, bucketFinished, bucketIdem}
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketQueue, bucketOwned, bucketOwner,
+		bucketStateName, bucketFinished, bucketIdem, bucketEvents, bucketServers}
 )
 
 // Meta keys.
 var (
 	metaFormat = []byte("format")
 	metaCounts = []byte("counts")
-	metaSeq    = []byte("seq")
+	// metaSeq is the Seq of the newest log entry ever appended.
+	metaSeq = []byte("seq")
 )
 
-// formatVersion is stored in metaFormat; New refuses other versions.
-const formatVersion = 1
+// formatVersion is stored in metaFormat; New refuses newer versions and
+// upgrades older ones. Version 2 added the priority to the queue and owned
+// keys, the owner index, the event log and the servers bucket.
+const formatVersion = 2
 
 // Tag slot bytes: an untagged record is indexed once under slotUntagged, a
 // tagged one once per distinct tag under slotTag + str(tag).
@@ -55,17 +67,31 @@ const (
 	slotTag      = 1
 )
 
+// Priority bytes of the queue and owned keys.
+const (
+	prioNormal = 0
+	prioIdle   = 1
+)
+
+func prioOf(r *store.Record) byte {
+	if r.Idle() {
+		return prioIdle
+	}
+	return prioNormal
+}
+
 // bucket indexes, in entry.bucket.
 const (
 	ixQueue = iota
 	ixOwned
+	ixOwner
 	ixStateName
 	ixFinished
 	ixIdem
 	numIndexes
 )
 
-var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned,
+var indexBuckets = [numIndexes][]byte{bucketQueue, bucketOwned, bucketOwner,
 	bucketStateName, bucketFinished, bucketIdem}
 
 // entry is one index key of a record.
@@ -85,14 +111,15 @@ func indexEntries(r *store.Record) []entry {
 	es = append(es, entry{ixStateName, append(sn, r.ID...), nil})
 	switch {
 	case r.State == store.Ongoing && r.Owner == "":
-		for _, slot := range tagSlots(r.Name, r.Tags) {
+		for _, slot := range tagSlots(r.Name, prioOf(r), r.Tags) {
 			es = append(es, entry{ixQueue, append(slot, r.ID...), nil})
 		}
 	case r.State == store.Ongoing:
-		for _, slot := range tagSlots(r.Name, r.Tags) {
+		for _, slot := range tagSlots(r.Name, prioOf(r), r.Tags) {
 			k := appendTime8(slot, r.HeartbeatAt)
-			es = append(es, entry{ixOwned, append(k, r.ID...), []byte(r.Owner)})
+			es = append(es, entry{ixOwned, append(k, r.ID...), []byte(r.Incarnation)})
 		}
+		es = append(es, entry{ixOwner, append(appendStr(nil, r.Owner), r.ID...), []byte(r.Incarnation)})
 	case r.State.Terminal():
 		k := appendTime8(make([]byte, 0, 8+len(r.ID)), r.FinishedAt)
 		es = append(es, entry{ixFinished, append(k, r.ID...), nil})
@@ -103,10 +130,10 @@ func indexEntries(r *store.Record) []entry {
 	return es
 }
 
-// tagSlots returns the (name, slot) prefixes under which a record with
-// these tags is queued or owned.
-func tagSlots(name string, tags []string) [][]byte {
-	base := appendStr(nil, name)
+// tagSlots returns the (name, priority, slot) prefixes under which a record
+// with these tags is queued or owned.
+func tagSlots(name string, prio byte, tags []string) [][]byte {
+	base := append(appendStr(nil, name), prio)
 	if len(tags) == 0 {
 		return [][]byte{append(base, slotUntagged)}
 	}
@@ -121,21 +148,38 @@ func tagSlots(name string, tags []string) [][]byte {
 	return out
 }
 
-// claimSlots returns the (name, slot) prefixes a server with these names
-// and tags may claim from: untagged records of each name, and tagged ones
-// sharing a tag.
-func claimSlots(names, tags []string) [][]byte {
+// claimSlots returns the (name, priority, slot) prefixes a server with
+// these names and tags may claim from: untagged records of each name, and
+// tagged ones sharing a tag.
+func claimSlots(names, tags []string, prio byte) [][]byte {
 	var out [][]byte
 	for i, n := range names {
 		if slices.Contains(names[:i], n) {
 			continue
 		}
-		out = append(out, tagSlots(n, nil)...)
+		out = append(out, tagSlots(n, prio, nil)...)
 		if len(tags) > 0 {
-			out = append(out, tagSlots(n, tags)...)
+			out = append(out, tagSlots(n, prio, tags)...)
 		}
 	}
 	return out
+}
+
+// claimable reports whether a server with these names and tags may claim
+// r.
+func claimable(r *store.Record, names, tags []string) bool {
+	if !slices.Contains(names, r.Name) {
+		return false
+	}
+	if len(r.Tags) == 0 {
+		return true
+	}
+	for _, t := range r.Tags {
+		if slices.Contains(tags, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func appendStr(b []byte, s string) []byte {

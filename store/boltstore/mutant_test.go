@@ -2,7 +2,6 @@ package boltstore_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"slices"
@@ -23,13 +22,14 @@ const mutantEnv = "BOLTSTORE_MUTANT"
 
 var mutants = []string{
 	"finish-overwrites-terminal",
+	"stale-lease-writes",
 	"claim-not-fifo",
 	"claim-twice",
-	"update-by-anyone",
-	"heartbeat-never-lost",
+	"renew-never-lost",
 	"delete-ignores-cutoff",
-	"drops-non-lossy",
+	"log-drops-entries",
 	"list-oldest-first",
+	"recover-nothing",
 }
 
 type mutant struct {
@@ -38,14 +38,41 @@ type mutant struct {
 	last []store.Claimed
 }
 
-func (m *mutant) Finish(ctx context.Context, owner, id string, c store.Completion) (*store.Record, error) {
-	r, err := m.Store.Finish(ctx, owner, id, c)
-	if m.kind == "finish-overwrites-terminal" && errors.Is(err, store.ErrFinished) {
-		r, _ = m.Store.Get(ctx, id)
-		r.State = c.State
-		return r, nil
+// current returns the lease the record of l is held under now.
+func (m *mutant) current(ctx context.Context, l store.Lease) store.Lease {
+	if r, err := m.Store.Get(ctx, l.ID); err == nil && r.Owner != "" {
+		return r.Lease()
 	}
-	return r, err
+	return l
+}
+
+func (m *mutant) Finish(ctx context.Context, cs []store.Completion) ([]store.FinishResult, error) {
+	if m.kind == "stale-lease-writes" {
+		for i := range cs {
+			cs[i].Lease = m.current(ctx, cs[i].Lease)
+		}
+	}
+	res, err := m.Store.Finish(ctx, cs)
+	if m.kind == "finish-overwrites-terminal" && err == nil {
+		for i, r := range res {
+			if r.Err != nil {
+				if rec, err := m.Store.Get(ctx, cs[i].Lease.ID); err == nil {
+					rec.State = cs[i].State
+					res[i] = store.FinishResult{Record: rec}
+				}
+			}
+		}
+	}
+	return res, err
+}
+
+func (m *mutant) Update(ctx context.Context, ps []store.Patch) ([]store.Lease, error) {
+	if m.kind == "stale-lease-writes" {
+		for i := range ps {
+			ps[i].Lease = m.current(ctx, ps[i].Lease)
+		}
+	}
+	return m.Store.Update(ctx, ps)
 }
 
 func (m *mutant) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
@@ -63,30 +90,26 @@ func (m *mutant) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claime
 	return cl, err
 }
 
-func (m *mutant) Update(ctx context.Context, owner string, ps []store.Patch) ([]string, error) {
-	if m.kind == "update-by-anyone" {
-		for _, p := range ps {
-			if r, err := m.Store.Get(ctx, p.ID); err == nil && r.Owner != "" {
-				owner = r.Owner
-			}
-		}
+func (m *mutant) Recover(ctx context.Context, p store.ClaimParams, held []store.Lease) ([]store.Claimed, error) {
+	if m.kind == "recover-nothing" {
+		return nil, nil
 	}
-	return m.Store.Update(ctx, owner, ps)
+	return m.Store.Recover(ctx, p, held)
 }
 
-func (m *mutant) Heartbeat(ctx context.Context, owner string, ids []string, now time.Time) (store.HeartbeatResult, error) {
-	res, err := m.Store.Heartbeat(ctx, owner, ids, now)
-	if m.kind == "heartbeat-never-lost" {
+func (m *mutant) Renew(ctx context.Context, ls []store.Lease) (store.RenewResult, error) {
+	res, err := m.Store.Renew(ctx, ls)
+	if m.kind == "renew-never-lost" {
 		res.Lost = nil
 	}
 	return res, err
 }
 
-func (m *mutant) DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
+func (m *mutant) DeleteFinished(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	if m.kind == "delete-ignores-cutoff" {
-		before = before.Add(time.Hour)
+		olderThan -= time.Hour
 	}
-	return m.Store.DeleteFinished(ctx, before, limit)
+	return m.Store.DeleteFinished(ctx, olderThan, limit)
 }
 
 func (m *mutant) List(ctx context.Context, p store.ListParams) (*store.ListPage, error) {
@@ -97,37 +120,12 @@ func (m *mutant) List(ctx context.Context, p store.ListParams) (*store.ListPage,
 	return page, err
 }
 
-func (m *mutant) Subscribe(ctx context.Context) (<-chan store.Message, func()) {
-	ch, stop := m.Store.Subscribe(ctx)
-	if m.kind != "drops-non-lossy" {
-		return ch, stop
+func (m *mutant) ReadLog(ctx context.Context, after uint64, limit int, wait time.Duration) (store.LogPage, error) {
+	page, err := m.Store.ReadLog(ctx, after, limit, wait)
+	if m.kind == "log-drops-entries" && len(page.Events) > 2 {
+		page.Events = append(page.Events[:1], page.Events[2:]...)
 	}
-	out := make(chan store.Message)
-	done := make(chan struct{})
-	go func() {
-		defer close(out)
-		n := 0
-		for msg := range ch {
-			if n++; !msg.Lossy && n%7 == 0 {
-				continue
-			}
-			select {
-			case out <- msg:
-			case <-done:
-				for range ch {
-				}
-				return
-			}
-		}
-	}()
-	return out, func() {
-		stop()
-		select {
-		case <-done:
-		default:
-			close(done)
-		}
-	}
+	return page, err
 }
 
 // TestMutantConformance runs the suite against the mutant named in the
@@ -137,8 +135,8 @@ func TestMutantConformance(t *testing.T) {
 	if kind == "" {
 		t.Skip("runs only as a child of TestSuiteFailsMutants")
 	}
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return &mutant{Store: open(t, t.TempDir()), kind: kind}
+	storetest.Run(t, func(t *testing.T, c storetest.Config) store.Store {
+		return &mutant{Store: openWith(t, t.TempDir(), c), kind: kind}
 	})
 }
 

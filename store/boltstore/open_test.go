@@ -1,7 +1,6 @@
 package boltstore_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
 	"github.com/bgtask/bgtask/store/storetest"
@@ -30,9 +30,6 @@ func TestNewPaths(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sub", "tasks.db")
 	if s := open(t, file); s.Path() != file {
 		t.Fatalf("Path() = %q, want %q", s.Path(), file)
-	}
-	if !s.Exclusive() {
-		t.Fatal("Exclusive() = false, want true")
 	}
 }
 
@@ -131,7 +128,8 @@ func TestConfigValidation(t *testing.T) {
 		field string
 	}{
 		{boltstore.Config{LockTimeout: -1}, "LockTimeout"},
-		{boltstore.Config{SubscriberBuffer: -1}, "SubscriberBuffer"},
+		{boltstore.Config{LogMaxEvents: -1}, "LogMaxEvents"},
+		{boltstore.Config{LogMaxAge: -1}, "LogMaxAge"},
 		{boltstore.Config{MaxBatch: -1}, "MaxBatch"},
 		{boltstore.Config{MmapSize: -1}, "MmapSize"},
 	} {
@@ -139,52 +137,6 @@ func TestConfigValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.field)
 		}
-	}
-}
-
-func TestSubscribeEndsWithContext(t *testing.T) {
-	t.Parallel()
-	s := open(t, t.TempDir())
-	ctx, cancel := context.WithCancel(t.Context())
-	ch, stop := s.Subscribe(ctx)
-	defer stop()
-	cancel()
-	select {
-	case _, ok := <-ch:
-		if ok {
-			t.Fatal("message on an idle subscription")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("cancelling the context did not close the subscription")
-	}
-}
-
-func TestSeqIncreasesAcrossReopen(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	s, err := boltstore.New(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Publish more than a second's worth of microseconds at once, so that
-	// only the stored last number keeps the order.
-	var last uint64
-	for range 3 {
-		last, err = s.Publish(t.Context(), store.Message{Kind: store.MsgEvent})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if now := uint64(time.Now().UnixMicro()); last > now+10 || last+10_000_000 < now {
-		t.Fatalf("seq %d is not near the Unix time in microseconds %d", last, now)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = open(t, dir)
-	next, err := s.Publish(t.Context(), store.Message{Kind: store.MsgEvent})
-	if err != nil || next <= last {
-		t.Fatalf("first seq after reopen = %d, %v; want above %d", next, err, last)
 	}
 }
 
@@ -196,10 +148,12 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 		t.Skip("writes 20,000 records")
 	}
 	t.Parallel()
-	s := open(t, t.TempDir())
+	clk := clock.NewFake(storetest.T0)
+	// The log is bounded too: about two generations of events.
+	s := openWith(t, t.TempDir(), storetest.Config{Clock: clk, LogMaxEvents: 5000})
 	ctx := t.Context()
 	var sizes []int64
-	for gen := range 20 {
+	for range 20 {
 		recs := make([]*store.Record, 1000)
 		for i := range recs {
 			recs[i] = storetest.NewRecord("job", strings.Repeat("x", 100))
@@ -207,9 +161,9 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 		if _, err := s.Insert(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
-		now := storetest.At(time.Duration(gen) * time.Minute)
-		for {
-			cl, err := s.Claim(ctx, store.ClaimParams{Owner: "s", Names: []string{"job"}, Limit: 100, Now: now})
+		clk.Advance(time.Minute)
+		for range 1001 {
+			cl, err := s.Claim(ctx, store.ClaimParams{Owner: "s", Incarnation: "s/1", Names: []string{"job"}, Limit: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,16 +172,12 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			for _, c := range cl {
-				wg.Go(func() {
-					if _, err := s.Finish(ctx, "s", c.Record.ID, store.Completion{State: store.Success, FinishedAt: now}); err != nil {
-						t.Error(err)
-					}
-				})
+				wg.Go(func() { finishOK(t, s, c.Lease, store.Success) })
 			}
 			wg.Wait()
 		}
 		// Keep the last two generations.
-		if _, err := s.DeleteFinished(ctx, now.Add(-time.Minute), 100_000); err != nil {
+		if _, err := s.DeleteFinished(ctx, time.Minute+time.Second, 100_000); err != nil {
 			t.Fatal(err)
 		}
 		fi, err := os.Stat(s.Path())
@@ -242,57 +192,33 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 	}
 }
 
-// TestStopWhileOverflowing stops subscriptions whose overflow queue is
-// being pumped into the channel, racing the pump.
-func TestStopWhileOverflowing(t *testing.T) {
-	t.Parallel()
-	s, err := boltstore.New(t.TempDir(), &boltstore.Config{SubscriberBuffer: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for i := range 50 {
-		ch, stop := s.Subscribe(t.Context())
-		for range 100 {
-			if _, err := s.Publish(t.Context(), store.Message{Kind: store.MsgEvent}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for range i % 10 {
-			<-ch
-		}
-		stop()
-		for range ch { // drains what was buffered, then ends
-		}
-	}
-}
-
 // TestDeleteFinishedInChunks deletes more records than one transaction
 // takes: the count is exact and ONGOING records stay.
 func TestDeleteFinishedInChunks(t *testing.T) {
 	t.Parallel()
-	s := open(t, t.TempDir())
+	clk := clock.NewFake(storetest.T0)
+	s := openWith(t, t.TempDir(), storetest.Config{Clock: clk})
 	ctx := t.Context()
 	recs := make([]*store.Record, 2500)
 	for i := range recs {
-		recs[i] = storetest.NewRecord("job")
+		recs[i] = storetest.Owned("job", "s", "s/1")
 	}
-	if _, err := s.Insert(ctx, recs); err != nil {
+	res, err := s.Insert(ctx, recs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for _, r := range recs[:2300] {
-		wg.Go(func() {
-			if _, err := s.Finish(ctx, "", r.ID, store.Completion{State: store.Success, FinishedAt: storetest.At(0)}); err != nil {
-				t.Error(err)
-			}
-		})
+	cs := make([]store.Completion, 2300)
+	for i := range cs {
+		cs[i] = store.Completion{Lease: res[i].Lease, State: store.Success}
 	}
-	wg.Wait()
-	if n, err := s.DeleteFinished(ctx, storetest.At(time.Second), 2100); err != nil || n != 2100 {
+	if _, err := s.Finish(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	if n, err := s.DeleteFinished(ctx, time.Second, 2100); err != nil || n != 2100 {
 		t.Fatalf("DeleteFinished(limit 2100) = %d, %v", n, err)
 	}
-	if n, err := s.DeleteFinished(ctx, storetest.At(time.Second), 5000); err != nil || n != 200 {
+	if n, err := s.DeleteFinished(ctx, time.Second, 5000); err != nil || n != 200 {
 		t.Fatalf("DeleteFinished(limit 5000) = %d, %v; want the 200 left", n, err)
 	}
 	c, err := s.Counts(ctx)
@@ -309,13 +235,16 @@ func TestNoCommitWithoutChange(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := t.Context()
 	before := s.Stats()
-	if cl, err := s.Claim(ctx, store.ClaimParams{Owner: "s", Names: []string{"job"}, Limit: 10, Now: storetest.At(0), StaleBefore: storetest.At(0)}); err != nil || len(cl) != 0 {
+	if cl, err := s.Claim(ctx, store.ClaimParams{Owner: "s", Incarnation: "s/1", Names: []string{"job"}, Limit: 10, StaleAfter: time.Second}); err != nil || len(cl) != 0 {
 		t.Fatalf("Claim = %v, %v", cl, err)
 	}
-	if _, err := s.Finish(ctx, "s", storetest.NewID(), store.Completion{State: store.Success}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("Finish: %v", err)
+	if res, err := s.Finish(ctx, []store.Completion{{Lease: store.Lease{ID: storetest.NewID()}, State: store.Success}}); err != nil || !errors.Is(res[0].Err, store.ErrNotFound) {
+		t.Fatalf("Finish = %+v, %v", res, err)
 	}
-	if _, err := s.Heartbeat(ctx, "s", nil, storetest.At(0)); err != nil {
+	if _, err := s.Renew(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recover(ctx, store.ClaimParams{Owner: "s", Incarnation: "s/1", Names: []string{"job"}, Limit: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Stats(); got != before {
@@ -326,5 +255,98 @@ func TestNoCommitWithoutChange(t *testing.T) {
 	}
 	if got := s.Stats(); got.Commits != before.Commits+1 {
 		t.Fatalf("Stats after an insert = %+v, want one more commit than %+v", got, before)
+	}
+}
+
+func finishOK(t *testing.T, s store.Store, l store.Lease, st store.State) {
+	t.Helper()
+	res, err := s.Finish(t.Context(), []store.Completion{{Lease: l, State: st}})
+	if err == nil {
+		err = res[0].Err
+	}
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRecoverDeadIncarnations: the file admits one process, so after a
+// reopen every lease from before it belongs to a dead process. Recover
+// takes those records whatever their server ID; it leaves the records of
+// incarnations that used the store since it opened.
+func TestRecoverDeadIncarnations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clk := clock.NewFake(storetest.T0)
+	s := openWith(t, dir, storetest.Config{Clock: clk})
+	ctx := t.Context()
+	before := storetest.Owned("job", "random-id-1", "random-id-1/x")
+	if _, err := s.Insert(ctx, []*store.Record{before}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, storetest.Config{Clock: clk})
+	alive := storetest.Owned("job", "other-live", "other-live/1")
+	if _, err := s.Insert(ctx, []*store.Record{alive}); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := s.Recover(ctx, store.ClaimParams{Owner: "random-id-2", Incarnation: "random-id-2/y", Names: []string{"job"}, Limit: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cl) != 1 || cl[0].Record.ID != before.ID || cl[0].Record.Attempt != 2 || cl[0].PrevOwner != "random-id-1" {
+		t.Fatalf("Recover after reopen = %+v, want the record of the dead process at attempt 2", cl)
+	}
+}
+
+// TestUpgradeFromFormat1 opens a file whose indexes are in the first
+// format: New rebuilds them from the records, and the store works.
+func TestUpgradeFromFormat1(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openWith(t, dir, storetest.Config{})
+	ctx := t.Context()
+	q := storetest.NewRecord("job")
+	o := storetest.Owned("job", "old", "old/1")
+	if _, err := s.Insert(ctx, []*store.Record{q, o}); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{"queue", "owned", "owner", "events"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket([]byte("queue")).Put([]byte("stale key of format 1"), nil); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, storetest.Config{})
+	cl, err := s.Claim(ctx, store.ClaimParams{Owner: "new", Incarnation: "new/1", Names: []string{"job"}, Limit: 10})
+	if err != nil || len(cl) != 1 || cl[0].Record.ID != q.ID {
+		t.Fatalf("Claim after the upgrade = %+v, %v; want the queued record", cl, err)
+	}
+	rec, err := s.Recover(ctx, store.ClaimParams{Owner: "new", Incarnation: "new/1", Names: []string{"job"}, Limit: 10}, []store.Lease{cl[0].Lease})
+	if err != nil || len(rec) != 1 || rec[0].Record.ID != o.ID {
+		t.Fatalf("Recover after the upgrade = %+v, %v; want the owned record", rec, err)
 	}
 }

@@ -15,11 +15,16 @@ import (
 const maxKeyLen = 1024
 
 // Insert stores new ONGOING records, all or none: an invalid record (no
-// ID or name, a terminal state, an ID already stored or repeated in recs)
-// fails the whole call.
+// ID or name, a terminal state, an owner without an incarnation, an ID
+// already stored or repeated in recs) fails the whole call.
 func (s *Store) Insert(ctx context.Context, recs []*store.Record) ([]store.InsertResult, error) {
 	if err := validateInsert(recs); err != nil {
 		return nil, err
+	}
+	for _, r := range recs {
+		if r.Owner != "" {
+			s.noteLive(r.Incarnation)
+		}
 	}
 	var res []store.InsertResult
 	err := s.exec(ctx, func(w *wtx) error {
@@ -47,6 +52,10 @@ func validateInsert(recs []*store.Record) error {
 			return fmt.Errorf("boltstore: insert: record %q: state %q, want ONGOING", r.ID, r.State)
 		case len(r.IdempotencyKey) > maxKeyLen:
 			return fmt.Errorf("boltstore: insert: record %q: IdempotencyKey longer than %d bytes", r.ID, maxKeyLen)
+		case r.Owner != "" && r.Incarnation == "":
+			return fmt.Errorf("boltstore: insert: record %q: an owned record needs an Incarnation", r.ID)
+		case len(r.Owner) > maxKeyLen:
+			return fmt.Errorf("boltstore: insert: record %q: Owner longer than %d bytes", r.ID, maxKeyLen)
 		}
 		for _, t := range r.Tags {
 			if len(t) > maxKeyLen {
@@ -82,92 +91,56 @@ func (w *wtx) insert(recs []*store.Record) ([]store.InsertResult, error) {
 			res[i] = store.InsertResult{ID: r.ID}
 		}
 	}
+	var firstQueued string
 	for i, r := range recs {
 		if res[i].Existing {
 			continue
 		}
-		c := *r
+		c := r.Clone()
 		c.State = store.Ongoing
 		if c.Owner == "" {
-			c.Attempt = 0
+			c.Attempt, c.Fence, c.Incarnation = 0, 0, ""
+			c.HeartbeatAt, c.StartedAt = time.Time{}, time.Time{}
+			w.put(c, nil)
+			if firstQueued == "" {
+				firstQueued = c.ID
+			}
+			continue
 		}
-		w.put(&c, nil)
+		c.Attempt, c.Fence = 1, 1
+		c.HeartbeatAt, c.StartedAt = w.now, w.now
+		w.event(c, store.EventStarted)
+		w.put(c, nil)
+		res[i].Lease = c.Lease()
+	}
+	if firstQueued != "" {
+		w.appendEvent(store.Event{Kind: store.EventEnqueued, TaskID: firstQueued})
 	}
 	return res, nil
 }
 
-// Claim takes queued records, then (with StaleBefore) orphans, for
-// p.Owner. With no Names it claims nothing.
-func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
-	switch {
-	case p.Owner == "":
-		return nil, errors.New("boltstore: claim: Owner is required")
-	case p.Limit <= 0:
-		return nil, errors.New("boltstore: claim: Limit must be positive")
-	case len(p.Names) == 0:
-		return nil, nil
+// Renew renews the leases that are current.
+func (s *Store) Renew(ctx context.Context, leases []store.Lease) (store.RenewResult, error) {
+	for _, l := range leases {
+		s.noteLive(l.Incarnation)
 	}
-	var out []store.Claimed
+	var res store.RenewResult
 	err := s.exec(ctx, func(w *wtx) error {
-		var err error
-		out, err = w.claim(p)
-		return err
-	})
-	return out, err
-}
-
-func claimRecord(r *store.Record, p store.ClaimParams) {
-	r.Owner = p.Owner
-	r.HeartbeatAt = p.Now
-	r.StartedAt = p.Now
-	r.Attempt++
-}
-
-func (w *wtx) claim(p store.ClaimParams) ([]store.Claimed, error) {
-	slots := claimSlots(p.Names, p.Tags)
-	var ids []string
-	if !p.OnlyOrphans {
-		ids = queued(w.index[ixQueue], slots, p.Limit)
-	}
-	if len(ids) < p.Limit && !p.StaleBefore.IsZero() {
-		ids = append(ids, w.orphans(slots, p.Owner, p.StaleBefore, p.Limit-len(ids))...)
-	}
-	out := make([]store.Claimed, 0, len(ids))
-	for _, id := range ids {
-		old, err := w.get(id)
-		if err != nil {
-			return nil, err
-		}
-		if old == nil {
-			return nil, w.abort(fmt.Errorf("boltstore: claim: index names missing record %q", id))
-		}
-		b, prev := snapshot(old), old.Owner
-		claimRecord(old, p)
-		w.put(old, b)
-		out = append(out, store.Claimed{Record: old, PrevOwner: prev})
-	}
-	return out, nil
-}
-
-// Heartbeat renews owner's lease on ids.
-func (s *Store) Heartbeat(ctx context.Context, owner string, ids []string, now time.Time) (store.HeartbeatResult, error) {
-	var res store.HeartbeatResult
-	err := s.exec(ctx, func(w *wtx) error {
-		res = store.HeartbeatResult{}
-		for _, id := range ids {
-			old, err := w.get(id)
+		res = store.RenewResult{}
+		for _, l := range leases {
+			old, err := w.get(l.ID)
 			if err != nil {
 				return err
 			}
-			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
-				res.Lost = append(res.Lost, id)
+			if old == nil || !l.Holds(old) {
+				res.Lost = append(res.Lost, l)
 				continue
 			}
-			b, next := snapshot(old), old
-			next.HeartbeatAt = now
-			w.put(next, b)
-			if next.CancelRequested {
-				res.CancelRequested = append(res.CancelRequested, id)
+			b := snapshot(old)
+			old.HeartbeatAt = w.now
+			w.put(old, b)
+			if old.CancelRequested {
+				res.CancelRequested = append(res.CancelRequested, l.ID)
 			}
 		}
 		return nil
@@ -175,114 +148,185 @@ func (s *Store) Heartbeat(ctx context.Context, owner string, ids []string, now t
 	return res, err
 }
 
-// Update applies patches to records owned by owner.
-func (s *Store) Update(ctx context.Context, owner string, patches []store.Patch) ([]string, error) {
-	var lost []string
+// Update applies patches under their leases.
+func (s *Store) Update(ctx context.Context, patches []store.Patch) ([]store.Lease, error) {
+	var lost []store.Lease
 	err := s.exec(ctx, func(w *wtx) error {
 		lost = nil
 		for _, p := range patches {
-			old, err := w.get(p.ID)
+			r, ok, err := w.held(p.Lease)
 			if err != nil {
 				return err
 			}
-			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
-				lost = append(lost, p.ID)
+			if !ok {
+				lost = append(lost, p.Lease)
 				continue
 			}
-			b, next := snapshot(old), old
-			if p.Progress != nil {
-				next.Progress = *p.Progress
+			if p.Progress == nil && p.Subtasks == nil {
+				continue
 			}
-			if p.Subtasks != nil {
-				next.Subtasks = slices.Clone(p.Subtasks)
-			}
-			if p.StartedAt != nil {
-				next.StartedAt = *p.StartedAt
-			}
-			w.put(next, b)
+			b := snapshot(r)
+			applyPatch(r, p)
+			w.event(r, store.EventUpdated)
+			w.put(r, b)
 		}
 		return nil
 	})
 	return lost, err
 }
 
-// Finish writes the terminal state of a record owned by owner ("" for a
-// queued record).
-func (s *Store) Finish(ctx context.Context, owner, id string, c store.Completion) (*store.Record, error) {
-	if !c.State.Terminal() {
-		return nil, fmt.Errorf("boltstore: finish %q: state %q is not terminal", id, c.State)
+// held returns the record l holds, or ok false.
+func (w *wtx) held(l store.Lease) (*store.Record, bool, error) {
+	r, err := w.get(l.ID)
+	if err != nil || r == nil || !l.Holds(r) {
+		return nil, false, err
 	}
-	return s.modify(ctx, id, ongoingOwnedBy(owner), func(r *store.Record) {
-		r.State = c.State
-		r.Error = c.Error
-		code := c.ExitCode
-		r.ExitCode = &code
-		r.FinishedAt = c.FinishedAt
-		if c.Progress != nil {
-			r.Progress = *c.Progress
-		}
-		if c.Subtasks != nil {
-			r.Subtasks = slices.Clone(c.Subtasks)
-		}
-		r.Owner = ""
-		r.CancelRequested = false
-	})
+	return r, true, nil
 }
 
-// Release hands records owned by owner back to the queue. IDs owner does
-// not own are skipped.
-func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
-	return s.exec(ctx, func(w *wtx) error {
-		for _, id := range ids {
-			old, err := w.get(id)
-			if err != nil {
-				return err
-			}
-			if old == nil || old.State != store.Ongoing || old.Owner != owner || owner == "" {
-				continue
-			}
-			b, next := snapshot(old), old
-			next.Owner = ""
-			w.put(next, b)
-		}
-		return nil
-	})
+func applyPatch(r *store.Record, p store.Patch) {
+	if p.Progress != nil {
+		r.Progress = *p.Progress
+	}
+	if p.Subtasks != nil {
+		r.Subtasks = slices.Clone(p.Subtasks)
+	}
 }
 
-// RequestCancel cancels a queued record at once, or flags an owned one
-// and publishes a store.MsgCancel to its owner.
-func (s *Store) RequestCancel(ctx context.Context, id string, now time.Time) (*store.Record, error) {
-	r, err := s.modify(ctx, id, func(r *store.Record) error {
-		if r.State.Terminal() {
-			return store.ErrFinished
+// Finish writes terminal states under their leases.
+func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.FinishResult, error) {
+	for i, c := range cs {
+		if !c.State.Terminal() {
+			return nil, fmt.Errorf("boltstore: finish: completion %d: state %q is not terminal", i, c.State)
+		}
+	}
+	var res []store.FinishResult
+	err := s.exec(ctx, func(w *wtx) error {
+		res = make([]store.FinishResult, len(cs))
+		for i, c := range cs {
+			res[i] = w.finish(c)
+			if w.failed != nil {
+				return w.failed
+			}
 		}
 		return nil
-	}, func(r *store.Record) {
-		if r.Owner == "" {
-			r.State = store.Cancelled
-			r.FinishedAt = now
-			r.CancelRequested = false
-		} else {
-			r.CancelRequested = true
-		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if r.Owner != "" {
-		s.pubsub.publish(store.Message{Kind: store.MsgCancel, TaskID: id, Owner: r.Owner})
+	return res, nil
+}
+
+func (w *wtx) finish(c store.Completion) store.FinishResult {
+	r, err := w.get(c.Lease.ID)
+	switch {
+	case err != nil:
+		return store.FinishResult{Err: err}
+	case r == nil:
+		return store.FinishResult{Err: store.ErrNotFound}
+	case c.Lease.Ended(r):
+		return store.FinishResult{Record: r} // a repeated call
+	case !c.Lease.Holds(r):
+		return store.FinishResult{Err: store.ErrNotOwner}
 	}
-	return r, nil
+	b := snapshot(r)
+	r.State = c.State
+	r.Error = c.Error
+	code := c.ExitCode
+	r.ExitCode = &code
+	r.FinishedAt = w.now
+	applyPatch(r, store.Patch{Progress: c.Progress, Subtasks: c.Subtasks})
+	r.Owner = ""
+	r.CancelRequested = false
+	w.event(r, store.TerminalKind(r))
+	w.put(r, b)
+	return store.FinishResult{Record: r.Clone()}
+}
+
+// Release hands records back to the queue under their leases.
+func (s *Store) Release(ctx context.Context, patches []store.Patch) ([]store.Lease, error) {
+	var lost []store.Lease
+	err := s.exec(ctx, func(w *wtx) error {
+		lost = nil
+		var first string
+		for _, p := range patches {
+			r, ok, err := w.held(p.Lease)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				lost = append(lost, p.Lease)
+				continue
+			}
+			b := snapshot(r)
+			applyPatch(r, p)
+			r.Owner = ""
+			r.Attempt = max(r.Attempt-1, 0)
+			w.put(r, b)
+			if first == "" {
+				first = r.ID
+			}
+		}
+		if first != "" {
+			w.appendEvent(store.Event{Kind: store.EventEnqueued, TaskID: first})
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// RequestCancel cancels a queued record at once, or flags an owned one and
+// appends a cancel event addressed to its owner.
+func (s *Store) RequestCancel(ctx context.Context, id string) (*store.Record, error) {
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		r, err := w.get(id)
+		switch {
+		case err != nil:
+			return err
+		case r == nil:
+			return store.ErrNotFound
+		case r.State.Terminal():
+			return store.ErrFinished
+		}
+		b := snapshot(r)
+		if r.Owner == "" {
+			r.State = store.Cancelled
+			r.FinishedAt = w.now
+			r.Error = "cancelled"
+			code := store.FailureExitCode
+			r.ExitCode = &code
+			r.CancelRequested = false
+			w.event(r, store.EventCancelled)
+			w.put(r, b)
+		} else {
+			r.CancelRequested = true
+			w.event(r, store.EventCancel)
+			w.put(r, b)
+		}
+		out = r.Clone()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Retry re-queues the failed subtasks of a terminal record.
-func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Record, error) {
-	r, err := s.modify(ctx, id, func(r *store.Record) error {
-		if !r.State.Terminal() || !slices.ContainsFunc(r.Subtasks, func(st store.Subtask) bool { return st.State == store.Failure }) {
+func (s *Store) Retry(ctx context.Context, id string, p store.RetryParams) (*store.Record, error) {
+	var out *store.Record
+	err := s.exec(ctx, func(w *wtx) error {
+		r, err := w.get(id)
+		switch {
+		case err != nil:
+			return err
+		case r == nil:
+			return store.ErrNotFound
+		case !r.State.Terminal() || !slices.ContainsFunc(r.Subtasks, func(st store.Subtask) bool { return st.State == store.Failure }):
 			return store.ErrNothingToRetry
 		}
-		return nil
-	}, func(r *store.Record) {
+		b := snapshot(r)
 		for i, st := range r.Subtasks {
 			if st.State == store.Failure {
 				r.Subtasks[i] = store.Subtask{Key: st.Key, State: store.SubtaskPending}
@@ -294,12 +338,18 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 		r.Error = ""
 		r.ExitCode = nil
 		r.CancelRequested = false
+		if p.Attempts > 0 {
+			r.MaxAttempts = r.Attempt + p.Attempts
+		}
+		w.put(r, b)
+		w.appendEvent(store.Event{Kind: store.EventEnqueued, TaskID: r.ID})
+		out = r.Clone()
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.pubsub.publish(store.Message{Kind: store.MsgEnqueued, TaskID: id})
-	return r, nil
+	return out, nil
 }
 
 // maxDeletePerTx bounds the records one DeleteFinished transaction
@@ -307,30 +357,32 @@ func (s *Store) Retry(ctx context.Context, id string, now time.Time) (*store.Rec
 // waiting on it) for long.
 const maxDeletePerTx = 1000
 
-// DeleteFinished deletes up to limit terminal records finished before
-// before, oldest first, with their index entries and idempotency keys, in
-// transactions of at most 1000 records.
-func (s *Store) DeleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
+// DeleteFinished deletes up to limit terminal records that finished more
+// than olderThan ago, oldest first, with their index entries and
+// idempotency keys, in transactions of at most 1000 records. It also trims
+// the event log's aged entries.
+func (s *Store) DeleteFinished(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	total := 0
-	for total < limit {
-		chunk := min(limit-total, maxDeletePerTx)
-		n, err := s.deleteFinished(ctx, before, chunk)
+	for first := true; first || total < limit; first = false {
+		chunk := min(max(limit-total, 0), maxDeletePerTx)
+		n, err := s.deleteFinished(ctx, olderThan, chunk)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		if n < chunk {
+		if n < chunk || chunk == 0 {
 			break
 		}
 	}
 	return total, nil
 }
 
-func (s *Store) deleteFinished(ctx context.Context, before time.Time, limit int) (int, error) {
+func (s *Store) deleteFinished(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
 	var n int
 	err := s.exec(ctx, func(w *wtx) error {
 		n = 0
-		bound := appendTime8(nil, before)
+		w.trim = true
+		bound := appendTime8(nil, w.now.Add(-olderThan))
 		var ids []string
 		c := w.index[ixFinished].Cursor()
 		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
@@ -354,3 +406,22 @@ func (s *Store) deleteFinished(ctx context.Context, before time.Time, limit int)
 	})
 	return n, err
 }
+
+// noteLive records that incarnation uses the store now.
+func (s *Store) noteLive(incarnation string) {
+	if incarnation == "" {
+		return
+	}
+	s.liveMu.Lock()
+	s.live[incarnation] = struct{}{}
+	s.liveMu.Unlock()
+}
+
+func (s *Store) isLive(incarnation string) bool {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	_, ok := s.live[incarnation]
+	return ok
+}
+
+var errNoOwner = errors.New("boltstore: claim: Owner and Incarnation are required")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bgtask/bgtask/store"
 	bolt "go.etcd.io/bbolt"
@@ -98,11 +99,23 @@ func (s *Store) run(batch []*op) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	w := newWtx(tx)
+	first, head := s.events.bounds()
+	w := newWtx(tx, s.clock.Now(), head)
 	for _, o := range batch {
 		o.err = o.fn(w)
 		if w.failed != nil {
 			return w.failed
+		}
+	}
+	if len(w.events) > 0 || w.trim {
+		first = w.trimLog(first, s.cfg.LogMaxEvents, s.cfg.LogMaxAge)
+		if w.failed != nil {
+			return w.failed
+		}
+	}
+	if len(w.events) > 0 {
+		if err := w.meta.Put(metaSeq, encodeSeq(w.seq)); err != nil {
+			return fmt.Errorf("boltstore: write seq: %w", err)
 		}
 	}
 	if !w.dirty {
@@ -131,6 +144,7 @@ func (s *Store) run(batch []*op) (err error) {
 		s.counts = next
 		s.countsMu.Unlock()
 	}
+	s.events.appended(w.events, first)
 	s.stats.commits.Add(1)
 	s.stats.ops.Add(uint64(len(batch)))
 	return nil
@@ -141,6 +155,15 @@ const indexFillPercent = 0.9
 
 // wtx is the writer's view of one transaction.
 type wtx struct {
+	// now is the store's clock when the transaction began: every time it
+	// writes.
+	now time.Time
+	// seq is the Seq of the last log entry appended so far.
+	seq uint64
+	// events are the entries this transaction appended.
+	events []store.Event
+	// trim asks for the log to be trimmed even without new entries.
+	trim    bool
 	tx      *bolt.Tx
 	meta    *bolt.Bucket
 	records *bolt.Bucket
@@ -153,8 +176,8 @@ type wtx struct {
 	dirty bool
 }
 
-func newWtx(tx *bolt.Tx) *wtx {
-	w := &wtx{tx: tx, meta: tx.Bucket(bucketMeta), records: tx.Bucket(bucketRecords)}
+func newWtx(tx *bolt.Tx, now time.Time, seq uint64) *wtx {
+	w := &wtx{now: now, seq: seq, tx: tx, meta: tx.Bucket(bucketMeta), records: tx.Bucket(bucketRecords)}
 	for i, name := range indexBuckets {
 		w.index[i] = tx.Bucket(name)
 		// Index keys mostly arrive in order (IDs and times increase):

@@ -51,6 +51,7 @@ func testClaimFIFO(e *env) {
 		want.Owner, want.Incarnation = s1.id, s1.inc
 		want.HeartbeatAt, want.StartedAt = At(time.Minute), At(time.Minute)
 		want.Attempt, want.Fence = 1, 1
+		want.EventSeq = head + 1 + uint64(i)
 		if d := DiffRecord(want, c.Record); d != "" {
 			t.Errorf("claimed record (-want +got):\n%s", d)
 		}
@@ -164,7 +165,8 @@ func testClaimNamesTags(e *env) {
 		p := server{id, id + "/1"}.params(100, names...)
 		p.Tags = tags
 		if orphans {
-			e.clock.Advance(time.Hour)
+			// Records claimed before the jump are orphans now; those
+			// claimed after it are fresh.
 			p.StaleAfter = time.Minute
 		}
 		return claimedIDs(e.claim(p))
@@ -189,6 +191,7 @@ func testClaimNamesTags(e *env) {
 		t.Fatalf("claim of a,b with tag cpu (-want +got):\n%s", d)
 	}
 	// Orphans obey the same filters (ties in renewal time: any order).
+	e.clock.Advance(time.Hour)
 	if d := cmp.Diff(sorted(recIDs(aPlain, aGPU, aGPUEU)...), sorted(claim("s4", []string{"a"}, []string{"gpu"}, true)...)); d != "" {
 		t.Fatalf("orphan claim of a with tag gpu (-want +got):\n%s", d)
 	}
@@ -252,7 +255,8 @@ func testClaimConcurrent(e *env) {
 		errs := make(chan error, claimers)
 		for c := range claimers {
 			wg.Go(func() {
-				sv := server{fmt.Sprintf("r%d-s%d", round, c), "inc"}
+				id := fmt.Sprintf("r%d-s%d", round, c)
+				sv := server{id, id + "/1"}
 				for i := range n + 1 {
 					p := sv.params(1+(c+i)%7, "job")
 					p.StaleAfter = stale

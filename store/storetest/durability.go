@@ -67,10 +67,11 @@ func testReopen(e *env) {
 	// restarted with its ID recovers its runs with their cancel request.
 	p := server{"web-1", "web-1/life-2"}.params(10, "job")
 	p.Tags = []string{"t1"}
-	if cl := e.claim(p); !cmp.Equal(claimedIDs(cl), []string{queued.ID}) {
+	cl := e.claim(p)
+	if !cmp.Equal(claimedIDs(cl), []string{queued.ID}) {
 		t.Fatalf("claim after reopen = %v, want %s", claimedIDs(cl), queued.ID)
 	}
-	rec := e.recover(p)
+	rec := e.recover(p, cl[0].Lease)
 	if d := cmp.Diff(sorted(running.ID, cancelled.ID), sorted(claimedIDs(rec)...)); d != "" {
 		t.Fatalf("Recover after reopen (-want +got):\n%s", d)
 	}

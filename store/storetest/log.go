@@ -19,6 +19,43 @@ var logTests = []test{
 	{name: "Log/TrimmedByAge", fn: testLogTrimAge, age: time.Hour},
 	{name: "Log/PositionPastHead", fn: testLogPastHead},
 	{name: "Log/ConcurrentWritersOneOrder", fn: testLogConcurrent},
+	{name: "Log/RecordKnowsItsNewestEvent", fn: testLogEventSeq},
+}
+
+// testLogEventSeq: every task event about a record sets its EventSeq in
+// the same step; control entries do not.
+func testLogEventSeq(e *env) {
+	t := e.t
+	want := func(id string, seq uint64, what string) {
+		t.Helper()
+		if got := e.get(id).EventSeq; got != seq {
+			t.Fatalf("EventSeq after %s = %d, want %d", what, got, seq)
+		}
+	}
+	q := NewRecord("job")
+	e.insert(q)
+	want(q.ID, 0, "a queued insert (enqueued is a control entry)")
+	cl := e.claim(s1.params(1, "job"))
+	want(q.ID, e.head(), "the claim's started event")
+	e.update(store.Patch{Lease: cl[0].Lease, Progress: &store.Progress{Current: 1}})
+	upd := e.head()
+	want(q.ID, upd, "an update")
+	if _, err := e.s.RequestCancel(t.Context(), q.ID); err != nil {
+		t.Fatal(err)
+	}
+	want(q.ID, upd, "a cancel request (a control entry)")
+	fin := e.finish(cl[0].Lease, store.Cancelled)
+	want(q.ID, e.head(), "the terminal event")
+	if fin.EventSeq != e.head() {
+		t.Fatalf("Finish returned EventSeq %d, want %d", fin.EventSeq, e.head())
+	}
+	r, _ := e.run(s1, "job")
+	want(r.ID, e.head(), "an owned insert")
+	q2 := NewRecord("job")
+	e.insert(q2)
+	if c, err := e.s.RequestCancel(t.Context(), q2.ID); err != nil || c.EventSeq != e.head() {
+		t.Fatalf("RequestCancel of a queued record = %+v, %v; want EventSeq %d", c, err, e.head())
+	}
 }
 
 // checkDense fails unless evs have the Seqs from, from+1, ...

@@ -62,6 +62,7 @@ func testInsertGet(e *env) {
 	wantO.Fence = 1
 	wantO.HeartbeatAt = At(time.Second)
 	wantO.StartedAt = At(time.Second)
+	wantO.EventSeq = e.get(owned.ID).EventSeq // checked against the log below
 	if d := DiffRecord(wantO, e.get(owned.ID)); d != "" {
 		t.Errorf("owned record (-want +got):\n%s", d)
 	}
@@ -79,8 +80,8 @@ func testInsertGet(e *env) {
 		if !ev.Time.Equal(At(time.Second)) {
 			t.Errorf("%s event time %v, want the store's clock %v", ev.Kind, ev.Time, At(time.Second))
 		}
-		if ev.Kind == store.EventStarted && (ev.Name != "beta" || ev.State != store.Ongoing || ev.Attempt != 1) {
-			t.Errorf("started event %+v, want beta ONGOING attempt 1", ev)
+		if ev.Kind == store.EventStarted && (ev.Name != "beta" || ev.State != store.Ongoing || ev.Attempt != 1 || ev.Seq != wantO.EventSeq) {
+			t.Errorf("started event %+v, want beta ONGOING attempt 1 at the record's EventSeq %d", ev, wantO.EventSeq)
 		}
 	}
 
