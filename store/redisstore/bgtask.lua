@@ -17,7 +17,8 @@
 -- [key, state, error, progress]), st started (µs), fi finished (µs),
 -- e error, x exit code, k idempotency key, q queue kind (priority letter
 -- and JSON array of sorted tags), d everything the store never reads
--- (args, creation time, timeouts, tags, priority; opaque here).
+-- (args, creation time, timeouts, tags, priority; opaque here), es the
+-- Seq of the newest task event about the record.
 
 local op = ARGV[1]
 local P = ARGV[2]
@@ -61,7 +62,7 @@ local function load(id)
 	return r
 end
 
-local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd'}
+local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
 
 -- save writes r's fields; empty ones are deleted to keep the hash small.
 local function save(r)
@@ -118,6 +119,7 @@ local function enqueue(r)
 end
 
 local function own(r)
+	redis.call('SADD', kkinds(r.n), r.q)
 	redis.call('ZADD', kowned(kkind(r.n, r.q)), r.h, r.id)
 	redis.call('SADD', kown(r.o), r.id)
 end
@@ -179,6 +181,10 @@ local function emit(r, kind)
 	end
 	redis.call('XADD', KLOG, '0-' .. fmt(seq), unpack(fields))
 	appended = true
+	if kind ~= 'enqueued' and kind ~= 'cancel' then
+		r.es = fmt(seq)
+		redis.call('HSET', krec(r.id), 'es', r.es)
+	end
 end
 
 -- trimlog keeps the log within LOGMAX entries and LOGAGE microseconds.

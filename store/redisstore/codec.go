@@ -232,6 +232,7 @@ func recordOf(id string, f map[string]string) (*store.Record, error) {
 	r.Attempt, _ = strconv.Atoi(f["a"])
 	r.MaxAttempts, _ = strconv.Atoi(f["m"])
 	r.Fence, _ = strconv.ParseUint(f["f"], 10, 64)
+	r.EventSeq, _ = strconv.ParseUint(f["es"], 10, 64)
 	if x, ok := f["x"]; ok {
 		code, err := strconv.Atoi(x)
 		if err != nil {

@@ -25,10 +25,7 @@ func claimArgs(p store.ClaimParams) []any {
 // Claim takes queued and, with StaleAfter, orphaned records in one round
 // trip; see store.Store.
 func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
-	if err := checkClaim(p); err != nil || len(p.Names) == 0 || p.Limit+p.IdleLimit <= 0 {
-		if s.closed.Load() {
-			return nil, store.ErrClosed
-		}
+	if skip, err := s.checkClaim(p); skip {
 		return nil, err
 	}
 	res, err := s.run(ctx, "claim", claimArgs(p)...)
@@ -42,10 +39,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed
 // store.Store. It knows no dead incarnations of other servers: their
 // records become orphans that Claim takes after StaleAfter.
 func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.Lease) ([]store.Claimed, error) {
-	if err := checkClaim(p); err != nil || len(p.Names) == 0 || p.Limit+p.IdleLimit <= 0 {
-		if s.closed.Load() {
-			return nil, store.ErrClosed
-		}
+	if skip, err := s.checkClaim(p); skip {
 		return nil, err
 	}
 	args := append(claimArgs(p), "--")
@@ -59,11 +53,16 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 	return decodeClaimed(res)
 }
 
-func checkClaim(p store.ClaimParams) error {
-	if p.Owner == "" || p.Incarnation == "" {
-		return fmt.Errorf("redisstore: claim: Owner and Incarnation are required")
+// checkClaim reports whether a claim with p need not reach Redis: the
+// store is closed, p is invalid (err says why) or p can take nothing.
+func (s *Store) checkClaim(p store.ClaimParams) (skip bool, err error) {
+	switch {
+	case s.closed.Load():
+		return true, store.ErrClosed
+	case p.Owner == "" || p.Incarnation == "":
+		return true, fmt.Errorf("redisstore: claim: Owner and Incarnation are required")
 	}
-	return nil
+	return len(p.Names) == 0 || max(p.Limit, 0)+max(p.IdleLimit, 0) == 0, nil
 }
 
 // decodeClaimed decodes claim replies: {previous owner, exhausted, record}.
