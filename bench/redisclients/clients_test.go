@@ -8,7 +8,8 @@
 //	cd bench/redisclients && go test -bench . -benchtime 20000x -count 5
 //
 // Each benchmark starts a private redis-server (internal/redistest) and
-// calls the store's own script (store/redisstore/bgtask.lua).
+// calls the store's own Functions library (store/redisstore/bgtask.lua),
+// loaded by each client.
 package redisclients
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,17 +37,22 @@ type client interface {
 	close()
 }
 
-type goredis struct {
-	rdb *redis.Client
-	s   *redis.Script
-}
+type goredis struct{ rdb *redis.Client }
 
-func (c goredis) script(ctx context.Context, args []string) error {
+func anys(args []string) []any {
 	a := make([]any, len(args))
 	for i, v := range args {
 		a[i] = v
 	}
-	return c.s.Run(ctx, c.rdb, nil, a...).Err()
+	return a
+}
+
+func (c goredis) script(ctx context.Context, args []string) error {
+	err := c.rdb.FCall(ctx, libName, nil, anys(args)...).Err()
+	if err == redis.Nil {
+		return nil
+	}
+	return err
 }
 
 func (c goredis) xreadBlock(ctx context.Context, key, after string, block time.Duration) (int, error) {
@@ -61,13 +68,14 @@ func (c goredis) xreadBlock(ctx context.Context, key, after string, block time.D
 
 func (c goredis) close() { c.rdb.Close() }
 
-type rue struct {
-	c rueidis.Client
-	s *rueidis.Lua
+type rue struct{ c rueidis.Client }
+
+func (c rue) fcall(ctx context.Context, args []string) rueidis.RedisResult {
+	return c.c.Do(ctx, c.c.B().Fcall().Function(libName).Numkeys(0).Arg(args...).Build())
 }
 
 func (c rue) script(ctx context.Context, args []string) error {
-	err := c.s.Exec(ctx, c.c, nil, args).Error()
+	err := c.fcall(ctx, args).Error()
 	if rueidis.IsRedisNil(err) {
 		return nil
 	}
@@ -92,23 +100,33 @@ var clients = []struct {
 	open func(tb testing.TB, addr, src string) client
 }{
 	{"go-redis", func(tb testing.TB, addr, src string) client {
-		return goredis{rdb: redis.NewClient(&redis.Options{Addr: addr}), s: redis.NewScript(src)}
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		if err := rdb.FunctionLoadReplace(context.Background(), src).Err(); err != nil {
+			tb.Fatal(err)
+		}
+		return goredis{rdb: rdb}
 	}},
 	{"rueidis", func(tb testing.TB, addr, src string) client {
 		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		return rue{c: c, s: rueidis.NewLuaScript(src)}
+		if err := c.Do(context.Background(), c.B().FunctionLoad().Replace().FunctionCode(src).Build()).Error(); err != nil {
+			tb.Fatal(err)
+		}
+		return rue{c: c}
 	}},
 }
+
+// libName names the store's library as loaded here.
+const libName = "bgtask_bench"
 
 func source(tb testing.TB) string {
 	b, err := os.ReadFile("../../store/redisstore/bgtask.lua")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return string(b)
+	return strings.ReplaceAll(string(b), "__LIBRARY__", libName)
 }
 
 // header is the script's fixed arguments: op, prefix, now (Redis TIME),
@@ -202,11 +220,7 @@ func BenchmarkDrain(b *testing.B) {
 func claimIDs(ctx context.Context, c client, args []string, out *[]string) error {
 	switch c := c.(type) {
 	case goredis:
-		a := make([]any, len(args))
-		for i, v := range args {
-			a[i] = v
-		}
-		res, err := c.s.Run(ctx, c.rdb, nil, a...).Slice()
+		res, err := c.rdb.FCall(ctx, libName, nil, anys(args)...).Slice()
 		if err != nil {
 			return err
 		}
@@ -215,7 +229,7 @@ func claimIDs(ctx context.Context, c client, args []string, out *[]string) error
 			*out = append(*out, rec[0].(string))
 		}
 	case rue:
-		res, err := c.s.Exec(ctx, c.c, nil, args).ToArray()
+		res, err := c.fcall(ctx, args).ToArray()
 		if err != nil {
 			return err
 		}

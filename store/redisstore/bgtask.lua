@@ -1,14 +1,19 @@
+#!lua name=__LIBRARY__
 -- bgtask's Redis store: every operation that reads or changes more than
--- one key is a function of this one script, so each call is atomic and one
--- round trip. It is loaded once (EVALSHA) and called as
+-- one key is a function of this one Redis Functions library, so each
+-- call is atomic and one round trip, and the library is compiled once
+-- (FUNCTION LOAD), not at every call. The store calls it as
 --
---   EVALSHA sha 0 OP PREFIX NOW LOGMAX LOGAGE RETAIN ARGS...
+--   FCALL __LIBRARY__ 0 OP PREFIX NOW LOGMAX LOGAGE RETAIN ARGS...
 --
 -- OP names the operation (the table at the end), PREFIX is the key
 -- prefix, NOW the caller's clock in microseconds or "" for Redis' own
 -- TIME, LOGMAX and LOGAGE bound the event log (entries, microseconds),
 -- RETAIN is the age (microseconds, 0 for none) after which finished
--- records are deleted by the writes that pass by.
+-- records are deleted by the writes that pass by. The library's name
+-- carries a hash of this text, so that servers of different versions
+-- sharing one Redis each call their own.
+--
 -- Keys are built here from PREFIX; docs/redis.md lists them all.
 --
 -- Record hash fields: n name, s state, a attempt, m max attempts, o owner,
@@ -20,24 +25,16 @@
 -- (args, creation time, timeouts, tags, priority; opaque here), es the
 -- Seq of the newest task event about the record.
 
-local op = ARGV[1]
-local P = ARGV[2]
-local now = tonumber(ARGV[3])
-if not now then
-	local t = redis.call('TIME')
-	now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local LOGMAX = tonumber(ARGV[4])
-local LOGAGE = tonumber(ARGV[5])
-local RETAIN = tonumber(ARGV[6])
+-- The call's arguments and clock, set by main at the start of every call
+-- (Redis runs one call at a time).
+local ARGV, P, now, NOW, LOGMAX, LOGAGE, RETAIN
 local A = 7 -- first argument of the operation
 
--- expiring is how many finished records the call may delete for RETAIN.
-local expiring = 0
+-- appended is true once the call appended to the log; expiring is how
+-- many finished records the call may delete for RETAIN.
+local appended, expiring = false, 0
 
 local function fmt(n) return string.format('%d', n) end
-local NOW = fmt(now)
-
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
 local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
 
@@ -50,8 +47,7 @@ local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
 local function kown(owner) return P .. 'own:' .. owner end
-local KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
-local KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
+local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 
 -- records
 local function load(id)
@@ -145,7 +141,6 @@ local function subtasks(r)
 end
 
 -- event log
-local appended = false
 
 local function emit(r, kind)
 	local seq = redis.call('INCR', KSEQ)
@@ -751,9 +746,25 @@ local OPS = {
 	announce = announce, withdraw = withdraw, servers = servers,
 }
 
-local f = OPS[op]
-if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(op)) end
-local result = f()
--- Twice the records the call wrote: retention keeps up with any rate.
-if RETAIN > 0 and expiring > 0 then expire(RETAIN, 2 * expiring) end
-return result
+local function main(_, args)
+	ARGV = args
+	P = ARGV[2]
+	now = tonumber(ARGV[3])
+	if not now then
+		local t = redis.call('TIME')
+		now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	end
+	NOW = fmt(now)
+	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
+	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
+	appended, expiring = false, 0
+	local f = OPS[ARGV[1]]
+	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
+	local result = f()
+	-- Twice the records the call wrote: retention keeps up with any rate.
+	if RETAIN > 0 and expiring > 0 then expire(RETAIN, 2 * expiring) end
+	return result
+end
+
+redis.register_function('__LIBRARY__', main)

@@ -1,7 +1,8 @@
 // Package redisstore is the Redis backend of store.Store, for several
 // bgtask servers sharing one Redis: claims, leases, cancellation and the
 // event log all go through it, each change one Lua script (atomic, one
-// round trip). docs/redis.md describes the key layout and what each key
+// round trip) of a Redis Functions library (Redis 7.0 or later).
+// docs/redis.md describes the key layout and what each key
 // costs.
 //
 //	s, err := redisstore.New(ctx, "redis://localhost:6379/0", nil)
@@ -18,7 +19,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,9 +37,16 @@ import (
 const maxBatch = 500
 
 //go:embed bgtask.lua
-var scriptSource string
+var librarySource string
 
-var script = redis.NewScript(scriptSource)
+// library is the Functions library the store loads, named (library and
+// function alike) after a hash of its text, so that stores of different
+// versions sharing one Redis each call their own code.
+var library, libraryName = func() (string, string) {
+	sum := sha1.Sum([]byte(librarySource))
+	name := "bgtask_" + hex.EncodeToString(sum[:6])
+	return strings.ReplaceAll(librarySource, "__LIBRARY__", name), name
+}()
 
 // Store is a store.Store on Redis. It is safe for concurrent use; any
 // number of Stores (in any number of processes) may share one Redis
@@ -73,9 +83,9 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 		logAge: strconv.FormatInt(c.LogMaxAge.Microseconds(), 10),
 		retain: strconv.FormatInt(c.Retention.Microseconds(), 10),
 	}
-	if err := script.Load(ctx, s.rdb).Err(); err != nil {
+	if err := s.load(ctx); err != nil {
 		s.rdb.Close()
-		return nil, s.wrap(ctx, err)
+		return nil, err
 	}
 	s.checkPersistence(ctx)
 	return s, nil
@@ -99,7 +109,17 @@ func (s *Store) now() string {
 	return strconv.FormatInt(s.cfg.Clock.Now().UnixMicro(), 10)
 }
 
-// run calls operation op of the script with args.
+// load loads the library (FUNCTION LOAD REPLACE: loading the same text
+// twice is harmless).
+func (s *Store) load(ctx context.Context) error {
+	if err := s.rdb.FunctionLoadReplace(ctx, library).Err(); err != nil {
+		return s.wrap(ctx, err)
+	}
+	return nil
+}
+
+// run calls operation op of the library with args, loading the library
+// again if Redis lost it (a restart without persistence, FUNCTION FLUSH).
 func (s *Store) run(ctx context.Context, op string, args ...any) (any, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -107,7 +127,13 @@ func (s *Store) run(ctx context.Context, op string, args ...any) (any, error) {
 	argv := make([]any, 0, 6+len(args))
 	argv = append(argv, op, s.cfg.Prefix, s.now(), s.logMax, s.logAge, s.retain)
 	argv = append(argv, args...)
-	res, err := script.Run(ctx, s.rdb, nil, argv...).Result()
+	res, err := s.rdb.FCall(ctx, libraryName, nil, argv...).Result()
+	if err != nil && strings.Contains(err.Error(), "Function not found") {
+		if err := s.load(ctx); err != nil {
+			return nil, err
+		}
+		res, err = s.rdb.FCall(ctx, libraryName, nil, argv...).Result()
+	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.wrap(ctx, err)
 	}
