@@ -50,31 +50,80 @@ local function kown(owner) return P .. 'own:' .. owner end
 local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 
 -- records
+--
+-- Values longer than CHUNK bytes of the fields in CHUNKED (which the
+-- library never reads by HGET) are stored in CHUNK-byte pieces: f, f2,
+-- f3, ... so that a record's hash stays a compact listpack (Redis keeps
+-- a hash as a listpack while every value is at most
+-- hash-max-listpack-value, 64 by default, bytes).
+local CHUNK = 64
+local CHUNKED = {d = true, u = true, p = true, e = true}
+
+-- load returns the record id (nil if none), its fields joined, with
+-- _old, what is stored, so that save writes only what changed.
 local function load(id)
 	local flat = redis.call('HGETALL', krec(id))
 	if #flat == 0 then return nil end
-	local r = {id = id}
-	for j = 1, #flat, 2 do r[flat[j]] = flat[j + 1] end
+	local r, old, parts = {id = id}, {}, {}
+	for j = 1, #flat, 2 do
+		local f, v = flat[j], flat[j + 1]
+		local base, n = string.match(f, '^([dupe])(%d+)$')
+		if base then
+			parts[#parts + 1] = {base, tonumber(n), v}
+		else
+			r[f] = v
+		end
+		old[f] = v
+	end
+	table.sort(parts, function(x, y)
+		if x[1] ~= y[1] then return x[1] < y[1] end
+		return x[2] < y[2]
+	end)
+	for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
+	r._old = old
 	return r
 end
 
 local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
 
--- save writes r's fields; empty ones are deleted to keep the hash small.
+local function empty(v) return v == nil or v == '' or v == false end
+
+-- pieces returns the hash fields that store value v of field f.
+local function pieces(f, v, out)
+	if not CHUNKED[f] or #v <= CHUNK then
+		out[f] = v
+		return
+	end
+	out[f] = string.sub(v, 1, CHUNK)
+	local k = 2
+	for pos = CHUNK + 1, #v, CHUNK do
+		out[f .. k] = string.sub(v, pos, pos + CHUNK - 1)
+		k = k + 1
+	end
+end
+
+-- save writes the fields of r that changed since load and deletes the
+-- ones emptied.
 local function save(r)
-	local set, del = {}, {}
+	local want = {}
 	for _, f in ipairs(FIELDS) do
-		local v = r[f]
-		if v == nil or v == '' or v == false then
-			del[#del + 1] = f
-		else
+		if not empty(r[f]) then pieces(f, tostring(r[f]), want) end
+	end
+	local old = r._old or {}
+	local set, del = {}, {}
+	for f, v in pairs(want) do
+		if old[f] ~= v then
 			set[#set + 1] = f
-			set[#set + 1] = tostring(v)
+			set[#set + 1] = v
 		end
+	end
+	for f in pairs(old) do
+		if want[f] == nil then del[#del + 1] = f end
 	end
 	local key = krec(r.id)
 	if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-	redis.call('HSET', key, unpack(set))
+	if #set > 0 then redis.call('HSET', key, unpack(set)) end
+	r._old = want
 end
 
 -- reply is the record as a flat field/value list with its id first.
@@ -179,6 +228,7 @@ local function emit(r, kind)
 	if kind ~= 'enqueued' and kind ~= 'cancel' then
 		r.es = fmt(seq)
 		redis.call('HSET', krec(r.id), 'es', r.es)
+		if r._old then r._old.es = r.es end
 	end
 end
 
@@ -257,9 +307,9 @@ local function insert()
 	-- was lost) is answered as the first call was.
 	local repeated = {}
 	for j, r in ipairs(recs) do
-		local old = redis.call('HMGET', krec(r.id), 'n', 'd', 'o', 'i', 'f')
-		if old[1] then
-			if old[1] ~= r.n or old[2] ~= r.d then
+		local old = load(r.id)
+		if old then
+			if old.n ~= r.n or old.d ~= r.d then
 				return redis.error_reply('DUPID ' .. r.id)
 			end
 			repeated[j] = old
@@ -270,7 +320,7 @@ local function insert()
 		local old = repeated[j]
 		if old then
 			local lease = ''
-			if r.o ~= '' and old[3] == r.o and old[4] == r.i and old[5] == '1' then lease = '1' end
+			if r.o ~= '' and old.o == r.o and old.i == r.i and old.f == '1' then lease = '1' end
 			out[#out + 1] = {r.id, '', lease}
 		else
 			local existing = nil
@@ -410,7 +460,8 @@ local function claim()
 					if #got == 0 then break end
 					for j = 1, #got, 2 do
 						local id = got[j]
-						if redis.call('HGET', krec(id), 'i') ~= inc then
+						local o = load(id)
+						if o and o.i ~= inc then
 							cands[#cands + 1] = {tonumber(got[j + 1]), id}
 							found = found + 1
 						end
@@ -484,13 +535,12 @@ local function renew()
 	local n = 0
 	for b = A, #ARGV, 4 do
 		n = n + 1
-		local id = ARGV[b]
-		local r = redis.call('HMGET', krec(id), 's', 'o', 'i', 'f', 'c', 'n', 'q')
-		local cur = {s = r[1], o = r[2], i = r[3], f = r[4]}
-		if holds(cur, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
-			redis.call('HSET', krec(id), 'h', NOW)
-			redis.call('ZADD', kowned(kkind(r[6], r[7])), 'XX', now, id)
-			if r[5] == '1' then cancel[#cancel + 1] = id end
+		local r = load(ARGV[b])
+		if holds(r, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
+			r.h = NOW
+			save(r)
+			redis.call('ZADD', kowned(kkind(r.n, r.q)), 'XX', now, r.id)
+			if r.c == '1' then cancel[#cancel + 1] = r.id end
 		else
 			lost[#lost + 1] = n
 		end
@@ -589,7 +639,7 @@ local function cancel()
 	if r.o and r.o ~= '' then
 		if r.c ~= '1' then
 			r.c = '1'
-			redis.call('HSET', krec(r.id), 'c', '1')
+			save(r)
 		end
 		emit(r, 'cancel')
 	else

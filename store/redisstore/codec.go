@@ -222,7 +222,32 @@ func decodeRecord(v any) (*store.Record, error) {
 	return recordOf(str(flat[0]), f)
 }
 
-// recordOf builds the record id from its hash fields.
+// chunked lists the fields the library stores in 64-byte pieces (f, f2,
+// f3, ...; see CHUNK in bgtask.lua).
+const chunked = "dupe"
+
+// joinChunks joins the pieces of chunked fields in f, as HGETALL returns
+// them.
+func joinChunks(f map[string]string) {
+	for _, c := range chunked {
+		base := string(c)
+		if _, ok := f[base+"2"]; !ok {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(f[base])
+		for k := 2; ; k++ {
+			piece, ok := f[base+strconv.Itoa(k)]
+			if !ok {
+				break
+			}
+			b.WriteString(piece)
+		}
+		f[base] = b.String()
+	}
+}
+
+// recordOf builds the record id from its hash fields (pieces joined).
 func recordOf(id string, f map[string]string) (*store.Record, error) {
 	r := &store.Record{
 		ID: id, Name: f["n"], State: store.State(f["s"]), Owner: f["o"], Incarnation: f["i"],

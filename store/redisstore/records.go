@@ -59,6 +59,7 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	if len(f) == 0 {
 		return nil, store.ErrNotFound
 	}
+	joinChunks(f)
 	return recordOf(id, f)
 }
 
