@@ -15,6 +15,8 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -49,7 +51,11 @@ type Options struct {
 	Fsync string
 	// NoPersistence turns AOF and RDB off (a Redis that keeps nothing).
 	NoPersistence bool
-	// Args are extra redis-server arguments ("--maxmemory", "10mb", ...).
+	// TLS serves TLS only (no plain port), with a self-signed
+	// certificate for 127.0.0.1: URL returns a rediss:// URL and RootCAs
+	// the pool that trusts it.
+	TLS bool
+	// Args are extra redis-server arguments ("--requirepass", "pw", ...).
 	Args []string
 }
 
@@ -61,6 +67,10 @@ type Server struct {
 	dir  string
 	port int
 	opts Options
+
+	// cert is the TLS certificate (nil without Options.TLS).
+	cert              *x509.Certificate
+	certFile, keyFile string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -94,6 +104,11 @@ func Start(t testing.TB, opts *Options) *Server {
 	if opts != nil {
 		s.opts = *opts
 	}
+	if s.opts.TLS {
+		if s.certFile, s.keyFile, s.cert, err = writeCert(s.dir); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
 	// A free port can be taken by someone else between the probe and the
 	// bind: try a few.
 	for range 5 {
@@ -115,8 +130,25 @@ func Start(t testing.TB, opts *Options) *Server {
 // Addr returns host:port of the server.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// URL returns redis://127.0.0.1:PORT/db.
-func (s *Server) URL(db int) string { return "redis://" + s.Addr() + "/" + strconv.Itoa(db) }
+// URL returns redis://127.0.0.1:PORT/db (rediss:// with Options.TLS).
+func (s *Server) URL(db int) string {
+	scheme := "redis://"
+	if s.cert != nil {
+		scheme = "rediss://"
+	}
+	return scheme + s.Addr() + "/" + strconv.Itoa(db)
+}
+
+// RootCAs returns a pool that trusts the server's TLS certificate (nil
+// without Options.TLS).
+func (s *Server) RootCAs() *x509.CertPool {
+	if s.cert == nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(s.cert)
+	return pool
+}
 
 // Dir returns the server's working directory (its AOF lives there).
 func (s *Server) Dir() string { return s.dir }
@@ -131,10 +163,13 @@ func freePort() (int, error) {
 }
 
 func (s *Server) args() []string {
-	a := []string{
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--daemonize", "no", "--protected-mode", "no", "--logfile", filepath.Join(s.dir, "redis.log"),
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.cert != nil {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port), "--tls-cert-file", s.certFile,
+			"--tls-key-file", s.keyFile, "--tls-ca-cert-file", s.certFile, "--tls-auth-clients", "no"}
 	}
+	a := append(port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--daemonize", "no", "--protected-mode", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
 	if s.opts.NoPersistence {
 		a = append(a, "--appendonly", "no", "--save", "")
 	} else {
@@ -169,7 +204,7 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server on port %d exited at start: %s", s.port, s.logTail())
 		default:
 		}
-		if ping(s.Addr()) == nil {
+		if s.ping() == nil {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond) // a process coming up: nothing to wait on but its port
@@ -179,9 +214,16 @@ func (s *Server) start() error {
 }
 
 // ping sends PING and expects +PONG (a server loading its AOF answers
-// -LOADING).
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// -LOADING; one with a password, -NOAUTH, which also says it is up).
+func (s *Server) ping() error {
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: time.Second}
+	if s.cert != nil {
+		c, err = tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{RootCAs: s.RootCAs()})
+	} else {
+		c, err = d.Dial("tcp", s.Addr())
+	}
 	if err != nil {
 		return err
 	}
@@ -194,7 +236,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return errors.New(strings.TrimSpace(line))
 	}
 	return nil

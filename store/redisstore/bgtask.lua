@@ -164,7 +164,6 @@ local function enqueue(r)
 end
 
 local function own(r)
-	redis.call('SADD', kkinds(r.n), r.q)
 	redis.call('ZADD', kowned(kkind(r.n, r.q)), r.h, r.id)
 	redis.call('SADD', kown(r.o), r.id)
 end
@@ -333,6 +332,7 @@ local function insert()
 				if r.o ~= '' then
 					r.a, r.f, r.h, r.st = '1', '1', NOW, NOW
 					save(r)
+					redis.call('SADD', kkinds(r.n), r.q) -- so that claims find it as an orphan
 					own(r)
 					reindex(r, nil)
 					emit(r, 'started')

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,6 +47,10 @@ type Config struct {
 	// it writes, so Redis' memory stays bounded even if no janitor runs;
 	// the manager's janitor (DeleteFinished) may delete sooner.
 	Retention time.Duration
+	// TLS configures the connections of a rediss:// URL (nil: the
+	// system's roots, the server name from the URL). It is ignored for
+	// redis:// URLs.
+	TLS *tls.Config
 	// Logger receives the store's warnings (persistence off, a Redis it
 	// cannot reach at start); nil discards them.
 	Logger *slog.Logger

@@ -76,6 +76,13 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
+	if opts.TLSConfig != nil && c.TLS != nil {
+		tc := c.TLS.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = opts.TLSConfig.ServerName
+		}
+		opts.TLSConfig = tc
+	}
 	s := &Store{
 		rdb:    redis.NewClient(opts),
 		cfg:    c,
