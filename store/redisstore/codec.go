@@ -115,23 +115,30 @@ type dataReader struct {
 	err error
 }
 
-func (d *dataReader) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
+// advance moves past a varint of n bytes (n from binary.Uvarint or
+// Varint) and reports whether there was one.
+func (d *dataReader) advance(n int) bool {
 	if n <= 0 {
 		d.err, d.b = errBadData, nil
-		return 0
+		return false
 	}
 	d.b = d.b[n:]
+	return true
+}
+
+func (d *dataReader) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if !d.advance(n) {
+		return 0
+	}
 	return v
 }
 
 func (d *dataReader) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = errBadData, nil
+	if !d.advance(n) {
 		return 0
 	}
-	d.b = d.b[n:]
 	return v
 }
 
