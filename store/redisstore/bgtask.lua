@@ -236,6 +236,12 @@ local function trimlog()
 	if LOGMAX > 0 then redis.call('XTRIM', KLOG, 'MAXLEN', '=', LOGMAX) end
 	if LOGAGE <= 0 then return end
 	local cutoff = now - LOGAGE
+	-- The common case, nothing too old: one look at the oldest entry.
+	local oldest = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 1)
+	if #oldest == 0 then return end
+	for j = 1, #oldest[1][2], 2 do
+		if oldest[1][2][j] == 't' and tonumber(oldest[1][2][j + 1]) >= cutoff then return end
+	end
 	for _ = 1, 1000 do
 		local old = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 100)
 		if #old == 0 then return end

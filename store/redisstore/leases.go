@@ -23,16 +23,47 @@ func claimArgs(p store.ClaimParams) []any {
 }
 
 // Claim takes queued and, with StaleAfter, orphaned records in one round
-// trip; see store.Store.
+// trip per 500; see store.Store.
 func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
 	if skip, err := s.checkClaim(p); skip {
 		return nil, err
 	}
-	res, err := s.run(ctx, "claim", claimArgs(p)...)
-	if err != nil {
-		return nil, err
+	// At most maxBatch records per call, so that no call holds Redis
+	// long; a call that finds fewer than it asked for ends the claim.
+	var out []store.Claimed
+	left, idleLeft := max(p.Limit, 0), max(p.IdleLimit, 0)
+	for left+idleLeft > 0 {
+		q := p
+		q.Limit, q.IdleLimit = min(left, maxBatch), min(idleLeft, maxBatch)
+		res, err := s.run(ctx, "claim", claimArgs(q)...)
+		if err != nil {
+			return out, err
+		}
+		got, err := decodeClaimed(res)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+		normal, idle := 0, 0
+		for _, c := range got {
+			if c.Record.Idle() {
+				idle++
+			} else {
+				normal++
+			}
+		}
+		if normal < q.Limit && idle < q.IdleLimit {
+			break
+		}
+		left, idleLeft = left-normal, idleLeft-idle
+		if normal < q.Limit {
+			left = 0
+		}
+		if idle < q.IdleLimit {
+			idleLeft = 0
+		}
 	}
-	return decodeClaimed(res)
+	return out, nil
 }
 
 // Recover claims the records p.Owner holds under no lease in held; see
