@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -50,11 +51,9 @@ func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.
 	if err != nil {
 		return store.LogPage{}, s.wrap(ctx, err)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		// A fresh context: ctx has ended. Errors leave the read to time
-		// out on its own.
-		s.rdb.ClientUnblock(context.Background(), id)
-	})
+	read := make(chan struct{})
+	defer close(read)
+	stop := context.AfterFunc(ctx, func() { s.unblock(id, read) })
 	defer stop()
 	streams, err := conn.XRead(ctx, &redis.XReadArgs{
 		Streams: []string{s.cfg.Prefix + "log", "0-" + strconv.FormatUint(after, 10)},
@@ -83,6 +82,24 @@ func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.
 		page.Head = max(page.Head, page.Events[n-1].Seq)
 	}
 	return page, nil
+}
+
+// unblock releases client id from its blocking read (CLIENT UNBLOCK)
+// once ctx has ended. The read may not have reached Redis yet, so it
+// tries again every few milliseconds until one unblocks it or read is
+// closed (bounded: a read blocks for wait at most anyway).
+func (s *Store) unblock(id int64, read <-chan struct{}) {
+	for range 2000 {
+		// A fresh context: the caller's has ended.
+		if n, err := s.rdb.ClientUnblock(context.Background(), id).Result(); n == 1 || errors.Is(err, redis.ErrClosed) {
+			return
+		}
+		select {
+		case <-read:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // flatten turns go-redis' decoded stream fields back into pairs (their

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,6 +223,38 @@ func TestPersistenceWarning(t *testing.T) {
 		p, err := s.Persistence(t.Context())
 		if err != nil || p.Durable() == tc.warn {
 			t.Errorf("Persistence() = %+v, %v", p, err)
+		}
+	}
+}
+
+// TestReadLogCancelAnyTime: a blocking ReadLog returns soon after its
+// context ends, wherever the cancel falls: before the read reaches Redis,
+// while it blocks, or in between (CLIENT UNBLOCK is repeated until the
+// read is released).
+func TestReadLogCancelAnyTime(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, nil)
+	s := newStore(t, srv.URL(0), nil)
+	for i := range 60 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.ReadLog(ctx, 0, 10, time.Hour)
+			done <- err
+		}()
+		// Spread the cancels over the read's first few hundred
+		// microseconds.
+		for range i * 20 {
+			runtime.Gosched()
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("ReadLog after cancel: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ReadLog %d kept blocking after its context ended", i)
 		}
 	}
 }
