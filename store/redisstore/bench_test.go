@@ -68,6 +68,9 @@ func queued(n int) []*store.Record {
 func BenchmarkRoundTripsSingle(b *testing.B) {
 	s, rt, _ := benchStore(b)
 	ctx := context.Background()
+	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for range b.N {
 		r := storetest.Owned("job", "web-1", "web-1/1")
@@ -85,6 +88,7 @@ func BenchmarkRoundTripsSingle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/task")
+	b.ReportMetric(redisMicros(b, s)/float64(b.N), "redis-µs/task")
 }
 
 // BenchmarkRoundTripsDrain: b.N queued tasks (inserted 1000 per call,
@@ -101,6 +105,9 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 		}
 	}
 	rt.n.Store(0)
+	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	start := time.Now()
 	var done atomic.Int64
@@ -142,6 +149,29 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 	}
 	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/task")
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
+	b.ReportMetric(redisMicros(b, s)/float64(b.N), "redis-µs/task")
+}
+
+// redisMicros returns the microseconds Redis spent executing the store's
+// function calls since the last CONFIG RESETSTAT (INFO commandstats): the
+// server's cost, whatever the client and the network add.
+func redisMicros(b *testing.B, s *Store) float64 {
+	b.Helper()
+	info, err := s.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_fcall:"); ok {
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, "usec="); ok {
+					n, _ := strconv.ParseFloat(v, 64)
+					return n
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkMemory stores BGTASK_MEMORY_TASKS tasks (default 1,000,000),

@@ -30,9 +30,10 @@
 local ARGV, P, now, NOW, LOGMAX, LOGAGE, RETAIN
 local A = 7 -- first argument of the operation
 
--- appended is true once the call appended to the log; expiring is how
--- many finished records the call may delete for RETAIN.
-local appended, expiring = false, 0
+-- appended is true once the call appended to the log, seq is then the
+-- last Seq it used (written back to P seq at the end of the call);
+-- expiring is how many finished records the call may delete for RETAIN.
+local appended, seq, expiring = false, 0, 0
 
 local function fmt(n) return string.format('%d', n) end
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
@@ -190,8 +191,11 @@ end
 
 -- event log
 
+-- emit appends the event of kind about r. A task event also sets r.es,
+-- which the caller's save then writes: emit comes before save.
 local function emit(r, kind)
-	local seq = redis.call('INCR', KSEQ)
+	if not appended then seq = tonumber(redis.call('GET', KSEQ) or '0') end
+	seq = seq + 1
 	local fields = {'k', kind, 'id', r.id, 'n', r.n, 's', r.s, 'a', r.a or '0', 't', NOW}
 	if r.p and r.p ~= '' then
 		fields[#fields + 1] = 'p'
@@ -224,11 +228,7 @@ local function emit(r, kind)
 	end
 	redis.call('XADD', KLOG, '0-' .. fmt(seq), unpack(fields))
 	appended = true
-	if kind ~= 'enqueued' and kind ~= 'cancel' then
-		r.es = fmt(seq)
-		redis.call('HSET', krec(r.id), 'es', r.es)
-		if r._old then r._old.es = r.es end
-	end
+	if kind ~= 'enqueued' and kind ~= 'cancel' then r.es = fmt(seq) end
 end
 
 -- trimlog keeps the log within LOGMAX entries and LOGAGE microseconds.
@@ -289,9 +289,9 @@ local function finish(r, st)
 	local from = r.s
 	unown(r)
 	r.s, r.fi, r.o, r.c = st, NOW, '', ''
+	emit(r, terminalkind(r))
 	save(r)
 	reindex(r, from)
-	emit(r, terminalkind(r))
 end
 
 -- Insert: per record 10 arguments: id, name, queue kind, data, idem key,
@@ -337,11 +337,11 @@ local function insert()
 				r.s = 'ONGOING'
 				if r.o ~= '' then
 					r.a, r.f, r.h, r.st = '1', '1', NOW, NOW
+					emit(r, 'started')
 					save(r)
 					redis.call('SADD', kkinds(r.n), r.q) -- so that claims find it as an orphan
 					own(r)
 					reindex(r, nil)
-					emit(r, 'started')
 					out[#out + 1] = {r.id, '', '1'}
 				else
 					r.a, r.f, r.o, r.i = '0', '', '', ''
@@ -393,9 +393,9 @@ local function take(r, owner, inc, same)
 	end
 	r.a, r.o, r.i, r.f, r.h, r.st = fmt(attempt), owner, inc, fmt(num(r.f) + 1), NOW, NOW
 	reset(r)
+	emit(r, 'started')
 	save(r)
 	own(r)
-	emit(r, 'started')
 	return {prev, '', reply(r)}
 end
 
@@ -581,8 +581,8 @@ local function update()
 		if not r then
 			lost[#lost + 1] = n
 		elseif changed then
-			save(r)
 			emit(r, 'updated')
+			save(r)
 		end
 	end
 	return done(lost)
@@ -814,10 +814,11 @@ local function main(_, args)
 	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
 	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
-	appended, expiring = false, 0
+	appended, seq, expiring = false, 0, 0
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
 	local result = f()
+	if appended then redis.call('SET', KSEQ, fmt(seq)) end
 	-- Twice the records the call wrote: retention keeps up with any rate.
 	if RETAIN > 0 and expiring > 0 then expire(RETAIN, 2 * expiring) end
 	return result
