@@ -1,214 +1,204 @@
 package bgtask
 
 import (
-	"fmt"
+	"context"
+	"sync/atomic"
 	"time"
 
+	"github.com/bgtask/bgtask/internal/service"
 	"github.com/bgtask/bgtask/store"
 )
 
-// claimLoop claims queued tasks whenever worker slots are free and queued
-// work may be waiting (woken by enqueue notifications and freed slots, no
-// polling), and looks for orphans every HeartbeatInterval. With an
-// exclusive store every other owner is dead, so it takes over their
-// records at once.
-func (m *Manager) claimLoop() {
-	orphanTimer := m.clock.NewTimer(m.cfg.HeartbeatInterval)
-	defer orphanTimer.Stop()
-	// staleBefore is non-zero while an orphan sweep is due; owned by this
-	// goroutine, mirrored in m.sweepPending for releaseSlot.
-	var staleBefore time.Time
-	if m.exclusive {
-		staleBefore = farFuture
-		m.sweepPending.Store(true)
-	}
-	m.noteEnqueued() // whatever was queued before we started
-	for {
-		var ok bool
-		if staleBefore, ok = m.claimOnce(staleBefore); !ok {
-			return
-		}
-		select {
-		case <-m.claimWake:
-		case <-orphanTimer.C():
-			orphanTimer.Reset(m.cfg.HeartbeatInterval)
-			if !m.exclusive {
-				staleBefore = m.clock.Now().Add(-m.cfg.StaleAfter)
-				m.sweepPending.Store(true)
-			}
-		case <-m.loopStop:
-			return
-		case <-m.work.Done():
-			return
-		}
+// claimer fills this server's free slots. It runs when woken (work was
+// enqueued, a slot was freed) and every HeartbeatInterval; each interval
+// it also recovers the records this server holds under no lease it knows
+// of (an earlier life's, or claims whose answer was lost) and takes over
+// orphans whose lease went stale. Without a wake it never polls for queued
+// work.
+type claimer struct {
+	m    *Manager
+	loop service.Loop
+
+	// enqueueGen counts enqueue notifications; drainedGen is the value
+	// seen by the last claim that found nothing queued. They differ while
+	// queued work may be waiting, so a freed slot wakes the claimer only
+	// then.
+	enqueueGen atomic.Uint64
+	drainedGen atomic.Uint64
+	// sweepDue is set when a sweep (recover and orphans) is due; owned by
+	// the loop goroutine together with lastSweep.
+	sweepDue  atomic.Bool
+	lastSweep time.Time
+	names     []string
+	namesGen  uint64
+}
+
+func newClaimer(m *Manager) *claimer {
+	c := &claimer{m: m}
+	c.loop = service.Loop{Interval: m.cfg.HeartbeatInterval, Clock: m.clock, RunOnce: c.runOnce}
+	c.sweepDue.Store(true) // at start: recover an earlier life at once
+	c.enqueueGen.Store(1)  // and look at the queue
+	return c
+}
+
+// enqueued notes that queued work may be waiting and wakes the claimer.
+func (c *claimer) enqueued() {
+	c.enqueueGen.Add(1)
+	c.loop.Wake()
+}
+
+// slotFreed wakes the claimer if queued work may be waiting.
+func (c *claimer) slotFreed() {
+	if c.enqueueGen.Load() != c.drainedGen.Load() || c.sweepDue.Load() {
+		c.loop.Wake()
 	}
 }
 
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// claimOnce claims as many records as there are free slots, again and
-// again while it fills them all. It returns the orphan cut-off still due
-// (zero once a claim came back short: nothing queued or orphaned is left)
-// and false when the manager is stopping.
-func (m *Manager) claimOnce(staleBefore time.Time) (time.Time, bool) {
+// runOnce recovers and sweeps when due, then claims until the slots are
+// full or nothing is left.
+func (c *claimer) runOnce(ctx context.Context) {
+	m := c.m
+	if !m.accepting() {
+		return
+	}
+	now := m.clock.Now()
+	if now.Sub(c.lastSweep) >= m.cfg.HeartbeatInterval {
+		c.sweepDue.Store(true)
+	}
+	if c.sweepDue.Load() {
+		c.lastSweep = now
+		if !c.recover(ctx) {
+			return
+		}
+	}
+	sweep := c.sweepDue.Load()
 	for range 1000 { // bounded: each round fills every free slot
-		if !m.isRunning() {
-			return staleBefore, false
+		if !m.accepting() {
+			return
 		}
-		if staleBefore.IsZero() && m.enqueueGen.Load() == m.drainedGen.Load() {
-			return staleBefore, true
+		if !sweep && c.enqueueGen.Load() == c.drainedGen.Load() {
+			return
 		}
-		n := m.takeSlots()
-		if n == 0 {
-			return staleBefore, true
+		gen := c.enqueueGen.Load()
+		n, ni := m.slots.takeAll(false), m.slots.takeAll(true)
+		if n+ni == 0 {
+			return
 		}
-		gen := m.enqueueGen.Load()
-		claimed, err := m.claim(n, staleBefore)
-		for range n - len(claimed) {
-			<-m.slots
+		p := c.params(n, ni)
+		if sweep {
+			p.StaleAfter = m.cfg.StaleAfter
 		}
-		if err != nil {
-			m.logger.Warn("cannot claim tasks", "err", err)
-			return staleBefore, true
+		claimed, ok := c.call(ctx, "claim", func(ctx context.Context) ([]store.Claimed, error) {
+			return m.store.Claim(ctx, p)
+		})
+		got, gotIdle := countByPriority(claimed)
+		c.launch(claimed, n, ni)
+		if !ok {
+			return
 		}
-		if len(claimed) < n {
-			m.drainedGen.Store(gen)
-			m.sweepPending.Store(false)
-			return time.Time{}, true
-		}
-	}
-	return staleBefore, true
-}
-
-func (m *Manager) isRunning() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.acceptingLocked()
-}
-
-// takeSlots takes every free slot and returns how many it took.
-func (m *Manager) takeSlots() int {
-	n := 0
-	for {
-		select {
-		case m.slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-}
-
-// claim claims up to n records (n slots are held) and launches them.
-func (m *Manager) claim(n int, staleBefore time.Time) ([]store.Claimed, error) {
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	claimed, err := m.store.Claim(ctx, store.ClaimParams{
-		Owner:       m.cfg.ServerID,
-		Names:       m.names(),
-		Tags:        m.cfg.Tags,
-		Limit:       n,
-		Now:         m.clock.Now(),
-		StaleBefore: staleBefore,
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range claimed {
-		m.start(c)
-	}
-	return claimed, nil
-}
-
-// start launches a claimed record, or fails it when it is an orphan that
-// has used up its attempts.
-func (m *Manager) start(c store.Claimed) {
-	rec := c.Record
-	def, ok := m.cfg.Registry.Lookup(rec.Name)
-	if !ok { // the store filters by name; a registry changed under us
-		m.handBack(rec)
-		return
-	}
-	if c.PrevOwner != "" {
-		m.logger.Info("taking over orphaned task", "task_id", rec.ID, "task", rec.Name, "prev_owner", c.PrevOwner, "attempt", rec.Attempt)
-		if rec.Attempt > def.Attempts() {
-			m.failOrphan(rec, rec.Attempt-1)
+		if got < n && gotIdle < ni {
+			// Both queues came back short: nothing claimable is left.
+			c.drainedGen.Store(gen)
+			c.sweepDue.Store(false)
 			return
 		}
 	}
-	m.mu.Lock()
-	if !m.acceptingLocked() {
-		m.mu.Unlock()
-		m.handBack(rec)
-		return
-	}
-	m.tasks.Add(1)
-	m.mu.Unlock()
-	m.launch(m.newRunning(rec, def, true))
 }
 
-// handBack releases a claimed record that will not run here.
-func (m *Manager) handBack(rec *store.Record) {
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	if err := m.store.Release(ctx, m.cfg.ServerID, []string{rec.ID}); err != nil {
-		m.logger.Warn("cannot hand back task", "task_id", rec.ID, "err", err)
-	}
-	m.releaseSlot()
-}
-
-// failOrphan ends an orphan that has no attempts left.
-func (m *Manager) failOrphan(rec *store.Record, attempts int) {
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	fin, err := m.store.Finish(ctx, m.cfg.ServerID, rec.ID, store.Completion{
-		State:      store.Failure,
-		Error:      fmt.Sprintf("orphaned after %d attempts", attempts),
-		ExitCode:   ExitFailure,
-		FinishedAt: m.clock.Now(),
-	})
-	m.releaseSlot()
-	if err != nil {
-		m.logger.Warn("cannot fail orphaned task", "task_id", rec.ID, "err", err)
-		return
-	}
-	m.emitRecord(fin, EventFailed)
-}
-
-// names lists the task names this server can run, recomputed only when
-// the registry changed. Only the claimer calls it.
-func (m *Manager) names() []string {
-	gen := m.cfg.Registry.generation()
-	if m.claimNames == nil || gen != m.claimNamesGen {
-		defs := m.cfg.Registry.Definitions()
-		m.claimNames = make([]string, len(defs))
-		for i, d := range defs {
-			m.claimNames[i] = d.Name
+// countByPriority counts the claimed records of normal and idle priority.
+func countByPriority(cs []store.Claimed) (normal, idle int) {
+	for _, c := range cs {
+		if c.Record.Idle() {
+			idle++
+		} else {
+			normal++
 		}
-		m.claimNamesGen = gen
 	}
-	return m.claimNames
+	return normal, idle
 }
 
-// releaseSlot frees a worker slot and wakes the claimer if queued work may
-// be waiting.
-func (m *Manager) releaseSlot() {
-	<-m.slots
-	if m.enqueueGen.Load() != m.drainedGen.Load() || m.sweepPending.Load() {
-		m.wakeClaimer()
+// recover claims the records this server holds under no lease it knows of.
+// It reports false when the store failed.
+func (c *claimer) recover(ctx context.Context) bool {
+	m := c.m
+	m.claimGate.Lock()
+	defer m.claimGate.Unlock()
+	n, ni := m.slots.takeAll(false), m.slots.takeAll(true)
+	held := m.runs.leases()
+	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
+		return m.store.Recover(ctx, c.params(n, ni), held)
+	})
+	for _, cl := range recovered {
+		if !cl.Exhausted {
+			m.logger.Info("recovered task", "task_id", cl.Record.ID, "task", cl.Record.Name, "prev_owner", cl.PrevOwner, "attempt", cl.Record.Attempt)
+		}
+	}
+	c.launch(recovered, n, ni)
+	return ok
+}
+
+// call makes one store call bounded by StoreTimeout, logging a failure.
+func (c *claimer) call(ctx context.Context, what string, f func(context.Context) ([]store.Claimed, error)) ([]store.Claimed, bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.cfg.StoreTimeout)
+	defer cancel()
+	out, err := f(ctx)
+	if err != nil {
+		c.m.logger.Warn("cannot "+what+" tasks; retrying at the next heartbeat", "err", err)
+		return nil, false
+	}
+	return out, true
+}
+
+func (c *claimer) params(limit, idleLimit int) store.ClaimParams {
+	return store.ClaimParams{
+		Owner:       c.m.cfg.ServerID,
+		Incarnation: c.m.incarnation,
+		Names:       c.nameList(),
+		Tags:        c.m.cfg.Tags,
+		Limit:       limit,
+		IdleLimit:   idleLimit,
 	}
 }
 
-// noteEnqueued records that queued work may be waiting and wakes the
-// claimer.
-func (m *Manager) noteEnqueued() {
-	m.enqueueGen.Add(1)
-	m.wakeClaimer()
+// launch starts the claimed records; n and ni slots were taken for them,
+// and the ones not used are freed.
+func (c *claimer) launch(claimed []store.Claimed, n, ni int) {
+	m := c.m
+	for _, cl := range claimed {
+		idle := cl.Record.Idle()
+		if idle {
+			ni--
+		} else {
+			n--
+		}
+		if cl.Exhausted {
+			m.logger.Info("task out of attempts ended", "task_id", cl.Record.ID, "task", cl.Record.Name, "prev_owner", cl.PrevOwner, "error", cl.Record.Error)
+			m.slots.free(idle, 1)
+			continue
+		}
+		m.launch(cl.Record, cl.Lease)
+	}
+	m.slots.free(false, max(n, 0))
+	m.slots.free(true, max(ni, 0))
 }
 
-func (m *Manager) wakeClaimer() {
-	select {
-	case m.claimWake <- struct{}{}:
-	default:
+// nameList lists the task names this server can run, recomputed only when
+// the registry changed. Only the loop goroutine calls it.
+func (c *claimer) nameList() []string {
+	gen := c.m.cfg.Registry.generation()
+	if c.names == nil || gen != c.namesGen {
+		c.names = registryNames(c.m.cfg.Registry)
+		c.namesGen = gen
 	}
+	return c.names
+}
+
+// registryNames lists the names of every definition reg can look up.
+func registryNames(reg *Registry) []string {
+	defs := reg.Definitions()
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
+	}
+	return names
 }

@@ -96,42 +96,31 @@ func (m *Manager) Counts(ctx context.Context) (map[State]int, error) {
 // at once. Cancel returns before a running task has ended; follow its
 // events to see the end. Errors wrap ErrFinished or ErrNotFound.
 func (m *Manager) Cancel(ctx context.Context, id string) error {
-	rec, err := m.store.RequestCancel(ctx, id, m.clock.Now())
+	rec, err := m.store.RequestCancel(ctx, id)
 	if err != nil {
 		return mapStoreErr(err, id)
 	}
-	if rec.State == store.Cancelled {
-		m.emitRecord(rec, EventCancelled)
-		return nil
-	}
-	if rec.Owner == m.cfg.ServerID {
-		m.stopRuns([]string{id}, errCancelRequested)
+	if rec.State == store.Ongoing && rec.Owner == m.cfg.ServerID {
+		m.runs.stopRuns([]string{id}, errCancelRequested)
 	}
 	return nil
 }
 
 // Retry re-runs the failed subtasks of a finished parallel task, and only
-// those: the task becomes ONGOING again and the next server with a free
-// slot runs it with attempt + 1. Errors wrap ErrNothingToRetry (not a
-// finished task with failed subtasks) or ErrNotFound.
+// those: the task becomes ONGOING again, with a fresh budget of the
+// definition's attempts, and the next server with a free slot runs it with
+// attempt + 1. Errors wrap ErrNothingToRetry (not a finished task with
+// failed subtasks) or ErrNotFound.
 func (m *Manager) Retry(ctx context.Context, id string) error {
-	if _, err := m.store.Retry(ctx, id, m.clock.Now()); err != nil {
+	var p store.RetryParams
+	if rec, err := m.store.Get(ctx, id); err == nil {
+		if def, ok := m.cfg.Registry.Lookup(rec.Name); ok {
+			p.Attempts = def.Attempts()
+		}
+	}
+	if _, err := m.store.Retry(ctx, id, p); err != nil {
 		return mapStoreErr(err, id)
 	}
-	m.noteEnqueued()
+	m.claimer.enqueued()
 	return nil
-}
-
-// Subscribe returns a channel of events and a function that ends the
-// subscription (and closes the channel). Buffers are bounded: a slow
-// subscriber loses intermediate updated events, never a started or
-// terminal one; one that falls thousands of events behind is cut off (its
-// channel is closed) and should re-subscribe with SubscribeOpts.After.
-// Stop closes every subscription.
-func (m *Manager) Subscribe(opts *SubscribeOpts) (<-chan Event, func()) {
-	var o SubscribeOpts
-	if opts != nil {
-		o = *opts
-	}
-	return m.broker.subscribe(o)
 }

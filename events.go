@@ -1,14 +1,21 @@
 package bgtask
 
-import "time"
+import (
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+)
 
 // EventKind names what happened to a task.
 type EventKind string
 
-// Event kinds. Exactly one terminal event (done, failed, cancelled or
-// partial_success) ends every run.
+// Event kinds. A run that reaches a terminal state ends with exactly one
+// terminal event (done, failed, cancelled or partial_success), written by
+// the store in the same step as the state. A run that is handed back at
+// shutdown, or that loses its lease, ends without one: the next attempt's
+// events follow under the same task ID.
 const (
-	// EventStarted: a run began (first run, takeover or retry).
+	// EventStarted: a run began (first run, takeover, recovery or retry).
 	EventStarted EventKind = "started"
 	// EventUpdated: progress or subtask state changed (coalesced).
 	EventUpdated EventKind = "updated"
@@ -21,6 +28,11 @@ const (
 	// EventPartialSuccess: a parallel task ended SUCCESS although some
 	// subtasks failed; SubtaskErrors lists them. It replaces EventDone.
 	EventPartialSuccess EventKind = "partial_success"
+	// EventReset is not about a task: the reader fell behind the window of
+	// events the store keeps (or resumed from a position the log never
+	// had), so events were missed. Re-read the state (Get, List); events
+	// after Seq follow. TaskID is set on a reader of one task.
+	EventReset EventKind = "reset"
 )
 
 // Terminal reports whether k ends a run.
@@ -32,9 +44,9 @@ func (k EventKind) Terminal() bool {
 	return false
 }
 
-// Event is one thing that happened to a task. Seq increases across all
-// events a manager delivers (also across restarts), so that a client can
-// resume a stream after the last Seq it saw.
+// Event is one thing that happened to a task. Seq is assigned by the
+// store: it increases strictly across all events, also across restarts and
+// clock steps, so that a client resumes a stream after the last Seq it saw.
 type Event struct {
 	Seq      uint64       `json:"seq"`
 	Kind     EventKind    `json:"kind"`
@@ -42,14 +54,33 @@ type Event struct {
 	Name     string       `json:"name"`
 	State    State        `json:"state"`
 	Progress ProgressInfo `json:"progress"`
-	// Message is the progress message, or the terminal message.
-	Message string    `json:"message"`
-	Attempt int       `json:"attempt"`
-	Time    time.Time `json:"time"`
+	// Message is the progress message.
+	Message string `json:"message"`
+	Attempt int    `json:"attempt"`
+	// Time is when the store recorded the event, by its clock.
+	Time time.Time `json:"time"`
 	// Error is set for failed (and cancelled) events.
 	Error string `json:"error,omitempty"`
 	// ExitCode is set on terminal events.
 	ExitCode *int `json:"exit_code,omitempty"`
 	// SubtaskErrors maps failed subtask keys to their errors.
 	SubtaskErrors map[string]string `json:"subtask_errors,omitempty"`
+}
+
+// eventOf converts a log entry into an Event.
+func eventOf(e *store.Event) Event {
+	return Event{
+		Seq:           e.Seq,
+		Kind:          EventKind(e.Kind),
+		TaskID:        e.TaskID,
+		Name:          e.Name,
+		State:         State(e.State),
+		Progress:      ProgressInfo(e.Progress),
+		Message:       e.Progress.Message,
+		Attempt:       e.Attempt,
+		Time:          e.Time,
+		Error:         e.Error,
+		ExitCode:      e.ExitCode,
+		SubtaskErrors: e.SubtaskErrors,
+	}
 }

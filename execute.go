@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
 )
 
-// newRunning prepares a run of rec.
-func (m *Manager) newRunning(rec *store.Record, def *Definition, slot bool) *running {
-	r := &running{rec: rec, def: def, slot: slot, timeout: m.timeoutOf(rec, def)}
+// newRunning prepares a run of a claimed record.
+func (m *Manager) newRunning(rec *store.Record, lease store.Lease, def *Definition) *running {
+	r := &running{rec: rec, lease: lease, def: def, idle: rec.Idle(), timeout: m.timeoutOf(rec, def), renewedAt: m.clock.Now()}
 	r.task = &Task{
 		id:         rec.ID,
 		name:       rec.Name,
@@ -20,10 +21,11 @@ func (m *Manager) newRunning(rec *store.Record, def *Definition, slot bool) *run
 		attempt:    rec.Attempt,
 		baseLogger: m.logger,
 	}
-	// Every attempt starts its progress from zero: a task that resumes
-	// keeps its own checkpoints (in its data, or as subtasks).
+	// Every attempt starts its progress from zero (the store reset it at
+	// the claim): a task that resumes keeps its own checkpoints, in its
+	// data or as subtasks.
 	r.task.progress = newProgress(func() { m.flusher.mark(r) })
-	if Priority(rec.Priority) == PriorityIdle && !def.Parallel() {
+	if r.idle && !def.Parallel() {
 		r.task.idle = m.idle.newGate(r)
 	}
 	if len(rec.Subtasks) > 0 {
@@ -42,15 +44,30 @@ func (m *Manager) timeoutOf(rec *store.Record, def *Definition) time.Duration {
 	return m.cfg.DefaultTimeout
 }
 
-// launch starts a run that was already counted in m.tasks.
-func (m *Manager) launch(r *running) {
-	m.mu.Lock()
-	m.running[r.rec.ID] = r
-	m.mu.Unlock()
-	if r.rec.CancelRequested {
+// launch starts a claimed record that holds a slot of its kind.
+func (m *Manager) launch(rec *store.Record, lease store.Lease) {
+	def, ok := m.cfg.Registry.Lookup(rec.Name)
+	if !ok { // the store filters by name; a registry changed under us
+		m.handBack(rec, lease)
+		return
+	}
+	r := m.newRunning(rec, lease, def)
+	m.runs.add(r)
+	if rec.CancelRequested {
 		r.stop(errCancelRequested)
 	}
 	go m.execute(r)
+}
+
+// handBack releases a claimed record that will not run here and frees its
+// slot.
+func (m *Manager) handBack(rec *store.Record, lease store.Lease) {
+	m.freeSlot(rec.Idle())
+	ctx, cancel := m.storeCtx()
+	defer cancel()
+	if _, err := m.store.Release(ctx, []store.Patch{{Lease: lease}}); err != nil {
+		m.logger.Warn("cannot hand back task; it is recovered later", "task_id", rec.ID, "err", err)
+	}
 }
 
 // execute runs one attempt from start to finalize.
@@ -58,16 +75,21 @@ func (m *Manager) execute(r *running) {
 	ctx, cancel := context.WithCancelCause(m.work)
 	defer cancel(nil)
 	r.setCancel(cancel)
-	timeout := m.clock.AfterFunc(r.timeout, func() { r.stop(errTimeout) })
-	defer timeout.Stop()
-
-	m.emitFor(r, EventStarted, func(ev *Event) { ev.Message = r.task.progress.Snapshot().Message })
+	if !r.idle {
+		r.armTimeout(m.clock)
+	}
 	info := m.attemptInfo(r)
 	for _, h := range m.hooks {
 		h.BeforeRun(ctx, info)
 	}
 	stopWatch := context.AfterFunc(ctx, func() {
-		r.armGrace(m.clock.AfterFunc(m.cfg.TimeoutGrace, func() {
+		grace := m.cfg.TimeoutGrace
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// Stop returns TimeoutGrace after its deadline: keep a quarter
+			// of it to write the outcome of a run given up on.
+			grace = grace * 3 / 4
+		}
+		r.armGrace(m.clock.AfterFunc(grace, func() {
 			m.finalize(ctx, r, errAbandoned)
 		}))
 	})
@@ -80,13 +102,14 @@ func (m *Manager) runBody(ctx context.Context, r *running) error {
 	if r.def.Parallel() {
 		return m.runParallel(ctx, r)
 	}
-	return m.runGated(ctx, r.task, r.def.Run)
+	return m.runGated(ctx, r, r.task, r.def.Run)
 }
 
 // runGated calls fn for t. A normal-priority run counts as foreground load
 // while it runs; an idle-priority run starts only in an idle slice, which
-// it holds until it yields or returns.
-func (m *Manager) runGated(ctx context.Context, t *Task, fn RunFunc) error {
+// it holds until it yields or returns, and its timeout starts with that
+// first slice.
+func (m *Manager) runGated(ctx context.Context, r *running, t *Task, fn RunFunc) error {
 	if t.idle == nil {
 		m.idle.fg.Inc()
 		defer m.idle.fg.Dec()
@@ -96,6 +119,7 @@ func (m *Manager) runGated(ctx context.Context, t *Task, fn RunFunc) error {
 	if err := t.idle.yield(ctx); err != nil {
 		return err
 	}
+	r.armTimeout(m.clock)
 	return callSafe(ctx, fn, t)
 }
 
@@ -103,7 +127,7 @@ func (m *Manager) runGated(ctx context.Context, t *Task, fn RunFunc) error {
 func callSafe(ctx context.Context, fn RunFunc, t *Task) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{value: p, stack: stack()}
+			err = &panicError{value: p, stack: debug.Stack()}
 		}
 	}()
 	return fn(ctx, t)
@@ -114,56 +138,50 @@ type action int
 
 const (
 	actFinish  action = iota // write the terminal state
-	actRelease               // hand the record back for takeover
-	actNothing               // leave the record alone (lost, hard stop)
+	actRelease               // hand the record back for another run
+	actNothing               // leave the record alone (lease lost, hard stop)
 )
 
 // outcome is how a run ended.
 type outcome struct {
 	action   action
 	state    State
-	kind     EventKind
 	err      string
 	exitCode int
-	subErrs  map[string]string
 }
 
 // decide maps a run's result and its context's cause to an outcome.
 func (m *Manager) decide(ctx context.Context, r *running, err error) outcome {
 	cause := context.Cause(ctx)
-	var sub *subtaskError
-	if errors.As(err, &sub) {
-		if sub.partial {
-			return outcome{state: StateSuccess, kind: EventPartialSuccess, subErrs: sub.errs}
-		}
-	}
 	abandoned := errors.Is(err, errAbandoned)
+	var sub *subtaskError
 	switch {
-	case errors.Is(cause, errLost):
+	case errors.Is(cause, errLost), errors.Is(cause, errLeaseExpired), errors.Is(cause, errHardStop):
 		return outcome{action: actNothing}
+	case errors.As(err, &sub):
+		if sub.partial {
+			return outcome{state: StateSuccess}
+		}
+		return outcome{state: StateFailure, err: err.Error(), exitCode: ExitCode(err)}
 	case !abandoned && ExitCode(err) == ExitSuccess && !isPanic(err):
-		return outcome{state: StateSuccess, kind: EventDone}
+		return outcome{state: StateSuccess}
 	case errors.Is(cause, errShutdown):
 		if r.def.Retriable {
 			return outcome{action: actRelease}
 		}
-		return outcome{state: StateCancelled, kind: EventCancelled, err: "server shutdown", exitCode: ExitFailure}
+		return outcome{state: StateCancelled, err: "server shutdown", exitCode: ExitFailure}
 	case errors.Is(cause, errCancelRequested):
-		return outcome{state: StateCancelled, kind: EventCancelled, err: "cancelled", exitCode: ExitFailure}
+		return outcome{state: StateCancelled, err: "cancelled", exitCode: ExitFailure}
 	case errors.Is(cause, errTimeout):
 		msg := fmt.Sprintf("timeout after %s", r.timeout)
 		if abandoned {
 			msg += " (the run function did not return)"
 		}
-		return outcome{state: StateFailure, kind: EventFailed, err: msg, exitCode: ExitTimeout}
+		return outcome{state: StateFailure, err: msg, exitCode: ExitTimeout}
 	case m.work.Err() != nil:
-		return outcome{action: actNothing} // hard stop: the record becomes an orphan
+		return outcome{action: actNothing} // hard stop: the record is recovered later
 	}
-	o := outcome{state: StateFailure, kind: EventFailed, err: err.Error(), exitCode: ExitCode(err)}
-	if sub != nil {
-		o.subErrs = sub.errs
-	}
-	return o
+	return outcome{state: StateFailure, err: err.Error(), exitCode: ExitCode(err)}
 }
 
 func isPanic(err error) bool {
@@ -171,8 +189,10 @@ func isPanic(err error) bool {
 	return errors.As(err, &p)
 }
 
-// finalize records a run's outcome exactly once (the run's own goroutine
-// and the grace timer race for it), then frees its slot.
+// finalize decides a run's outcome exactly once (the run's own goroutine
+// and the grace timer race for it), frees its slot at once and hands the
+// outcome to the completer; the run leaves the run set once the outcome
+// is written.
 func (m *Manager) finalize(ctx context.Context, r *running, err error) {
 	if !r.claimFinalize() {
 		return
@@ -184,89 +204,60 @@ func (m *Manager) finalize(ctx context.Context, r *running, err error) {
 	if errors.Is(err, errAbandoned) {
 		r.task.Logger().Warn("task did not return after its context was cancelled; giving up on it", "grace", m.cfg.TimeoutGrace)
 	}
-	if r.slot {
-		// The run function has returned (or been given up on): the slot is
-		// free while the outcome is written, so that the claimer's next
-		// claim shares a commit with these finishes.
-		m.releaseSlot()
-	}
+	// The run function has returned (or been given up on): the slot is
+	// free while the outcome is written, so that the claimer's next claim
+	// can share a commit with these finishes.
+	m.freeSlot(r.idle)
 	o := m.decide(ctx, r, err)
 	m.flusher.forget(r)
 	res := &AttemptResult{State: StateOngoing, Error: o.err, Duration: m.clock.Now().Sub(r.rec.StartedAt)}
+	done := func(written bool) {
+		if o.action == actFinish && written {
+			res.State, res.ExitCode = o.state, o.exitCode
+		}
+		res.HandedBack = o.action == actRelease && written
+		m.afterRun(ctx, r, res)
+	}
 	switch o.action {
 	case actFinish:
-		m.finish(r, o)
-		res.State, res.ExitCode = o.state, o.exitCode
+		m.completer.finish(r, store.Completion{
+			Lease:    r.lease,
+			State:    store.State(o.state),
+			Error:    o.err,
+			ExitCode: o.exitCode,
+			Progress: progressPtr(r.task.progress.Snapshot()),
+			Subtasks: m.finalSubtasks(r, o),
+		}, done)
 	case actRelease:
-		m.release(r)
-		res.HandedBack = true
-	case actNothing:
-		m.endEvents(r)
+		m.completer.release(r, r.patch(), done)
+	default:
 		r.task.Logger().Debug("run ended without a write", "cause", context.Cause(ctx))
+		done(false)
 	}
+}
+
+func progressPtr(p ProgressInfo) *store.Progress {
+	sp := store.Progress(p)
+	return &sp
+}
+
+// afterRun runs the AfterRun hooks and removes r from the run set.
+func (m *Manager) afterRun(ctx context.Context, r *running, res *AttemptResult) {
 	info := m.attemptInfo(r)
 	for i := len(m.hooks) - 1; i >= 0; i-- {
 		m.hooks[i].AfterRun(ctx, info, res)
 	}
-	m.mu.Lock()
-	delete(m.running, r.rec.ID)
-	m.mu.Unlock()
-	m.tasks.Done()
+	if res.State.Terminal() && m.logger.Enabled(context.Background(), slog.LevelDebug) {
+		r.task.Logger().Debug("task finished", "state", res.State, "exit_code", res.ExitCode)
+	}
+	m.runs.remove(r)
 }
 
-// finish writes the terminal state, then emits the last progress and the
-// terminal event.
-func (m *Manager) finish(r *running, o outcome) {
-	prog := store.Progress(r.task.progress.Snapshot())
-	c := store.Completion{
-		State:      store.State(o.state),
-		Error:      o.err,
-		ExitCode:   o.exitCode,
-		FinishedAt: m.clock.Now(),
-		Progress:   &prog,
-		Subtasks:   m.finalSubtasks(r, o),
-	}
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	if _, err := m.store.Finish(ctx, m.cfg.ServerID, r.rec.ID, c); err != nil {
-		// Not owned any more (taken over) or the store is gone: the record
-		// stays as it is and another server, or a restart, takes it over.
-		m.endEvents(r)
-		r.task.Logger().Error("cannot record the end of the task", "state", o.state, "err", err)
-		return
-	}
-	m.emitFinal(r, func(ev *Event) {
-		ev.Kind, ev.State, ev.Error, ev.SubtaskErrors = o.kind, o.state, o.err, o.subErrs
-		code := o.exitCode
-		ev.ExitCode = &code
-		ev.Message = prog.Message
-	})
-	if m.logger.Enabled(context.Background(), slog.LevelDebug) { // spares the task's logger on the hot path
-		r.task.Logger().Debug("task finished", "state", o.state, "exit_code", o.exitCode)
-	}
-}
-
-// release hands a retriable record back at shutdown.
-func (m *Manager) release(r *running) {
-	m.flushNow(r)
-	m.endEvents(r)
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	if err := m.store.Release(ctx, m.cfg.ServerID, []string{r.rec.ID}); err != nil {
-		r.task.Logger().Error("cannot hand the task back; it will be taken over when its lease expires", "err", err)
-		return
-	}
-	r.task.Logger().Info("task handed back for takeover")
-}
-
-// flushNow writes a handed-back run's latest progress so that the next
-// owner continues from it.
-func (m *Manager) flushNow(r *running) {
-	ctx, cancel := m.storeCtx()
-	defer cancel()
-	if _, err := m.store.Update(ctx, m.cfg.ServerID, []store.Patch{r.patch()}); err != nil {
-		r.task.Logger().Warn("cannot save progress before hand-back", "err", err)
-	}
+// freeSlot frees a slot of the kind and wakes the claimer if queued work
+// may be waiting.
+func (m *Manager) freeSlot(idle bool) {
+	m.slots.free(idle, 1)
+	m.claimer.slotFreed()
 }
 
 func (m *Manager) attemptInfo(r *running) *AttemptInfo {

@@ -1,29 +1,38 @@
 package bgtask
 
 import (
+	"context"
 	"sync"
 	"time"
 
+	"github.com/bgtask/bgtask/internal/service"
 	"github.com/bgtask/bgtask/store"
 )
 
 // flusher coalesces progress changes: the first change after a quiet
-// period is written and announced at once, later ones at most once per
-// Config.ProgressInterval per task, latest state winning. Its loop runs in
-// one goroutine; mu guards dirty and every running's nextFlush.
+// period is written at once, later ones at most once per
+// Config.ProgressInterval per task, latest state winning; the store
+// appends an updated event with each write. All due runs go to the store
+// in one Update call. mu guards dirty and every running's nextFlush.
 type flusher struct {
 	m     *Manager
+	loop  service.Loop
 	wake  chan struct{}
 	mu    sync.Mutex
 	dirty map[*running]struct{}
 }
 
 func newFlusher(m *Manager) *flusher {
-	return &flusher{m: m, wake: make(chan struct{}, 1), dirty: make(map[*running]struct{})}
+	f := &flusher{m: m, dirty: make(map[*running]struct{}), wake: make(chan struct{}, 1)}
+	f.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: f.runOnce}
+	return f
 }
 
 // mark records that r changed.
 func (f *flusher) mark(r *running) {
+	if !r.mayWrite() {
+		return // a run given up on, or lost, writes nothing more
+	}
 	now := f.m.clock.Now()
 	f.mu.Lock()
 	if _, ok := f.dirty[r]; ok {
@@ -48,27 +57,25 @@ func (f *flusher) forget(r *running) {
 	f.mu.Unlock()
 }
 
-func (f *flusher) loop() {
-	timer := f.m.clock.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-f.wake:
-		case <-timer.C():
-		case <-f.m.loopStop:
-			return
-		case <-f.m.work.Done():
-			return
-		}
-		if next, ok := f.flushDue(); ok {
-			timer.Reset(max(next.Sub(f.m.clock.Now()), time.Millisecond))
-		}
+// runOnce writes every dirty run whose interval has passed, then waits
+// until the next one comes due or a change is due at once.
+func (f *flusher) runOnce(ctx context.Context) {
+	next, ok := f.flushDue(ctx)
+	var due <-chan time.Time
+	if ok {
+		t := f.m.clock.NewTimer(max(next.Sub(f.m.clock.Now()), time.Millisecond))
+		defer t.Stop()
+		due = t.C()
+	}
+	select {
+	case <-f.wake:
+	case <-due:
+	case <-ctx.Done():
 	}
 }
 
-// flushDue writes and announces every dirty run whose interval has passed
-// and returns when the next one comes due.
-func (f *flusher) flushDue() (time.Time, bool) {
+// flushDue writes the due runs and returns when the next one comes due.
+func (f *flusher) flushDue(ctx context.Context) (time.Time, bool) {
 	now := f.m.clock.Now()
 	var due []*running
 	var next time.Time
@@ -86,22 +93,25 @@ func (f *flusher) flushDue() (time.Time, bool) {
 	}
 	f.mu.Unlock()
 	if len(due) > 0 {
-		f.write(due)
-		soonest := now.Add(f.m.cfg.ProgressInterval)
-		if next.IsZero() || soonest.Before(next) {
+		f.write(ctx, due)
+		// A change to the runs just written comes due one interval from
+		// now, without a wake: look again then.
+		if soonest := now.Add(f.m.cfg.ProgressInterval); next.IsZero() || soonest.Before(next) {
 			next = soonest
 		}
 	}
 	return next, !next.IsZero()
 }
 
-func (f *flusher) write(due []*running) {
-	patches := make([]store.Patch, len(due))
-	for i, r := range due {
-		patches[i] = r.patch()
+func (f *flusher) write(ctx context.Context, due []*running) {
+	patches := make([]store.Patch, 0, len(due))
+	for _, r := range due {
+		if r.mayWrite() {
+			patches = append(patches, r.patch())
+		}
 	}
-	ctx, cancel := f.m.storeCtx()
-	lost, err := f.m.store.Update(ctx, f.m.cfg.ServerID, patches)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.m.cfg.StoreTimeout)
+	lost, err := f.m.store.Update(sctx, patches)
 	cancel()
 	if err != nil {
 		f.m.logger.Warn("cannot write progress; will retry", "tasks", len(due), "err", err)
@@ -110,15 +120,11 @@ func (f *flusher) write(due []*running) {
 		}
 		return
 	}
-	gone := make(map[string]bool, len(lost))
-	for _, id := range lost {
-		gone[id] = true
-	}
-	for _, r := range due {
-		if gone[r.rec.ID] {
+	for _, l := range lost {
+		if r := f.m.runs.get(l.ID); r != nil && r.lease == l {
+			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")
+			r.endWrites()
 			r.stop(errLost)
-			continue
 		}
-		f.m.emitUpdated(r)
 	}
 }

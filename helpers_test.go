@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
 )
@@ -19,18 +20,19 @@ const waitFor = 20 * time.Second
 // openStore opens an embedded store in dir (a fresh one per test).
 func openStore(t *testing.T, dir string) store.Store {
 	t.Helper()
-	s, err := boltstore.New(filepath.Join(dir, "bgtask.db"), nil)
+	return openStoreAt(t, dir, nil)
+}
+
+// openStoreAt opens an embedded store in dir whose clock is clk (nil:
+// the real clock). Lease ages and retention follow the store's clock.
+func openStoreAt(t *testing.T, dir string, clk clock.Clock) store.Store {
+	t.Helper()
+	s, err := boltstore.New(filepath.Join(dir, "bgtask.db"), &boltstore.Config{Clock: clk})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	return s
 }
-
-// shared wraps a store so that several managers in one process treat it as
-// shared by several servers (no exclusive takeover at start).
-type shared struct{ store.Store }
-
-func (shared) Exclusive() bool { return false }
 
 type env struct {
 	t     *testing.T
@@ -43,7 +45,11 @@ type env struct {
 // definitions; cfg may adjust the config (Registry and Store are set).
 func setup(t *testing.T, defs []bgtask.Definition, cfg *bgtask.Config) *env {
 	t.Helper()
-	st := openStore(t, t.TempDir())
+	var clk clock.Clock
+	if cfg != nil {
+		clk = cfg.Clock
+	}
+	st := openStoreAt(t, t.TempDir(), clk)
 	t.Cleanup(func() { st.Close() })
 	return setupOn(t, st, defs, cfg)
 }

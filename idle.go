@@ -28,17 +28,26 @@ type IdleConfig struct {
 	// LowPriority runs idle slices on an OS thread with the SCHED_IDLE
 	// policy (see idle.Config.LowPriority).
 	LowPriority bool
+	// MaxTasks bounds the idle-priority tasks this server holds at once
+	// (waiting for idle time or running a slice). They hold no worker
+	// slot, so they never keep normal-priority tasks from starting.
+	// Default: Config.MaxWorkers.
+	MaxTasks int
 }
 
 // idleRunner owns the manager's idle scheduler and its foreground counter.
 type idleRunner struct {
-	fg    *idle.Counter
-	sched *idle.Scheduler
+	fg       *idle.Counter
+	sched    *idle.Scheduler
+	maxTasks int
 }
 
 func newIdleRunner(m *Manager, c IdleConfig) (*idleRunner, error) {
-	if c.BusyThreshold < 0 || c.MaxPeriod < 0 {
-		return nil, fmt.Errorf("bgtask: Config.Idle.BusyThreshold and MaxPeriod must not be negative")
+	if c.BusyThreshold < 0 || c.MaxPeriod < 0 || c.MaxTasks < 0 {
+		return nil, fmt.Errorf("bgtask: Config.Idle.BusyThreshold, MaxPeriod and MaxTasks must not be negative")
+	}
+	if c.MaxTasks == 0 {
+		c.MaxTasks = m.cfg.MaxWorkers
 	}
 	if c.BusyThreshold == 0 {
 		c.BusyThreshold = DefaultIdleBusyThreshold
@@ -54,7 +63,7 @@ func newIdleRunner(m *Manager, c IdleConfig) (*idleRunner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bgtask: Config.Idle: %w", err)
 	}
-	return &idleRunner{fg: fg, sched: sched}, nil
+	return &idleRunner{fg: fg, sched: sched, maxTasks: c.MaxTasks}, nil
 }
 
 // gate connects one goroutine of an idle-priority run to the scheduler.

@@ -55,8 +55,10 @@ type TaskInfo struct {
 	State    State    `json:"state"`
 	Priority Priority `json:"priority"`
 	// Attempt counts the runs started so far (0 while waiting for its
-	// first worker slot).
+	// first worker slot); a run handed back at shutdown does not count.
 	Attempt int `json:"attempt"`
+	// MaxAttempts is the attempt budget (0: unlimited).
+	MaxAttempts int `json:"max_attempts"`
 	// Owner is the ID of the server running the task ("" when none).
 	Owner       string        `json:"owner,omitempty"`
 	HeartbeatAt *time.Time    `json:"heartbeat_at"`
@@ -72,6 +74,9 @@ type TaskInfo struct {
 	IdempotencyKey  string        `json:"idempotency_key,omitempty"`
 	Timeout         time.Duration `json:"timeout,omitempty"`
 	Tags            []string      `json:"tags,omitempty"`
+	// EventSeq is the Seq of the newest event about the task: a stream
+	// that resumes after it has missed nothing.
+	EventSeq uint64 `json:"event_seq"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -89,6 +94,8 @@ func infoFromRecord(r *store.Record) *TaskInfo {
 		State:           State(r.State),
 		Priority:        Priority(r.Priority),
 		Attempt:         r.Attempt,
+		MaxAttempts:     r.MaxAttempts,
+		EventSeq:        r.EventSeq,
 		Owner:           r.Owner,
 		HeartbeatAt:     timePtr(r.HeartbeatAt),
 		Progress:        ProgressInfo(r.Progress),

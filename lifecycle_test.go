@@ -66,8 +66,8 @@ func TestStopHandsBackRetriable(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, _ := st.Get(context.Background(), r)
-	if rec.State != store.Ongoing || rec.Owner != "" || rec.Attempt != 1 {
-		t.Fatalf("retriable task after stop = %+v, want ONGOING, no owner, attempt 1", rec)
+	if rec.State != store.Ongoing || rec.Owner != "" || rec.Attempt != 0 {
+		t.Fatalf("retriable task after stop = %+v, want ONGOING, no owner, attempt 0 (a hand-back gives its attempt back)", rec)
 	}
 	rec, _ = st.Get(context.Background(), o)
 	if rec.State != store.Cancelled || rec.Error != "server shutdown" {
@@ -77,8 +77,8 @@ func TestStopHandsBackRetriable(t *testing.T) {
 	g.open()
 	e2 := setupOn(t, st, defs, nil)
 	info := e2.waitState(r, bgtask.StateSuccess)
-	if info.Attempt != 2 {
-		t.Fatalf("handed-back task ran with attempt %d, want 2", info.Attempt)
+	if info.Attempt != 1 {
+		t.Fatalf("handed-back task ran with attempt %d, want 1", info.Attempt)
 	}
 }
 
@@ -87,9 +87,9 @@ func TestStopHandsBackRetriable(t *testing.T) {
 // rest ("orphaned after N attempts").
 func TestTakeoverOfStaleTasks(t *testing.T) {
 	t.Parallel()
-	st := shared{openStore(t, t.TempDir())}
-	defer st.Close()
 	fake := clock.NewFake(time.Now())
+	st := openStoreAt(t, t.TempDir(), fake)
+	defer st.Close()
 	var ran atomic.Int32
 	entered := make(chan struct{}, 2)
 	hold := func(ctx context.Context, t *bgtask.Task) error {
@@ -151,33 +151,37 @@ func TestTakeoverOfStaleTasks(t *testing.T) {
 		t.Fatalf("retriable task: attempt %d, runs %d; want attempt 2, 1 run", info.Attempt, ran.Load())
 	}
 	info = e.waitState(o, bgtask.StateFailure)
-	if info.Error != "orphaned after 1 attempts" {
+	if info.Error != "orphaned after 1 attempt" || info.Attempt != 1 {
 		t.Fatalf("non-retriable orphan: error %q", info.Error)
 	}
 }
 
-// With the embedded (exclusive) store, tasks ONGOING at a crash are
-// orphans at the next start: no waiting for the lease to go stale.
-func TestExclusiveStoreRecoversAtStart(t *testing.T) {
+// With the embedded store, tasks ONGOING at a crash are recovered at the
+// next start, whatever the server ID: no waiting for the lease to go
+// stale.
+func TestEmbeddedStoreRecoversAtStart(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, t.TempDir())
-	defer st.Close()
+	dir := t.TempDir()
+	st := openStore(t, dir)
 	now := time.Now()
 	_, err := st.Insert(context.Background(), []*store.Record{
-		{ID: "0190c1f4-0000-7000-8000-000000000001", Name: "retriable", Args: []string{}, State: store.Ongoing, Owner: "crashed", Attempt: 1, CreatedAt: now, StartedAt: now, HeartbeatAt: now},
-		{ID: "0190c1f4-0000-7000-8000-000000000002", Name: "once", Args: []string{}, State: store.Ongoing, Owner: "crashed", Attempt: 1, CreatedAt: now, StartedAt: now, HeartbeatAt: now},
+		{ID: "0190c1f4-0000-7000-8000-000000000001", Name: "retriable", Args: []string{}, MaxAttempts: 3, Owner: "crashed", Incarnation: "crashed/1", CreatedAt: now},
+		{ID: "0190c1f4-0000-7000-8000-000000000002", Name: "once", Args: []string{}, MaxAttempts: 1, Owner: "crashed", Incarnation: "crashed/1", CreatedAt: now},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Close() // the process that held them is gone
+	st = openStore(t, dir)
+	defer st.Close()
 	ok := func(context.Context, *bgtask.Task) error { return nil }
 	e := setupOn(t, st, []bgtask.Definition{{Name: "retriable", Retriable: true, Run: ok}, {Name: "once", Run: ok}}, nil)
 	if info := e.waitState("0190c1f4-0000-7000-8000-000000000001", bgtask.StateSuccess); info.Attempt != 2 {
 		t.Fatalf("attempt %d, want 2", info.Attempt)
 	}
 	info := e.waitState("0190c1f4-0000-7000-8000-000000000002", bgtask.StateFailure)
-	if !strings.Contains(info.Error, "orphaned") {
-		t.Fatalf("error %q, want orphaned", info.Error)
+	if info.Error != "orphaned after 1 attempt" || info.Attempt != 1 {
+		t.Fatalf("error %q attempt %d, want orphaned after 1 attempt", info.Error, info.Attempt)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bgtask/bgtask/clock"
@@ -27,7 +26,7 @@ const (
 	DefaultRetention         = 24 * time.Hour
 	DefaultJanitorInterval   = time.Minute
 	DefaultProgressInterval  = 100 * time.Millisecond
-	DefaultEventHistory      = 10000
+	DefaultEventHistory      = 16384
 	DefaultSubscriberBuffer  = 256
 	DefaultStoreTimeout      = 10 * time.Second
 )
@@ -37,30 +36,39 @@ const (
 type Config struct {
 	// Registry holds the definitions this server can run. Required.
 	Registry *Registry
-	// Store keeps the task records. Required. The manager does not close it.
+	// Store keeps the task records and the event log. Required. The
+	// manager does not close it.
 	Store store.Store
-	// ServerID names this server in records (owner) and messages.
-	// Default: "<hostname>-<random>", unique per NewManager.
+	// ServerID names this server in records (owner), in GET /v1/servers
+	// and in logs. Default: "<hostname>-<random>". A fixed ID is fine: each
+	// start is a new incarnation, and records the server held in an
+	// earlier life are recovered at start.
 	ServerID string
 	// Tags are this server's tags: a task whose definition has tags is
 	// claimed only by servers sharing one of them.
 	Tags []string
 
-	// MaxWorkers bounds the tasks this server runs at once; tasks beyond it
-	// wait, ONGOING with progress 0. Default DefaultMaxWorkers.
+	// MaxWorkers bounds the normal-priority tasks this server runs at once;
+	// tasks beyond it wait, ONGOING with progress 0. Default
+	// DefaultMaxWorkers.
 	MaxWorkers int
 	// DefaultTimeout bounds a run whose definition and submission set no
 	// timeout. Default DefaultTaskTimeout.
 	DefaultTimeout time.Duration
 	// TimeoutGrace is how long a run may take to return after its context
-	// was cancelled (timeout, cancel, shutdown) before the manager gives up
-	// on it and records the outcome anyway. Default DefaultTimeoutGrace.
+	// was cancelled (timeout, cancel, shutdown, lost lease) before the
+	// manager gives up on it and records the outcome anyway. Stop returns
+	// at most this long after its context ends. Default
+	// DefaultTimeoutGrace.
 	TimeoutGrace time.Duration
-	// HeartbeatInterval is how often running tasks' leases are renewed and
-	// orphans are looked for. Default DefaultHeartbeatInterval.
+	// HeartbeatInterval is how often running tasks' leases are renewed,
+	// orphans are looked for and this server's announcement is renewed.
+	// Default DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
-	// StaleAfter is the lease age after which a task is an orphan that
-	// another server takes over. Default DefaultStaleAfter.
+	// StaleAfter is the lease age (by the store's clock) after which a task
+	// is an orphan that another server takes over. A server that has not
+	// renewed a run's lease for StaleAfter - HeartbeatInterval stops that
+	// run and writes nothing more for it. Default DefaultStaleAfter.
 	StaleAfter time.Duration
 	// Retention is how long finished records are kept. Default
 	// DefaultRetention.
@@ -71,14 +79,16 @@ type Config struct {
 	// ProgressInterval is the minimum gap between two progress writes (and
 	// updated events) of one task. Default DefaultProgressInterval.
 	ProgressInterval time.Duration
-	// EventHistory is how many recent events are kept in memory so that a
-	// stream can resume after its last event. Default DefaultEventHistory.
+	// EventHistory is how many of the newest log entries the manager keeps
+	// in memory for its subscribers; older ones are read from the store.
+	// Default DefaultEventHistory.
 	EventHistory int
-	// SubscriberBuffer is the default channel capacity of a subscription.
+	// SubscriberBuffer is the default channel capacity of Subscribe.
 	// Default DefaultSubscriberBuffer.
 	SubscriberBuffer int
-	// StoreTimeout bounds the store writes the manager makes on its own
-	// behalf (finishing, releasing). Default DefaultStoreTimeout.
+	// StoreTimeout bounds each store call the manager makes on its own
+	// behalf (claims, renewals, outcome writes; failed writes of outcomes
+	// are retried). Default DefaultStoreTimeout.
 	StoreTimeout time.Duration
 
 	// Hooks run around every attempt, Before in order and After in reverse
@@ -88,7 +98,8 @@ type Config struct {
 	Idle IdleConfig
 	// Logger receives the manager's logs. Default: discard.
 	Logger *slog.Logger
-	// Clock is the time source. Default clock.Real.
+	// Clock is the time source of timers and intervals. Default
+	// clock.Real. Lease ages are judged by the store's clock.
 	Clock clock.Clock
 }
 
@@ -141,7 +152,7 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("bgtask: Config.StaleAfter (%s) must exceed Config.HeartbeatInterval (%s)", cfg.StaleAfter, cfg.HeartbeatInterval)
 	}
 	if cfg.ServerID == "" {
-		cfg.ServerID = newServerID()
+		cfg.ServerID = hostname() + "-" + randomHex(4)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -150,14 +161,18 @@ func (c *Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-func newServerID() string {
+func hostname() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
-		host = "server"
+		return "server"
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
+	return host
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // manager life cycle
@@ -173,47 +188,45 @@ const (
 // with NewManager, call Start, and Stop it at shutdown. Submit, Get, List,
 // Cancel, Retry and Subscribe work before Start too (a manager that is
 // never started only queues work for other servers).
+//
+// Its background services each have one start/stop shape (package
+// internal/service): the claimer takes queued work and orphans, the lease
+// keeper renews leases and this server's announcement, the completer
+// writes outcomes in batches (retrying until the store takes them), the
+// flusher coalesces progress, the event tail follows the store's event log
+// for subscribers and for cancels addressed to this server, and the
+// janitor applies retention.
 type Manager struct {
-	cfg    Config
-	store  store.Store
-	clock  clock.Clock
-	logger *slog.Logger
-	broker *broker
-	hooks  []Hook
-	idle   *idleRunner
+	cfg         Config
+	store       store.Store
+	clock       clock.Clock
+	logger      *slog.Logger
+	hooks       []Hook
+	idle        *idleRunner
+	incarnation string
+	startedAt   time.Time
 
-	exclusive bool
-	seq       atomic.Uint64 // event sequence when the store is exclusive
-
-	// slots is the worker-slot semaphore: a send takes a slot.
-	slots chan struct{}
-	// claimWake asks the claimer to look for queued work.
-	claimWake chan struct{}
-	// enqueueGen counts enqueue notifications; drainedGen is the value seen
-	// by the last claim that found the queue empty. They differ while
-	// queued work may be waiting.
-	enqueueGen atomic.Uint64
-	drainedGen atomic.Uint64
-	// sweepPending is true while an orphan sweep waits for free slots.
-	sweepPending atomic.Bool
-	// claimNames caches the registry's names for Claim (generation
-	// claimNamesGen); owned by the claimer goroutine.
-	claimNames    []string
-	claimNamesGen uint64
-
-	flusher *flusher
+	runs  *runSet
+	slots *slots
+	// claimGate orders Recover after the claims in flight: a Submit that
+	// stores its record already owned holds it shared from the insert until
+	// the run is in runs, and Recover holds it exclusively, so that it never
+	// takes such a record for one "claimed but never started".
+	claimGate sync.RWMutex
+	claimer   *claimer
+	leases    *leaseKeeper
+	completer *completer
+	flusher   *flusher
+	tail      *eventTail
+	janitor   *janitor
 
 	// mu guards the fields below.
-	mu      sync.Mutex
-	state   int
-	running map[string]*running
+	mu    sync.Mutex
+	state int
 	// work is the context every run derives from: the Start context with
 	// its own cancel (the hard stop). Set once by Start.
 	work       context.Context
 	cancelWork context.CancelFunc
-	loopStop   chan struct{} // closed to stop the service loops
-	loops      sync.WaitGroup
-	tasks      sync.WaitGroup
 	stopDone   chan struct{}
 }
 
@@ -227,78 +240,86 @@ func NewManager(cfg *Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:       c,
-		store:     c.Store,
-		clock:     c.Clock,
-		logger:    c.Logger.With("server_id", c.ServerID),
-		broker:    newBroker(c.EventHistory, c.SubscriberBuffer),
-		hooks:     append([]Hook(nil), c.Hooks...),
-		exclusive: c.Store.Exclusive(),
-		slots:     make(chan struct{}, c.MaxWorkers),
-		claimWake: make(chan struct{}, 1),
-		running:   make(map[string]*running),
-		loopStop:  make(chan struct{}),
-		stopDone:  make(chan struct{}),
+		cfg:         c,
+		store:       c.Store,
+		clock:       c.Clock,
+		hooks:       append([]Hook(nil), c.Hooks...),
+		incarnation: c.ServerID + "/" + randomHex(6),
+		runs:        newRunSet(),
+		stopDone:    make(chan struct{}),
+		work:        context.Background(),
 	}
-	// Sequence numbers start at the current time in microseconds so that
-	// they keep increasing across restarts of a single-process store.
-	m.seq.Store(uint64(m.clock.Now().UnixMicro()))
-	m.flusher = newFlusher(m)
+	m.logger = c.Logger.With("server_id", c.ServerID)
 	if m.idle, err = newIdleRunner(m, c.Idle); err != nil {
 		return nil, err
 	}
+	m.slots = newSlots(c.MaxWorkers, m.idle.maxTasks)
+	m.claimer = newClaimer(m)
+	m.leases = newLeaseKeeper(m)
+	m.completer = newCompleter(m)
+	m.flusher = newFlusher(m)
+	m.tail = newEventTail(m)
+	m.janitor = newJanitor(m)
 	return m, nil
 }
 
 // ServerID returns this server's ID.
 func (m *Manager) ServerID() string { return m.cfg.ServerID }
 
+// Incarnation returns the ID of this life of the server: its server ID
+// and a value unique to this Manager. Its leases carry it.
+func (m *Manager) Incarnation() string { return m.incarnation }
+
 // Registry returns the manager's registry.
 func (m *Manager) Registry() *Registry { return m.cfg.Registry }
 
-// Start starts running tasks: it claims queued tasks and orphans, and
-// starts the heartbeat, progress, janitor and message services. It returns
-// at once; calling it again is a no-op. Cancelling ctx is the hard stop:
-// every run's context is cancelled and nothing more is written (records of
-// interrupted runs become orphans). Use Stop for a graceful shutdown.
+// Store returns the manager's store.
+func (m *Manager) Store() store.Store { return m.store }
+
+// Start starts running tasks: it recovers the records this server held in
+// an earlier life, claims queued tasks and orphans, and starts the
+// services. It returns at once; calling it again is a no-op. Cancelling
+// ctx is the hard stop: every run's context is cancelled and nothing more
+// is written (records of interrupted runs are recovered at the next start
+// or taken over by another server). Use Stop for a graceful shutdown.
 func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.state != stateNew {
-		if m.state == stateRunning {
-			return nil
-		}
+	switch m.state {
+	case stateRunning:
+		return nil
+	case stateStopping, stateStopped:
 		return ErrStopped
 	}
 	m.work, m.cancelWork = context.WithCancel(ctx)
 	m.state = stateRunning
-	msgs, unsubscribe := m.store.Subscribe(m.work)
-	m.goLoop(func() { m.messageLoop(msgs, unsubscribe) })
-	m.goLoop(m.claimLoop)
-	m.goLoop(m.flusher.loop)
-	m.goLoop(m.heartbeatLoop)
-	m.goLoop(m.janitorLoop)
+	m.startedAt = m.clock.Now()
 	if err := m.idle.sched.Start(m.work); err != nil {
 		return err
 	}
-	m.logger.Debug("manager started", "max_workers", m.cfg.MaxWorkers, "exclusive_store", m.exclusive)
+	m.completer.loop.Start(m.work)
+	m.flusher.loop.Start(m.work)
+	m.leases.loop.Start(m.work)
+	m.tail.loop.Start(m.work)
+	m.janitor.loop.Start(m.work)
+	m.claimer.loop.Start(m.work)
+	context.AfterFunc(m.work, func() {
+		m.runs.stopAll(errHardStop)
+		m.completer.abandon() // nothing more is written
+	})
+	m.logger.Debug("manager started", "incarnation", m.incarnation, "max_workers", m.cfg.MaxWorkers)
 	return nil
-}
-
-func (m *Manager) goLoop(f func()) {
-	m.loops.Add(1)
-	go func() {
-		defer m.loops.Done()
-		f()
-	}()
 }
 
 // Stop shuts the manager down gracefully: it accepts nothing new, lets
 // running tasks finish until ctx ends, then cancels them. Retriable tasks
-// cancelled this way are handed back for takeover at once (not a failure);
-// others end CANCELLED ("server shutdown"). Stop returns when every run has
-// ended (or been given up after Config.TimeoutGrace) and the services have
-// stopped. It is safe to call more than once and from several goroutines.
+// cancelled this way are handed back for another server (or the next
+// start) to run at once, without using up an attempt; others end CANCELLED
+// ("server shutdown"). Stop returns when every run has ended and its
+// outcome is written, and at the latest Config.TimeoutGrace after ctx
+// ends: runs and writes still pending then are given up (logged; their
+// records are recovered at the next start or by another server). It is
+// safe to call more than once and from several goroutines.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	switch m.state {
@@ -306,7 +327,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		m.state = stateStopped
 		close(m.stopDone)
 		m.mu.Unlock()
-		m.broker.close()
+		m.tail.close()
 		return nil
 	case stateStopping, stateStopped:
 		m.mu.Unlock()
@@ -320,24 +341,23 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.state = stateStopping
 	m.mu.Unlock()
 
-	m.stopClaiming()
-	tasksDone := make(chan struct{})
-	go func() {
-		m.tasks.Wait()
-		close(tasksDone)
-	}()
-	select {
-	case <-tasksDone:
-	case <-ctx.Done():
-		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runningCount())
-		m.cancelAll(errShutdown)
-		<-tasksDone // every run ends or is given up within TimeoutGrace
+	_ = m.claimer.loop.Stop(context.Background())
+	// Wait for the Submits that passed the state check before it changed:
+	// their runs are in runs once this returns.
+	m.claimGate.Lock()
+	m.claimGate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	stopBy := time.Time{} // when Stop must return; zero: no deadline passed
+	if !m.runs.wait(ctx.Done(), nil) {
+		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())
+		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
+		m.runs.stopAll(errShutdown)
+		grace := m.clock.NewTimer(m.cfg.TimeoutGrace)
+		if !m.runs.wait(nil, grace.C()) {
+			m.giveUp()
+		}
+		grace.Stop()
 	}
-	close(m.loopStop)
-	_ = m.idle.sched.Stop(context.Background())
-	m.loops.Wait()
-	m.cancelWork()
-	m.broker.close()
+	m.stopServices(stopBy)
 	m.mu.Lock()
 	m.state = stateStopped
 	m.mu.Unlock()
@@ -346,38 +366,57 @@ func (m *Manager) Stop(ctx context.Context) error {
 	return nil
 }
 
-// stopClaiming makes the claimer exit before Stop waits for the runs, so
-// that no run starts after the wait began.
-func (m *Manager) stopClaiming() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.wakeClaimer()
+// giveUp abandons what is still pending when Stop's time is up: outcomes
+// not yet written, and runs that did not return. Their records stay
+// ONGOING under this server's lease and are recovered at the next start
+// (or taken over by another server when the lease is stale).
+func (m *Manager) giveUp() {
+	m.completer.abandon()
+	for _, r := range m.runs.all() {
+		r.task.Logger().Error("gave up on the task at shutdown; it will be recovered as an orphan")
+		m.runs.remove(r)
+	}
 }
 
-func (m *Manager) runningCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.running)
+// stopServices stops every service but the claimer (stopped first); an
+// idle callback that ignores its context is waited for until stopBy (zero:
+// for TimeoutGrace).
+func (m *Manager) stopServices(stopBy time.Time) {
+	bg := context.Background()
+	_ = m.completer.loop.Stop(bg)
+	_ = m.flusher.loop.Stop(bg)
+	_ = m.leases.loop.Stop(bg)
+	_ = m.janitor.loop.Stop(bg)
+	m.cancelWork()
+	_ = m.tail.loop.Stop(bg)
+	m.tail.close()
+	if stopBy.IsZero() {
+		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
+	}
+	ctx, cancel := context.WithDeadline(bg, stopBy)
+	defer cancel()
+	if err := m.idle.sched.Stop(ctx); err != nil {
+		m.logger.Warn("idle scheduler did not stop in time: an idle callback ignores its context", "err", err)
+	}
+	wctx, wcancel := m.storeCtx()
+	defer wcancel()
+	if err := m.store.Withdraw(wctx, m.cfg.ServerID, m.incarnation); err != nil {
+		m.logger.Warn("cannot withdraw this server's announcement; it expires by itself", "err", err)
+	}
 }
 
-// accepting reports whether runs may start, with m.mu held.
+// accepting reports whether runs may start.
+func (m *Manager) accepting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.acceptingLocked()
+}
+
 func (m *Manager) acceptingLocked() bool {
 	return m.state == stateRunning && m.work.Err() == nil
 }
 
-func (m *Manager) cancelAll(cause error) {
-	m.mu.Lock()
-	rs := make([]*running, 0, len(m.running))
-	for _, r := range m.running {
-		rs = append(rs, r)
-	}
-	m.mu.Unlock()
-	for _, r := range rs {
-		r.stop(cause)
-	}
-}
-
-// storeCtx returns a context for a write the manager makes on its own
+// storeCtx returns a context for a store call the manager makes on its own
 // behalf: not cancelled by the hard stop, bounded by StoreTimeout.
 func (m *Manager) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), m.cfg.StoreTimeout)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/bgtask/bgtask/internal/parallel"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -50,23 +50,9 @@ func (m *Manager) runParallel(ctx context.Context, r *running) error {
 	r.task.progress.SetTotal(float64(n))
 	r.task.progress.Set(float64(n-len(todo)), fmt.Sprintf("%d of %d subtasks to run", len(todo), n))
 
-	sem := make(chan struct{}, r.def.subtaskConcurrency())
-	var wg sync.WaitGroup
-launch:
-	for _, i := range todo {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break launch
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			m.runSubtask(ctx, r, i)
-		}()
-	}
-	wg.Wait()
+	parallel.Run(ctx, todo, r.def.subtaskConcurrency(), func(ctx context.Context, i int) {
+		m.runSubtask(ctx, r, i)
+	})
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -103,29 +89,27 @@ func (m *Manager) listSubtasks(ctx context.Context, r *running) error {
 	if err != nil {
 		return err
 	}
+	if err := parallel.CheckKeys(keys); err != nil {
+		return fmt.Errorf("bgtask: %w", err)
+	}
 	subs := make([]store.Subtask, len(keys))
-	seen := make(map[string]bool, len(keys))
 	for i, k := range keys {
-		if k == "" || seen[k] {
-			return fmt.Errorf("bgtask: subtask keys must be unique and non-empty, got %q", k)
-		}
-		seen[k] = true
 		subs[i] = store.Subtask{Key: k, State: store.SubtaskPending}
 	}
 	sctx, cancel := m.storeCtx()
 	defer cancel()
-	lost, err := m.store.Update(sctx, m.cfg.ServerID, []store.Patch{{ID: r.rec.ID, Subtasks: subs}})
+	lost, err := m.store.Update(sctx, []store.Patch{{Lease: r.lease, Subtasks: subs}})
 	switch {
 	case err != nil:
 		return fmt.Errorf("bgtask: cannot store subtask keys: %w", err)
 	case len(lost) > 0:
+		r.endWrites()
 		r.stop(errLost)
 		return errLost
 	}
 	r.subMu.Lock()
 	r.subtasks = subs
 	r.subMu.Unlock()
-	r.markSubtasksChanged()
 	return nil
 }
 
@@ -141,23 +125,22 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 		logger:     r.task.Logger().With("subtask", key),
 	}
 	st.progress = newProgress(func() { m.flusher.mark(r) })
-	if Priority(r.rec.Priority) == PriorityIdle {
+	if r.idle {
 		st.idle = m.idle.newGate(r)
 	}
 	r.subTasks[i] = st
 	r.subtasks[i].State, r.subtasks[i].Error = store.Ongoing, ""
 	r.subMu.Unlock()
-	r.markSubtasksChanged()
 	m.flusher.mark(r)
 
-	err := m.runGated(ctx, st, r.def.RunSubtask)
+	err := m.runGated(ctx, r, st, r.def.RunSubtask)
 	verb := "succeeded"
 	r.subMu.Lock()
 	switch {
 	case err == nil || (ExitCode(err) == ExitSuccess && !isPanic(err)):
 		r.subtasks[i].State = store.Success
 	case ctx.Err() != nil:
-		verb = "interrupted" // stays ONGOING: a takeover runs it again
+		verb = "interrupted" // not finished: a later attempt runs it again
 	default:
 		r.subtasks[i].State, r.subtasks[i].Error = store.Failure, err.Error()
 		verb = "failed"
@@ -166,9 +149,10 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 	if p, ok := err.(*panicError); ok {
 		st.Logger().Error("subtask panicked", "panic", fmt.Sprint(p.value), "stack", string(p.stack))
 	}
-	r.markSubtasksChanged()
 	if verb != "interrupted" {
 		r.task.progress.Add(1, "subtask "+key+" "+verb)
+	} else {
+		m.flusher.mark(r)
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 var (
 	errCancelRequested = errors.New("bgtask: task cancelled")
 	errShutdown        = errors.New("bgtask: server shutdown")
-	errLost            = errors.New("bgtask: task taken over by another server")
+	errHardStop        = errors.New("bgtask: manager context cancelled")
+	errLost            = errors.New("bgtask: lease lost: task taken over or finished elsewhere")
+	errLeaseExpired    = errors.New("bgtask: lease lost: could not renew it in time")
 	errTimeout         = errors.New("bgtask: task timed out")
 	// errAbandoned is the result of a run that did not return within
 	// TimeoutGrace after its context was cancelled.
@@ -30,28 +32,30 @@ type panicError struct {
 
 func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
 
-// running is one run of a task on this server. It lives from launch to
-// finalize.
+// running is one run (one attempt) of a task on this server. It lives from
+// launch until its outcome is written.
 type running struct {
-	rec  *store.Record // as claimed or inserted; read-only
-	def  *Definition
-	task *Task
-	slot bool // holds a worker slot
-	// timeout of this run
+	rec   *store.Record // as claimed; read-only
+	lease store.Lease   // read-only
+	def   *Definition
+	task  *Task
+	// idle runs hold an idle slot, others a worker slot.
+	idle    bool
 	timeout time.Duration
 
-	mu         sync.Mutex // guards the fields below
-	cancel     context.CancelCauseFunc
-	cause      error // first stop cause, also before cancel is set
-	finalized  bool
-	graceTimer clock.Timer
-
-	// evMu serializes this task's events; it guards the fields below.
-	evMu     sync.Mutex
-	ended    bool
-	lastSent ProgressInfo
-	sent     bool
-	subDirty bool // subtask state changed since the last updated event
+	mu           sync.Mutex // guards the fields below
+	cancel       context.CancelCauseFunc
+	cause        error // first stop cause, also before cancel is set
+	finalized    bool
+	graceTimer   clock.Timer
+	timeoutTimer clock.Timer
+	timeoutArmed bool
+	// renewedAt is when this server last renewed the lease (its own
+	// clock); the lease keeper stops a run it could not renew in time.
+	renewedAt time.Time
+	// writesEnded is set once the run may write nothing more (finalized
+	// or lost): late progress of an abandoned run function is ignored.
+	writesEnded bool
 
 	// nextFlush is guarded by the flusher's mu.
 	nextFlush time.Time
@@ -85,16 +89,32 @@ func (r *running) stop(cause error) {
 	}
 }
 
-// claimFinalize reports whether the caller is the one to finalize the run.
+// armTimeout starts the run's timeout once (for an idle-priority run, at
+// its first slice).
+func (r *running) armTimeout(c clock.Clock) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timeoutArmed || r.finalized {
+		return
+	}
+	r.timeoutArmed = true
+	r.timeoutTimer = c.AfterFunc(r.timeout, func() { r.stop(errTimeout) })
+}
+
+// claimFinalize reports whether the caller is the one to finalize the run,
+// and ends its writes.
 func (r *running) claimFinalize() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.finalized {
 		return false
 	}
-	r.finalized = true
+	r.finalized, r.writesEnded = true, true
 	if r.graceTimer != nil {
 		r.graceTimer.Stop()
+	}
+	if r.timeoutTimer != nil {
+		r.timeoutTimer.Stop()
 	}
 	return true
 }
@@ -109,10 +129,37 @@ func (r *running) armGrace(t clock.Timer) {
 	r.graceTimer = t
 }
 
+// mayWrite reports whether the run may still write progress.
+func (r *running) mayWrite() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.writesEnded
+}
+
+// endWrites stops every further write of the run (its lease is lost).
+func (r *running) endWrites() {
+	r.mu.Lock()
+	r.writesEnded = true
+	r.mu.Unlock()
+}
+
+func (r *running) renewed(at time.Time) {
+	r.mu.Lock()
+	r.renewedAt = at
+	r.mu.Unlock()
+}
+
+// renewedBefore reports whether the lease was last renewed before t.
+func (r *running) renewedBefore(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.renewedAt.Before(t)
+}
+
 // patch returns the store patch of the run's current progress and subtasks.
 func (r *running) patch() store.Patch {
 	p := store.Progress(r.task.progress.Snapshot())
-	return store.Patch{ID: r.rec.ID, Progress: &p, Subtasks: r.subtaskSnapshot()}
+	return store.Patch{Lease: r.lease, Progress: &p, Subtasks: r.subtaskSnapshot()}
 }
 
 // subtaskSnapshot copies the subtask list with each subtask's progress; nil
@@ -131,10 +178,4 @@ func (r *running) subtaskSnapshot() []store.Subtask {
 		}
 	}
 	return out
-}
-
-func (r *running) markSubtasksChanged() {
-	r.evMu.Lock()
-	r.subDirty = true
-	r.evMu.Unlock()
 }

@@ -112,13 +112,18 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 		Timeout:        o.Timeout,
 		IdleTimeout:    o.IdleTimeout,
 		Tags:           def.Tags,
+		MaxAttempts:    def.Attempts(),
 	}, def, nil
 }
 
 // submitHere stores rec as owned by this server and starts it, if the
-// manager runs and a worker slot is free. ok is false when the caller must
-// queue the record instead.
+// manager runs and a slot of its kind is free. ok is false when the caller
+// must queue the record instead.
 func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Definition) (id string, ok bool, err error) {
+	// Held from the state check until the run is in runs: Stop waits for
+	// it, and Recover never mistakes the record for a lost claim.
+	m.claimGate.RLock()
+	defer m.claimGate.RUnlock()
 	m.mu.Lock()
 	switch {
 	case m.state == stateStopping || m.state == stateStopped:
@@ -128,32 +133,28 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 		m.mu.Unlock()
 		return "", false, nil
 	}
-	select {
-	case m.slots <- struct{}{}:
-	default:
-		m.mu.Unlock()
+	m.mu.Unlock()
+	if !m.slots.tryTake(rec.Idle()) {
 		return "", false, nil
 	}
-	m.tasks.Add(1)
-	m.mu.Unlock()
-
-	now := rec.CreatedAt
-	rec.Owner, rec.Attempt, rec.StartedAt, rec.HeartbeatAt = m.cfg.ServerID, 1, now, now
+	rec.Owner, rec.Incarnation = m.cfg.ServerID, m.incarnation
 	res, err := m.store.Insert(ctx, []*store.Record{rec})
 	if err != nil || res[0].Existing {
-		<-m.slots
-		m.tasks.Done()
+		m.freeSlot(rec.Idle())
 		if err != nil {
 			return "", true, err
 		}
 		return res[0].ID, true, nil
 	}
-	m.launch(m.newRunning(rec, def, true))
+	stored := rec.Clone()
+	stored.Attempt, stored.Fence = res[0].Lease.Attempt, res[0].Lease.Fence
+	stored.StartedAt = m.clock.Now()
+	m.launch(stored, res[0].Lease)
 	return rec.ID, true, nil
 }
 
-// insertQueued stores records for any server to claim and tells the
-// servers.
+// insertQueued stores records for any server to claim; the store's
+// enqueued event wakes the claimers (this one at once).
 func (m *Manager) insertQueued(ctx context.Context, recs []*store.Record) ([]string, error) {
 	m.mu.Lock()
 	stopped := m.state == stateStopping || m.state == stateStopped
@@ -169,11 +170,6 @@ func (m *Manager) insertQueued(ctx context.Context, recs []*store.Record) ([]str
 	for i, r := range res {
 		ids[i] = r.ID
 	}
-	m.noteEnqueued()
-	if !m.exclusive {
-		if _, err := m.store.Publish(ctx, store.Message{Kind: store.MsgEnqueued, Origin: m.cfg.ServerID}); err != nil {
-			m.logger.Warn("cannot notify other servers of new tasks; they find them at their next sweep", "err", err)
-		}
-	}
+	m.claimer.enqueued()
 	return ids, nil
 }

@@ -544,7 +544,9 @@ type Store interface {
 	// patches it skipped because the lease is not current.
 	Update(ctx context.Context, patches []Patch) (lost []Lease, err error)
 	// Finish writes terminal states under their leases, clears Owner and
-	// appends each terminal event. A completion whose lease already ended
+	// appends each terminal event, preceded by an updated event when the
+	// completion's Progress differs from the stored one (so that the final
+	// progress is always delivered before the end). A completion whose lease already ended
 	// the record (a repeated call) returns the record again with no error.
 	// The error is for the call as a whole; per-record outcomes are in the
 	// results, in order.

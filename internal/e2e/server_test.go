@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,15 +76,16 @@ func TestShutdownTimeoutHandsBack(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s1 := startServer(t, dir, "--shutdown-timeout", "200ms")
-	r := s1.submit("retriable_wait", "60")
+	r := s1.submit("retriable_wait", "60", filepath.Join(t.TempDir(), "first-run"))
 	p := s1.submit("wait", "60")
 	for _, id := range []string{r, p} {
 		s1.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
 	}
 	s1.term()
 	s2 := startServer(t, dir)
-	if info := s2.waitState(r, bgtask.StateSuccess); info.Attempt != 2 {
-		t.Fatalf("handed-back task: attempt %d, want 2", info.Attempt)
+	// A hand-back at shutdown does not use up an attempt.
+	if info := s2.waitState(r, bgtask.StateSuccess); info.Attempt != 1 {
+		t.Fatalf("handed-back task: attempt %d, want 1", info.Attempt)
 	}
 	if info := s2.status(p); info.State != bgtask.StateCancelled || info.Error != "server shutdown" {
 		t.Fatalf("non-retriable task after shutdown: %+v", info)
@@ -132,7 +134,9 @@ func TestCancelWatchAndRetryFromTheCLI(t *testing.T) {
 	}
 
 	code, out, _ := s.run("submit", "--wait", "progress", "4", "50")
-	if code != 0 || strings.Count(out, "updated") < 2 || !strings.Contains(out, "done") || !strings.Contains(out, "4/4") {
+	// Updates are coalesced (at most ten a second), but the last progress
+	// always arrives before the end.
+	if code != 0 || !strings.Contains(out, "updated") || !strings.Contains(out, "done") || !strings.Contains(out, "4/4") {
 		t.Fatalf("submit --wait progress: exit %d, output:\n%s", code, out)
 	}
 

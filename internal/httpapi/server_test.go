@@ -38,7 +38,13 @@ type env struct {
 // progress steps, "par" is parallel with one failing subtask.
 func setup(t *testing.T, token string) *env {
 	t.Helper()
-	st, err := boltstore.New(t.TempDir(), nil)
+	return setupStore(t, token, nil)
+}
+
+// setupStore is setup with a store configured by sc.
+func setupStore(t *testing.T, token string, sc *boltstore.Config) *env {
+	t.Helper()
+	st, err := boltstore.New(t.TempDir(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +402,7 @@ func TestTaskStreamResumesWithoutLoss(t *testing.T) {
 		if ev.kind == "state" {
 			t.Fatalf("resume sent the state instead of the missed events: %v", got)
 		}
-		if ev.id <= seen.id {
+		if seqOf(t, ev.id) <= seqOf(t, seen.id) {
 			t.Fatalf("replayed event %s is not after the last one seen (%s)", ev.id, seen.id)
 		}
 		if err := json.Unmarshal([]byte(ev.data), &last); err != nil {

@@ -37,7 +37,7 @@ func definitions() []bgtask.Definition {
 		{Name: "timeout", Description: "sleep 5 minutes ignoring ctx (timeout 1s → exit 4)", Run: sleepForever, Timeout: time.Second},
 		{Name: "minruntime", Description: "exit 0 at once (min runtime 2s)", Run: func(context.Context, *bgtask.Task) error { return nil }, MinRuntime: 2 * time.Second},
 		{Name: "wait", Description: "wait [SECONDS] (default 10), honouring ctx", Run: wait},
-		{Name: "retriable_wait", Description: "wait SECONDS on attempt 1, return at once on later attempts (retriable, max 3)", Run: retriableWait, Retriable: true, MaxAttempts: 3},
+		{Name: "retriable_wait", Description: "wait SECONDS on attempt 1, return at once on later attempts; with MARKER, wait only on the run that creates the file MARKER (retriable, max 3)", Run: retriableWait, Retriable: true, MaxAttempts: 3},
 		{Name: "unique_workspace", Description: "print pid and workspace between SENTINEL lines; nest N deep", Run: uniqueWorkspace},
 		{Name: "no_output", Description: "unique_workspace with no output", Run: uniqueWorkspace, NoOutput: true},
 		{Name: "persistent_counter", Description: "exit with the stored number (4 if none), store N", Run: persistentCounter, Workspace: bgtask.WorkspacePersistent},
@@ -92,6 +92,16 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 // retriableWait waits on its first attempt only: a takeover after a crash
 // finishes at once.
 func retriableWait(ctx context.Context, t *bgtask.Task) error {
+	if marker := arg(t, 1, ""); marker != "" {
+		// A run handed back at shutdown keeps its attempt number: the
+		// marker tells the first run from the later ones.
+		f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil // a later run
+		}
+		f.Close()
+		return wait(ctx, t)
+	}
 	if t.Attempt() > 1 {
 		return nil
 	}

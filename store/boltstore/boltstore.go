@@ -133,13 +133,13 @@ type Store struct {
 
 	// ops is the writer's queue; sendMu guards sending on it against Close
 	// closing it (senders hold it read-locked).
-	ops         chan *op
-	sendMu      sync.RWMutex
-	closed      atomic.Bool
-	writerDone  chan struct{}
-	countsMu    sync.Mutex
-	counts      [4]int64 // by stateIndex; written by the writer after commit
-	events      eventLog
+	ops        chan *op
+	sendMu     sync.RWMutex
+	closed     atomic.Bool
+	writerDone chan struct{}
+	countsMu   sync.Mutex
+	counts     [4]int64 // by stateIndex; written by the writer after commit
+	events     eventLog
 	// live holds the incarnations that used the store since it was opened
 	// (guarded by liveMu): their holders are alive, every other holder of
 	// a lease is a process that had the file before and died.

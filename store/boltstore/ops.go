@@ -230,6 +230,11 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 		return store.FinishResult{Err: store.ErrNotOwner}
 	}
 	b := snapshot(r)
+	if c.Progress != nil && *c.Progress != r.Progress {
+		// The last progress goes out before the end, as an update.
+		r.Progress = *c.Progress
+		w.event(r, store.EventUpdated)
+	}
 	r.State = c.State
 	r.Error = c.Error
 	code := c.ExitCode

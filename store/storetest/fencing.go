@@ -117,8 +117,8 @@ func testFinishIdempotent(e *env) {
 		t.Fatalf("repeated Finish changed the record (-first +again):\n%s", d)
 	}
 	evs, _ := e.eventsSince(head)
-	if d := cmp.Diff([]string{ev(store.EventDone, r.ID)}, evs); d != "" {
-		t.Fatalf("events of a repeated Finish: one terminal event (-want +got):\n%s", d)
+	if d := cmp.Diff([]string{ev(store.EventUpdated, r.ID), ev(store.EventDone, r.ID)}, evs); d != "" {
+		t.Fatalf("events of a repeated Finish: the final progress and one terminal event (-want +got):\n%s", d)
 	}
 	// Another outcome under the same lease does not overwrite the first.
 	if res := e.finishAll(store.Completion{Lease: l, State: store.Failure})[0]; res.Err != nil || res.Record.State != store.Success {

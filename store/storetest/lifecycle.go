@@ -150,8 +150,11 @@ func testFinish(e *env) {
 		t.Fatalf("final subtasks (-want +got):\n%s", d)
 	}
 	_, evs = e.eventsSince(head)
-	if len(evs) != 1 || evs[0].Kind != store.EventPartialSuccess || !cmp.Equal(evs[0].SubtaskErrors, map[string]string{"b": "b broke"}) {
-		t.Fatalf("events of a success with a failed subtask = %+v, want partial_success with b's error", evs)
+	if len(evs) != 2 || evs[0].Kind != store.EventUpdated || evs[0].State != store.Ongoing || evs[0].Progress != (store.Progress{Current: 2, Total: 2, Message: "done"}) {
+		t.Fatalf("events of a finish that changes the progress = %+v, want an updated event with the final progress first", evs)
+	}
+	if evs[1].Kind != store.EventPartialSuccess || !cmp.Equal(evs[1].SubtaskErrors, map[string]string{"b": "b broke"}) || evs[1].Progress != evs[0].Progress {
+		t.Fatalf("terminal event of a success with a failed subtask = %+v, want partial_success with b's error", evs[1])
 	}
 	e.wantCounts(0, 1, 1, 0)
 }

@@ -1,0 +1,231 @@
+package bgtask
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/internal/service"
+	"github.com/bgtask/bgtask/store"
+)
+
+// Backoff of the completer's retries.
+const (
+	completerMinBackoff = 50 * time.Millisecond
+	completerMaxBackoff = 5 * time.Second
+	// completerBatch caps the outcomes written in one store call.
+	completerBatch = 1000
+)
+
+// completer writes the outcomes of runs (terminal states and hand-backs)
+// in batches: every outcome waiting when it runs goes to the store in one
+// Finish and one Release call (River's completer batches alike). A write
+// that fails (disk full, store unreachable) is kept and retried with
+// backoff until the store takes it; the run keeps its lease (renewed by
+// the lease keeper) meanwhile, and a write under a lease that is no longer
+// current is refused by the store, so a retry never overwrites another
+// server's work. Only Stop's deadline, a hard stop or a lost lease drops
+// an outcome, and never silently.
+type completer struct {
+	m    *Manager
+	loop service.Loop
+
+	mu      sync.Mutex // guards pending and closed
+	pending []*pendingWrite
+	closed  bool
+	// backoff is the wait before the next retry; owned by the loop.
+	backoff time.Duration
+}
+
+// pendingWrite is one outcome waiting to be written.
+type pendingWrite struct {
+	r          *running
+	completion *store.Completion // set for a finish
+	release    *store.Patch      // set for a hand-back
+	done       func(written bool)
+	settled    bool // done was called; guarded by completer.mu
+}
+
+func newCompleter(m *Manager) *completer {
+	c := &completer{m: m}
+	c.loop = service.Loop{Clock: m.clock, RunOnce: c.runOnce}
+	return c
+}
+
+// finish queues the terminal state of r; done is called once it is
+// written (true) or dropped (false).
+func (c *completer) finish(r *running, comp store.Completion, done func(bool)) {
+	c.add(&pendingWrite{r: r, completion: &comp, done: done})
+}
+
+// release queues the hand-back of r.
+func (c *completer) release(r *running, p store.Patch, done func(bool)) {
+	c.add(&pendingWrite{r: r, release: &p, done: done})
+}
+
+func (c *completer) add(w *pendingWrite) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.dropped(w, "the manager stopped")
+		return
+	}
+	c.pending = append(c.pending, w)
+	c.mu.Unlock()
+	c.loop.Wake()
+}
+
+// abandon refuses every further write and drops the pending ones, with an
+// error log for each: Stop's time is up, or the manager was hard-stopped.
+func (c *completer) abandon() {
+	c.mu.Lock()
+	c.closed = true
+	ws := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, w := range ws {
+		c.dropped(w, "the manager stopped before the store took it")
+	}
+}
+
+func (c *completer) dropped(w *pendingWrite, why string) {
+	c.mu.Lock()
+	settle := !w.settled
+	w.settled = true
+	c.mu.Unlock()
+	if !settle {
+		return
+	}
+	what, state := "hand-back", ""
+	if w.completion != nil {
+		what, state = "outcome", string(w.completion.State)
+	}
+	w.r.task.Logger().Error("task "+what+" not written: "+why+"; the record stays ONGOING and is recovered at the next start or taken over", "state", state)
+	w.done(false)
+}
+
+// runOnce writes a batch of the pending outcomes; on a store failure it
+// waits (backoff) and wakes itself to retry.
+func (c *completer) runOnce(ctx context.Context) {
+	c.mu.Lock()
+	var fins, rels []*pendingWrite
+	for _, w := range c.pending {
+		switch {
+		case w.completion != nil && len(fins) < completerBatch:
+			fins = append(fins, w)
+		case w.release != nil && len(rels) < completerBatch:
+			rels = append(rels, w)
+		}
+	}
+	more := len(fins)+len(rels) < len(c.pending)
+	c.mu.Unlock()
+	if len(fins)+len(rels) == 0 {
+		return
+	}
+	err := c.writeFinishes(ctx, fins)
+	if err == nil {
+		err = c.writeReleases(ctx, rels)
+	}
+	if err != nil {
+		c.backoff = min(max(2*c.backoff, completerMinBackoff), completerMaxBackoff)
+		c.m.logger.Warn("cannot write task outcomes; retrying", "outcomes", len(fins)+len(rels), "retry_in", c.backoff, "err", err)
+		if clock.Sleep(ctx, c.m.clock, c.backoff) != nil {
+			return
+		}
+		c.loop.Wake()
+		return
+	}
+	c.backoff = 0
+	if more {
+		c.loop.Wake()
+	}
+}
+
+func (c *completer) writeFinishes(ctx context.Context, ws []*pendingWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	cs := make([]store.Completion, len(ws))
+	for i, w := range ws {
+		cs[i] = *w.completion
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.cfg.StoreTimeout)
+	res, err := c.m.store.Finish(sctx, cs)
+	cancel()
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(ws))
+	for i := range ws {
+		errs[i] = res[i].Err
+	}
+	c.settle(ws, errs)
+	return nil
+}
+
+func (c *completer) writeReleases(ctx context.Context, ws []*pendingWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	ps := make([]store.Patch, len(ws))
+	for i, w := range ws {
+		ps[i] = *w.release
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.cfg.StoreTimeout)
+	lost, err := c.m.store.Release(sctx, ps)
+	cancel()
+	if err != nil {
+		return err
+	}
+	gone := make(map[store.Lease]bool, len(lost))
+	for _, l := range lost {
+		gone[l] = true
+	}
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		if gone[w.release.Lease] {
+			errs[i] = store.ErrNotOwner
+		} else {
+			w.r.task.Logger().Info("task handed back for another run")
+		}
+	}
+	c.settle(ws, errs)
+	return nil
+}
+
+// settle removes written (or refused) outcomes from the queue and calls
+// their done functions; errs[i] is the store's answer for ws[i].
+func (c *completer) settle(ws []*pendingWrite, errs []error) {
+	c.mu.Lock()
+	now := make(map[*pendingWrite]bool, len(ws))
+	for _, w := range ws {
+		if !w.settled {
+			w.settled = true
+			now[w] = true
+		}
+	}
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if !now[p] {
+			kept = append(kept, p)
+		}
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+	c.mu.Unlock()
+	for i, w := range ws {
+		if !now[w] {
+			continue
+		}
+		if err := errs[i]; err != nil {
+			msg := "outcome not written: the lease is not current (the task was taken over or ended elsewhere)"
+			if errors.Is(err, store.ErrNotFound) {
+				msg = "outcome not written: the record is gone"
+			}
+			w.r.task.Logger().Warn(msg, "err", err)
+		}
+		w.done(errs[i] == nil)
+	}
+}

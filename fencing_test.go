@@ -1,0 +1,177 @@
+package bgtask_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/store"
+)
+
+// afterRuns is a hook that reports every attempt's result.
+func afterRuns() (bgtask.Hook, <-chan *bgtask.AttemptResult) {
+	ch := make(chan *bgtask.AttemptResult, 100)
+	return bgtask.HookFuncs{After: func(_ context.Context, _ *bgtask.AttemptInfo, r *bgtask.AttemptResult) { ch <- r }}, ch
+}
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitFor):
+		t.Fatalf("no %s within %v", what, waitFor)
+	}
+	var zero T
+	return zero
+}
+
+// A server that cannot renew a lease for StaleAfter - HeartbeatInterval
+// stops that run (cause: lease lost) and writes nothing more for it, so
+// that it never runs on while another server may have taken it over.
+func TestLeaseNotRenewedStopsTheRun(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	fs := newFaultStore(openStoreAt(t, t.TempDir(), fake))
+	defer fs.Close()
+	causes := make(chan error, 1)
+	entered := make(chan struct{}, 1)
+	hook, results := afterRuns()
+	e := setupOn(t, fs, []bgtask.Definition{{Name: "hold", Run: func(ctx context.Context, t *bgtask.Task) error {
+		entered <- struct{}{}
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		t.Progress().Set(42, "written after the lease was lost")
+		return ctx.Err()
+	}}}, &bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 3 * time.Second, TimeoutGrace: time.Second, Hooks: []bgtask.Hook{hook}})
+	id := e.submit("hold")
+	recv(t, entered, "start of the run")
+	fs.fail(true, "Renew", "Update")
+	for i := 1; i <= 3; i++ {
+		fake.Advance(time.Second)
+		if !fs.waitFailed("Renew", i) {
+			t.Fatalf("renewal %d was not attempted", i)
+		}
+	}
+	cause := recv(t, causes, "cancellation of the run")
+	if cause == nil || !strings.Contains(cause.Error(), "lease lost") {
+		t.Fatalf("run cancelled with cause %v, want lease lost", cause)
+	}
+	res := recv(t, results, "end of the attempt")
+	if res.State != bgtask.StateOngoing || res.HandedBack {
+		t.Fatalf("attempt result %+v, want no write (ONGOING, not handed back)", res)
+	}
+	fs.fail(false, "Renew", "Update")
+	rec, err := fs.Get(context.Background(), id)
+	if err != nil || rec.State != store.Ongoing || rec.Progress.Current == 42 {
+		t.Fatalf("record after the lease was lost = %+v, %v; want it untouched, ONGOING", rec, err)
+	}
+}
+
+// A fixed server ID must not defeat crash recovery: a server restarted with
+// the same ID recovers the tasks of its earlier life at once.
+func TestSameServerIDRecoversItsEarlierLife(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	entered := make(chan int, 2)
+	defs := []bgtask.Definition{{Name: "job", Retriable: true, Run: func(ctx context.Context, t *bgtask.Task) error {
+		entered <- t.Attempt()
+		if t.Attempt() == 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}}
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(defs[0])
+	life1, crash := context.WithCancel(context.Background())
+	m1, err := bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st, ServerID: "web-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Start(life1); err != nil {
+		t.Fatal(err)
+	}
+	id, err := m1.Submit(context.Background(), "job", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, entered, "first run")
+	crash() // nothing more is written: the record stays owned by web-1
+	_ = m1.Stop(context.Background())
+
+	e := setupOn(t, st, defs, &bgtask.Config{ServerID: "web-1"})
+	if info := e.waitState(id, bgtask.StateSuccess); info.Attempt != 2 {
+		t.Fatalf("recovered task ran with attempt %d, want 2", info.Attempt)
+	}
+}
+
+// A run that was given up on keeps running its function; whatever it
+// reports must not reach the record of the next attempt, even when the
+// same server runs that attempt (here after Retry of a parallel task).
+func TestGivenUpRunCannotWriteIntoTheNextAttempt(t *testing.T) {
+	t.Parallel()
+	oldRun := make(chan *bgtask.Task, 1)
+	reportOld := make(chan struct{})
+	newRunIn := make(chan *bgtask.Task, 1)
+	finishNew := make(chan struct{})
+	def := bgtask.Definition{
+		Name:     "par",
+		Timeout:  50 * time.Millisecond,
+		Subtasks: func(context.Context, *bgtask.Task) ([]string, error) { return []string{"a", "b"}, nil },
+		RunSubtask: func(ctx context.Context, t *bgtask.Task) error {
+			switch {
+			case t.Attempt() == 1 && t.SubtaskKey() == "a":
+				return errors.New("a fails on attempt 1")
+			case t.Attempt() == 1:
+				// b ignores its context: the manager gives up on it.
+				oldRun <- t
+				<-reportOld
+				t.Progress().Set(999, "from the run given up on")
+				return nil
+			case t.SubtaskKey() == "b":
+				newRunIn <- t
+				<-finishNew
+				t.Progress().Set(1, "from the new attempt")
+			}
+			return nil
+		},
+	}
+	e := setup(t, []bgtask.Definition{def}, &bgtask.Config{TimeoutGrace: 50 * time.Millisecond, ProgressInterval: time.Millisecond})
+	id := e.submit("par")
+	recv(t, oldRun, "first attempt of b")
+	e.waitState(id, bgtask.StateFailure)
+	evs := e.followAll()
+	if err := e.m.Retry(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, newRunIn, "second attempt of b")
+	close(reportOld) // the old run reports now, during the new attempt
+	close(finishNew)
+	info := e.waitState(id, bgtask.StateSuccess)
+	if info.Attempt != 2 {
+		t.Fatalf("attempt %d, want 2", info.Attempt)
+	}
+	for _, s := range info.Subtasks {
+		if s.Progress.Current == 999 {
+			t.Fatalf("the run given up on wrote into the new attempt: %+v", info.Subtasks)
+		}
+	}
+	for _, ev := range evs.until(bgtask.EventDone) {
+		if strings.Contains(ev.Message, "given up") || ev.Progress.Current == 999 {
+			t.Fatalf("event from the run given up on: %+v", ev)
+		}
+	}
+}
+
+// followAll subscribes to every task's events from now on.
+func (e *env) followAll() *follower {
+	ch, stop := e.m.Subscribe(nil)
+	e.t.Cleanup(stop)
+	return &follower{t: e.t, ch: ch}
+}

@@ -1,0 +1,101 @@
+package bgtask
+
+import (
+	"context"
+	"os"
+
+	"github.com/bgtask/bgtask/internal/service"
+	"github.com/bgtask/bgtask/store"
+)
+
+// leaseKeeper renews, every HeartbeatInterval and in one store call, the
+// leases of every run this server holds (running, or with an outcome not
+// yet written) and this server's announcement. What the store reports
+// back is applied: a lease that is no longer current stops its run without
+// a write; a pending cancel cancels it. A run whose lease could not be
+// renewed for StaleAfter - HeartbeatInterval is stopped too (cause: lease
+// lost), so that it never runs on while another server may have taken it
+// over.
+type leaseKeeper struct {
+	m    *Manager
+	loop service.Loop
+}
+
+func newLeaseKeeper(m *Manager) *leaseKeeper {
+	k := &leaseKeeper{m: m}
+	k.loop = service.Loop{Interval: m.cfg.HeartbeatInterval, Clock: m.clock, RunOnce: k.runOnce}
+	return k
+}
+
+func (k *leaseKeeper) runOnce(ctx context.Context) {
+	m := k.m
+	k.announce(ctx)
+	rs := m.runs.all()
+	if len(rs) == 0 {
+		return
+	}
+	leases := make([]store.Lease, len(rs))
+	for i, r := range rs {
+		leases[i] = r.lease
+	}
+	started := m.clock.Now()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	res, err := m.store.Renew(sctx, leases)
+	cancel()
+	if err != nil {
+		k.expire(rs, err)
+		return
+	}
+	lost := make(map[string]bool, len(res.Lost))
+	for _, l := range res.Lost {
+		lost[l.ID] = true
+	}
+	for _, r := range rs {
+		if lost[r.rec.ID] {
+			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")
+			// A pending outcome of r is refused by the store now.
+			r.endWrites()
+			r.stop(errLost)
+			continue
+		}
+		r.renewed(started)
+	}
+	m.runs.stopRuns(res.CancelRequested, errCancelRequested)
+}
+
+// expire stops the runs whose lease has not been renewed for StaleAfter -
+// HeartbeatInterval: by then another server may take them over.
+func (k *leaseKeeper) expire(rs []*running, err error) {
+	m := k.m
+	limit := m.cfg.StaleAfter - m.cfg.HeartbeatInterval
+	cutoff := m.clock.Now().Add(-limit)
+	stopped := 0
+	for _, r := range rs {
+		if r.renewedBefore(cutoff) && r.mayWrite() {
+			r.endWrites()
+			r.stop(errLeaseExpired)
+			stopped++
+		}
+	}
+	m.logger.Warn("cannot renew leases", "tasks", len(rs), "stopped_for_lease_loss", stopped, "err", err)
+}
+
+// announce renews this server's entry in the store's list of live servers.
+func (k *leaseKeeper) announce(ctx context.Context) {
+	m := k.m
+	info := store.ServerInfo{
+		ID:          m.cfg.ServerID,
+		Incarnation: m.incarnation,
+		Host:        hostname(),
+		PID:         os.Getpid(),
+		StartedAt:   m.startedAt,
+		Tags:        m.cfg.Tags,
+		Names:       registryNames(m.cfg.Registry),
+		MaxWorkers:  m.cfg.MaxWorkers,
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
+	defer cancel()
+	if err := m.store.Announce(sctx, info, m.cfg.StaleAfter); err != nil {
+		m.logger.Debug("cannot announce this server", "err", err)
+	}
+}

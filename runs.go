@@ -1,0 +1,179 @@
+package bgtask
+
+import (
+	"sync"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// runSet holds this server's runs from launch until their outcome is
+// written (or given up on): their leases are renewed and reported as held
+// for that whole time. Once stopAll has set a cause, every run added later
+// is stopped with it at once, so that a run launched by a Submit racing
+// Stop is cancelled like the others.
+type runSet struct {
+	mu    sync.Mutex // guards the fields below
+	byID  map[string]*running
+	cause error
+	empty chan struct{} // closed while byID is empty; replaced when a run is added
+}
+
+func newRunSet() *runSet {
+	e := make(chan struct{})
+	close(e)
+	return &runSet{byID: make(map[string]*running), empty: e}
+}
+
+// add registers r (stopping it at once if stopAll was called).
+func (s *runSet) add(r *running) {
+	s.mu.Lock()
+	if len(s.byID) == 0 {
+		s.empty = make(chan struct{})
+	}
+	s.byID[r.rec.ID] = r
+	cause := s.cause
+	s.mu.Unlock()
+	if cause != nil {
+		r.stop(cause)
+	}
+}
+
+// remove unregisters r (not another run of the same ID).
+func (s *runSet) remove(r *running) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[r.rec.ID] != r {
+		return
+	}
+	delete(s.byID, r.rec.ID)
+	if len(s.byID) == 0 {
+		close(s.empty)
+	}
+}
+
+func (s *runSet) get(id string) *running {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id]
+}
+
+func (s *runSet) all() []*running {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*running, 0, len(s.byID))
+	for _, r := range s.byID {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *runSet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// leases returns the leases of every registered run.
+func (s *runSet) leases() []store.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.Lease, 0, len(s.byID))
+	for _, r := range s.byID {
+		out = append(out, r.lease)
+	}
+	return out
+}
+
+// stopAll stops every run with cause, now and whenever one is added later.
+func (s *runSet) stopAll(cause error) {
+	s.mu.Lock()
+	if s.cause == nil {
+		s.cause = cause
+	}
+	rs := make([]*running, 0, len(s.byID))
+	for _, r := range s.byID {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rs {
+		r.stop(cause)
+	}
+}
+
+// stopRuns stops the runs with these IDs.
+func (s *runSet) stopRuns(ids []string, cause error) {
+	for _, id := range ids {
+		if r := s.get(id); r != nil {
+			r.stop(cause)
+		}
+	}
+}
+
+// wait waits until no run is registered (true), or done is closed or
+// timeout fires (false). Either channel may be nil.
+func (s *runSet) wait(done <-chan struct{}, timeout <-chan time.Time) bool {
+	for range 1_000_000 { // bounded: each round sees the set empty or waits
+		s.mu.Lock()
+		empty := s.empty
+		s.mu.Unlock()
+		select {
+		case <-empty:
+			s.mu.Lock()
+			n := len(s.byID)
+			s.mu.Unlock()
+			if n == 0 {
+				return true
+			}
+		case <-done:
+			return false
+		case <-timeout:
+			return false
+		}
+	}
+	return false
+}
+
+// slots are the worker slots (normal priority) and idle slots (idle
+// priority) this server fills. A send takes a slot.
+type slots struct {
+	normal chan struct{}
+	idle   chan struct{}
+}
+
+func newSlots(normal, idle int) *slots {
+	return &slots{normal: make(chan struct{}, normal), idle: make(chan struct{}, idle)}
+}
+
+func (s *slots) of(idle bool) chan struct{} {
+	if idle {
+		return s.idle
+	}
+	return s.normal
+}
+
+// tryTake takes one slot if one is free.
+func (s *slots) tryTake(idle bool) bool {
+	select {
+	case s.of(idle) <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// takeAll takes every free slot of the kind and returns how many.
+func (s *slots) takeAll(idle bool) int {
+	n := 0
+	for s.tryTake(idle) {
+		n++
+	}
+	return n
+}
+
+// free frees n slots of the kind.
+func (s *slots) free(idle bool, n int) {
+	for range n {
+		<-s.of(idle)
+	}
+}

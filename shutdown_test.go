@@ -1,0 +1,195 @@
+package bgtask_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/idle"
+	"github.com/bgtask/bgtask/store"
+)
+
+// stopWithin calls Stop with a context that ends at once and fails the
+// test unless Stop returns (Stop's own bound is its context's deadline
+// plus Config.TimeoutGrace; waitFor only keeps a broken Stop from hanging
+// the test).
+func stopWithin(t *testing.T, m *bgtask.Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Stop(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Stop did not return")
+	}
+}
+
+// An idle-priority run that ignores its context cannot hold Stop.
+func TestStopBoundedWithAnIdleRunIgnoringItsContext(t *testing.T) {
+	t.Parallel()
+	forever := make(chan struct{})
+	defer close(forever)
+	entered := make(chan struct{}, 1)
+	e := setup(t, []bgtask.Definition{{Name: "stubborn", Priority: bgtask.PriorityIdle, Run: func(ctx context.Context, t *bgtask.Task) error {
+		entered <- struct{}{}
+		<-forever // ignores ctx, holds its idle slice
+		return nil
+	}}}, &bgtask.Config{TimeoutGrace: 50 * time.Millisecond})
+	id := e.submit("stubborn")
+	recv(t, entered, "the idle run")
+	stopWithin(t, e.m)
+	if info, err := e.m.Get(context.Background(), id); err != nil || info.State != bgtask.StateCancelled {
+		t.Fatalf("record after Stop = %+v, %v; want CANCELLED (server shutdown)", info, err)
+	}
+}
+
+// Submits that race Stop launch no run that Stop then fails to cancel.
+func TestSubmitRacingStopIsCancelled(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		st := openStore(t, t.TempDir())
+		m := newStarted(t, st, bgtask.Definition{Name: "wait", Run: func(ctx context.Context, t *bgtask.Task) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}})
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				for range 1000 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := m.Submit(context.Background(), "wait", nil, nil); err != nil {
+						return // ErrStopped
+					}
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		stopWithin(t, m)
+		close(stop)
+		wg.Wait()
+		// Nothing is left running under this server's lease.
+		page, err := st.List(context.Background(), store.ListParams{State: store.Ongoing, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			if r.Owner != "" {
+				t.Fatalf("record %s still owned after Stop: %+v", r.ID, r)
+			}
+		}
+		st.Close()
+	}
+}
+
+func newStarted(t *testing.T, st store.Store, defs ...bgtask.Definition) *bgtask.Manager {
+	t.Helper()
+	reg := bgtask.NewRegistry()
+	for _, d := range defs {
+		reg.MustAdd(d)
+	}
+	m, err := bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st, TimeoutGrace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// After the hard stop (Start's context cancelled) no run starts.
+func TestHardStopStartsNothingLater(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ran := make(chan struct{}, 10)
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(bgtask.Definition{Name: "q", Run: func(context.Context, *bgtask.Task) error { ran <- struct{}{}; return nil }})
+	m, err := bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, hard := context.WithCancel(context.Background())
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hard()
+	id, err := m.Submit(context.Background(), "q", nil, nil)
+	if err != nil {
+		t.Fatalf("Submit after the hard stop: %v (it is stored for another server)", err)
+	}
+	stopWithin(t, m)
+	select {
+	case <-ran:
+		t.Fatal("a run started after the hard stop")
+	default:
+	}
+	if r, err := st.Get(context.Background(), id); err != nil || r.State != store.Ongoing || r.Owner != "" {
+		t.Fatalf("record submitted after the hard stop = %+v, %v; want queued", r, err)
+	}
+}
+
+// Idle-priority tasks waiting for idle time hold no worker slot: they never
+// keep a normal-priority task from starting.
+func TestIdleTasksDoNotStarveNormalWork(t *testing.T) {
+	t.Parallel()
+	busy := idle.NewCounter(1)
+	busy.Inc() // the process stays busy throughout
+	e := setup(t, []bgtask.Definition{
+		{Name: "background", Priority: bgtask.PriorityIdle, Run: func(context.Context, *bgtask.Task) error { return nil }},
+		quick("normal"),
+	}, &bgtask.Config{MaxWorkers: 2, Idle: bgtask.IdleConfig{Sources: []idle.LoadSource{busy}}})
+	b1, b2 := e.submit("background"), e.submit("background")
+	n := e.submit("normal")
+	e.waitState(n, bgtask.StateSuccess)
+	for _, id := range []string{b1, b2} {
+		if info, _ := e.m.Get(context.Background(), id); info.State != bgtask.StateOngoing {
+			t.Fatalf("idle task ran while the process was busy: %+v", info)
+		}
+	}
+	busy.Dec()
+	e.waitState(b1, bgtask.StateSuccess)
+	e.waitState(b2, bgtask.StateSuccess)
+}
+
+// An idle-priority task's timeout starts with its first slice: waiting for
+// idle time longer than the timeout is not a timeout.
+func TestIdleTimeoutStartsWithTheFirstSlice(t *testing.T) {
+	t.Parallel()
+	busy := idle.NewCounter(1)
+	busy.Inc()
+	e := setup(t, []bgtask.Definition{
+		{Name: "background", Priority: bgtask.PriorityIdle, Timeout: 100 * time.Millisecond, Run: func(context.Context, *bgtask.Task) error { return nil }},
+	}, &bgtask.Config{Idle: bgtask.IdleConfig{Sources: []idle.LoadSource{busy}}})
+	id := e.submit("background")
+	// Wait for the record to be claimed, then let more than the timeout
+	// pass while the process is busy.
+	deadline := time.Now().Add(waitFor)
+	for {
+		info, _ := e.m.Get(context.Background(), id)
+		if info.Attempt == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle task never claimed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	busy.Dec()
+	if info := e.waitState(id, bgtask.StateSuccess); info.Error != "" {
+		t.Fatalf("idle task: %+v", info)
+	}
+}

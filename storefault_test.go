@@ -1,0 +1,66 @@
+package bgtask_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/store"
+)
+
+// When the store cannot take a task's outcome (disk full, store away), the
+// manager keeps the outcome and writes it once the store is back; cancel
+// still answers meanwhile and the task's event stream ends with the
+// outcome.
+func TestOutcomeWrittenOnceTheStoreIsBack(t *testing.T) {
+	t.Parallel()
+	fs := newFaultStore(openStore(t, t.TempDir()))
+	defer fs.Close()
+	fs.fail(true, "Finish")
+	hook, results := afterRuns()
+	e := setupOn(t, fs, []bgtask.Definition{quick("q")}, &bgtask.Config{Hooks: []bgtask.Hook{hook}})
+	id := e.submit("q")
+	f := e.follow(id)
+	if !fs.waitFailed("Finish", 2) {
+		t.Fatal("the outcome was not retried")
+	}
+	if info, _ := e.m.Get(context.Background(), id); info.State != bgtask.StateOngoing {
+		t.Fatalf("record while the store refuses the outcome: %+v", info)
+	}
+	// Cancel answers (the run is over; its outcome stands).
+	if err := e.m.Cancel(context.Background(), id); err != nil {
+		t.Fatalf("Cancel while the outcome is pending: %v", err)
+	}
+	fs.fail(false, "Finish")
+	evs := f.until(bgtask.EventDone, bgtask.EventCancelled, bgtask.EventFailed)
+	if last := evs[len(evs)-1]; last.Kind != bgtask.EventDone {
+		t.Fatalf("last event %+v, want done", last)
+	}
+	if res := recv(t, results, "the attempt's result"); res.State != bgtask.StateSuccess {
+		t.Fatalf("attempt result %+v, want SUCCESS", res)
+	}
+	e.waitState(id, bgtask.StateSuccess)
+}
+
+// A live server finds the records it holds but does not run (a claim whose
+// answer was lost) at its next sweep, not only at start.
+func TestLiveServerRecoversClaimsItDoesNotRun(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	st := openStoreAt(t, t.TempDir(), fake)
+	defer st.Close()
+	e := setupOn(t, st, []bgtask.Definition{quick("q")}, &bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 5 * time.Second})
+	// The record this server claimed, as the store saw it; the manager
+	// never got the answer.
+	r := &store.Record{ID: "0190c1f4-0000-7000-8000-0000000000aa", Name: "q", Args: []string{}, Owner: e.m.ServerID(), Incarnation: e.m.Incarnation(), CreatedAt: fake.Now()}
+	if _, err := st.Insert(context.Background(), []*store.Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	stopTicking := tick(fake, time.Second)
+	defer stopTicking()
+	if info := e.waitState(r.ID, bgtask.StateSuccess); info.Attempt != 1 {
+		t.Fatalf("recovered claim ran with attempt %d, want 1 (it never started)", info.Attempt)
+	}
+}

@@ -1,0 +1,185 @@
+package bgtask
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/internal/service"
+	"github.com/bgtask/bgtask/store"
+)
+
+// tailWait is how long one read of the event tail waits for new entries.
+const tailWait = time.Second
+
+// eventTail follows the store's event log with one blocking read at a
+// time. It keeps the newest Config.EventHistory entries in memory for this
+// server's readers (who read them at their own pace: a reader that stalls
+// costs the tail nothing), and acts on the messages addressed to this
+// server: an enqueued entry wakes the claimer, a cancel entry for a run
+// here cancels it.
+type eventTail struct {
+	m    *Manager
+	loop service.Loop
+
+	mu     sync.Mutex // guards the fields below
+	ring   []Event    // circular, capacity Config.EventHistory
+	start  int        // index of the oldest entry
+	n      int        // entries held
+	head   uint64     // Seq of the newest entry read (position of the tail)
+	ready  bool       // head is known
+	wake   chan struct{}
+	closed bool
+
+	// backoff after a failed read; owned by the loop.
+	backoff time.Duration
+}
+
+func newEventTail(m *Manager) *eventTail {
+	t := &eventTail{m: m, ring: make([]Event, m.cfg.EventHistory), wake: make(chan struct{})}
+	t.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: t.runOnce}
+	return t
+}
+
+func (t *eventTail) runOnce(ctx context.Context) {
+	t.mu.Lock()
+	ready, head := t.ready, t.head
+	t.mu.Unlock()
+	if !ready {
+		page, err := t.m.store.ReadLog(ctx, 0, 1, 0)
+		if err != nil {
+			t.failed(ctx, err)
+			return
+		}
+		t.mu.Lock()
+		t.head, t.ready = page.Head, true
+		t.mu.Unlock()
+		return
+	}
+	page, err := t.m.store.ReadLog(ctx, head, 1000, tailWait)
+	if err != nil {
+		t.failed(ctx, err)
+		return
+	}
+	t.backoff = 0
+	if page.Truncated {
+		t.m.logger.Warn("the event log moved past this server's position; entries were missed", "position", head, "log_head", page.Head)
+		t.m.claimer.enqueued() // whatever was enqueued meanwhile
+	}
+	if len(page.Events) == 0 {
+		return
+	}
+	for i := range page.Events {
+		t.route(&page.Events[i])
+	}
+	t.append(page.Events, page.Truncated)
+}
+
+func (t *eventTail) failed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	t.backoff = min(max(2*t.backoff, 50*time.Millisecond), 5*time.Second)
+	t.m.logger.Warn("cannot read the event log; retrying", "retry_in", t.backoff, "err", err)
+	_ = clock.Sleep(ctx, t.m.clock, t.backoff)
+}
+
+// route acts on the messages addressed to this server.
+func (t *eventTail) route(e *store.Event) {
+	switch e.Kind {
+	case store.EventEnqueued:
+		t.m.claimer.enqueued()
+	case store.EventCancel:
+		if e.Owner == t.m.cfg.ServerID {
+			t.m.runs.stopRuns([]string{e.TaskID}, errCancelRequested)
+		}
+	}
+}
+
+// append adds entries to the ring (emptied first after a gap) and wakes
+// the readers.
+func (t *eventTail) append(evs []store.Event, gap bool) {
+	t.mu.Lock()
+	if gap {
+		t.start, t.n = 0, 0
+	}
+	for i := range evs {
+		ev := eventOf(&evs[i])
+		if len(t.ring) == 0 {
+			break
+		}
+		if t.n < len(t.ring) {
+			t.ring[(t.start+t.n)%len(t.ring)] = ev
+			t.n++
+		} else {
+			t.ring[t.start] = ev
+			t.start = (t.start + 1) % len(t.ring)
+		}
+	}
+	t.head = evs[len(evs)-1].Seq
+	close(t.wake)
+	t.wake = make(chan struct{})
+	t.mu.Unlock()
+}
+
+// after returns up to max entries after seq from memory. ok is false when
+// memory does not reach back to seq (read the store). wake is closed when
+// more entries arrive; stopped is true once the manager stopped.
+func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-chan struct{}, stopped bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, true, nil, true
+	}
+	if !t.ready {
+		return nil, false, t.wake, false
+	}
+	if seq >= t.head {
+		return nil, true, t.wake, false
+	}
+	if t.n == 0 {
+		return nil, false, t.wake, false
+	}
+	first := t.ring[t.start].Seq
+	if seq+1 < first {
+		return nil, false, t.wake, false
+	}
+	i := int(seq + 1 - first)
+	for ; i < t.n && len(evs) < max; i++ {
+		evs = append(evs, t.ring[(t.start+i)%len(t.ring)])
+	}
+	return evs, true, t.wake, false
+}
+
+// running reports whether the tail is being followed (the manager runs).
+func (t *eventTail) running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ready && !t.closed
+}
+
+// close wakes every reader for the last time: the manager stopped.
+func (t *eventTail) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.closed = true
+		close(t.wake)
+	}
+}
+
+// wakeChan returns the channel closed at the next append, and whether the
+// manager stopped.
+func (t *eventTail) wakeChan() (<-chan struct{}, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wake, t.closed
+}
+
+// position returns the Seq of the newest entry the tail has read.
+func (t *eventTail) position() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.head
+}
