@@ -608,7 +608,9 @@ local function release()
 end
 
 -- Finish: completions as id, owner, incarnation, fence, state, error,
--- exit code, progress flag + progress, subtasks flag + subtasks. Each
+-- exit code, progress flag + progress, subtasks flag + subtasks. A
+-- completion that changes the progress appends an updated event before
+-- the terminal one. Each
 -- result is {status, record}: status '' (applied or repeated), 'owner'
 -- or 'missing'.
 local FINISH_ARITY = 11
@@ -623,7 +625,11 @@ local function finishall()
 			out[#out + 1] = {'missing'}
 		elseif holds(r, owner, inc, fence) then
 			r.e, r.x = ARGV[b + 5], ARGV[b + 6]
-			if ARGV[b + 7] == '1' then r.p = ARGV[b + 8] end
+			-- The final progress is delivered before the end.
+			if ARGV[b + 7] == '1' and ARGV[b + 8] ~= (r.p or '') then
+				r.p = ARGV[b + 8]
+				emit(r, 'updated')
+			end
 			if ARGV[b + 9] == '1' then r.u = ARGV[b + 10] end
 			finish(r, ARGV[b + 4])
 			out[#out + 1] = {'', reply(r)}
