@@ -71,6 +71,7 @@ func BenchmarkRoundTripsSingle(b *testing.B) {
 	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
+	rt.n.Store(0)
 	b.ResetTimer()
 	for range b.N {
 		r := storetest.Owned("job", "web-1", "web-1/1")
@@ -87,7 +88,8 @@ func BenchmarkRoundTripsSingle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/task")
+	trips := rt.n.Load()
+	b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/task")
 	b.ReportMetric(redisMicros(b, s)/float64(b.N), "redis-µs/task")
 }
 
@@ -104,10 +106,10 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	rt.n.Store(0)
 	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
+	rt.n.Store(0)
 	b.ResetTimer()
 	start := time.Now()
 	var done atomic.Int64
@@ -147,7 +149,8 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 	if int(done.Load()) != b.N {
 		b.Fatalf("drained %d of %d", done.Load(), b.N)
 	}
-	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/task")
+	trips := rt.n.Load()
+	b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/task")
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tasks/s")
 	b.ReportMetric(redisMicros(b, s)/float64(b.N), "redis-µs/task")
 }
@@ -269,4 +272,46 @@ func usedMemory(b *testing.B, s *Store) int64 {
 	}
 	b.Fatal("no used_memory in INFO memory")
 	return 0
+}
+
+// BenchmarkRenew: one heartbeat of a server running 10 to 10,000 tasks
+// (one Renew of all its leases). Reports round trips and Redis' time per
+// heartbeat and per lease.
+func BenchmarkRenew(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 10_000} {
+		b.Run(fmt.Sprintf("leases=%d", n), func(b *testing.B) {
+			s, rt, _ := benchStore(b)
+			ctx := context.Background()
+			leases := make([]store.Lease, 0, n)
+			for left := n; left > 0; left -= 1000 {
+				recs := make([]*store.Record, min(left, 1000))
+				for i := range recs {
+					recs[i] = storetest.Owned("job", "web-1", "web-1/1")
+				}
+				res, err := s.Insert(ctx, recs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range res {
+					leases = append(leases, r.Lease)
+				}
+			}
+			if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+			rt.n.Store(0)
+			b.ResetTimer()
+			for range b.N {
+				res, err := s.Renew(ctx, leases)
+				if err != nil || len(res.Lost) != 0 {
+					b.Fatalf("Renew = %+v, %v", res, err)
+				}
+			}
+			trips := rt.n.Load()
+			us := redisMicros(b, s)
+			b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/heartbeat")
+			b.ReportMetric(us/float64(b.N), "redis-µs/heartbeat")
+			b.ReportMetric(us/float64(b.N)/float64(n), "redis-µs/lease")
+		})
+	}
 }

@@ -466,8 +466,7 @@ local function claim()
 					if #got == 0 then break end
 					for j = 1, #got, 2 do
 						local id = got[j]
-						local o = load(id)
-						if o and o.i ~= inc then
+						if redis.call('HGET', krec(id), 'i') ~= inc then
 							cands[#cands + 1] = {tonumber(got[j + 1]), id}
 							found = found + 1
 						end
@@ -541,12 +540,13 @@ local function renew()
 	local n = 0
 	for b = A, #ARGV, 4 do
 		n = n + 1
-		local r = load(ARGV[b])
-		if holds(r, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
-			r.h = NOW
-			save(r)
-			redis.call('ZADD', kowned(kkind(r.n, r.q)), 'XX', now, r.id)
-			if r.c == '1' then cancel[#cancel + 1] = r.id end
+		local id = ARGV[b]
+		-- Only fields that are never stored in pieces: no HGETALL needed.
+		local v = redis.call('HMGET', krec(id), 's', 'o', 'i', 'f', 'c', 'n', 'q')
+		if holds({s = v[1], o = v[2], i = v[3], f = v[4]}, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
+			redis.call('HSET', krec(id), 'h', NOW)
+			redis.call('ZADD', kowned(kkind(v[6], v[7])), 'XX', now, id)
+			if v[5] == '1' then cancel[#cancel + 1] = id end
 		else
 			lost[#lost + 1] = n
 		end
