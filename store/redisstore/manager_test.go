@@ -16,12 +16,17 @@ import (
 // "job"; it gets the server's ID.
 func servers(t *testing.T, srv *redistest.Server, n int, run func(ctx context.Context, server string, tk *bgtask.Task) error) []*bgtask.Manager {
 	t.Helper()
+	return serversAt(t, srv.URL(0), n, run)
+}
+
+func serversAt(t *testing.T, url string, n int, run func(ctx context.Context, server string, tk *bgtask.Task) error) []*bgtask.Manager {
+	t.Helper()
 	var ms []*bgtask.Manager
 	for i := range n {
 		id := fmt.Sprint("server-", i)
 		reg := bgtask.NewRegistry()
 		reg.MustAdd(bgtask.Definition{Name: "job", Run: func(ctx context.Context, tk *bgtask.Task) error { return run(ctx, id, tk) }})
-		s := newStore(t, srv.URL(0), nil)
+		s := newStore(t, url, nil)
 		m, err := bgtask.NewManager(&bgtask.Config{
 			Registry: reg, Store: s, ServerID: id, MaxWorkers: 4,
 			HeartbeatInterval: 100 * time.Millisecond, StaleAfter: 2 * time.Second,
@@ -163,3 +168,62 @@ func TestManagersCancelAcrossServers(t *testing.T) {
 	}
 }
 
+
+// TestManagersSurviveRedisRestart: Redis is killed in the middle of a
+// drain and restarted from its AOF (appendfsync always) a moment later;
+// the managers keep running, and every task still ends, once.
+func TestManagersSurviveRedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, &redistest.Options{Fsync: redistest.FsyncAlways})
+	var mu sync.Mutex
+	runs := map[string]int{}
+	ms := serversAt(t, srv.URL(0)+"?max_retries=-1&dial_timeout=200ms&read_timeout=500ms&write_timeout=500ms", 2,
+		func(ctx context.Context, server string, tk *bgtask.Task) error {
+			mu.Lock()
+			runs[tk.ID()]++
+			mu.Unlock()
+			return nil
+		})
+	events, stop := ms[0].Subscribe(nil)
+	defer stop()
+	const n = 200
+	params := make([]bgtask.SubmitParams, n)
+	for i := range params {
+		params[i] = bgtask.SubmitParams{Name: "job"}
+	}
+	ids, err := ms[1].SubmitMany(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := map[string]bool{}
+	deadline := time.After(120 * time.Second)
+	killed := false
+	for len(done) < n {
+		select {
+		case ev := <-events:
+			if ev.Kind.Terminal() {
+				if ev.Kind != bgtask.EventDone {
+					t.Fatalf("task %s ended %s: %s", ev.TaskID, ev.Kind, ev.Error)
+				}
+				done[ev.TaskID] = true
+			}
+			if !killed && len(done) >= n/4 {
+				killed = true
+				srv.Kill()
+				srv.Restart()
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d tasks ended after a Redis restart", len(done), n)
+		}
+	}
+	if !killed {
+		t.Fatal("the drain ended before Redis was killed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if runs[id] != 1 {
+			t.Fatalf("task %s ran %d times, want once", id, runs[id])
+		}
+	}
+}
