@@ -26,25 +26,30 @@ func serversAt(t *testing.T, url string, n int, run func(ctx context.Context, se
 		id := fmt.Sprint("server-", i)
 		reg := bgtask.NewRegistry()
 		reg.MustAdd(bgtask.Definition{Name: "job", Run: func(ctx context.Context, tk *bgtask.Task) error { return run(ctx, id, tk) }})
-		s := newStore(t, url, nil)
-		m, err := bgtask.NewManager(&bgtask.Config{
-			Registry: reg, Store: s, ServerID: id, MaxWorkers: 4,
+		ms = append(ms, startManager(t, &bgtask.Config{
+			Registry: reg, Store: newStore(t, url, nil), ServerID: id, MaxWorkers: 4,
 			HeartbeatInterval: 100 * time.Millisecond, StaleAfter: 2 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			m.Stop(ctx)
-		})
-		ms = append(ms, m)
+		}))
 	}
 	return ms
+}
+
+// startManager starts a manager with cfg and stops it when t ends.
+func startManager(t *testing.T, cfg *bgtask.Config) *bgtask.Manager {
+	t.Helper()
+	m, err := bgtask.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Stop(ctx)
+	})
+	return m
 }
 
 // TestManagersShareWork: three managers on one Redis; 300 tasks submitted
@@ -167,7 +172,6 @@ func TestManagersCancelAcrossServers(t *testing.T) {
 		}
 	}
 }
-
 
 // TestManagersSurviveRedisRestart: Redis is killed in the middle of a
 // drain and restarted from its AOF (appendfsync always) a moment later;
