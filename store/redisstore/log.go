@@ -10,16 +10,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// defaultLogPage is the page size of ReadLog for a limit of 0 or less.
-const defaultLogPage = 100
+// Page sizes of ReadLog: for a limit of 0 or less, and the most one call
+// returns (so that no read holds Redis long).
+const (
+	defaultLogPage = 100
+	maxLogPage     = 10_000
+)
 
-// ReadLog returns up to limit entries with Seq > after; see store.Store.
+// ReadLog returns up to limit entries (at most 10,000) with Seq > after;
+// see store.Store.
 // With nothing to return and wait > 0 it blocks in XREAD BLOCK on its own
 // connection, so an append wakes it at once; when ctx ends first, CLIENT
 // UNBLOCK releases that connection.
 func (s *Store) ReadLog(ctx context.Context, after uint64, limit int, wait time.Duration) (store.LogPage, error) {
-	if limit <= 0 {
+	switch {
+	case limit <= 0:
 		limit = defaultLogPage
+	case limit > maxLogPage:
+		limit = maxLogPage
 	}
 	res, err := s.run(ctx, "readlog", strconv.FormatUint(after, 10), strconv.Itoa(limit))
 	if err != nil {
