@@ -8,7 +8,7 @@
 //	cd bench/redisclients && go test -bench . -benchtime 20000x -count 5
 //
 // Each benchmark starts a private redis-server (internal/redistest) and
-// calls the store's own Functions library (store/redisstore/bgtask.lua),
+// calls the store's own Functions library (store/redisstore/lua),
 // loaded by each client.
 package redisclients
 
@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,12 +122,23 @@ var clients = []struct {
 // libName names the store's library as loaded here.
 const libName = "bgtask_bench"
 
+// source is the store's library (its files joined in name order, as the
+// store joins them), named libName.
 func source(tb testing.TB) string {
-	b, err := os.ReadFile("../../store/redisstore/bgtask.lua")
-	if err != nil {
-		tb.Fatal(err)
+	names, err := filepath.Glob("../../store/redisstore/lua/*.lua")
+	if err != nil || len(names) == 0 {
+		tb.Fatalf("the store's library: %v", err)
 	}
-	return strings.ReplaceAll(string(b), "__LIBRARY__", libName)
+	var b strings.Builder
+	for _, n := range names { // Glob sorts
+		src, err := os.ReadFile(n)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b.Write(src)
+		b.WriteString("\n")
+	}
+	return strings.ReplaceAll(b.String(), "__LIBRARY__", libName)
 }
 
 // header is the script's fixed arguments: op, prefix, now (Redis TIME),

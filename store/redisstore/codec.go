@@ -205,7 +205,7 @@ func micros(s string) time.Time {
 }
 
 // insertArgs are the script's 10 arguments for one record (see insert in
-// bgtask.lua).
+// lua/3_tasks.lua).
 func insertArgs(r *store.Record) []any {
 	subs := ""
 	if r.Subtasks != nil {
@@ -230,7 +230,7 @@ func decodeRecord(v any) (*store.Record, error) {
 }
 
 // chunked lists the fields the library stores in 64-byte pieces (f, f2,
-// f3, ...; see CHUNK in bgtask.lua).
+// f3, ...; see CHUNK in lua/1_records.lua).
 const chunked = "dupe"
 
 // joinChunks joins the pieces of chunked fields in f, as HGETALL returns

@@ -20,10 +20,11 @@ package redisstore
 import (
 	"context"
 	"crypto/sha1"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,17 +37,42 @@ import (
 // several calls (each atomic), so that no script holds Redis for long.
 const maxBatch = 500
 
-//go:embed bgtask.lua
-var librarySource string
+// luaFiles are the library's source files, joined in name order.
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
 
 // library is the Functions library the store loads, named (library and
 // function alike) after a hash of its text, so that stores of different
 // versions sharing one Redis each call their own code.
 var library, libraryName = func() (string, string) {
-	sum := sha1.Sum([]byte(librarySource))
+	src, err := librarySource()
+	if err != nil {
+		panic(err) // embedded files: cannot fail
+	}
+	sum := sha1.Sum([]byte(src))
 	name := "bgtask_" + hex.EncodeToString(sum[:6])
-	return strings.ReplaceAll(librarySource, "__LIBRARY__", name), name
+	return strings.ReplaceAll(src, "__LIBRARY__", name), name
 }()
+
+// librarySource returns the library's source with __LIBRARY__ where its
+// name goes.
+func librarySource() (string, error) {
+	names, err := fs.Glob(luaFiles, "lua/*.lua")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, n := range names { // Glob sorts
+		src, err := luaFiles.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		b.Write(src)
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}
 
 // Store is a store.Store on Redis. It is safe for concurrent use; any
 // number of Stores (in any number of processes) may share one Redis
