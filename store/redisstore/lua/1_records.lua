@@ -31,10 +31,16 @@
 local ARGV, P, now, NOW, LOGMAX, LOGAGE, RETAIN
 local A = 7 -- first argument of the operation
 
--- appended is true once the call appended to the log, seq is then the
--- last Seq it used (written back to P seq at the end of the call);
--- expiring is how many finished records the call may delete for RETAIN.
-local appended, seq, expiring = false, 0, 0
+-- appended is true once the call appended to the log; first and seq are
+-- then the first and last Seq it used (the first from INCR P seq, the
+-- last written back at the end of the call); expiring is how many
+-- finished records the call may delete for RETAIN.
+local appended, first, seq, expiring = false, 0, 0, 0
+
+-- HOUSEKEEPING: the log is trimmed and expired records deleted when a
+-- call's Seqs cross a multiple of it, not at every call (the log may hold
+-- up to LOGMAX + HOUSEKEEPING entries).
+local HOUSEKEEPING = 16
 
 local function fmt(n) return string.format('%d', n) end
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
@@ -48,6 +54,12 @@ local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
 local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
+
+-- register adds r's queue kind to its name's registry of tagged kinds
+-- (untagged kinds, n[] and i[], are always looked at: not registered).
+local function register(r)
+	if r.q ~= 'n[]' and r.q ~= 'i[]' then redis.call('SADD', kkinds(r.n), r.q) end
+end
 local function kown(owner) return P .. 'own:' .. owner end
 local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 
@@ -161,7 +173,7 @@ end
 
 local function enqueue(r)
 	local kind = kkind(r.n, r.q)
-	redis.call('SADD', kkinds(r.n), r.q)
+	register(r)
 	redis.call('ZADD', kqueue(kind), 0, r.id)
 end
 

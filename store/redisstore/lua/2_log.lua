@@ -3,8 +3,12 @@
 -- emit appends the event of kind about r. A task event also sets r.es,
 -- which the caller's save then writes: emit comes before save.
 local function emit(r, kind)
-	if not appended then seq = tonumber(redis.call('GET', KSEQ) or '0') end
-	seq = seq + 1
+	if appended then
+		seq = seq + 1
+	else
+		seq = redis.call('INCR', KSEQ)
+		first = seq
+	end
 	local fields = {'k', kind, 'id', r.id, 'n', r.n, 's', r.s, 'a', r.a or '0', 't', NOW}
 	if r.p and r.p ~= '' then
 		fields[#fields + 1] = 'p'
@@ -76,8 +80,14 @@ local function trimlog()
 	end
 end
 
+-- housekeeping reports whether the call's Seqs crossed a multiple of
+-- HOUSEKEEPING.
+local function housekeeping()
+	return appended and math.floor((first - 1) / HOUSEKEEPING) ~= math.floor(seq / HOUSEKEEPING)
+end
+
 local function done(result)
-	if appended then trimlog() end
+	if housekeeping() then trimlog() end
 	return result
 end
 

@@ -18,7 +18,7 @@ local function insert()
 	-- was lost) is answered as the first call was.
 	local repeated = {}
 	for j, r in ipairs(recs) do
-		local old = load(r.id)
+		local old = redis.call('EXISTS', krec(r.id)) == 1 and load(r.id)
 		if old then
 			if old.n ~= r.n or old.d ~= r.d then
 				return redis.error_reply('DUPID ' .. r.id)
@@ -45,7 +45,7 @@ local function insert()
 					r.a, r.f, r.h, r.st = '1', '1', NOW, NOW
 					emit(r, 'started')
 					save(r)
-					redis.call('SADD', kkinds(r.n), r.q) -- so that claims find it as an orphan
+					register(r) -- so that claims find it as an orphan
 					own(r)
 					reindex(r, nil)
 					out[#out + 1] = {r.id, '', '1'}

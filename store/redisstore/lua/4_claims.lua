@@ -47,7 +47,11 @@ end
 local function kinds(names, tags)
 	local out = {n = {}, i = {}}
 	for _, name in ipairs(names) do
-		for _, q in ipairs(redis.call('SMEMBERS', kkinds(name))) do
+		local qs = {'n[]', 'i[]'}
+		if next(tags) then
+			for _, q in ipairs(redis.call('SMEMBERS', kkinds(name))) do qs[#qs + 1] = q end
+		end
+		for _, q in ipairs(qs) do
 			local ok = string.sub(q, 2) == '[]'
 			if not ok then
 				for _, t in ipairs(cjson.decode(string.sub(q, 2))) do

@@ -19,13 +19,14 @@ local function main(_, args)
 	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
 	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
-	appended, seq, expiring = false, 0, 0
+	appended, first, seq, expiring = false, 0, 0, 0
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
 	local result = f()
-	if appended then redis.call('SET', KSEQ, fmt(seq)) end
-	-- Twice the records the call wrote: retention keeps up with any rate.
-	if RETAIN > 0 and expiring > 0 then expire(RETAIN, 2 * expiring) end
+	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
+	-- Twice the records written since the last time: retention keeps up
+	-- with any rate.
+	if RETAIN > 0 and expiring > 0 and housekeeping() then expire(RETAIN, 2 * (expiring + HOUSEKEEPING)) end
 	return result
 end
 
