@@ -1,6 +1,8 @@
 package bgtask
 
 import (
+	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -65,6 +67,36 @@ type Event struct {
 	ExitCode *int `json:"exit_code,omitempty"`
 	// SubtaskErrors maps failed subtask keys to their errors.
 	SubtaskErrors map[string]string `json:"subtask_errors,omitempty"`
+
+	// enc, if set, is the encoding shared by every reader of this log
+	// entry.
+	enc *encoded
+}
+
+// encoded caches one event's JSON, computed on first use.
+type encoded struct {
+	once sync.Once
+	raw  []byte
+}
+
+// eventJSON is Event without methods, for encoding.
+type eventJSON Event
+
+// JSON returns the event's JSON encoding (as encoding/json writes it). For
+// an event read from the log it is computed once and shared by every
+// reader: an event stream with many clients encodes each event once. The
+// caller must not modify the result.
+func (e Event) JSON() []byte {
+	if e.enc == nil {
+		b, _ := json.Marshal(eventJSON(e))
+		return b
+	}
+	e.enc.once.Do(func() {
+		c := e
+		c.enc = nil
+		e.enc.raw, _ = json.Marshal(eventJSON(c))
+	})
+	return e.enc.raw
 }
 
 // eventOf converts a log entry into an Event.
@@ -82,5 +114,6 @@ func eventOf(e *store.Event) Event {
 		Error:         e.Error,
 		ExitCode:      e.ExitCode,
 		SubtaskErrors: e.SubtaskErrors,
+		enc:           new(encoded),
 	}
 }

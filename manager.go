@@ -213,12 +213,15 @@ type Manager struct {
 	// the run is in runs, and Recover holds it exclusively, so that it never
 	// takes such a record for one "claimed but never started".
 	claimGate sync.RWMutex
-	claimer   *claimer
-	leases    *leaseKeeper
-	completer *completer
-	flusher   *flusher
-	tail      *eventTail
-	janitor   *janitor
+	// closedToRuns, guarded by claimGate, is set by Stop once every Submit
+	// that may start a run here has registered it: later Submits refuse.
+	closedToRuns bool
+	claimer      *claimer
+	leases       *leaseKeeper
+	completer    *completer
+	flusher      *flusher
+	tail         *eventTail
+	janitor      *janitor
 
 	// mu guards the fields below.
 	mu    sync.Mutex
@@ -345,7 +348,8 @@ func (m *Manager) Stop(ctx context.Context) error {
 	// Wait for the Submits that passed the state check before it changed:
 	// their runs are in runs once this returns.
 	m.claimGate.Lock()
-	m.claimGate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	m.closedToRuns = true
+	m.claimGate.Unlock()
 	stopBy := time.Time{} // when Stop must return; zero: no deadline passed
 	if !m.runs.wait(ctx.Done(), nil) {
 		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())

@@ -124,6 +124,9 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 	// it, and Recover never mistakes the record for a lost claim.
 	m.claimGate.RLock()
 	defer m.claimGate.RUnlock()
+	if m.closedToRuns {
+		return "", true, ErrStopped
+	}
 	m.mu.Lock()
 	switch {
 	case m.state == stateStopping || m.state == stateStopped:

@@ -20,7 +20,7 @@ type SubscribeOpts struct {
 }
 
 // readBatch caps the events one EventReader.Next returns.
-const readBatch = 512
+const readBatch = 256
 
 // EventReader reads the event log from a position, at its own pace: a
 // reader that stops reading costs the manager and other readers nothing,
@@ -118,9 +118,10 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 		}
 		return []Event{{Kind: EventReset, Seq: r.cursor, TaskID: r.taskID, Time: r.m.clock.Now()}}, nil, nil
 	}
-	raw := make([]Event, len(page.Events))
+	raw := make([]*Event, len(page.Events))
 	for i := range page.Events {
-		raw[i] = eventOf(&page.Events[i])
+		ev := eventOf(&page.Events[i])
+		raw[i] = &ev
 	}
 	evs := r.take(raw)
 	if len(evs) == 0 && len(raw) == 0 && t.running() {
@@ -133,22 +134,25 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 // events (not messages between servers), of its task if it has one, an
 // updated event only when no later updated event of the same task follows
 // in raw.
-func (r *EventReader) take(raw []Event) []Event {
+func (r *EventReader) take(raw []*Event) []Event {
 	if len(raw) == 0 {
 		return nil
 	}
 	r.cursor = raw[len(raw)-1].Seq
-	later := make(map[string]bool)
+	var later map[string]bool // tasks with an updated event later in raw
 	keep := make([]bool, len(raw))
 	n := 0
 	for i := len(raw) - 1; i >= 0; i-- {
-		ev := &raw[i]
+		ev := raw[i]
 		if !publicKind(ev.Kind) || (r.taskID != "" && ev.TaskID != r.taskID) {
 			continue
 		}
 		if ev.Kind == EventUpdated {
 			if later[ev.TaskID] {
 				continue // a later update of the same task supersedes it
+			}
+			if later == nil {
+				later = make(map[string]bool)
 			}
 			later[ev.TaskID] = true
 		}
@@ -158,7 +162,7 @@ func (r *EventReader) take(raw []Event) []Event {
 	out := make([]Event, 0, n)
 	for i, k := range keep {
 		if k {
-			out = append(out, raw[i])
+			out = append(out, *raw[i])
 		}
 	}
 	return out

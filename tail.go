@@ -23,12 +23,12 @@ type eventTail struct {
 	m    *Manager
 	loop service.Loop
 
-	mu     sync.Mutex // guards the fields below
-	ring   []Event    // circular, capacity Config.EventHistory
-	start  int        // index of the oldest entry
-	n      int        // entries held
-	head   uint64     // Seq of the newest entry read (position of the tail)
-	ready  bool       // head is known
+	mu     sync.RWMutex // guards the fields below
+	ring   []*Event     // circular, capacity Config.EventHistory; entries immutable
+	start  int          // index of the oldest entry
+	n      int          // entries held
+	head   uint64       // Seq of the newest entry read (position of the tail)
+	ready  bool         // head is known
 	wake   chan struct{}
 	closed bool
 
@@ -37,7 +37,7 @@ type eventTail struct {
 }
 
 func newEventTail(m *Manager) *eventTail {
-	t := &eventTail{m: m, ring: make([]Event, m.cfg.EventHistory), wake: make(chan struct{})}
+	t := &eventTail{m: m, ring: make([]*Event, m.cfg.EventHistory), wake: make(chan struct{})}
 	t.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: t.runOnce}
 	return t
 }
@@ -106,14 +106,15 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 	}
 	for i := range evs {
 		ev := eventOf(&evs[i])
+		pev := &ev
 		if len(t.ring) == 0 {
 			break
 		}
 		if t.n < len(t.ring) {
-			t.ring[(t.start+t.n)%len(t.ring)] = ev
+			t.ring[(t.start+t.n)%len(t.ring)] = pev
 			t.n++
 		} else {
-			t.ring[t.start] = ev
+			t.ring[t.start] = pev
 			t.start = (t.start + 1) % len(t.ring)
 		}
 	}
@@ -123,12 +124,13 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 	t.mu.Unlock()
 }
 
-// after returns up to max entries after seq from memory. ok is false when
-// memory does not reach back to seq (read the store). wake is closed when
-// more entries arrive; stopped is true once the manager stopped.
-func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-chan struct{}, stopped bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// after returns up to max entries after seq from memory (shared: the
+// caller must not modify them). ok is false when memory does not reach
+// back to seq (read the store). wake is closed when more entries arrive;
+// stopped is true once the manager stopped.
+func (t *eventTail) after(seq uint64, max int) (evs []*Event, ok bool, wake <-chan struct{}, stopped bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	if t.closed {
 		return nil, true, nil, true
 	}
@@ -146,6 +148,7 @@ func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-cha
 		return nil, false, t.wake, false
 	}
 	i := int(seq + 1 - first)
+	evs = make([]*Event, 0, min(t.n-i, max))
 	for ; i < t.n && len(evs) < max; i++ {
 		evs = append(evs, t.ring[(t.start+i)%len(t.ring)])
 	}
@@ -154,8 +157,8 @@ func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-cha
 
 // running reports whether the tail is being followed (the manager runs).
 func (t *eventTail) running() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	return t.ready && !t.closed
 }
 
@@ -172,8 +175,8 @@ func (t *eventTail) close() {
 // wakeChan returns the channel closed at the next append, and whether the
 // manager stopped.
 func (t *eventTail) wakeChan() (<-chan struct{}, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	return t.wake, t.closed
 }
 

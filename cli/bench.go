@@ -40,14 +40,20 @@ func newBenchCmd(inv *invocation) *cobra.Command {
   enqueue  Submit one by one (--producers goroutines): tasks/s
   batch    SubmitMany in batches of --batch: tasks/s
   drain    N tasks stored, then a manager with --concurrency slots runs them: tasks/s
+  drain-stalled   drain with one subscriber that never reads
+  drain-sse-stalled  drain with --sse-clients clients on /v1/events that read nothing
+  drain-sse       drain with --sse-clients clients reading /v1/events over HTTP
   latency  low load, one task in the system at a time (the next is submitted
            after the previous one finished): Submit call -> first line of the
            task, p50/p95/p99
   rss      --rss-tasks tasks run through with 1 s retention: resident set at 10%,
            50% and 100%, and the peak
 
-Every run is a fresh child process (so its peak RSS is its own); the summary
-gives the median of --reps runs. Use "bgtask bench idle" for the idle
+Every run is a fresh child process (so its peak RSS is its own); the runs
+of all scenarios alternate (run 1 of each, then run 2 of each, ...), so
+that a busy moment of the machine touches them alike; the summary gives the
+median of --reps runs, and the median ratio of each drain-* variant to
+drain within the same rep. Use "bgtask bench idle" for the idle
 scheduling benchmark.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,6 +69,7 @@ scheduling benchmark.`,
 	fl.IntVar(&f.cfg.Payload, "payload", 100, "bytes of each task's argument")
 	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, "measured tasks in the latency scenario")
 	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, "tasks run through in the rss scenario")
+	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, "clients reading /v1/events in the drain-sse scenario")
 	fl.DurationVar(&f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
 	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario; the summary reports the median")
 	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
@@ -96,8 +103,8 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 		return inv.benchChild(ctx, f, dir)
 	}
 	var all []bench.Result
-	for _, sc := range f.cfg.Scenarios {
-		for rep := range f.reps {
+	for rep := range f.reps {
+		for _, sc := range f.cfg.Scenarios {
 			r, err := inv.benchRun(ctx, f, sc, dir)
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", sc, rep+1, err)
@@ -105,7 +112,7 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 			if f.json {
 				_ = json.NewEncoder(inv.stdout).Encode(r)
 			} else {
-				fmt.Fprintf(inv.stdout, "run %d:%s\n", rep+1, strings.TrimPrefix(r.Line(), "scenario="+sc))
+				fmt.Fprintf(inv.stdout, "run %d: %s\n", rep+1, r.Line())
 			}
 			all = append(all, r)
 		}
@@ -126,7 +133,8 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 		"--n", strconv.Itoa(f.cfg.N), "--concurrency", strconv.Itoa(f.cfg.Concurrency),
 		"--producers", strconv.Itoa(f.cfg.Producers), "--batch", strconv.Itoa(f.cfg.BatchSize),
 		"--payload", strconv.Itoa(f.cfg.Payload), "--latency-samples", strconv.Itoa(f.cfg.LatencySamples),
-		"--rss-tasks", strconv.Itoa(f.cfg.RSSTasks), "--timeout", f.cfg.Timeout.String()}
+		"--rss-tasks", strconv.Itoa(f.cfg.RSSTasks), "--sse-clients", strconv.Itoa(f.cfg.SSEClients),
+		"--timeout", f.cfg.Timeout.String()}
 	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, exe, args...)
@@ -215,6 +223,26 @@ func (inv *invocation) benchSummary(all []bench.Result) {
 		}
 		fmt.Fprintln(inv.stdout, m.Line())
 	}
+	for _, sc := range []string{bench.DrainStalled, bench.DrainSSEStalled, bench.DrainSSE} {
+		if ratio, ok := drainRatio(by[bench.Drain], by[sc]); ok {
+			fmt.Fprintf(inv.stdout, "ratio %s/drain tasks_per_s=%.3f (median of %d same-rep ratios)\n", sc, ratio, min(len(by[bench.Drain]), len(by[sc])))
+		}
+	}
+}
+
+// drainRatio is the median over reps of other's drain rate divided by the
+// plain drain's rate in the same rep.
+func drainRatio(base, other []bench.Result) (float64, bool) {
+	n := min(len(base), len(other))
+	if n == 0 {
+		return 0, false
+	}
+	rs := make([]float64, n)
+	for i := range n {
+		rs[i] = other[i].TasksPerSec / base[i].TasksPerSec
+	}
+	slices.Sort(rs)
+	return rs[n/2], true
 }
 
 func splitList(s string) []string {

@@ -26,10 +26,18 @@ const (
 	Drain   = "drain"
 	Latency = "latency"
 	RSS     = "rss"
+	// DrainStalled is drain with one in-process subscriber that never
+	// reads.
+	DrainStalled = "drain-stalled"
+	// DrainSSE is drain with SSEClients clients reading /v1/events.
+	DrainSSE = "drain-sse"
+	// DrainSSEStalled is drain with SSEClients clients connected to
+	// /v1/events that read nothing.
+	DrainSSEStalled = "drain-sse-stalled"
 )
 
 // All lists every scenario in run order.
-var All = []string{Enqueue, Batch, Drain, Latency, RSS}
+var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, Latency, RSS}
 
 // Config sets what to measure. Zero values mean the documented defaults.
 type Config struct {
@@ -62,6 +70,9 @@ type Config struct {
 	// SyncDir, if set, is where the latency scenario measures the disk's
 	// own write+fdatasync latency, the floor of a durable submit.
 	SyncDir string
+	// SSEClients is the number of /v1/events clients of drain-sse.
+	// Default 200.
+	SSEClients int
 }
 
 // Result is one scenario's figures.
@@ -107,6 +118,7 @@ func (c *Config) defaults() {
 	def(&c.Payload, 100)
 	def(&c.LatencySamples, 2000)
 	def(&c.RSSTasks, 1000000)
+	def(&c.SSEClients, 200)
 	if c.Timeout <= 0 {
 		c.Timeout = 120 * time.Second
 	}
@@ -144,11 +156,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 var scenarios = map[string]func(context.Context, *Config) (Result, error){
-	Enqueue: runEnqueue,
-	Batch:   runBatch,
-	Drain:   runDrain,
-	Latency: runLatency,
-	RSS:     runRSS,
+	Enqueue:         runEnqueue,
+	Batch:           runBatch,
+	Drain:           runDrain,
+	Latency:         runLatency,
+	RSS:             runRSS,
+	DrainStalled:    runDrainStalled,
+	DrainSSE:        runDrainSSE,
+	DrainSSEStalled: runDrainSSEStalled,
 }
 
 // Line formats a result as key=value pairs.

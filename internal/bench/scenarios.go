@@ -112,6 +112,12 @@ func submitBatches(ctx context.Context, m *bgtask.Manager, n, size int, args []s
 // runDrain stores N tasks (not timed), then starts the manager and times
 // until N runs started and until the store holds no ONGOING record.
 func runDrain(ctx context.Context, cfg *Config) (Result, error) {
+	return drain(ctx, cfg, nil)
+}
+
+// drain stores N tasks, starts a manager (after attach, if set, has
+// attached its readers) and measures until every task ran.
+func drain(ctx context.Context, cfg *Config, attach func(*bgtask.Manager) (func(), error)) (Result, error) {
 	var ran atomic.Int64
 	all := make(chan struct{})
 	n := int64(cfg.N)
@@ -126,6 +132,13 @@ func runDrain(ctx context.Context, cfg *Config) (Result, error) {
 	defer closeStore()
 	if _, _, err := submitBatches(ctx, m, cfg.N, cfg.BatchSize, payloadArgs(cfg.Payload)); err != nil {
 		return Result{}, err
+	}
+	if attach != nil {
+		detach, err := attach(m)
+		if err != nil {
+			return Result{}, err
+		}
+		defer detach()
 	}
 	start := time.Now()
 	if err := m.Start(ctx); err != nil {

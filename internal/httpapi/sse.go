@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,10 +12,12 @@ import (
 	"github.com/bgtask/bgtask"
 )
 
-// stream writes server-sent events.
+// stream writes server-sent events. Frames are gathered in buf and go to
+// the client with one write and one flush per batch.
 type stream struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf bytes.Buffer
 }
 
 func (s *Server) startStream(w http.ResponseWriter) *stream {
@@ -25,8 +28,7 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{w: w, rc: http.NewResponseController(w)}
-	_ = st.rc.SetWriteDeadline(time.Time{}) // streams outlive the server's write timeout
-	st.flush()
+	_ = st.rc.Flush()
 	return st
 }
 
@@ -35,41 +37,62 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 // from the store's event log when it reconnects.
 const streamWriteTimeout = time.Minute
 
-func (st *stream) flush() { _ = st.rc.Flush() }
+// streamBatchWindow is the least time between two writes of one stream:
+// events arriving meanwhile go out together, so that a busy server makes
+// one write per client per window, not one per event.
+const streamBatchWindow = 25 * time.Millisecond
 
-func (st *stream) deadline() { _ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+// frame adds one event to the batch; id "" writes none (the client's last
+// ID stays).
+func (st *stream) frame(kind, id string, data []byte) {
+	st.buf.WriteString("event: ")
+	st.buf.WriteString(kind)
+	if id != "" {
+		st.buf.WriteString("\nid: ")
+		st.buf.WriteString(id)
+	}
+	st.buf.WriteString("\ndata: ")
+	st.buf.Write(data)
+	st.buf.WriteString("\n\n")
+}
 
-// event writes one event; id "" writes none (the client's last ID stays).
+// commit writes the batch to the client.
+func (st *stream) commit() error {
+	if st.buf.Len() == 0 {
+		return nil
+	}
+	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := st.w.Write(st.buf.Bytes())
+	st.buf.Reset()
+	if err == nil {
+		err = st.rc.Flush()
+	}
+	return err
+}
+
+// event writes one event now.
 func (st *stream) event(kind, id string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	st.deadline()
-	if id != "" {
-		_, err = fmt.Fprintf(st.w, "event: %s\nid: %s\ndata: %s\n\n", kind, id, data)
-	} else {
-		_, err = fmt.Fprintf(st.w, "event: %s\ndata: %s\n\n", kind, data)
-	}
-	st.flush()
-	return err
+	st.frame(kind, id, data)
+	return st.commit()
 }
 
-func (st *stream) send(ev bgtask.Event) error {
-	return st.event(string(ev.Kind), strconv.FormatUint(ev.Seq, 10), ev)
+// add adds a task event to the batch, with its shared encoding.
+func (st *stream) add(ev bgtask.Event) {
+	st.frame(string(ev.Kind), strconv.FormatUint(ev.Seq, 10), ev.JSON())
 }
 
 func (st *stream) close() {
-	st.deadline()
-	_, _ = fmt.Fprint(st.w, "event: server_close\ndata: {}\n\n")
-	st.flush()
+	st.frame("server_close", "", []byte("{}"))
+	_ = st.commit()
 }
 
 func (st *stream) ping() error {
-	st.deadline()
-	_, err := fmt.Fprint(st.w, ": ping\n\n")
-	st.flush()
-	return err
+	st.buf.WriteString(": ping\n\n")
+	return st.commit()
 }
 
 // lastEventID reads Last-Event-ID (or ?last_event_id= for clients that
@@ -173,12 +196,20 @@ func (s *Server) follow(r *http.Request, st *stream, rd *bgtask.EventReader, tas
 	}()
 	ping := time.NewTicker(s.ping)
 	defer ping.Stop()
+	var quiet <-chan time.Time // set while the batch window runs
 	for {
+		in := events
+		if quiet != nil {
+			in = nil // wait out the window; events gather meanwhile
+		}
 		select {
-		case evs := <-events:
+		case evs := <-in:
 			if end, err := s.sendAll(ctx, st, evs, taskID); end || err != nil {
 				return
 			}
+			quiet = time.After(streamBatchWindow)
+		case <-quiet:
+			quiet = nil
 		case <-errs:
 			return // manager stopping or client gone
 		case <-ping.C:
@@ -194,9 +225,7 @@ func (s *Server) sendAll(ctx context.Context, st *stream, evs []bgtask.Event, ta
 	for _, ev := range evs {
 		if ev.Kind == bgtask.EventReset {
 			if taskID == "" {
-				if err := st.event("reset", strconv.FormatUint(ev.Seq, 10), map[string]uint64{"seq": ev.Seq}); err != nil {
-					return true, err
-				}
+				st.frame("reset", strconv.FormatUint(ev.Seq, 10), []byte(fmt.Sprintf(`{"seq":%d}`, ev.Seq)))
 				continue
 			}
 			// The log lost this task's events: send its state instead.
@@ -204,22 +233,22 @@ func (s *Server) sendAll(ctx context.Context, st *stream, evs []bgtask.Event, ta
 			if err != nil {
 				return true, err
 			}
-			if err := st.event("state", strconv.FormatUint(ev.Seq, 10), info); err != nil {
+			data, err := json.Marshal(info)
+			if err != nil {
 				return true, err
 			}
+			st.frame("state", strconv.FormatUint(ev.Seq, 10), data)
 			if info.State.Terminal() {
 				st.close()
 				return true, nil
 			}
 			continue
 		}
-		if err := st.send(ev); err != nil {
-			return true, err
-		}
+		st.add(ev)
 		if taskID != "" && ev.Kind.Terminal() {
 			st.close()
 			return true, nil
 		}
 	}
-	return false, nil
+	return false, st.commit()
 }

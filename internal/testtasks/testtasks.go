@@ -43,6 +43,7 @@ func definitions() []bgtask.Definition {
 		{Name: "persistent_counter", Description: "exit with the stored number (4 if none), store N", Run: persistentCounter, Workspace: bgtask.WorkspacePersistent},
 		{Name: "file_exists", Description: "exit 0 if PATH exists, else 11", Run: fileExists},
 		{Name: "progress", Description: "report STEPS progress steps MS apart", Run: progress},
+		{Name: "big_progress", Description: "wait until the file MARKER exists, then report a progress message of BYTES bytes and return", Run: bigProgress},
 		{Name: "parallel", Description: "one subtask per key of KEYS; FAILKEYS fail on attempt 1", Subtasks: parallelKeys, RunSubtask: parallelSubtask},
 		{Name: "run_detached", Description: "bgtask.RunDetached(NAME, ARG...)", Run: runDetached},
 	}
@@ -209,6 +210,26 @@ func progress(ctx context.Context, t *bgtask.Task) error {
 		}
 		t.Progress().Add(1, fmt.Sprintf("step %d of %d", i+1, steps))
 	}
+	return nil
+}
+
+// bigProgress waits for a marker file, then reports one large progress
+// message: the write of its outcome needs fresh space in the store.
+func bigProgress(ctx context.Context, t *bgtask.Task) error {
+	size, err := intArg(t, 0, 0)
+	if err != nil {
+		return err
+	}
+	marker := arg(t, 1, "")
+	for {
+		if _, err := os.Stat(marker); err == nil || marker == "" {
+			break
+		}
+		if err := clock.Sleep(ctx, clock.Real, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	t.Progress().Set(1, strings.Repeat("x", size))
 	return nil
 }
 
