@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/bgtask/bgtask/store"
@@ -42,10 +43,12 @@ const maxBatch = 500
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// library is the Functions library the store loads, named (library and
-// function alike) after a hash of its text, so that stores of different
-// versions sharing one Redis each call their own code.
-var library, libraryName = func() (string, string) {
+// library returns the Functions library the store loads and its name
+// (library and function alike): a hash of its text, so that stores of
+// different versions sharing one Redis each call their own code. It is
+// built on first use, not at init: programs that link the store without
+// opening one (bgtask run) pay nothing for it.
+var library = sync.OnceValues(func() (string, string) {
 	src, err := librarySource()
 	if err != nil {
 		panic(err) // embedded files: cannot fail
@@ -53,7 +56,7 @@ var library, libraryName = func() (string, string) {
 	sum := sha1.Sum([]byte(src))
 	name := "bgtask_" + hex.EncodeToString(sum[:6])
 	return strings.ReplaceAll(src, "__LIBRARY__", name), name
-}()
+})
 
 // librarySource returns the library's source with __LIBRARY__ where its
 // name goes.
@@ -145,7 +148,8 @@ func (s *Store) now() string {
 // load loads the library (FUNCTION LOAD REPLACE: loading the same text
 // twice is harmless).
 func (s *Store) load(ctx context.Context) error {
-	if err := s.rdb.FunctionLoadReplace(ctx, library).Err(); err != nil {
+	src, _ := library()
+	if err := s.rdb.FunctionLoadReplace(ctx, src).Err(); err != nil {
 		return s.wrap(ctx, err)
 	}
 	return nil
@@ -160,12 +164,13 @@ func (s *Store) run(ctx context.Context, op string, args ...any) (any, error) {
 	argv := make([]any, 0, 6+len(args))
 	argv = append(argv, op, s.cfg.Prefix, s.now(), s.logMax, s.logAge, s.retain)
 	argv = append(argv, args...)
-	res, err := s.rdb.FCall(ctx, libraryName, nil, argv...).Result()
+	_, name := library()
+	res, err := s.rdb.FCall(ctx, name, nil, argv...).Result()
 	if err != nil && strings.Contains(err.Error(), "Function not found") {
 		if err := s.load(ctx); err != nil {
 			return nil, err
 		}
-		res, err = s.rdb.FCall(ctx, libraryName, nil, argv...).Result()
+		res, err = s.rdb.FCall(ctx, name, nil, argv...).Result()
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.wrap(ctx, err)
