@@ -41,6 +41,8 @@ type serveFlags struct {
 	retention       time.Duration
 	shutdownTimeout time.Duration
 	serverID        string
+	heartbeat       time.Duration
+	staleAfter      time.Duration
 	tags            []string
 	logLevel        string
 }
@@ -81,6 +83,8 @@ Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags (comma-separated)")
+	fl.DurationVar(&f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for")
+	fl.DurationVar(&f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -125,9 +129,12 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		Tags:       f.tags,
 		MaxWorkers: f.maxWorkers,
 		Retention:  f.retention,
-		Hooks:      []bgtask.Hook{hook},
-		Idle:       bgtask.IdleConfig{Sources: []idle.LoadSource{inflight}},
-		Logger:     logger,
+		// Validated by NewManager.
+		HeartbeatInterval: f.heartbeat,
+		StaleAfter:        f.staleAfter,
+		Hooks:             []bgtask.Hook{hook},
+		Idle:              bgtask.IdleConfig{Sources: []idle.LoadSource{inflight}},
+		Logger:            logger,
 	})
 	if err != nil {
 		return err
