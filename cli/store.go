@@ -13,7 +13,7 @@ import (
 )
 
 // EnvStore names the environment variable that gives the default of
-// `serve --store` and `bench --store`.
+// `serve --store`.
 const EnvStore = "BGTASK_STORE"
 
 // OpenStore opens the store that storeURL names: "" for the embedded

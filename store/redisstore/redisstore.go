@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,10 +94,23 @@ var _ store.Store = (*Store)(nil)
 
 // New connects to the Redis at url and returns a Store on it. url is
 // redis://[user:password@]host:port/db or rediss://… (TLS); go-redis
-// options may follow as query parameters (?dial_timeout=3s&pool_size=20).
+// options may follow as query parameters (?dial_timeout=3s&pool_size=20),
+// and ?prefix=P sets the key prefix when cfg does not.
 // New fails with an error wrapping store.ErrUnavailable if Redis does not
 // answer, and warns through cfg.Logger when Redis keeps nothing on disk.
 func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
+	url, prefix, err := cutPrefix(url)
+	if err != nil {
+		return nil, err
+	}
+	if prefix != "" && (cfg == nil || cfg.Prefix == "") {
+		pc := Config{}
+		if cfg != nil {
+			pc = *cfg
+		}
+		pc.Prefix = prefix
+		cfg = &pc
+	}
 	c, err := cfg.resolved()
 	if err != nil {
 		return nil, err
@@ -126,6 +140,63 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	s.checkPersistence(ctx)
 	return s, nil
 }
+
+// cutPrefix removes the prefix query parameter from rawURL (go-redis
+// rejects parameters it does not know) and returns it.
+func cutPrefix(rawURL string) (string, string, error) {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return "", "", fmt.Errorf("redisstore: %w", err)
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	if !q.Has("prefix") {
+		return rawURL, "", nil
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
+}
+
+// Purge deletes every key under the store's prefix (SCAN and UNLINK, a
+// thousand at a time): every record, index, the event log and its Seq.
+// The store is empty and usable afterwards. It is for tests and
+// benchmarks that share a Redis; it is not atomic, so run it when no
+// server uses the prefix. It returns how many keys it deleted.
+func (s *Store) Purge(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	n := 0
+	iter := s.rdb.Scan(ctx, 0, globEscaper.Replace(s.cfg.Prefix)+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.rdb.Unlink(ctx, batch...).Err(); err != nil {
+			return s.wrap(ctx, err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return n, s.wrap(ctx, err)
+	}
+	return n, flush()
+}
+
+// globEscaper escapes the characters SCAN MATCH patterns give a meaning.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
 
 // Close closes the connections to Redis. Further calls return
 // store.ErrClosed; a second Close does too.

@@ -66,3 +66,36 @@ func TestURLs(t *testing.T) {
 		t.Fatalf("Close twice: %v, then %v; want nil, ErrClosed", err, s.Close())
 	}
 }
+
+// TestPrefixAndPurge: ?prefix= in the URL sets the key prefix; Purge
+// deletes that prefix's keys only (glob characters in it are literal), and
+// the store works again afterwards.
+func TestPrefixAndPurge(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, nil)
+	a := newStore(t, srv.URL(0)+"?prefix=a*:", nil)
+	b := newStore(t, srv.URL(0)+"?prefix=ab:", nil)
+	for _, s := range []*redisstore.Store{a, b} {
+		if _, err := s.Insert(t.Context(), []*store.Record{storetest.NewRecord("job")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := a.Purge(t.Context())
+	if err != nil || n == 0 {
+		t.Fatalf("Purge = %d, %v; want the prefix's keys deleted", n, err)
+	}
+	for _, tc := range []struct {
+		s    *redisstore.Store
+		want int
+	}{{a, 0}, {b, 1}} {
+		if c, err := tc.s.Counts(t.Context()); err != nil || c[store.Ongoing] != tc.want {
+			t.Fatalf("Counts after purging a*: = %v, %v; want %d ONGOING", c, err, tc.want)
+		}
+	}
+	if page, err := a.ReadLog(t.Context(), 0, 10, 0); err != nil || page.Head != 0 {
+		t.Fatalf("log after Purge = %+v, %v; want empty", page, err)
+	}
+	if _, err := a.Insert(t.Context(), []*store.Record{storetest.NewRecord("job")}); err != nil {
+		t.Fatalf("Insert after Purge: %v", err)
+	}
+}
