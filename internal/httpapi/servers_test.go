@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/bgtask/bgtask/internal/httpapi"
 )
@@ -13,15 +14,26 @@ import (
 func TestServersListsThisServer(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")
-	status, body := e.do("GET", "/v1/servers", "")
-	if status != 200 {
-		t.Fatalf("GET /v1/servers: %d %s", status, body)
-	}
+	// The manager announces itself from its lease keeper, right after
+	// Start: poll until it has (bounded).
 	var out struct {
 		Servers []httpapi.ServerEntry `json:"servers"`
 	}
-	if err := json.Unmarshal([]byte(body), &out); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out.Servers) == 0 {
+		status, body := e.do("GET", "/v1/servers", "")
+		if status != 200 {
+			t.Fatalf("GET /v1/servers: %d %s", status, body)
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never appeared in /v1/servers")
+		}
+		if len(out.Servers) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	if len(out.Servers) != 1 {
 		t.Fatalf("servers = %+v, want this one", out.Servers)
