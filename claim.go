@@ -96,9 +96,8 @@ func (c *claimer) runOnce(ctx context.Context) {
 		if !ok {
 			return
 		}
-		if (n == 0 || got < n) && (ni == 0 || gotIdle < ni) {
-			// Every queue asked came back short (a kind with no free
-			// slot was not asked): nothing claimable is left.
+		if got < n && gotIdle < ni {
+			// Both queues came back short: nothing claimable is left.
 			c.drainedGen.Store(gen)
 			c.sweepDue.Store(false)
 			return
