@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -25,6 +26,7 @@ type benchFlags struct {
 	scenarios string
 	reps      int
 	dir       string
+	store     string
 	json      bool
 	child     bool
 }
@@ -33,9 +35,11 @@ func newBenchCmd(inv *invocation) *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the task manager on the embedded store (enqueue, batch, drain, latency, rss)",
+		Short: "Measure the task manager on the embedded store or Redis (enqueue, batch, drain, latency, rss)",
 		Long: `bench measures the task manager with no-op tasks on a fresh embedded store
-(durable writes) per run, like river bench:
+(durable writes) per run, like river bench; with --store redis://HOST:PORT/DB,
+on that Redis instead, each run under a key prefix of its own that is
+deleted afterwards:
 
   enqueue  Submit one by one (--producers goroutines): tasks/s
   batch    SubmitMany in batches of --batch: tasks/s
@@ -73,6 +77,7 @@ scheduling benchmark.`,
 	fl.DurationVar(&f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
 	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario; the summary reports the median")
 	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
+	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store")
 	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
 	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
 	_ = fl.MarkHidden("child")
@@ -129,7 +134,7 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 	if err != nil {
 		return bench.Result{}, err
 	}
-	args := []string{"bench", "--child", "--json", "--scenarios", sc, "--dir", dir,
+	args := []string{"bench", "--child", "--json", "--scenarios", sc, "--dir", dir, "--store", f.store,
 		"--n", strconv.Itoa(f.cfg.N), "--concurrency", strconv.Itoa(f.cfg.Concurrency),
 		"--producers", strconv.Itoa(f.cfg.Producers), "--batch", strconv.Itoa(f.cfg.BatchSize),
 		"--payload", strconv.Itoa(f.cfg.Payload), "--latency-samples", strconv.Itoa(f.cfg.LatencySamples),
@@ -158,7 +163,12 @@ func (inv *invocation) benchChild(ctx context.Context, f *benchFlags, dir string
 	cfg := f.cfg
 	cfg.Out = bytes.NewBuffer(nil)
 	cfg.SyncDir = dir
-	cfg.OpenStore = func(context.Context) (store.Store, func(), error) {
+	runs := 0
+	cfg.OpenStore = func(ctx context.Context) (store.Store, func(), error) {
+		if f.store != "" {
+			runs++
+			return openBenchRedis(ctx, f.store, fmt.Sprintf("bgtask-bench-%d-%d:", os.Getpid(), runs))
+		}
 		d, err := os.MkdirTemp(dir, "store-")
 		if err != nil {
 			return nil, nil, err
@@ -253,4 +263,25 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// openBenchRedis opens the Redis at storeURL under prefix; closing it
+// deletes the prefix's keys.
+func openBenchRedis(ctx context.Context, storeURL, prefix string) (store.Store, func(), error) {
+	sep := "?"
+	if strings.Contains(storeURL, "?") {
+		sep = "&"
+	}
+	s, _, err := OpenStore(ctx, storeURL+sep+"prefix="+url.QueryEscape(prefix), "", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() {
+		if p, ok := s.(interface {
+			Purge(context.Context) (int, error)
+		}); ok {
+			_, _ = p.Purge(context.Background())
+		}
+		s.Close()
+	}, nil
 }

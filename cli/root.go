@@ -28,6 +28,7 @@ var commands = []func(*invocation) *cobra.Command{
 	newWatchCmd,
 	newCancelCmd,
 	newRetryCmd,
+	newServersCmd,
 	newTasksCmd,
 	newBenchCmd,
 	newVersionCmd,

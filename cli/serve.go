@@ -23,7 +23,6 @@ import (
 	"github.com/bgtask/bgtask/internal/httpapi"
 	"github.com/bgtask/bgtask/internal/taskmode"
 	"github.com/bgtask/bgtask/metrics"
-	"github.com/bgtask/bgtask/store/boltstore"
 )
 
 // Defaults of the serve flags.
@@ -35,12 +34,15 @@ const (
 type serveFlags struct {
 	listen          string
 	dataDir         string
+	store           string
 	token           string
 	demo            bool
 	maxWorkers      int
 	retention       time.Duration
 	shutdownTimeout time.Duration
 	serverID        string
+	heartbeat       time.Duration
+	staleAfter      time.Duration
 	tags            []string
 	logLevel        string
 }
@@ -50,9 +52,11 @@ func newServeCmd(inv *invocation) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the task manager: HTTP API, live events, metrics and dashboard",
-		Long: `serve runs the task manager on the embedded store in --data-dir: it accepts
+		Long: `serve runs the task manager on the embedded store in --data-dir, or on a
+Redis shared with other servers (--store redis://HOST:PORT/DB): it accepts
 tasks over the HTTP API, runs them, reports progress and events, and takes
-over tasks left ONGOING by a crash. SIGINT or SIGTERM stop it gracefully:
+over tasks left ONGOING by a crash (on Redis: by any server that can run
+them, once their lease is stale). SIGINT or SIGTERM stop it gracefully:
 running tasks get --shutdown-timeout to finish, then retriable ones are handed
 back and the others end CANCELLED.
 
@@ -62,12 +66,16 @@ Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
 			if f.token == "" {
 				f.token = inv.getenv("BGTASK_TOKEN")
 			}
+			if !cmd.Flags().Changed("store") {
+				f.store = inv.getenv(EnvStore)
+			}
 			return inv.serve(cmd.Context(), &f)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", DefaultListen, "address to serve the API and dashboard on")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the embedded store (default <state dir>/data, state dir = $XDG_STATE_HOME/bgtask or ~/.local/state/bgtask)")
+	fl.StringVar(&f.store, "store", "", storeFlagHelp)
 	fl.StringVar(&f.token, "token", "", "bearer token required on every endpoint but /healthz (default $BGTASK_TOKEN)")
 	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
 	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once; more wait ONGOING")
@@ -75,6 +83,8 @@ Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags (comma-separated)")
+	fl.DurationVar(&f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for")
+	fl.DurationVar(&f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -91,13 +101,15 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if f.maxWorkers < 1 {
 		return fmt.Errorf("--max-workers must be at least 1, got %d", f.maxWorkers)
 	}
-	dir, err := inv.dataDir(f.dataDir)
+	dir := f.dataDir
+	if f.store == "" {
+		if dir, err = inv.dataDir(f.dataDir); err != nil {
+			return err
+		}
+	}
+	st, where, err := OpenStore(ctx, f.store, dir, logger)
 	if err != nil {
 		return err
-	}
-	st, err := boltstore.New(dir, &boltstore.Config{Logger: logger})
-	if err != nil {
-		return fmt.Errorf("cannot open the store in %s: %w", dir, err)
 	}
 	defer st.Close()
 
@@ -117,9 +129,12 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		Tags:       f.tags,
 		MaxWorkers: f.maxWorkers,
 		Retention:  f.retention,
-		Hooks:      []bgtask.Hook{hook},
-		Idle:       bgtask.IdleConfig{Sources: []idle.LoadSource{inflight}},
-		Logger:     logger,
+		// Validated by NewManager.
+		HeartbeatInterval: f.heartbeat,
+		StaleAfter:        f.staleAfter,
+		Hooks:             []bgtask.Hook{hook},
+		Idle:              bgtask.IdleConfig{Sources: []idle.LoadSource{inflight}},
+		Logger:            logger,
 	})
 	if err != nil {
 		return err
@@ -148,8 +163,8 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "data_dir", dir, "server_id", m.ServerID(), "demo", f.demo)
-	fmt.Fprintf(inv.stderr, "bgtask: serving on http://%s (data in %s)\n", ln.Addr(), dir)
+	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "store", where, "server_id", m.ServerID(), "demo", f.demo)
+	fmt.Fprintf(inv.stderr, "bgtask: serving on http://%s (data in %s)\n", ln.Addr(), where)
 
 	sig := make(chan os.Signal, 1)
 	if inv.own {

@@ -24,7 +24,7 @@ type reportRow struct {
 }
 
 // reportSystems are the columns, the subject first.
-var reportSystems = []string{"bgtask", "asynq", "asynq-aof", "river"}
+var reportSystems = []string{"bgtask", "bgtask-redis", "asynq", "asynq-aof", "river"}
 
 func sameMode(m string) map[string]string {
 	out := map[string]string{}
@@ -35,9 +35,9 @@ func sameMode(m string) map[string]string {
 }
 
 var reportRows = []reportRow{
-	{"enqueue one by one", "enqueue", map[string]string{"bgtask": "single", "asynq": "single", "asynq-aof": "single", "river": "single"},
+	{"enqueue one by one", "enqueue", map[string]string{"bgtask": "single", "bgtask-redis": "single", "asynq": "single", "asynq-aof": "single", "river": "single"},
 		func(r Result) float64 { return r.TasksPerS }, "tasks/s", false},
-	{"enqueue batch ×1000 (river: InsertMany)", "enqueue", map[string]string{"bgtask": "many", "river": "many"},
+	{"enqueue batch ×1000 (river: InsertMany)", "enqueue", map[string]string{"bgtask": "many", "bgtask-redis": "many", "river": "many"},
 		func(r Result) float64 { return r.TasksPerS }, "tasks/s", false},
 	{"enqueue batch ×1000 (river: InsertManyFast)", "enqueue", map[string]string{"bgtask": "many", "river": "manyfast"},
 		func(r Result) float64 { return r.TasksPerS }, "tasks/s", false},

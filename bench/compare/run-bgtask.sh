@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Same-run comparison of bgtask (Manager on the embedded store, durable
-# writes) with asynq (Redis, no persistence), asynq-aof (Redis, AOF everysec)
+# writes), bgtask-redis (Manager on the Redis store, on the asynq-aof Redis)
+# with asynq (Redis, no persistence), asynq-aof (Redis, AOF everysec)
 # and river (PostgreSQL, synchronous commit). Needs ./setup.sh first.
 #
 # Two invocations of the harness, as in run.sh's tuned and fast runs:
@@ -25,7 +26,7 @@
 # 127.0.0.1. About 12 minutes on a quiet machine, at most ~45 on a busy one.
 # Output: results/<run>.log (lines + summary table), results/<run>.jsonl (raw),
 #         results/<run>.time (/usr/bin/time -v of the whole run).
-# Environment: REPS (3), N (20000), C (100), RUNS ("tuned fast"),
+# Environment: REPS (3), N (20000), C (100), RUNS ("tuned fast"), SYSTEMS,
 #              QUIET_BELOW (20, 0 = no wait), QUIET_WAIT (20s).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,7 +38,7 @@ N=${N:-20000}
 C=${C:-100}
 RUNS=${RUNS:-tuned fast}
 QUIET=(-quiet-below "${QUIET_BELOW:-20}" -quiet-wait "${QUIET_WAIT:-20s}")
-SYSTEMS=bgtask,asynq,asynq-aof,river
+SYSTEMS=${SYSTEMS:-bgtask,bgtask-redis,asynq,asynq-aof,river}
 ROOT=$(git rev-parse --show-toplevel)
 mkdir -p results bin "$STATE"
 

@@ -93,6 +93,9 @@ var systemRegistry = map[string]func(k Knobs) System{
 	// bgtask's Manager on its embedded store (bbolt file, fdatasync on
 	// every group commit: nothing acknowledged is lost)
 	"bgtask": func(k Knobs) System { return newBgtaskSystem("bgtask", k) },
+	// bgtask's Manager on its Redis store, on the asynq-aof Redis
+	// (appendonly, appendfsync everysec), the next database
+	"bgtask-redis": func(k Knobs) System { return newBgtaskRedisSystem("bgtask-redis", k) },
 }
 
 func systemNames() string {

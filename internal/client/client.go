@@ -159,6 +159,14 @@ func (c *Client) Definitions(ctx context.Context) ([]httpapi.Definition, error) 
 	return out.Definitions, c.do(ctx, http.MethodGet, "/v1/definitions", nil, nil, &out)
 }
 
+// Servers returns the live servers sharing the store (GET /v1/servers).
+func (c *Client) Servers(ctx context.Context) ([]httpapi.ServerEntry, error) {
+	var out struct {
+		Servers []httpapi.ServerEntry `json:"servers"`
+	}
+	return out.Servers, c.do(ctx, http.MethodGet, "/v1/servers", nil, nil, &out)
+}
+
 // IsNotFound reports whether err is an API 404.
 func IsNotFound(err error) bool {
 	var e *Error

@@ -70,7 +70,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, CodeNothingToRetry
 	case errors.Is(err, bgtask.ErrInvalidArgument):
 		return http.StatusBadRequest, CodeBadRequest
-	case errors.Is(err, bgtask.ErrStopped), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, bgtask.ErrStopped), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, CodeUnavailable

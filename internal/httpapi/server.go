@@ -81,6 +81,7 @@ func (s *Server) routes(cfg Config) {
 	s.mux.HandleFunc("GET /v1/events", s.allEvents)
 	s.mux.HandleFunc("GET /v1/definitions", s.definitions)
 	s.mux.HandleFunc("GET /v1/stats", s.stats)
+	s.mux.HandleFunc("GET /v1/servers", s.servers)
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}

@@ -13,6 +13,7 @@ import (
 // servers do.
 var peerTests = []test{
 	{name: "Peers/ClaimsExclusive", fn: testPeersClaim},
+	{name: "Peers/OrphansExclusive", fn: testPeersOrphans},
 	{name: "Peers/FencingAcrossInstances", fn: testPeersFencing},
 	{name: "Peers/CancelReachesTheOwner", fn: testPeersCancel},
 	{name: "Peers/OneLogForAll", fn: testPeersLog},
@@ -28,17 +29,40 @@ func (e *env) peers(n int) []store.Store {
 }
 
 func testPeersClaim(e *env) {
-	t := e.t
 	const n = 200
 	e.insertMany(n, func(int) string { return "job" })
+	e.racePeers(n, 0, 1)
+}
+
+// testPeersOrphans: the instances race for the orphans of a dead server;
+// each is taken over once, at attempt 2.
+func testPeersOrphans(e *env) {
+	const n = 300
+	recs := make([]*store.Record, n)
+	for i := range recs {
+		recs[i] = Owned("job", "dead", "dead/1")
+	}
+	e.insert(recs...)
+	e.clock.Advance(time.Hour)
+	e.racePeers(n, time.Minute, 2)
+}
+
+// racePeers has 4 instances claim "job" records (orphans too with stale)
+// until none is left and checks that each of the n records went to
+// exactly one of them, at attempt.
+func (e *env) racePeers(n int, stale time.Duration, attempt int) {
+	t := e.t
 	ps := e.peers(4)
 	var mu sync.Mutex
 	won := map[string]int{}
 	var wg sync.WaitGroup
 	for i, s := range ps {
 		wg.Go(func() {
+			id := fmt.Sprint("p", i)
+			p := server{id, id + "/1"}.params(3, "job")
+			p.StaleAfter = stale
 			for range n + 1 {
-				got, err := s.Claim(t.Context(), server{fmt.Sprint("p", i), "inc"}.params(3, "job"))
+				got, err := s.Claim(t.Context(), p)
 				if err != nil {
 					t.Error(err)
 					return
@@ -49,6 +73,9 @@ func testPeersClaim(e *env) {
 				mu.Lock()
 				for _, c := range got {
 					won[c.Record.ID]++
+					if c.Record.Attempt != attempt {
+						t.Errorf("%s claimed at attempt %d, want %d", c.Record.ID, c.Record.Attempt, attempt)
+					}
 				}
 				mu.Unlock()
 			}

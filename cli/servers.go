@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask/internal/httpapi"
+)
+
+func newServersCmd(inv *invocation) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "servers",
+		Short: "List the live servers sharing the store, with the tasks each runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := inv.client(&f)
+			if err != nil {
+				return err
+			}
+			servers, err := c.Servers(cmd.Context())
+			if err != nil {
+				return inv.apiError(err)
+			}
+			if f.json {
+				return inv.printJSON(map[string]any{"servers": servers})
+			}
+			inv.printServers(servers)
+			return nil
+		},
+	}
+	inv.addClientFlags(cmd, &f)
+	return cmd
+}
+
+// printServers prints one line per server: ID (* for the one asked),
+// host and PID, uptime, running tasks out of its slots, tags, task names.
+func (inv *invocation) printServers(servers []httpapi.ServerEntry) {
+	w := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tHOST\tPID\tUP\tRUNNING\tTAGS\tTASKS")
+	for _, s := range servers {
+		id := s.ID
+		if s.Self {
+			id += " *"
+		}
+		up := s.SeenAt.Sub(s.StartedAt).Round(time.Second)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\n", id, s.Host, s.PID, up, len(s.Running), s.MaxWorkers,
+			dash(strings.Join(s.Tags, ",")), dash(strings.Join(s.Names, ",")))
+	}
+	w.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

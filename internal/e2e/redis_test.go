@@ -1,0 +1,183 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/internal/redistest"
+)
+
+// redisServers starts n `bgtask serve` processes sharing one private
+// Redis, each with its own server ID (s0, s1, ...), sub-second heartbeats
+// and a 2 s stale threshold, plus extra flags.
+func redisServers(t *testing.T, n int, extra ...string) []*server {
+	t.Helper()
+	rs := redistest.Start(t, nil)
+	var out []*server
+	for i := range n {
+		args := append([]string{"--store", rs.URL(0), "--server-id", fmt.Sprint("s", i),
+			"--heartbeat-interval", "200ms", "--stale-after", "2s"}, extra...)
+		out = append(out, startServer(t, "", args...))
+	}
+	return out
+}
+
+// liveServers returns `bgtask servers --json` as seen through s.
+func (s *server) liveServers() []httpapi.ServerEntry {
+	s.t.Helper()
+	code, out, errOut := s.run("servers", "--json")
+	if code != 0 {
+		s.t.Fatalf("servers: exit %d %s", code, errOut)
+	}
+	var v struct {
+		Servers []httpapi.ServerEntry `json:"servers"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		s.t.Fatal(err)
+	}
+	return v.Servers
+}
+
+// waitServers polls `bgtask servers` through s until ok holds.
+func (s *server) waitServers(what string, ok func([]httpapi.ServerEntry) bool) []httpapi.ServerEntry {
+	s.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		got := s.liveServers()
+		if ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("servers never %s: %+v", what, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedisServersShareWorkAndCancel: three servers on one Redis, two
+// slots each. Six long tasks submitted to the first spread over all three
+// (the others claim what the first cannot run), `bgtask servers` shows
+// who runs what, and cancels sent to the third stop every task, wherever
+// it runs.
+func TestRedisServersShareWorkAndCancel(t *testing.T) {
+	t.Parallel()
+	ss := redisServers(t, 3, "--max-workers", "2")
+	var ids []string
+	for range 6 {
+		ids = append(ids, ss[0].submit("wait", "600"))
+	}
+	got := ss[1].waitServers("running two tasks each", func(sv []httpapi.ServerEntry) bool {
+		if len(sv) != 3 {
+			return false
+		}
+		for _, s := range sv {
+			if len(s.Running) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range got {
+		if s.Self != (s.ID == "s1") || s.MaxWorkers != 2 || !strings.Contains(strings.Join(s.Names, ","), "wait") {
+			t.Errorf("server entry %+v", s)
+		}
+	}
+	code, out, _ := ss[2].run("servers")
+	if code != 0 || !strings.Contains(out, "s2 *") || !strings.Contains(out, "2/2") {
+		t.Errorf("bgtask servers printed (exit %d):\n%s", code, out)
+	}
+	for _, id := range ids {
+		if code, _, errOut := ss[2].run("cancel", id); code != 0 {
+			t.Fatalf("cancel %s through s2: exit %d %s", id, code, errOut)
+		}
+	}
+	for _, id := range ids {
+		info := ss[0].waitState(id, bgtask.StateCancelled)
+		if info.Attempt != 1 {
+			t.Errorf("task %s: attempt %d, want 1", id, info.Attempt)
+		}
+	}
+}
+
+// TestRedisTakeoverAfterKill9: the server running a retriable task is
+// killed with SIGKILL; another server takes the task over once its lease
+// is stale (by Redis' clock) and finishes it at attempt 2. The killed
+// server drops out of `bgtask servers`.
+func TestRedisTakeoverAfterKill9(t *testing.T) {
+	t.Parallel()
+	ss := redisServers(t, 2, "--max-workers", "1")
+	id := ss[0].submit("retriable_wait", "600")
+	ss[1].waitServers("showing s0 running the task", func(sv []httpapi.ServerEntry) bool {
+		return len(sv) == 2 && sv[0].ID == "s0" && len(sv[0].Running) == 1 && sv[0].Running[0] == id
+	})
+	killed := time.Now()
+	ss[0].kill9()
+	info := ss[1].waitState(id, bgtask.StateSuccess)
+	if info.Attempt != 2 {
+		t.Fatalf("task after the takeover: attempt %d, want 2", info.Attempt)
+	}
+	// Stale after 2 s, renewed every 200 ms: taken over within stale +
+	// one heartbeat (plus the claim), not much later.
+	if took := time.Since(killed); took > 2*time.Second+waitFor/2 {
+		t.Errorf("takeover took %v", took)
+	}
+	ss[1].waitServers("without s0", func(sv []httpapi.ServerEntry) bool { return len(sv) == 1 && sv[0].ID == "s1" })
+}
+
+// TestRedisEventsAcrossServers: a client watching through one server sees
+// the progress and the end of a task running on another. The task waits
+// for a marker file that the test creates once the watch has its first
+// line, so the watch sees the events live, not only the final state.
+func TestRedisEventsAcrossServers(t *testing.T) {
+	t.Parallel()
+	ss := redisServers(t, 2)
+	marker := filepath.Join(t.TempDir(), "go")
+	id := ss[0].submit("big_progress", "10", marker)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "watch", "--json", id)
+	cmd.Env = append(ss[1].env, "BGTASK_SERVER="+ss[1].addr)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var msg struct {
+			Event string        `json:"event"`
+			Data  *bgtask.Event `json:"data"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
+			t.Fatalf("watch --json line %q: %v", sc.Text(), err)
+		}
+		if len(kinds) == 0 {
+			if err := os.WriteFile(marker, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kinds = append(kinds, msg.Event)
+		if msg.Event == string(bgtask.EventUpdated) && (msg.Data == nil || msg.Data.Message != strings.Repeat("x", 10)) {
+			t.Errorf("updated event %+v, want the task's progress message", msg.Data)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("watch through s1: %v", err)
+	}
+	if got := strings.Join(kinds, ","); got != "state,updated,done" {
+		t.Fatalf("watch through s1 saw %s, want state,updated,done", got)
+	}
+}

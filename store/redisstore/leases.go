@@ -1,0 +1,231 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/bgtask/bgtask/store"
+)
+
+// claimArgs are the script's arguments for a claim: owner, incarnation,
+// limits, stale age (µs), the names (counted) and the tags.
+func claimArgs(p store.ClaimParams) []any {
+	args := []any{p.Owner, p.Incarnation, strconv.Itoa(max(p.Limit, 0)), strconv.Itoa(max(p.IdleLimit, 0)),
+		strconv.FormatInt(max(p.StaleAfter.Microseconds(), 0), 10), strconv.Itoa(len(p.Names))}
+	for _, n := range p.Names {
+		args = append(args, n)
+	}
+	for _, t := range p.Tags {
+		args = append(args, t)
+	}
+	return args
+}
+
+// Claim takes queued and, with StaleAfter, orphaned records in one round
+// trip per 500; see store.Store.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
+	if skip, err := s.checkClaim(p); skip {
+		return nil, err
+	}
+	// At most maxBatch records per call, so that no call holds Redis
+	// long; a call that finds fewer than it asked for ends the claim.
+	var out []store.Claimed
+	left, idleLeft := max(p.Limit, 0), max(p.IdleLimit, 0)
+	for left+idleLeft > 0 {
+		q := p
+		q.Limit, q.IdleLimit = min(left, maxBatch), min(idleLeft, maxBatch)
+		res, err := s.run(ctx, "claim", claimArgs(q)...)
+		if err != nil {
+			return out, err
+		}
+		got, err := decodeClaimed(res)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+		normal, idle := 0, 0
+		for _, c := range got {
+			if c.Record.Idle() {
+				idle++
+			} else {
+				normal++
+			}
+		}
+		if normal < q.Limit && idle < q.IdleLimit {
+			break
+		}
+		left, idleLeft = left-normal, idleLeft-idle
+		if normal < q.Limit {
+			left = 0
+		}
+		if idle < q.IdleLimit {
+			idleLeft = 0
+		}
+	}
+	return out, nil
+}
+
+// Recover claims the records p.Owner holds under no lease in held; see
+// store.Store. It knows no dead incarnations of other servers: their
+// records become orphans that Claim takes after StaleAfter.
+func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.Lease) ([]store.Claimed, error) {
+	if skip, err := s.checkClaim(p); skip {
+		return nil, err
+	}
+	args := append(claimArgs(p), "--")
+	for _, l := range held {
+		args = append(args, l.ID, l.Incarnation, strconv.FormatUint(l.Fence, 10))
+	}
+	res, err := s.run(ctx, "recover", args...)
+	if err != nil {
+		return nil, err
+	}
+	return decodeClaimed(res)
+}
+
+// checkClaim reports whether a claim with p need not reach Redis: the
+// store is closed, p is invalid (err says why) or p can take nothing.
+func (s *Store) checkClaim(p store.ClaimParams) (skip bool, err error) {
+	switch {
+	case s.closed.Load():
+		return true, store.ErrClosed
+	case p.Owner == "" || p.Incarnation == "":
+		return true, fmt.Errorf("redisstore: claim: Owner and Incarnation are required")
+	}
+	return len(p.Names) == 0 || max(p.Limit, 0)+max(p.IdleLimit, 0) == 0, nil
+}
+
+// decodeClaimed decodes claim replies: {previous owner, exhausted, record}.
+func decodeClaimed(res any) ([]store.Claimed, error) {
+	out := make([]store.Claimed, 0, len(list(res)))
+	for _, v := range list(res) {
+		e := list(v)
+		r, err := decodeRecord(e[2])
+		if err != nil {
+			return nil, err
+		}
+		c := store.Claimed{Record: r, PrevOwner: str(e[0]), Exhausted: str(e[1]) == "1"}
+		if !c.Exhausted {
+			c.Lease = r.Lease()
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func leaseArgs(l store.Lease) []any {
+	return []any{l.ID, l.Owner, l.Incarnation, strconv.FormatUint(l.Fence, 10)}
+}
+
+// Renew renews the leases in one round trip per 500; see store.Store.
+func (s *Store) Renew(ctx context.Context, leases []store.Lease) (store.RenewResult, error) {
+	var out store.RenewResult
+	if s.closed.Load() {
+		return out, store.ErrClosed
+	}
+	err := chunks(len(leases), func(lo, hi int) error {
+		args := make([]any, 0, 4*(hi-lo))
+		for _, l := range leases[lo:hi] {
+			args = append(args, leaseArgs(l)...)
+		}
+		res, err := s.run(ctx, "renew", args...)
+		if err != nil {
+			return err
+		}
+		l := list(res)
+		for _, i := range list(l[0]) {
+			n, _ := i.(int64)
+			out.Lost = append(out.Lost, leases[lo+int(n)-1])
+		}
+		for _, id := range list(l[1]) {
+			out.CancelRequested = append(out.CancelRequested, str(id))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// patchArgs are the script's 8 arguments for a patch.
+func patchArgs(p store.Patch) []any {
+	args := leaseArgs(p.Lease)
+	args = append(args, optional(p.Progress != nil, func() string { return encodeProgress(*p.Progress) })...)
+	return append(args, optional(p.Subtasks != nil, func() string { return encodeSubtasks(p.Subtasks) })...)
+}
+
+// optional is a flag and a value, encoded only when the flag is set.
+func optional(set bool, value func() string) []any {
+	if !set {
+		return []any{"0", ""}
+	}
+	return []any{"1", value()}
+}
+
+// patch runs op (update or release) over patches and returns the leases
+// the script reported lost.
+func (s *Store) patch(ctx context.Context, op string, patches []store.Patch) ([]store.Lease, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	var lost []store.Lease
+	err := chunks(len(patches), func(lo, hi int) error {
+		args := make([]any, 0, 8*(hi-lo))
+		for _, p := range patches[lo:hi] {
+			args = append(args, patchArgs(p)...)
+		}
+		res, err := s.run(ctx, op, args...)
+		if err != nil {
+			return err
+		}
+		for _, i := range list(res) {
+			n, _ := i.(int64)
+			lost = append(lost, patches[lo+int(n)-1].Lease)
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// Update applies patches under their leases; see store.Store.
+func (s *Store) Update(ctx context.Context, patches []store.Patch) ([]store.Lease, error) {
+	return s.patch(ctx, "update", patches)
+}
+
+// Release hands records back to the queue; see store.Store.
+func (s *Store) Release(ctx context.Context, patches []store.Patch) ([]store.Lease, error) {
+	return s.patch(ctx, "release", patches)
+}
+
+// Finish writes terminal states in one round trip per 500 completions;
+// see store.Store.
+func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.FinishResult, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	out := make([]store.FinishResult, 0, len(cs))
+	err := chunks(len(cs), func(lo, hi int) error {
+		args := make([]any, 0, 11*(hi-lo))
+		for _, c := range cs[lo:hi] {
+			if !c.State.Terminal() {
+				return fmt.Errorf("redisstore: finish of %s with state %q, want a terminal state", c.Lease.ID, c.State)
+			}
+			args = append(args, leaseArgs(c.Lease)...)
+			args = append(args, string(c.State), c.Error, strconv.Itoa(c.ExitCode))
+			args = append(args, optional(c.Progress != nil, func() string { return encodeProgress(*c.Progress) })...)
+			args = append(args, optional(c.Subtasks != nil, func() string { return encodeSubtasks(c.Subtasks) })...)
+		}
+		res, err := s.run(ctx, "finish", args...)
+		if err != nil {
+			return err
+		}
+		for _, v := range list(res) {
+			r, err := statusRecord(v, map[string]error{"owner": store.ErrNotOwner, "missing": store.ErrNotFound})
+			out = append(out, store.FinishResult{Record: r, Err: err})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/bgtask/bgtask/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Page sizes of ReadLog: for a limit of 0 or less, and the most one call
+// returns (so that no read holds Redis long).
+const (
+	defaultLogPage = 100
+	maxLogPage     = 10_000
+)
+
+// ReadLog returns up to limit entries (at most 10,000) with Seq > after;
+// see store.Store.
+// With nothing to return and wait > 0 it blocks in XREAD BLOCK on its own
+// connection, so an append wakes it at once; when ctx ends first, CLIENT
+// UNBLOCK releases that connection.
+func (s *Store) ReadLog(ctx context.Context, after uint64, limit int, wait time.Duration) (store.LogPage, error) {
+	switch {
+	case limit <= 0:
+		limit = defaultLogPage
+	case limit > maxLogPage:
+		limit = maxLogPage
+	}
+	res, err := s.run(ctx, "readlog", strconv.FormatUint(after, 10), strconv.Itoa(limit))
+	if err != nil {
+		return store.LogPage{}, err
+	}
+	l := list(res)
+	head, _ := l[0].(int64)
+	page := store.LogPage{Head: uint64(head), Truncated: str(l[1]) == "1"}
+	for _, e := range list(l[2]) {
+		entry := list(e)
+		ev, err := decodeEvent(str(entry[0]), list(entry[1]))
+		if err != nil {
+			return store.LogPage{}, err
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if len(page.Events) > 0 || page.Truncated || wait <= 0 {
+		return page, nil
+	}
+	return s.waitLog(ctx, after, limit, wait, page)
+}
+
+// waitLog blocks until an entry after after is appended, wait passes or
+// ctx ends. page is what the non-blocking read found (its Head).
+func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.Duration, page store.LogPage) (store.LogPage, error) {
+	conn := s.rdb.Conn()
+	defer conn.Close()
+	id, err := conn.ClientID(ctx).Result()
+	if err != nil {
+		return store.LogPage{}, s.wrap(ctx, err)
+	}
+	read := make(chan struct{})
+	defer close(read)
+	stop := context.AfterFunc(ctx, func() { s.unblock(id, read) })
+	defer stop()
+	streams, err := conn.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{s.cfg.Prefix + "log", "0-" + strconv.FormatUint(after, 10)},
+		Count:   int64(limit),
+		Block:   max(wait, time.Millisecond),
+	}).Result()
+	switch {
+	case ctx.Err() != nil:
+		return page, ctx.Err()
+	case err == redis.Nil:
+		return page, nil
+	case err != nil:
+		return store.LogPage{}, s.wrap(ctx, err)
+	}
+	for _, st := range streams {
+		for _, m := range st.Messages {
+			ev, err := decodeEvent(m.ID, flatten(m.Values))
+			if err != nil {
+				return store.LogPage{}, err
+			}
+			page.Events = append(page.Events, ev)
+		}
+	}
+	if n := len(page.Events); n > 0 {
+		page.Truncated = page.Events[0].Seq != after+1
+		page.Head = max(page.Head, page.Events[n-1].Seq)
+	}
+	return page, nil
+}
+
+// unblock releases client id from its blocking read (CLIENT UNBLOCK)
+// once ctx has ended. The read may not have reached Redis yet, so it
+// tries again every few milliseconds until one unblocks it or read is
+// closed (bounded: a read blocks for wait at most anyway).
+func (s *Store) unblock(id int64, read <-chan struct{}) {
+	for range 2000 {
+		// A fresh context: the caller's has ended.
+		if n, err := s.rdb.ClientUnblock(context.Background(), id).Result(); n == 1 || errors.Is(err, redis.ErrClosed) {
+			return
+		}
+		select {
+		case <-read:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// flatten turns go-redis' decoded stream fields back into pairs (their
+// order does not matter to decodeEvent).
+func flatten(m map[string]any) []any {
+	out := make([]any, 0, 2*len(m))
+	for k, v := range m {
+		out = append(out, k, v)
+	}
+	return out
+}

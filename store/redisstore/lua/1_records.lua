@@ -1,0 +1,203 @@
+#!lua name=__LIBRARY__
+-- bgtask's Redis store: every operation that reads or changes more than
+-- one key is a function of this one Redis Functions library (the files
+-- of this directory, joined in name order), so each
+-- call is atomic and one round trip, and the library is compiled once
+-- (FUNCTION LOAD), not at every call. The store calls it as
+--
+--   FCALL __LIBRARY__ 0 OP PREFIX NOW LOGMAX LOGAGE RETAIN ARGS...
+--
+-- OP names the operation (the table at the end), PREFIX is the key
+-- prefix, NOW the caller's clock in microseconds or "" for Redis' own
+-- TIME, LOGMAX and LOGAGE bound the event log (entries, microseconds),
+-- RETAIN is the age (microseconds, 0 for none) after which finished
+-- records are deleted by the writes that pass by. The library's name
+-- carries a hash of this text, so that servers of different versions
+-- sharing one Redis each call their own.
+--
+-- Keys are built here from PREFIX; docs/redis.md lists them all.
+--
+-- Record hash fields: n name, s state, a attempt, m max attempts, o owner,
+-- i incarnation, f fence, h heartbeat (µs), c cancel requested ("1"),
+-- p progress ("cur tot msg", "" = zero), u subtasks (JSON array of
+-- [key, state, error, progress]), st started (µs), fi finished (µs),
+-- e error, x exit code, k idempotency key, q queue kind (priority letter
+-- and JSON array of sorted tags), d everything the store never reads
+-- (args, creation time, timeouts, tags, priority; opaque here), es the
+-- Seq of the newest task event about the record.
+
+-- The call's arguments and clock, set by main at the start of every call
+-- (Redis runs one call at a time).
+local ARGV, P, now, NOW, LOGMAX, LOGAGE, RETAIN
+local A = 7 -- first argument of the operation
+
+-- appended is true once the call appended to the log; first and seq are
+-- then the first and last Seq it used (the first from INCR P seq, the
+-- last written back at the end of the call); expiring is how many
+-- finished records the call may delete for RETAIN.
+local appended, first, seq, expiring = false, 0, 0, 0
+
+-- HOUSEKEEPING: the log is trimmed and expired records deleted when a
+-- call's Seqs cross a multiple of it, not at every call (the log may hold
+-- up to LOGMAX + HOUSEKEEPING entries).
+local HOUSEKEEPING = 16
+
+local function fmt(n) return string.format('%d', n) end
+local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
+local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
+
+-- keys
+local function krec(id) return P .. 't:' .. id end
+local function kstate(s) return P .. 's:' .. s end
+local function knamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
+local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
+local function kqueue(kind) return P .. 'q:' .. kind end
+local function kowned(kind) return P .. 'o:' .. kind end
+local function kkinds(name) return P .. 'qs:' .. name end
+
+-- register adds r's queue kind to its name's registry of tagged kinds
+-- (untagged kinds, n[] and i[], are always looked at: not registered).
+local function register(r)
+	if r.q ~= 'n[]' and r.q ~= 'i[]' then redis.call('SADD', kkinds(r.n), r.q) end
+end
+local function kown(owner) return P .. 'own:' .. owner end
+local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
+
+-- records
+--
+-- Values longer than CHUNK bytes of the fields in CHUNKED (which the
+-- library never reads by HGET) are stored in CHUNK-byte pieces: f, f2,
+-- f3, ... so that a record's hash stays a compact listpack (Redis keeps
+-- a hash as a listpack while every value is at most
+-- hash-max-listpack-value, 64 by default, bytes).
+local CHUNK = 64
+local CHUNKED = {d = true, u = true, p = true, e = true}
+
+-- load returns the record id (nil if none), its fields joined, with
+-- _old, what is stored, so that save writes only what changed.
+local function load(id)
+	local flat = redis.call('HGETALL', krec(id))
+	if #flat == 0 then return nil end
+	local r, old, parts = {id = id}, {}, {}
+	for j = 1, #flat, 2 do
+		local f, v = flat[j], flat[j + 1]
+		local base, n = string.match(f, '^([dupe])(%d+)$')
+		if base then
+			parts[#parts + 1] = {base, tonumber(n), v}
+		else
+			r[f] = v
+		end
+		old[f] = v
+	end
+	table.sort(parts, function(x, y)
+		if x[1] ~= y[1] then return x[1] < y[1] end
+		return x[2] < y[2]
+	end)
+	for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
+	r._old = old
+	return r
+end
+
+local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
+
+local function empty(v) return v == nil or v == '' or v == false end
+
+-- pieces returns the hash fields that store value v of field f.
+local function pieces(f, v, out)
+	if not CHUNKED[f] or #v <= CHUNK then
+		out[f] = v
+		return
+	end
+	out[f] = string.sub(v, 1, CHUNK)
+	local k = 2
+	for pos = CHUNK + 1, #v, CHUNK do
+		out[f .. k] = string.sub(v, pos, pos + CHUNK - 1)
+		k = k + 1
+	end
+end
+
+-- save writes the fields of r that changed since load and deletes the
+-- ones emptied.
+local function save(r)
+	local want = {}
+	for _, f in ipairs(FIELDS) do
+		if not empty(r[f]) then pieces(f, tostring(r[f]), want) end
+	end
+	local old = r._old or {}
+	local set, del = {}, {}
+	for f, v in pairs(want) do
+		if old[f] ~= v then
+			set[#set + 1] = f
+			set[#set + 1] = v
+		end
+	end
+	for f in pairs(old) do
+		if want[f] == nil then del[#del + 1] = f end
+	end
+	local key = krec(r.id)
+	if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+	if #set > 0 then redis.call('HSET', key, unpack(set)) end
+	r._old = want
+end
+
+-- reply is the record as a flat field/value list with its id first.
+local function reply(r)
+	local out = {r.id}
+	for _, f in ipairs(FIELDS) do
+		local v = r[f]
+		if v ~= nil and v ~= '' and v ~= false then
+			out[#out + 1] = f
+			out[#out + 1] = tostring(v)
+		end
+	end
+	return out
+end
+
+local function num(v) return tonumber(v) or 0 end
+
+-- index moves r from state 'from' (nil: new) to r.s.
+local function reindex(r, from)
+	if from == r.s then return end
+	if from then
+		redis.call('ZREM', kstate(from), r.id)
+		redis.call('ZREM', knamestate(from, r.n), r.id)
+	end
+	redis.call('ZADD', kstate(r.s), 0, r.id)
+	redis.call('ZADD', knamestate(r.s, r.n), 0, r.id)
+	if terminal(r.s) then
+		redis.call('ZADD', KFIN, r.fi, r.id)
+	elseif from and terminal(from) then
+		redis.call('ZREM', KFIN, r.id)
+	end
+end
+
+local function enqueue(r)
+	local kind = kkind(r.n, r.q)
+	register(r)
+	redis.call('ZADD', kqueue(kind), 0, r.id)
+end
+
+local function own(r)
+	redis.call('ZADD', kowned(kkind(r.n, r.q)), r.h, r.id)
+	redis.call('SADD', kown(r.o), r.id)
+end
+
+-- unown removes r from the queue and owner indexes it is in.
+local function unown(r)
+	local kind = kkind(r.n, r.q)
+	if r.o and r.o ~= '' then
+		redis.call('ZREM', kowned(kind), r.id)
+		redis.call('SREM', kown(r.o), r.id)
+	else
+		redis.call('ZREM', kqueue(kind), r.id)
+	end
+end
+
+local function holds(r, owner, inc, fence)
+	return r ~= nil and r.s == 'ONGOING' and r.o ~= nil and r.o ~= '' and r.o == owner and r.i == inc and r.f == fence
+end
+
+local function subtasks(r)
+	if not r.u or r.u == '' then return {} end
+	return cjson.decode(r.u)
+end

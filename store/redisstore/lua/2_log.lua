@@ -1,0 +1,133 @@
+-- The event log: appending (emit), trimming, reading.
+
+-- emit appends the event of kind about r. A task event also sets r.es,
+-- which the caller's save then writes: emit comes before save.
+local function emit(r, kind)
+	if appended then
+		seq = seq + 1
+	else
+		seq = redis.call('INCR', KSEQ)
+		first = seq
+	end
+	local fields = {'k', kind, 'id', r.id, 'n', r.n, 's', r.s, 'a', r.a or '0', 't', NOW}
+	if r.p and r.p ~= '' then
+		fields[#fields + 1] = 'p'
+		fields[#fields + 1] = r.p
+	end
+	if kind == 'done' or kind == 'partial_success' or kind == 'failed' or kind == 'cancelled' then
+		if r.e and r.e ~= '' then
+			fields[#fields + 1] = 'e'
+			fields[#fields + 1] = r.e
+		end
+		if r.x and r.x ~= '' then
+			fields[#fields + 1] = 'x'
+			fields[#fields + 1] = r.x
+		end
+		local errs, any = {}, false
+		for _, s in ipairs(subtasks(r)) do
+			if s[2] == 'FAILURE' then
+				errs[s[1]] = s[3]
+				any = true
+			end
+		end
+		if any then
+			fields[#fields + 1] = 'se'
+			fields[#fields + 1] = cjson.encode(errs)
+		end
+	end
+	if kind == 'cancel' then
+		fields[#fields + 1] = 'o'
+		fields[#fields + 1] = r.o
+	end
+	redis.call('XADD', KLOG, '0-' .. fmt(seq), unpack(fields))
+	appended = true
+	if kind ~= 'enqueued' and kind ~= 'cancel' then r.es = fmt(seq) end
+end
+
+-- trimlog keeps the log within LOGMAX entries and LOGAGE microseconds.
+local function trimlog()
+	if LOGMAX > 0 then redis.call('XTRIM', KLOG, 'MAXLEN', '=', LOGMAX) end
+	if LOGAGE <= 0 then return end
+	local cutoff = now - LOGAGE
+	-- The common case, nothing too old: one look at the oldest entry.
+	local oldest = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 1)
+	if #oldest == 0 then return end
+	for j = 1, #oldest[1][2], 2 do
+		if oldest[1][2][j] == 't' and tonumber(oldest[1][2][j + 1]) >= cutoff then return end
+	end
+	for _ = 1, 1000 do
+		local old = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 100)
+		if #old == 0 then return end
+		local keep = nil
+		for _, e in ipairs(old) do
+			local f = e[2]
+			local t = 0
+			for j = 1, #f, 2 do
+				if f[j] == 't' then t = tonumber(f[j + 1]) end
+			end
+			if t >= cutoff then
+				keep = e[1]
+				break
+			end
+		end
+		if keep then
+			redis.call('XTRIM', KLOG, 'MINID', keep)
+			return
+		end
+		local last = old[#old][1]
+		redis.call('XTRIM', KLOG, 'MINID', last)
+		redis.call('XDEL', KLOG, last)
+	end
+end
+
+-- housekeeping reports whether the call's Seqs crossed a multiple of
+-- HOUSEKEEPING.
+local function housekeeping()
+	return appended and math.floor((first - 1) / HOUSEKEEPING) ~= math.floor(seq / HOUSEKEEPING)
+end
+
+local function done(result)
+	if housekeeping() then trimlog() end
+	return result
+end
+
+local function terminalkind(r)
+	if r.s == 'SUCCESS' then
+		for _, s in ipairs(subtasks(r)) do
+			if s[2] == 'FAILURE' then return 'partial_success' end
+		end
+		return 'done'
+	elseif r.s == 'CANCELLED' then
+		return 'cancelled'
+	end
+	return 'failed'
+end
+
+-- finish ends r in state st (r's fields e, x, p, u already set).
+local function finish(r, st)
+	local from = r.s
+	unown(r)
+	r.s, r.fi, r.o, r.c = st, NOW, '', ''
+	emit(r, terminalkind(r))
+	save(r)
+	reindex(r, from)
+end
+
+
+-- ReadLog: after, limit. Returns {head, truncated, entries}.
+local function readlog()
+	local after, limit = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
+	local head = tonumber(redis.call('GET', KSEQ) or '0')
+	local entries
+	local truncated = 0
+	if after > head then
+		entries = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', limit)
+		truncated = 1
+	else
+		entries = redis.call('XRANGE', KLOG, '(0-' .. fmt(after), '+', 'COUNT', limit)
+		if after < head then
+			if #entries == 0 or entries[1][1] ~= '0-' .. fmt(after + 1) then truncated = 1 end
+		end
+	end
+	return {head, truncated, entries}
+end

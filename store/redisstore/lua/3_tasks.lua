@@ -1,0 +1,170 @@
+-- Records as a whole: insert, cancel, retry, retention, listing.
+
+-- Insert: per record 10 arguments: id, name, queue kind, data, idem key,
+-- owner, incarnation, max attempts, progress, subtasks.
+local INSERT_ARITY = 10
+
+local function insert()
+	local n = (#ARGV - A + 1) / INSERT_ARITY
+	expiring = n
+	local recs = {}
+	for j = 0, n - 1 do
+		local b = A + j * INSERT_ARITY
+		recs[j + 1] = {id = ARGV[b], n = ARGV[b + 1], q = ARGV[b + 2], d = ARGV[b + 3], k = ARGV[b + 4],
+			o = ARGV[b + 5], i = ARGV[b + 6], m = ARGV[b + 7], p = ARGV[b + 8], u = ARGV[b + 9]}
+	end
+	-- Check every ID before writing anything: a batch with a stored ID
+	-- stores nothing. The same record again (a repeated call whose answer
+	-- was lost) is answered as the first call was.
+	local repeated = {}
+	for j, r in ipairs(recs) do
+		local old = redis.call('EXISTS', krec(r.id)) == 1 and load(r.id)
+		if old then
+			if old.n ~= r.n or old.d ~= r.d then
+				return redis.error_reply('DUPID ' .. r.id)
+			end
+			repeated[j] = old
+		end
+	end
+	local out = {}
+	for j, r in ipairs(recs) do
+		local old = repeated[j]
+		if old then
+			local lease = ''
+			if r.o ~= '' and old.o == r.o and old.i == r.i and old.f == '1' then lease = '1' end
+			out[#out + 1] = {r.id, '', lease}
+		else
+			local existing = nil
+			if r.k ~= '' then existing = redis.call('HGET', KIDEM, r.k) end
+			if existing then
+				out[#out + 1] = {existing, '1', ''}
+			else
+				if r.k ~= '' then redis.call('HSET', KIDEM, r.k, r.id) end
+				r.s = 'ONGOING'
+				if r.o ~= '' then
+					r.a, r.f, r.h, r.st = '1', '1', NOW, NOW
+					emit(r, 'started')
+					save(r)
+					register(r) -- so that claims find it as an orphan
+					own(r)
+					reindex(r, nil)
+					out[#out + 1] = {r.id, '', '1'}
+				else
+					r.a, r.f, r.o, r.i = '0', '', '', ''
+					save(r)
+					enqueue(r)
+					reindex(r, nil)
+					emit(r, 'enqueued')
+					out[#out + 1] = {r.id, '', ''}
+				end
+			end
+		end
+	end
+	return done(out)
+end
+
+-- RequestCancel: id. Returns {status, record}: status '' , 'missing' or
+-- 'finished'.
+local function cancel()
+	local r = load(ARGV[A])
+	if not r then return {'missing'} end
+	if terminal(r.s) then return {'finished'} end
+	if r.o and r.o ~= '' then
+		if r.c ~= '1' then
+			r.c = '1'
+			save(r)
+		end
+		emit(r, 'cancel')
+	else
+		r.e, r.x = 'cancelled', '1'
+		finish(r, 'CANCELLED')
+	end
+	return done({'', reply(r)})
+end
+
+-- Retry: id, max attempts to grant (0: unchanged). Returns {status,
+-- record}: status '', 'missing' or 'nothing'.
+local function retry()
+	local r = load(ARGV[A])
+	if not r then return {'missing'} end
+	local subs = subtasks(r)
+	local failed = false
+	for _, s in ipairs(subs) do
+		if s[2] == 'FAILURE' then
+			s[2], s[3], s[4] = 'PENDING', '', ''
+			failed = true
+		end
+	end
+	if not terminal(r.s) or not failed then return {'nothing'} end
+	local from = r.s
+	r.u = cjson.encode(subs)
+	r.s, r.fi, r.e, r.x, r.o, r.i = 'ONGOING', '', '', '', '', ''
+	local grant = tonumber(ARGV[A + 1])
+	if grant > 0 then r.m = fmt(num(r.a) + grant) end
+	save(r)
+	reindex(r, from)
+	enqueue(r)
+	emit(r, 'enqueued')
+	return done({'', reply(r)})
+end
+
+-- deleterec removes a terminal record and every index entry of it.
+local function deleterec(id)
+	local r = load(id)
+	redis.call('ZREM', KFIN, id)
+	if not r then return end
+	redis.call('DEL', krec(id))
+	redis.call('ZREM', kstate(r.s), id)
+	redis.call('ZREM', knamestate(r.s, r.n), id)
+	if r.k and r.k ~= '' and redis.call('HGET', KIDEM, r.k) == id then redis.call('HDEL', KIDEM, r.k) end
+end
+
+-- DeleteFinished: older than (µs), limit. Also trims the log by age.
+local function deletefinished()
+	local cutoff = now - tonumber(ARGV[A])
+	local ids = redis.call('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[A + 1]))
+	for _, id in ipairs(ids) do deleterec(id) end
+	trimlog()
+	return #ids
+end
+
+-- expire deletes up to limit records finished before now - age (the
+-- store's own retention, run with Finish and Insert).
+local function expire(age, limit)
+	if age <= 0 then return end
+	local ids = redis.call('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(now - age), 'LIMIT', 0, limit)
+	for _, id in ipairs(ids) do deleterec(id) end
+end
+
+-- List: state ('' any), name ('' any), cursor ('' from the newest),
+-- limit. Returns {records..., next cursor or ''} newest first.
+local function list()
+	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+	local keys = {}
+	for _, s in ipairs(STATES) do
+		if st == '' or st == s then
+			if name == '' then keys[#keys + 1] = kstate(s) else keys[#keys + 1] = knamestate(s, name) end
+		end
+	end
+	local max = '+'
+	if cursor ~= '' then max = '(' .. cursor end
+	local ids = {}
+	for _, key in ipairs(keys) do
+		for _, id in ipairs(redis.call('ZREVRANGEBYLEX', key, max, '-', 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
+	end
+	table.sort(ids, function(x, y) return x > y end)
+	local out, next = {}, ''
+	for j = 1, math.min(limit, #ids) do
+		local r = load(ids[j])
+		if r then out[#out + 1] = reply(r) end
+	end
+	if #ids > limit then next = ids[limit] end
+	out[#out + 1] = next
+	return out
+end
+
+local function counts()
+	local out = {}
+	for _, s in ipairs(STATES) do out[#out + 1] = redis.call('ZCARD', kstate(s)) end
+	return out
+end

@@ -1,0 +1,175 @@
+-- Claims: queued records and orphans, Recover.
+
+-- reset prepares r for a new attempt: progress cleared, subtasks that
+-- had not succeeded back to PENDING.
+local function reset(r)
+	r.p = ''
+	local subs = subtasks(r)
+	if #subs > 0 then
+		for _, s in ipairs(subs) do
+			if s[2] ~= 'SUCCESS' then
+				s[2], s[3], s[4] = 'PENDING', '', ''
+			end
+		end
+		r.u = cjson.encode(subs)
+	end
+end
+
+-- take claims r for owner/inc; same is true for a record this very
+-- incarnation claimed but never started (its attempt is kept). It
+-- returns the reply entry.
+local function take(r, owner, inc, same)
+	local prev = r.o or ''
+	local attempt = num(r.a)
+	unown(r)
+	if not same then
+		local max = num(r.m)
+		if max > 0 and attempt >= max then
+			r.e = 'orphaned after ' .. fmt(attempt) .. ' attempt'
+			if attempt ~= 1 then r.e = r.e .. 's' end
+			r.x = '1'
+			r.o = ''
+			finish(r, 'FAILURE')
+			return {prev, '1', reply(r)}
+		end
+		attempt = attempt + 1
+	end
+	r.a, r.o, r.i, r.f, r.h, r.st = fmt(attempt), owner, inc, fmt(num(r.f) + 1), NOW, NOW
+	reset(r)
+	emit(r, 'started')
+	save(r)
+	own(r)
+	return {prev, '', reply(r)}
+end
+
+-- kinds returns the queue kinds of names that a server with tags may
+-- run, split by priority letter: {n = {...}, i = {...}}.
+local function kinds(names, tags)
+	local out = {n = {}, i = {}}
+	for _, name in ipairs(names) do
+		local qs = {'n[]', 'i[]'}
+		if next(tags) then
+			for _, q in ipairs(redis.call('SMEMBERS', kkinds(name))) do qs[#qs + 1] = q end
+		end
+		for _, q in ipairs(qs) do
+			local ok = string.sub(q, 2) == '[]'
+			if not ok then
+				for _, t in ipairs(cjson.decode(string.sub(q, 2))) do
+					if tags[t] then
+						ok = true
+						break
+					end
+				end
+			end
+			if ok then
+				local list = out[string.sub(q, 1, 1)]
+				list[#list + 1] = kkind(name, q)
+			end
+		end
+	end
+	return out
+end
+
+-- Claim: owner, incarnation, limit, idle limit, stale after (µs, 0 for
+-- none), #names, names..., tags...
+local function claim()
+	local owner, inc = ARGV[A], ARGV[A + 1]
+	local limits = {n = tonumber(ARGV[A + 2]), i = tonumber(ARGV[A + 3])}
+	local stale = tonumber(ARGV[A + 4])
+	local nn = tonumber(ARGV[A + 5])
+	local names, tags = {}, {}
+	for j = 1, nn do names[j] = ARGV[A + 5 + j] end
+	for j = A + 6 + nn, #ARGV do tags[ARGV[j]] = true end
+	local ks = kinds(names, tags)
+	local out = {}
+	for _, prio in ipairs({'n', 'i'}) do
+		local limit = limits[prio]
+		-- queued, oldest ID first across every kind
+		local ids = {}
+		if limit > 0 then
+			for _, kind in ipairs(ks[prio]) do
+				for _, id in ipairs(redis.call('ZRANGE', kqueue(kind), 0, limit - 1)) do ids[#ids + 1] = id end
+			end
+		end
+		table.sort(ids)
+		for j = 1, math.min(limit, #ids) do
+			out[#out + 1] = take(load(ids[j]), owner, inc, false)
+		end
+		limit = limit - math.min(limit, #ids)
+		-- orphans, oldest renewal first
+		if stale > 0 and limit > 0 then
+			local cands = {}
+			for _, kind in ipairs(ks[prio]) do
+				local off = 0
+				local found = 0
+				for _ = 1, 10000 do
+					local got = redis.call('ZRANGEBYSCORE', kowned(kind), '-inf', '(' .. fmt(now - stale), 'WITHSCORES', 'LIMIT', off, limit)
+					if #got == 0 then break end
+					for j = 1, #got, 2 do
+						local id = got[j]
+						if redis.call('HGET', krec(id), 'i') ~= inc then
+							cands[#cands + 1] = {tonumber(got[j + 1]), id}
+							found = found + 1
+						end
+					end
+					off = off + #got / 2
+					if found >= limit then break end
+				end
+			end
+			table.sort(cands, function(x, y)
+				if x[1] ~= y[1] then return x[1] < y[1] end
+				return x[2] < y[2]
+			end)
+			for j = 1, math.min(limit, #cands) do
+				out[#out + 1] = take(load(cands[j][2]), owner, inc, false)
+			end
+		end
+	end
+	return done(out)
+end
+
+-- Recover: like Claim's arguments (stale unused), then after the tags
+-- '--' and the held leases as id, fence pairs.
+local function recover()
+	local owner, inc = ARGV[A], ARGV[A + 1]
+	local limits = {n = tonumber(ARGV[A + 2]), i = tonumber(ARGV[A + 3])}
+	local nn = tonumber(ARGV[A + 5])
+	local names, tags, held = {}, {}, {}
+	for j = 1, nn do names[ARGV[A + 5 + j]] = true end
+	local j = A + 6 + nn
+	while j <= #ARGV and ARGV[j] ~= '--' do
+		tags[ARGV[j]] = true
+		j = j + 1
+	end
+	j = j + 1
+	while j + 2 <= #ARGV + 1 do
+		held[ARGV[j] .. ' ' .. ARGV[j + 1] .. ' ' .. ARGV[j + 2]] = true
+		j = j + 3
+	end
+	local cands = {n = {}, i = {}}
+	for _, id in ipairs(redis.call('SMEMBERS', kown(owner))) do
+		local r = load(id)
+		if r and r.s == 'ONGOING' and r.o == owner and names[r.n] and not held[id .. ' ' .. (r.i or '') .. ' ' .. (r.f or '')] then
+			local tagsok = string.sub(r.q, 2) == '[]'
+			if not tagsok then
+				for _, t in ipairs(cjson.decode(string.sub(r.q, 2))) do
+					if tags[t] then tagsok = true end
+				end
+			end
+			if tagsok then
+				local list = cands[string.sub(r.q, 1, 1)]
+				list[#list + 1] = r
+			end
+		end
+	end
+	local out = {}
+	for _, prio in ipairs({'n', 'i'}) do
+		local list = cands[prio]
+		table.sort(list, function(x, y) return x.id < y.id end)
+		for k = 1, math.min(limits[prio], #list) do
+			local r = list[k]
+			out[#out + 1] = take(r, owner, inc, r.i == inc)
+		end
+	end
+	return done(out)
+end

@@ -1,0 +1,33 @@
+-- The operations and the one function Redis calls.
+
+local OPS = {
+	insert = insert, claim = claim, recover = recover, renew = renew, update = update,
+	release = release, finish = finishall, cancel = cancel, retry = retry,
+	deletefinished = deletefinished, list = list, counts = counts, readlog = readlog,
+	announce = announce, withdraw = withdraw, servers = servers,
+}
+
+local function main(_, args)
+	ARGV = args
+	P = ARGV[2]
+	now = tonumber(ARGV[3])
+	if not now then
+		local t = redis.call('TIME')
+		now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	end
+	NOW = fmt(now)
+	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
+	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
+	appended, first, seq, expiring = false, 0, 0, 0
+	local f = OPS[ARGV[1]]
+	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
+	local result = f()
+	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
+	-- Twice the records written since the last time: retention keeps up
+	-- with any rate.
+	if RETAIN > 0 and expiring > 0 and housekeeping() then expire(RETAIN, 2 * (expiring + HOUSEKEEPING)) end
+	return result
+end
+
+redis.register_function('__LIBRARY__', main)
