@@ -80,7 +80,7 @@ func (w *wtx) claimOne(out []store.Claimed, id string, p store.ClaimParams, how 
 		exhaust(r, w.now)
 		w.event(r, store.EventFailed)
 		w.put(r, b)
-		return append(out, store.Claimed{Record: r.Clone(), PrevOwner: prev, Exhausted: true})
+		return append(out, store.Claimed{Record: r, PrevOwner: prev, Exhausted: true})
 	}
 	if how != "same" {
 		r.Attempt++
@@ -88,7 +88,7 @@ func (w *wtx) claimOne(out []store.Claimed, id string, p store.ClaimParams, how 
 	startAttempt(r, p.Owner, p.Incarnation, w.now)
 	w.event(r, store.EventStarted)
 	w.put(r, b)
-	return append(out, store.Claimed{Record: r.Clone(), Lease: r.Lease(), PrevOwner: prev})
+	return append(out, store.Claimed{Record: r, Lease: r.Lease(), PrevOwner: prev})
 }
 
 // exhaust ends r FAILURE for having used up its attempts.

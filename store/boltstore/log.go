@@ -277,14 +277,19 @@ func (w *wtx) event(r *store.Record, k store.EventKind) {
 }
 
 // trimLog deletes the oldest chunks whose entries are all older than the
-// newest maxEvents, or committed before maxAge ago, at most maxTrimPerTx
-// entries per transaction, and returns the new first entry.
+// newest maxEvents (once the log holds an eighth more than that), or that
+// were committed before maxAge ago, at most maxTrimPerTx entries per
+// transaction, and returns the new first entry.
 func (w *wtx) trimLog(first uint64, maxEvents int, maxAge time.Duration) uint64 {
 	head := w.seq
 	if first > head {
 		return head + 1
 	}
 	cutoff := w.now.Add(-maxAge)
+	// Trimming by count waits until the log is an eighth over its bound,
+	// then cuts it back to the bound: most commits touch only the log's
+	// tail page.
+	byCount := head-first+1 > uint64(maxEvents)+uint64(maxEvents)/8
 	c := w.tx.Bucket(bucketEvents).Cursor()
 	deleted := uint64(0)
 	for k, v := c.First(); k != nil && deleted < maxTrimPerTx; k, v = c.First() {
@@ -294,7 +299,7 @@ func (w *wtx) trimLog(first uint64, maxEvents int, maxAge time.Duration) uint64 
 			return first
 		}
 		last := start + n - 1
-		if last+uint64(maxEvents) > head && !at.Before(cutoff) {
+		if (!byCount || last+uint64(maxEvents) > head) && !at.Before(cutoff) {
 			break
 		}
 		if err := c.Delete(); err != nil {

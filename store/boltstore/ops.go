@@ -96,7 +96,8 @@ func (w *wtx) insert(recs []*store.Record) ([]store.InsertResult, error) {
 		if res[i].Existing {
 			continue
 		}
-		c := r.Clone()
+		c := new(store.Record)
+		*c = *r // the caller's record stays as it was; slices are only read
 		c.State = store.Ongoing
 		if c.Owner == "" {
 			c.Attempt, c.Fence, c.Incarnation = 0, 0, ""
@@ -245,7 +246,7 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 	r.CancelRequested = false
 	w.event(r, store.TerminalKind(r))
 	w.put(r, b)
-	return store.FinishResult{Record: r.Clone()}
+	return store.FinishResult{Record: r} // decoded for this call: the caller may keep it
 }
 
 // Release hands records back to the queue under their leases.
@@ -350,7 +351,7 @@ func (s *Store) modify(ctx context.Context, id string, check func(*store.Record)
 		b := snapshot(r)
 		apply(w, r)
 		w.put(r, b)
-		out = r.Clone()
+		out = r
 		return nil
 	})
 	if err != nil {
