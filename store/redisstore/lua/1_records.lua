@@ -54,6 +54,8 @@ local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
 local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
+-- KNAMES is the set of task names ever stored (for CountsByName).
+local function knames() return P .. 'names' end
 
 -- register adds r's queue kind to its name's registry of tagged kinds
 -- (untagged kinds, n[] and i[], are always looked at: not registered).
@@ -162,6 +164,7 @@ local function reindex(r, from)
 		redis.call('ZREM', kstate(from), r.id)
 		redis.call('ZREM', knamestate(from, r.n), r.id)
 	end
+	if not from then redis.call('SADD', knames(), r.n) end
 	redis.call('ZADD', kstate(r.s), 0, r.id)
 	redis.call('ZADD', knamestate(r.s, r.n), 0, r.id)
 	if terminal(r.s) then
