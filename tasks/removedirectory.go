@@ -59,7 +59,11 @@ func RemoveDirectory() bgtask.Definition {
 		Name:        RemoveDirectoryName,
 		Description: "remove PARENT/CHILD once it appears, then directories in PARENT ending in SUFFIX",
 		Run:         removeDirectory,
-		NoOutput:    true,
+		CheckArgs: func(args []string) error {
+			_, err := parseRemoveArgs(args)
+			return err
+		},
+		NoOutput: true,
 	}
 }
 
