@@ -172,6 +172,7 @@ func redisMicros(b *testing.B, s *Store) float64 {
 // ran (a cost that does not depend on the machine's load).
 func redisCost(b *testing.B, s *Store) (micros float64, commands int) {
 	b.Helper()
+	var perCmd []string
 	info, err := s.rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
@@ -198,8 +199,10 @@ func redisCost(b *testing.B, s *Store) (micros float64, commands int) {
 		case name == "info" || strings.HasPrefix(name, "config"):
 		default:
 			commands += calls
+			perCmd = append(perCmd, fmt.Sprintf("%s %d", name, calls))
 		}
 	}
+	b.Logf("commands run by the functions: %s", strings.Join(perCmd, ", "))
 	return micros, commands
 }
 

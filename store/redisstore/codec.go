@@ -256,6 +256,13 @@ func joinChunks(f map[string]string) {
 
 // recordOf builds the record id from its hash fields (pieces joined).
 func recordOf(id string, f map[string]string) (*store.Record, error) {
+	// A field emptied by a change may be stored as "" (see save in
+	// lua/1_records.lua): the same as absent.
+	for k, v := range f {
+		if v == "" {
+			delete(f, k)
+		}
+	}
 	r := &store.Record{
 		ID: id, Name: f["n"], State: store.State(f["s"]), Owner: f["o"], Incarnation: f["i"],
 		HeartbeatAt: micros(f["h"]), CancelRequested: f["c"] == "1",

@@ -54,13 +54,78 @@ local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
 local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
+local function kown(owner) return P .. 'own:' .. owner end
+
+-- Index writes are collected during a call and written by flush, one
+-- ZADD, ZREM, SADD or SREM per key and call however many records the
+-- call changes (a batch of 100 finishes moves 100 entries between the
+-- state sets in four commands, not 400). zpend[key][member] is the
+-- member's final score, or false to remove it; spend[key][member] is true
+-- to add, false to remove. Whatever reads an index key in a call flushes
+-- first, so a call sees its own writes.
+local zpend, spend = {}, {}
+
+local function zset(key, member, score)
+	local m = zpend[key]
+	if not m then
+		m = {}
+		zpend[key] = m
+	end
+	m[member] = score
+end
+local function zadd(key, score, member) zset(key, member, score) end
+local function zrem(key, member) zset(key, member, false) end
+local function sset(key, member, add)
+	local m = spend[key]
+	if not m then
+		m = {}
+		spend[key] = m
+	end
+	m[member] = add
+end
+local function sadd(key, member) sset(key, member, true) end
+local function srem(key, member) sset(key, member, false) end
+
+-- BULK bounds the arguments of one command written by flush (Lua's
+-- unpack has a limit of a few thousand values).
+local BULK = 1000
+
+local function bulk(cmd, key, args)
+	for j = 1, #args, BULK do
+		redis.call(cmd, key, unpack(args, j, math.min(j + BULK - 1, #args)))
+	end
+end
+
+local function flush()
+	for key, m in pairs(zpend) do
+		local add, rem = {}, {}
+		for member, score in pairs(m) do
+			if score then
+				add[#add + 1] = score
+				add[#add + 1] = member
+			else
+				rem[#rem + 1] = member
+			end
+		end
+		if #rem > 0 then bulk('ZREM', key, rem) end
+		if #add > 0 then bulk('ZADD', key, add) end
+	end
+	for key, m in pairs(spend) do
+		local add, rem = {}, {}
+		for member, a in pairs(m) do
+			if a then add[#add + 1] = member else rem[#rem + 1] = member end
+		end
+		if #rem > 0 then bulk('SREM', key, rem) end
+		if #add > 0 then bulk('SADD', key, add) end
+	end
+	zpend, spend = {}, {}
+end
 
 -- register adds r's queue kind to its name's registry of tagged kinds
 -- (untagged kinds, n[] and i[], are always looked at: not registered).
 local function register(r)
-	if r.q ~= 'n[]' and r.q ~= 'i[]' then redis.call('SADD', kkinds(r.n), r.q) end
+	if r.q ~= 'n[]' and r.q ~= 'i[]' then sadd(kkinds(r.n), r.q) end
 end
-local function kown(owner) return P .. 'own:' .. owner end
 local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 
 -- records
@@ -131,8 +196,22 @@ local function save(r)
 			set[#set + 1] = v
 		end
 	end
-	for f in pairs(old) do
-		if want[f] == nil then del[#del + 1] = f end
+	-- A field emptied by the change is written as '' when the change has
+	-- an HSET anyway (one command, not an HSET and an HDEL); pieces that
+	-- are no longer needed are deleted.
+	local plain = #set > 0
+	for f, v in pairs(old) do
+		if want[f] == nil then
+			if plain and not string.match(f, '%d$') then
+				if v ~= '' then
+					set[#set + 1] = f
+					set[#set + 1] = ''
+					want[f] = ''
+				end
+			else
+				del[#del + 1] = f
+			end
+		end
 	end
 	local key = krec(r.id)
 	if #del > 0 then redis.call('HDEL', key, unpack(del)) end
@@ -159,37 +238,37 @@ local function num(v) return tonumber(v) or 0 end
 local function reindex(r, from)
 	if from == r.s then return end
 	if from then
-		redis.call('ZREM', kstate(from), r.id)
-		redis.call('ZREM', knamestate(from, r.n), r.id)
+		zrem(kstate(from), r.id)
+		zrem(knamestate(from, r.n), r.id)
 	end
-	redis.call('ZADD', kstate(r.s), 0, r.id)
-	redis.call('ZADD', knamestate(r.s, r.n), 0, r.id)
+	zadd(kstate(r.s), 0, r.id)
+	zadd(knamestate(r.s, r.n), 0, r.id)
 	if terminal(r.s) then
-		redis.call('ZADD', KFIN, r.fi, r.id)
+		zadd(KFIN, r.fi, r.id)
 	elseif from and terminal(from) then
-		redis.call('ZREM', KFIN, r.id)
+		zrem(KFIN, r.id)
 	end
 end
 
 local function enqueue(r)
 	local kind = kkind(r.n, r.q)
 	register(r)
-	redis.call('ZADD', kqueue(kind), 0, r.id)
+	zadd(kqueue(kind), 0, r.id)
 end
 
 local function own(r)
-	redis.call('ZADD', kowned(kkind(r.n, r.q)), r.h, r.id)
-	redis.call('SADD', kown(r.o), r.id)
+	zadd(kowned(kkind(r.n, r.q)), r.h, r.id)
+	sadd(kown(r.o), r.id)
 end
 
 -- unown removes r from the queue and owner indexes it is in.
 local function unown(r)
 	local kind = kkind(r.n, r.q)
 	if r.o and r.o ~= '' then
-		redis.call('ZREM', kowned(kind), r.id)
-		redis.call('SREM', kown(r.o), r.id)
+		zrem(kowned(kind), r.id)
+		srem(kown(r.o), r.id)
 	else
-		redis.call('ZREM', kqueue(kind), r.id)
+		zrem(kqueue(kind), r.id)
 	end
 end
 

@@ -111,11 +111,11 @@ end
 -- deleterec removes a terminal record and every index entry of it.
 local function deleterec(id)
 	local r = load(id)
-	redis.call('ZREM', KFIN, id)
+	zrem(KFIN, id)
 	if not r then return end
 	redis.call('DEL', krec(id))
-	redis.call('ZREM', kstate(r.s), id)
-	redis.call('ZREM', knamestate(r.s, r.n), id)
+	zrem(kstate(r.s), id)
+	zrem(knamestate(r.s, r.n), id)
 	if r.k and r.k ~= '' and redis.call('HGET', KIDEM, r.k) == id then redis.call('HDEL', KIDEM, r.k) end
 end
 
@@ -132,6 +132,7 @@ end
 -- store's own retention, run with Finish and Insert).
 local function expire(age, limit)
 	if age <= 0 then return end
+	flush()
 	local ids = redis.call('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(now - age), 'LIMIT', 0, limit)
 	for _, id in ipairs(ids) do deleterec(id) end
 end
