@@ -50,6 +50,7 @@ type Server struct {
 	logger  *slog.Logger
 	mux     *http.ServeMux
 	streams atomic.Int64
+	tp      throughput
 	// stopCtx is cancelled by BeginShutdown (stop).
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -87,6 +88,8 @@ func (s *Server) routes(cfg Config) {
 	s.mux.HandleFunc("GET /v1/definitions", s.definitions)
 	s.mux.HandleFunc("GET /v1/stats", s.stats)
 	s.mux.HandleFunc("GET /v1/servers", s.servers)
+	s.mux.HandleFunc("GET /v1/stats/names", s.nameCounts)
+	s.mux.HandleFunc("GET /v1/throughput", s.throughputHandler)
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}

@@ -107,7 +107,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := &bgtask.ListOpts{Name: q.Get("name"), Cursor: q.Get("cursor")}
+	opts := &bgtask.ListOpts{Name: q.Get("name"), IDPrefix: q.Get("id_prefix"), Cursor: q.Get("cursor")}
 	if st := q.Get("state"); st != "" {
 		state, err := bgtask.ParseState(st)
 		if err != nil {

@@ -54,6 +54,8 @@ local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
 local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
+-- knames is the set of task names ever stored (for CountsByName).
+local function knames() return P .. 'names' end
 local function kown(owner) return P .. 'own:' .. owner end
 
 -- Index writes are collected during a call and written by flush, one
@@ -241,6 +243,7 @@ local function reindex(r, from)
 		zrem(kstate(from), r.id)
 		zrem(knamestate(from, r.n), r.id)
 	end
+	if not from then sadd(knames(), r.n) end
 	zadd(kstate(r.s), 0, r.id)
 	zadd(knamestate(r.s, r.n), 0, r.id)
 	if terminal(r.s) then
