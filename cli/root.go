@@ -31,6 +31,7 @@ var commands = []func(*invocation) *cobra.Command{
 	newServersCmd,
 	newTasksCmd,
 	newBenchCmd,
+	newStoreCmd,
 	newVersionCmd,
 }
 
@@ -104,9 +105,20 @@ func (inv *invocation) execute(ctx context.Context, args []string) int {
 		return int(st)
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	fmt.Fprintf(inv.stderr, "bgtask: %s (see --help)\n", msg)
+	hint := " (see --help)"
+	var nu notUsage
+	if errors.As(err, &nu) {
+		hint = ""
+	}
+	fmt.Fprintf(inv.stderr, "bgtask: %s%s\n", msg, hint)
 	return bgtask.ExitFailure
 }
+
+// notUsage marks an error that is no mistake in the command line: execute
+// prints it without pointing to --help.
+type notUsage struct{ error }
+
+func (e notUsage) Unwrap() error { return e.error }
 
 func (inv *invocation) newRoot() *cobra.Command {
 	root := &cobra.Command{

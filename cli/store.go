@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
 	"github.com/bgtask/bgtask/store/redisstore"
@@ -24,6 +28,10 @@ const EnvStore = "BGTASK_STORE"
 func OpenStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (store.Store, string, error) {
 	if storeURL == "" {
 		s, err := boltstore.New(dataDir, &boltstore.Config{Logger: logger})
+		var de *boltstore.DamageError
+		if errors.As(err, &de) {
+			return nil, "", notUsage{fmt.Errorf("cannot open the store in %s: %w; refused and left as it is: see `bgtask store check %s` and docs/store.md (restore a copy)", dataDir, err, de.File)}
+		}
 		if err != nil {
 			return nil, "", fmt.Errorf("cannot open the store in %s: %w", dataDir, err)
 		}
@@ -49,3 +57,37 @@ var storeFlagHelp = strings.Join([]string{
 	"store URL: redis://[user:pass@]HOST:PORT/DB or rediss://… to share work with other servers on one Redis;",
 	"empty for the embedded store in --data-dir (default $" + EnvStore + ")",
 }, " ")
+
+func newStoreCmd(inv *invocation) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Inspect the embedded store's file",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check PATH",
+		Short: "Check an embedded store file from end to end, without writing to it",
+		Long: `store check reads the whole embedded store file at PATH (a bgtask.db file,
+or a data directory holding one) without writing to it and prints what it
+found: bbolt's structure (meta pages, file size, every page of the B+tree,
+free pages), the store's format, every record, event log entry and server
+announcement decoding, the indexes against the records, the counts.
+
+Exit status: 0 when the file is sound, 1 when it is damaged (the problems are
+listed) or could not be checked. A server that has the file open holds its
+lock: check a copy (docs/store.md says how to take one while serving).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			rep, err := boltstore.Check(args[0], 0)
+			if err != nil {
+				return notUsage{err}
+			}
+			fmt.Fprint(inv.stdout, rep.String())
+			if !rep.OK() {
+				return exitStatus(bgtask.ExitFailure)
+			}
+			return nil
+		},
+	})
+	return cmd
+}

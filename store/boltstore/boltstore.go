@@ -20,12 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask/clock"
@@ -157,6 +160,15 @@ var _ store.Store = (*Store)(nil)
 // if missing) holding DefaultFileName. Only one process can have the file
 // open: New waits up to Config.LockTimeout and then returns an error
 // wrapping ErrLocked. A file that is not a bgtask store returns an error.
+//
+// A missing file is created (under a temporary name, then linked in place,
+// so a crash never leaves a partial file). An existing file is checked
+// before bbolt maps it: both meta pages, the file's size against the
+// high-water mark, every page of the B+tree, and every record and event
+// log entry decoding. A file that fails, an empty one included, is refused
+// with an error wrapping ErrDamaged (a *DamageError naming the file and
+// the first problem) and is left byte for byte as it was. The check reads
+// the whole file once (bbolt reads its tree at open anyway).
 func New(path string, cfg *Config) (*Store, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -194,14 +206,60 @@ func New(path string, cfg *Config) (*Store, error) {
 	return s, nil
 }
 
+// openDB opens the existing file (creating a new store first if there is
+// none), locks it, checks it (checkFile, then the contents) and only then
+// lets bbolt map it. A damaged file is returned as a *DamageError and is
+// neither mapped nor written.
 func openDB(file string, c Config) (db *bolt.DB, err error) {
+	if err := createIfMissing(file); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", file, err)
+	}
+	if err := lockFile(f, c.LockTimeout); err != nil {
+		f.Close()
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, file, c.LockTimeout)
+		}
+		return nil, fmt.Errorf("boltstore: lock %s: %w", file, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", file, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("boltstore: open %s: not a regular file (%v)", file, fi.Mode().Type())
+	}
+	if chk := checkFile(f, fi.Size(), 1); len(chk.problems) > 0 {
+		f.Close()
+		return nil, &DamageError{File: file, Problem: chk.problems[0]}
+	}
+	// Second line of defence, for what the check cannot see: bbolt's
+	// panics, and memory faults in the mapping (a file shortened while
+	// we open it), become errors. (A panic in a goroutine of bbolt's own
+	// cannot be recovered; the check above is what prevents those.)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		// bbolt may panic on some corrupt files; report, do not crash.
 		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("boltstore: open %s: corrupt database file: %v", file, p)
+			f.Close()
+			db, err = nil, &DamageError{File: file, Problem: fmt.Sprintf("bbolt failed reading it: %v", p)}
 		}
 	}()
+	handed := false
 	db, err = bolt.Open(file, 0o600, &bolt.Options{
+		// bbolt locks the file again: flock locks belong to the open
+		// file description, so it gets the lock this one holds.
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) {
+			if handed {
+				return nil, errors.New("boltstore: bbolt opened the file twice")
+			}
+			handed = true
+			return f, nil
+		},
 		Timeout: c.LockTimeout,
 		// The freelist is rebuilt at open instead of written by every
 		// commit: less I/O per commit, a scan of the file at open.
@@ -218,19 +276,86 @@ func openDB(file string, c Config) (db *bolt.DB, err error) {
 		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, file, c.LockTimeout)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
 		errors.Is(err, bolterrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("boltstore: open %s: not a valid database file: %w", file, err)
+		return nil, &DamageError{File: file, Problem: err.Error()}
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open %s: %w", file, err)
 	}
+	var problems []string
+	err = db.View(func(tx *bolt.Tx) error {
+		problems = checkContent(tx, 1, nil)
+		return nil
+	})
+	if err == nil && len(problems) > 0 {
+		err = &DamageError{File: file, Problem: problems[0]}
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+// createIfMissing creates a new, empty store file if there is no file at
+// all: under a temporary name, then linked in place, so that a crash never
+// leaves a partial store file behind. An existing file, even an empty one,
+// is left alone (New refuses an empty file: it is a store that lost its
+// contents, not a new one).
+func createIfMissing(file string) error {
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		return nil // exists, or an error that the open will report
+	}
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".new-*")
+	if err != nil {
+		return fmt.Errorf("boltstore: create %s: %w", file, err)
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	tmp.Close()
+	db, err := bolt.Open(name, 0o600, &bolt.Options{NoFreelistSync: true, NoGrowSync: true})
+	if err != nil {
+		return fmt.Errorf("boltstore: create %s: %w", file, err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("boltstore: create %s: %w", file, err)
+	}
+	if err := os.Link(name, file); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("boltstore: create %s: %w", file, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// lockFile takes an exclusive flock on f, retrying for up to timeout (0:
+// once); it returns bolterrors.ErrTimeout when another holder keeps it.
+func lockFile(f *os.File, timeout time.Duration) error {
+	return flockRetry(f, lockEx, timeout)
+}
+
+func flockRetry(f *os.File, how int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := flockNB(f, how)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return bolterrors.ErrTimeout
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // init creates the buckets, checks the format (upgrading an older index
 // format), and loads the counts and the event log's bounds.
 func (s *Store) init() (first, head uint64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("boltstore: open %s: corrupt database file: %v", s.path, p)
+			err = &DamageError{File: s.path, Problem: fmt.Sprintf("bbolt failed reading it: %v", p)}
 		}
 	}()
 	err = s.db.Update(func(tx *bolt.Tx) error {

@@ -216,7 +216,9 @@ func insertArgs(r *store.Record) []any {
 }
 
 // decodeRecord decodes the script's reply for a record: its ID, then
-// field/value pairs.
+// field/value pairs as stored (pieces not joined, "" for an emptied
+// field), a later pair overriding an earlier one (see reply in
+// lua/1_records.lua).
 func decodeRecord(v any) (*store.Record, error) {
 	flat, ok := v.([]any)
 	if !ok || len(flat)%2 != 1 {
@@ -226,6 +228,7 @@ func decodeRecord(v any) (*store.Record, error) {
 	for i := 1; i < len(flat); i += 2 {
 		f[str(flat[i])] = str(flat[i+1])
 	}
+	joinChunks(f)
 	return recordOf(str(flat[0]), f)
 }
 
@@ -256,6 +259,13 @@ func joinChunks(f map[string]string) {
 
 // recordOf builds the record id from its hash fields (pieces joined).
 func recordOf(id string, f map[string]string) (*store.Record, error) {
+	// A field emptied by a change may be stored as "" (see save in
+	// lua/1_records.lua): the same as absent.
+	for k, v := range f {
+		if v == "" {
+			delete(f, k)
+		}
+	}
 	r := &store.Record{
 		ID: id, Name: f["n"], State: store.State(f["s"]), Owner: f["o"], Incarnation: f["i"],
 		HeartbeatAt: micros(f["h"]), CancelRequested: f["c"] == "1",

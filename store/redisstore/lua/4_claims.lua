@@ -49,6 +49,7 @@ local function kinds(names, tags)
 	for _, name in ipairs(names) do
 		local qs = {'n[]', 'i[]'}
 		if next(tags) then
+			flush()
 			for _, q in ipairs(redis.call('SMEMBERS', kkinds(name))) do qs[#qs + 1] = q end
 		end
 		for _, q in ipairs(qs) do
@@ -86,6 +87,7 @@ local function claim()
 		local limit = limits[prio]
 		-- queued, oldest ID first across every kind
 		local ids = {}
+		flush()
 		if limit > 0 then
 			for _, kind in ipairs(ks[prio]) do
 				for _, id in ipairs(redis.call('ZRANGE', kqueue(kind), 0, limit - 1)) do ids[#ids + 1] = id end
@@ -98,6 +100,7 @@ local function claim()
 		limit = limit - math.min(limit, #ids)
 		-- orphans, oldest renewal first
 		if stale > 0 and limit > 0 then
+			flush()
 			local cands = {}
 			for _, kind in ipairs(ks[prio]) do
 				local off = 0
@@ -147,6 +150,7 @@ local function recover()
 		j = j + 3
 	end
 	local cands = {n = {}, i = {}}
+	flush()
 	for _, id in ipairs(redis.call('SMEMBERS', kown(owner))) do
 		local r = load(id)
 		if r and r.s == 'ONGOING' and r.o == owner and names[r.n] and not held[id .. ' ' .. (r.i or '') .. ' ' .. (r.f or '')] then

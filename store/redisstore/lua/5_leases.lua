@@ -4,6 +4,7 @@
 -- (1-based) of the lost ones and the IDs with a cancel request.
 local function renew()
 	local lost, cancel = {}, {}
+	local owned = {} -- owned set key -> {'XX', now, id, now, id, ...}
 	local n = 0
 	for b = A, #ARGV, 4 do
 		n = n + 1
@@ -12,12 +13,22 @@ local function renew()
 		local v = redis.call('HMGET', krec(id), 's', 'o', 'i', 'f', 'c', 'n', 'q')
 		if holds({s = v[1], o = v[2], i = v[3], f = v[4]}, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
 			redis.call('HSET', krec(id), 'h', NOW)
-			redis.call('ZADD', kowned(kkind(v[6], v[7])), 'XX', now, id)
+			local key = kowned(kkind(v[6], v[7]))
+			local args = owned[key]
+			if not args then
+				args = {}
+				owned[key] = args
+			end
+			args[#args + 1] = NOW
+			args[#args + 1] = id
 			if v[5] == '1' then cancel[#cancel + 1] = id end
 		else
 			lost[#lost + 1] = n
 		end
 	end
+	-- One ZADD XX per owned set (the store's batches are at most 500
+	-- leases, within unpack's limit).
+	for key, args in pairs(owned) do redis.call('ZADD', key, 'XX', unpack(args)) end
 	return {lost, cancel}
 end
 

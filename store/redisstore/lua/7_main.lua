@@ -3,7 +3,7 @@
 local OPS = {
 	insert = insert, claim = claim, recover = recover, renew = renew, update = update,
 	release = release, finish = finishall, cancel = cancel, retry = retry,
-	deletefinished = deletefinished, list = list, counts = counts, readlog = readlog,
+	deletefinished = deletefinished, list = list, counts = counts, countsbyname = countsbyname, readlog = readlog,
 	announce = announce, withdraw = withdraw, servers = servers,
 }
 
@@ -22,11 +22,14 @@ local function main(_, args)
 	appended, first, seq, expiring = false, 0, 0, 0
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
+	zpend, spend = {}, {}
 	local result = f()
+	flush()
 	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
 	-- Twice the records written since the last time: retention keeps up
 	-- with any rate.
 	if RETAIN > 0 and expiring > 0 and housekeeping() then expire(RETAIN, 2 * (expiring + HOUSEKEEPING)) end
+	flush()
 	return result
 end
 

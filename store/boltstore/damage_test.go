@@ -1,0 +1,134 @@
+package boltstore_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bgtask/bgtask/internal/storedamage"
+	"github.com/bgtask/bgtask/store/boltstore"
+)
+
+var damaged struct {
+	once  sync.Once
+	good  []byte
+	cases []storedamage.Case
+	err   error
+}
+
+// damagedCases returns a healthy store file of 300 tasks and its damaged
+// copies, made once per test binary.
+func damagedCases(t *testing.T) ([]byte, []storedamage.Case) {
+	t.Helper()
+	damaged.once.Do(func() {
+		dir, err := os.MkdirTemp("", "boltstore-damage-")
+		if err != nil {
+			damaged.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		if damaged.good, damaged.err = storedamage.Healthy(dir, 300); damaged.err == nil {
+			damaged.cases, damaged.err = storedamage.Cases(damaged.good)
+		}
+	})
+	if damaged.err != nil {
+		t.Fatal(damaged.err)
+	}
+	return damaged.good, damaged.cases
+}
+
+// TestNewRefusesDamagedFiles: every damaged copy is refused by New with an
+// error wrapping ErrDamaged that names the file, without a panic, and is
+// left byte for byte as it was; Check reports it damaged. The healthy file
+// opens and checks OK.
+func TestNewRefusesDamagedFiles(t *testing.T) {
+	t.Parallel()
+	good, cases := damagedCases(t)
+	if len(cases) < 25 {
+		t.Fatalf("%d damaged files, want at least 25", len(cases))
+	}
+	file := filepath.Join(t.TempDir(), "good.db")
+	if err := os.WriteFile(file, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := boltstore.Check(file, 0)
+	if err != nil || !rep.OK() {
+		t.Fatalf("Check of the healthy file: %v, %v", err, rep)
+	}
+	s, err := boltstore.New(file, nil)
+	if err != nil {
+		t.Fatalf("New of the healthy file: %v", err)
+	}
+	s.Close()
+
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), boltstore.DefaultFileName)
+			if err := os.WriteFile(file, c.Data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var s *boltstore.Store
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("New panicked: %v", p)
+					}
+				}()
+				s, err = boltstore.New(filepath.Dir(file), nil)
+			}()
+			if err == nil {
+				s.Close()
+				t.Fatal("New opened the damaged file")
+			}
+			if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), file) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("New: %q, want one line wrapping ErrDamaged and naming %s", err, file)
+			}
+			after, rerr := os.ReadFile(file)
+			if rerr != nil || !bytes.Equal(after, c.Data) {
+				t.Errorf("New changed the file (%v): %d bytes before, %d after", rerr, len(c.Data), len(after))
+			}
+			t.Logf("%v", err)
+			rep, cerr := boltstore.Check(file, 0)
+			if cerr != nil {
+				t.Fatalf("Check: %v", cerr)
+			}
+			if rep.OK() {
+				t.Errorf("Check found nothing wrong:\n%v", rep)
+			}
+		})
+	}
+}
+
+// TestNewCreatesAtomically: a new store is created whole, leaving no
+// temporary file, and an empty file where the store should be is refused
+// rather than taken for a new store.
+func TestNewCreatesAtomically(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := boltstore.New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != boltstore.DefaultFileName {
+		t.Fatalf("data directory holds %v, want only %s", entries, boltstore.DefaultFileName)
+	}
+	empty := filepath.Join(t.TempDir(), boltstore.DefaultFileName)
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = boltstore.New(empty, nil)
+	if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("New of an empty file: %v, want ErrDamaged saying it is empty", err)
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Fatalf("the empty file was changed: %v, %v", fi, err)
+	}
+}
