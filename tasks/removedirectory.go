@@ -54,6 +54,9 @@ const (
 // access goes through an os.Root on PARENT, so no symlink leads outside
 // PARENT, symlinks are removed rather than followed, and PARENT itself is
 // never removed.
+//
+// The definition is TaskModeOnly: managers refuse it unless the
+// application registers a copy with the field cleared.
 func RemoveDirectory() bgtask.Definition {
 	return bgtask.Definition{
 		Name:        RemoveDirectoryName,
@@ -64,6 +67,9 @@ func RemoveDirectory() bgtask.Definition {
 			return err
 		},
 		NoOutput: true,
+		// Deletes files named by its arguments: never on a client's word
+		// unless the application opts in (see package doc).
+		TaskModeOnly: true,
 	}
 }
 
