@@ -102,6 +102,17 @@ type Definition struct {
 	// Concurrency bounds the subtasks that run at once.
 	// 0: DefaultSubtaskConcurrency.
 	Concurrency int
+
+	// TaskModeOnly keeps the task out of managers: it runs in task mode
+	// (`bgtask run`) only. Manager.Submit and SubmitMany refuse it with an
+	// error wrapping ErrNotSubmittable, a manager never claims it, and the
+	// HTTP API neither lists nor accepts it. The built-in tasks of package
+	// tasks set it: a server must not run, say, removeDirectory on the
+	// word of any client. An application that wants a manager to run one
+	// opts in for that definition by registering its own copy with the
+	// field cleared (d := tasks.RemoveDirectory(); d.TaskModeOnly = false).
+	// Default false: a definition is submittable.
+	TaskModeOnly bool
 }
 
 // namePattern is the syntax of task names. ValidName checks it by hand:
@@ -130,6 +141,11 @@ func ValidName(name string) bool {
 // Parallel reports whether the definition runs subtasks.
 func (d *Definition) Parallel() bool {
 	return d.Subtasks != nil
+}
+
+// submittable reports whether a manager may accept and run the task.
+func (d *Definition) submittable() bool {
+	return !d.TaskModeOnly
 }
 
 // Attempts returns the effective attempt limit: 1 for a non-retriable task,

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -14,7 +13,8 @@ import (
 //
 //	<executable> run NAME ARG...
 //
-// in a new session (setsid), with stdin, stdout and stderr on /dev/null,
+// in a new session (setsid; on Windows, a new process group without a
+// console), with stdin, stdout and stderr on /dev/null,
 // and returns as soon as the child has started. The arguments are passed as
 // an argv vector, never through a shell, so spaces and quotes arrive
 // intact. The child inherits the environment and the working directory. It
@@ -74,7 +74,7 @@ func startDetached(exe, name string, args []string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("%w: task name %q", ErrInvalidArgument, name)
 	}
 	cmd := exec.Command(exe, append([]string{"run", name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detachedAttr()
 	// Nil Stdin, Stdout and Stderr mean /dev/null.
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bgtask: run detached %q: %w", name, err)

@@ -16,7 +16,9 @@ type Deadline interface {
 	// TimeRemaining returns how long the callback may still run in this idle
 	// period: the time to min(period start + MaxPeriod, the earliest busy
 	// time a source announced), or 0 if a source is busy now, the deadline
-	// has passed, or the callback runs because it timed out. Never negative.
+	// has passed, the callback runs because it timed out, or the scheduler
+	// is stopping (Stop was called or Start's context ended). Never
+	// negative.
 	// It may be called from any goroutine, also after the callback returned.
 	TimeRemaining() time.Duration
 	// DidTimeout reports whether the callback runs because its
@@ -28,12 +30,13 @@ type Deadline interface {
 // never changes after.
 type deadline struct {
 	s          *Scheduler
+	r          *run      // the goroutine's life it runs in: 0 once it is stopped
 	start, end time.Time // the idle period; zero when timedOut
 	timedOut   bool
 }
 
 func (d *deadline) TimeRemaining() time.Duration {
-	if d.timedOut {
+	if d.timedOut || d.r.stopped() {
 		return 0
 	}
 	return d.s.remaining(d.start, d.end)

@@ -21,14 +21,19 @@
 // way to foreground work at once. It is never negative.
 //
 // A callback requested with a [RequestOpts] Timeout runs at the latest when
-// the timeout expires: it is then taken off both lists and run before any
-// runnable callback, with DidTimeout true and TimeRemaining 0. If it ran in
+// the timeout expires (and the running callback returns): it is then taken
+// off both lists and run before any runnable callback, with DidTimeout true
+// and TimeRemaining 0. Callbacks whose timeouts have expired run among
+// themselves in request order too, whatever order their timeouts expired
+// in: every path is first in, first out. If it ran in
 // an idle period first, the timeout does nothing; the two race under one
 // lock and only one of them calls it. [Scheduler.Cancel] takes a callback
 // off both lists and defuses its timeout; cancelling an unknown handle, or
 // one that already ran, does nothing, and a callback may cancel itself. A
 // callback that panics is recovered and reported (Config.PanicHandler) and
-// the others still run.
+// the others still run. Stop, or cancelling the context given to Start,
+// stops the scheduler at once: no callback starts after it, and the running
+// one sees TimeRemaining 0.
 //
 // # Load sources
 //

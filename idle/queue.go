@@ -1,5 +1,7 @@
 package idle
 
+import "time"
+
 // entryState is where an entry is in its life. It is guarded by
 // Scheduler.mu.
 type entryState uint8
@@ -11,12 +13,14 @@ const (
 	stateDone                       // running or ran, or cancelled
 )
 
-// entry is one requested callback. Its list links and state are guarded by
-// Scheduler.mu; cb, handle and timer never change once it is queued.
+// entry is one requested callback. Its list links, heap index and state
+// are guarded by Scheduler.mu; cb, handle and due never change once it is
+// queued.
 type entry struct {
 	handle     Handle
 	cb         func(Deadline)
-	timer      interface{ Stop() bool } // nil without a timeout
+	due        time.Time // when its timeout expires; zero without a timeout
+	hidx       int       // 1 + its index in Scheduler.timed; 0 when not there
 	state      entryState
 	prev, next *entry
 	list       *queue
@@ -39,6 +43,30 @@ func (q *queue) push(e *entry) {
 		q.tail.next = e
 	}
 	q.tail = e
+	q.n++
+}
+
+// insertByHandle inserts e so that q stays in handle order, which is
+// request order: it walks from the tail, so e lands at the end in O(1)
+// when it is the newest.
+func (q *queue) insertByHandle(e *entry) {
+	at := q.tail // e goes after at; nil: at the head
+	for at != nil && at.handle > e.handle {
+		at = at.prev
+	}
+	if at == q.tail {
+		q.push(e)
+		return
+	}
+	e.list, e.prev = q, at
+	if at == nil {
+		e.next = q.head
+		q.head = e
+	} else {
+		e.next = at.next
+		at.next = e
+	}
+	e.next.prev = e
 	q.n++
 }
 
@@ -83,6 +111,81 @@ func (q *queue) spliceTo(dst *queue, st entryState) {
 	dst.tail = q.tail
 	dst.n += q.n
 	*q = queue{}
+}
+
+// dueHeap is a binary min-heap of the entries that wait with a timeout,
+// by due time, then handle: the scheduler arms one timer, for the earliest.
+type dueHeap []*entry
+
+func (h dueHeap) less(i, j int) bool {
+	a, b := h[i], h[j]
+	if !a.due.Equal(b.due) {
+		return a.due.Before(b.due)
+	}
+	return a.handle < b.handle
+}
+
+func (h dueHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i+1, j+1
+}
+
+// top returns the earliest entry, or nil.
+func (h dueHeap) top() *entry {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
+}
+
+func (h *dueHeap) push(e *entry) {
+	*h = append(*h, e)
+	e.hidx = len(*h)
+	h.up(len(*h) - 1)
+}
+
+// remove takes e, which must be in h, out of it.
+func (h *dueHeap) remove(e *entry) {
+	i, last := e.hidx-1, len(*h)-1
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	e.hidx = 0
+	if i != last {
+		h.down(i)
+		h.up(i)
+	}
+}
+
+func (h dueHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h dueHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
 }
 
 // handleIndex finds queued entries by handle, for Cancel. Handles are

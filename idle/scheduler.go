@@ -29,9 +29,11 @@ type Handle uint64
 type RequestOpts struct {
 	// Timeout, if positive, guarantees that the callback runs: if no idle
 	// period has run it Timeout after the request, it is taken off the
-	// lists and run at once (before any runnable callback), with DidTimeout
-	// true and TimeRemaining 0. 0: no timeout; the callback waits for an
-	// idle period however long that takes.
+	// lists and run as soon as the running callback returns — before any
+	// runnable callback, busy or not, and after the callbacks requested
+	// before it whose timeouts have expired too — with DidTimeout true and
+	// TimeRemaining 0. 0: no timeout; the callback waits for an idle period
+	// however long that takes.
 	Timeout time.Duration
 }
 
@@ -110,9 +112,12 @@ type Scheduler struct {
 	last     Handle
 	pending  queue // requested, waiting for the next idle period
 	runnable queue // moved at the start of a period; run FIFO
-	expired  queue // timeout fired; run before anything runnable
+	expired  queue // timeout expired; run, in handle order, before anything runnable
 	byHandle handleIndex
-	waiting  bool // the goroutine found no work and waits for a poke
+	timed    dueHeap     // the pending and runnable entries with a timeout
+	timer    clock.Timer // fires at armedAt, for timed.top(); nil until first needed
+	armedAt  time.Time   // zero when the timer is not armed
+	waiting  bool        // the goroutine found no work and waits for a poke
 
 	// Counters, updated atomically.
 	requested, ran, timedOut, cancelled, panicked, periods atomic.Uint64
@@ -180,14 +185,21 @@ func (s *Scheduler) Request(cb func(Deadline), opts *RequestOpts) Handle {
 		return 0
 	}
 	e := &entry{cb: cb}
-	e.dl.s = s
+	var now time.Time
+	if opts != nil && opts.Timeout > 0 {
+		now = s.clock.Now()
+		e.due = now.Add(opts.Timeout)
+	}
 	s.mu.Lock()
 	s.last++
 	e.handle = s.last
 	s.pending.push(e) // state is statePending
 	s.byHandle.add(e)
-	if opts != nil && opts.Timeout > 0 {
-		e.timer = s.clock.AfterFunc(opts.Timeout, func() { s.expire(e) })
+	if !e.due.IsZero() {
+		s.timed.push(e)
+		if s.timed.top() == e {
+			s.armLocked(now)
+		}
 	}
 	wake := s.waiting
 	s.waiting = false
@@ -247,26 +259,70 @@ func (s *Scheduler) Stats() Stats {
 func (s *Scheduler) takeLocked(e *entry) {
 	e.state = stateDone
 	s.byHandle.remove(e.handle)
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.hidx != 0 {
+		s.timed.remove(e)
+		if len(s.timed) == 0 && !s.armedAt.IsZero() {
+			s.timer.Stop()
+			s.armedAt = time.Time{}
+		}
 	}
 }
 
-// expire runs when e's timeout fires: if e is still waiting for an idle
-// period, it moves to the expired list, to run before anything runnable.
-// If e already ran (or is running, or was cancelled) it does nothing: the
-// timeout and the idle run race under mu and only one of them wins.
-func (s *Scheduler) expire(e *entry) {
-	s.mu.Lock()
-	if e.state != statePending && e.state != stateRunnable {
-		s.mu.Unlock()
+// Timeouts. One timer serves every entry with a timeout: it is armed for
+// the earliest due time (timed.top()). When it fires, and whenever the
+// goroutine is about to pick a callback, every entry that is due by then
+// moves from the pending or runnable list to the expired list, which is
+// kept in handle order. So the callbacks whose timeouts have expired run
+// in request order, whatever order their timeouts expired in and however
+// late the timer's goroutine is; and a timed-out callback and its idle
+// run, which both change its state under mu, never both happen.
+
+// armLocked arms the timer for timed.top(), which must not be due at now,
+// unless it is armed for that time already.
+func (s *Scheduler) armLocked(now time.Time) {
+	at := s.timed.top().due
+	if at.Equal(s.armedAt) {
 		return
 	}
-	e.list.remove(e)
-	e.state = stateExpired
-	s.expired.push(e)
+	if s.timer == nil {
+		s.timer = s.clock.AfterFunc(at.Sub(now), s.fireTimeouts)
+	} else {
+		s.timer.Reset(at.Sub(now))
+	}
+	s.armedAt = at
+}
+
+// expireDueLocked moves every entry due at now to the expired list, re-arms
+// or stops the timer, and reports whether it moved any.
+func (s *Scheduler) expireDueLocked(now time.Time) bool {
+	moved := false
+	for e := s.timed.top(); e != nil && !e.due.After(now); e = s.timed.top() {
+		s.timed.remove(e)
+		e.list.remove(e)
+		e.state = stateExpired
+		s.expired.insertByHandle(e)
+		moved = true
+	}
+	switch {
+	case len(s.timed) > 0:
+		s.armLocked(now)
+	case !s.armedAt.IsZero():
+		s.timer.Stop()
+		s.armedAt = time.Time{}
+	}
+	return moved
+}
+
+// fireTimeouts is the timer's function.
+func (s *Scheduler) fireTimeouts() {
+	now := s.clock.Now()
+	s.mu.Lock()
+	s.armedAt = time.Time{} // it fired; re-armed below if entries remain
+	moved := s.expireDueLocked(now)
 	s.mu.Unlock()
-	s.poke()
+	if moved {
+		s.poke()
+	}
 }
 
 // poke wakes the scheduler's goroutine if it waits.
@@ -288,9 +344,13 @@ func (s *Scheduler) busy() bool {
 }
 
 // Start starts the scheduler's goroutine. Calling it on a started
-// Scheduler does nothing. Cancelling ctx stops the goroutine after the
-// running callback returns, like Stop; call Stop anyway to release the
-// sources' watchers.
+// Scheduler does nothing. Cancelling ctx is a hard stop, obeyed at once:
+// no callback starts after ctx ends — not one already runnable, not one
+// whose timeout expired, not one a callback requested just after the
+// cancel — and the running callback's TimeRemaining drops to 0; the
+// goroutine exits when that callback returns. Callbacks left queued stay
+// queued for a later Start. Call Stop anyway to release the sources'
+// watchers.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
@@ -305,7 +365,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			return nil
 		}
 	}
-	r := &run{done: make(chan struct{})}
+	r := &run{done: make(chan struct{}), ctxDone: ctx.Done()}
 	r.unctx = context.AfterFunc(ctx, func() { s.halt(r) })
 	for _, src := range s.sources {
 		r.unwatch = append(r.unwatch, src.Watch(s.poke))
@@ -317,8 +377,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 }
 
 // Stop stops the scheduler's goroutine and waits, until ctx ends, for the
-// running callback to return. Queued callbacks stay queued (their timeouts
-// keep running) and run after the next Start. Stop is safe to call twice
+// running callback to return; that callback's TimeRemaining drops to 0 at
+// once, so that a cooperative one returns promptly, and no callback starts
+// after Stop is called. Queued callbacks stay queued (their timeouts keep
+// running) and run after the next Start. Stop is safe to call twice
 // and on a Scheduler that never started; it returns ctx.Err() if ctx ended
 // first.
 func (s *Scheduler) Stop(ctx context.Context) error {
@@ -358,10 +420,28 @@ func (s *Scheduler) cleanupLocked() {
 
 // run is one life of the scheduler's goroutine, from Start to Stop.
 type run struct {
-	halt    atomic.Bool   // set by Stop or by Start's context: exit
-	done    chan struct{} // closed when the goroutine has exited
-	unctx   func() bool   // unregisters the context's AfterFunc
-	unwatch []func()      // unregister the sources' watchers
+	halt    atomic.Bool     // set by Stop or by Start's context: exit
+	ctxDone <-chan struct{} // Start's context's Done
+	done    chan struct{}   // closed when the goroutine has exited
+	unctx   func() bool     // unregisters the context's AfterFunc
+	unwatch []func()        // unregister the sources' watchers
+}
+
+// stopped reports whether the goroutine must run nothing more: Stop was
+// called or Start's context ended. The context is read here directly, not
+// only through its AfterFunc (which runs on a goroutine of its own, later),
+// so that a cancel is obeyed at once — also one made by a callback just
+// before it requests another.
+func (r *run) stopped() bool {
+	if r.halt.Load() {
+		return true
+	}
+	select {
+	case <-r.ctxDone:
+		return true
+	default:
+		return false
+	}
 }
 
 // loop is the scheduler's goroutine: it waits for idleness, runs idle
@@ -385,8 +465,8 @@ func (s *Scheduler) loop(r *run) {
 // idle period can start — callbacks wait and no source is busy — or false
 // when the scheduler stops.
 func (s *Scheduler) waitIdle(r *run) bool {
-	for !r.halt.Load() {
-		if s.runExpired() {
+	for !r.stopped() {
+		if s.runExpired(r) {
 			continue
 		}
 		s.mu.Lock()
@@ -412,8 +492,8 @@ func (s *Scheduler) runPeriod(r *run) {
 	s.pending.spliceTo(&s.runnable, stateRunnable)
 	s.mu.Unlock()
 	now := start
-	for !r.halt.Load() {
-		if s.runExpired() {
+	for !r.stopped() {
+		if s.runExpired(r) {
 			now = s.clock.Now()
 			continue
 		}
@@ -425,7 +505,7 @@ func (s *Scheduler) runPeriod(r *run) {
 		e := s.runnable.pop()
 		s.takeLocked(e)
 		s.mu.Unlock()
-		now = s.invoke(e, deadline{s: s, start: start, end: end}, now)
+		now = s.invoke(e, deadline{s: s, r: r, start: start, end: end}, now)
 		s.ran.Add(1)
 		if s.fallback {
 			return // the shim: one callback, one fixed budget
@@ -433,10 +513,13 @@ func (s *Scheduler) runPeriod(r *run) {
 	}
 }
 
-// runExpired runs the oldest timed-out callback, if any, and reports
-// whether it did.
-func (s *Scheduler) runExpired() bool {
+// runExpired runs the first-requested callback whose timeout has expired,
+// if any, and reports whether it did.
+func (s *Scheduler) runExpired(r *run) bool {
 	s.mu.Lock()
+	if len(s.timed) > 0 {
+		s.expireDueLocked(s.clock.Now()) // the timer's goroutine may be late
+	}
 	e := s.expired.pop()
 	if e == nil {
 		s.mu.Unlock()
@@ -444,7 +527,7 @@ func (s *Scheduler) runExpired() bool {
 	}
 	s.takeLocked(e)
 	s.mu.Unlock()
-	s.invoke(e, deadline{s: s, timedOut: true}, s.clock.Now())
+	s.invoke(e, deadline{s: s, r: r, timedOut: true}, s.clock.Now())
 	s.timedOut.Add(1)
 	return true
 }

@@ -165,3 +165,62 @@ func TestTimeoutRacesIdleRunRealClock(t *testing.T) {
 		}
 	}
 }
+
+// Callbacks whose timeouts have expired run in request order, whatever
+// order their timeouts expired in: a runs before b although b's shorter
+// timeout expired first, because both are due when the scheduler picks.
+func TestTimedOutCallbacksRunInRequestOrder(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	e.load.Inc() // no idle period: only timeouts run callbacks
+	release := make(chan struct{})
+	e.s.Request(e.rec.cb("blocker", func(idle.Deadline) { <-release }), &idle.RequestOpts{Timeout: time.Millisecond})
+	e.clk.Advance(time.Millisecond) // the blocker runs, and holds the scheduler
+	e.s.Request(e.rec.cb("a"), &idle.RequestOpts{Timeout: 20 * time.Millisecond})
+	e.s.Request(e.rec.cb("b"), &idle.RequestOpts{Timeout: 10 * time.Millisecond})
+	e.s.Request(e.rec.cb("c"), &idle.RequestOpts{Timeout: 15 * time.Millisecond})
+	e.clk.Advance(20 * time.Millisecond) // b, c, then a expire
+	close(release)
+	calls := e.rec.nextN(t, 4)
+	if diff := cmp.Diff([]string{"blocker", "a", "b", "c"}, names(calls)); diff != "" {
+		t.Fatalf("run order (-want +got):\n%s", diff)
+	}
+	for _, c := range calls {
+		if !c.TimedOut {
+			t.Fatalf("%s ran in an idle period under load", c.Name)
+		}
+	}
+}
+
+// The same on the real clock, where timeouts that expire together fire
+// on goroutines of their own: callbacks with equal timeouts, requested in
+// a row under continuous load, run in request order.
+func TestTimedOutCallbacksRunInRequestOrderRealClock(t *testing.T) {
+	t.Parallel()
+	load := idle.NewCounter(1)
+	load.Inc()
+	s, err := idle.New(&idle.Config{Sources: []idle.LoadSource{load}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(ctx)
+	const n = 200
+	order := make(chan int, n)
+	for i := range n {
+		s.Request(func(idle.Deadline) { order <- i }, &idle.RequestOpts{Timeout: time.Millisecond})
+	}
+	for want := range n {
+		select {
+		case got := <-order:
+			if got != want {
+				t.Fatalf("callback %d ran in place %d", got, want)
+			}
+		case <-time.After(failsafe):
+			t.Fatalf("callback %d did not run", want)
+		}
+	}
+}

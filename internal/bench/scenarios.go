@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -265,7 +264,7 @@ func syncLatency(dir string, n int) (p50, p99 time.Duration) {
 		if _, err := f.WriteAt(buf, int64(i%16)*4096); err != nil {
 			return 0, 0
 		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+		if err := fdatasync(f); err != nil {
 			return 0, 0
 		}
 		lat = append(lat, time.Since(t0))

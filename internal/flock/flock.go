@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
 // ErrLocked reports that another holder has the lock.
@@ -36,11 +35,11 @@ func TryDir(dir string) (*Lock, error) {
 // rather than followed: for directories found by listing a shared
 // directory such as /tmp.
 func TryDirNoFollow(dir string) (*Lock, error) {
-	return tryDir(dir, syscall.O_NOFOLLOW)
+	return tryDir(dir, oNoFollow)
 }
 
 func tryDir(dir string, flags int) (*Lock, error) {
-	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|flags, 0)
+	f, err := os.OpenFile(dir, os.O_RDONLY|oDirectory|flags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +63,7 @@ const maxStaleRetries = 8
 // unlinked it in between, TryFile starts over with a fresh file.
 func TryFile(root *os.Root, name string) (*Lock, error) {
 	for range maxStaleRetries {
-		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 		if err != nil {
 			return nil, err
 		}
@@ -104,21 +103,4 @@ func current(root *os.Root, name string, f *os.File) bool {
 	}
 	now, err := root.Lstat(name)
 	return err == nil && os.SameFile(held, now)
-}
-
-func tryLock(f *os.File) error {
-	var err error
-	for range 100 { // a non-blocking flock is interrupted rarely, if ever
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EWOULDBLOCK):
-			return ErrLocked
-		}
-		break
-	}
-	return fmt.Errorf("flock %s: %w", f.Name(), err)
 }

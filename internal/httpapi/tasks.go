@@ -3,10 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,9 +22,35 @@ type SubmitRequest struct {
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 }
 
+// fields are the members of a SubmitRequest, by their exact names.
+func (req *SubmitRequest) fields() map[string]fieldFunc {
+	return map[string]fieldFunc{
+		"name":            stringField(&req.Name),
+		"args":            stringsField(&req.Args),
+		"idempotency_key": stringField(&req.IdempotencyKey),
+		"priority":        stringField(&req.Priority),
+		"timeout":         stringField(&req.Timeout),
+		"idle_timeout":    stringField(&req.IdleTimeout),
+	}
+}
+
+// decodeSubmit reads and strictly decodes a SubmitRequest.
+func decodeSubmit(data []byte) (*SubmitRequest, error) {
+	req := &SubmitRequest{}
+	if err := decodeObject(data, req.fields()); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	var req SubmitRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decodeSubmit(data)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -73,35 +96,6 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 	return o, nil
 }
 
-// decodeBody reads one JSON object of at most MaxBodyBytes into v,
-// rejecting unknown fields and trailing data. The size is checked before
-// the syntax: an oversized body is 413 whatever it holds.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength > MaxBodyBytes {
-		return &http.MaxBytesError{Limit: MaxBodyBytes}
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest(CodeBadRequest, "cannot read body: "+err.Error())
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return badRequest(CodeInvalidJSON, "empty body: want a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest(CodeInvalidJSON, "malformed JSON: "+err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest(CodeInvalidJSON, "malformed JSON: data after the object")
-	}
-	return nil
-}
-
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	info, err := s.m.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -113,7 +107,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := &bgtask.ListOpts{Name: q.Get("name"), Cursor: q.Get("cursor")}
+	opts := &bgtask.ListOpts{Name: q.Get("name"), IDPrefix: q.Get("id_prefix"), Cursor: q.Get("cursor")}
 	if st := q.Get("state"); st != "" {
 		state, err := bgtask.ParseState(st)
 		if err != nil {
@@ -146,8 +140,17 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
 	s.control(w, r, s.m.Retry)
 }
 
-// control runs Cancel or Retry and answers 202 with the record.
+// control runs Cancel or Retry and answers 202 with the record. The body
+// is empty or an empty object ({}).
 func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context.Context, string) error) {
+	data, err := s.readBody(w, r)
+	if err == nil && len(bytes.TrimSpace(data)) > 0 {
+		err = decodeObject(data, nil)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("id")
 	if err := op(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
@@ -174,10 +177,12 @@ type Definition struct {
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
-	defs := s.m.Registry().Definitions()
-	out := make([]Definition, len(defs))
-	for i, d := range defs {
-		out[i] = Definition{
+	var out []Definition
+	for _, d := range s.m.Registry().Definitions() {
+		if d.TaskModeOnly {
+			continue // not submittable here
+		}
+		out = append(out, Definition{
 			Name:        d.Name,
 			Description: d.Description,
 			Priority:    string(d.EffectivePriority()),
@@ -185,10 +190,13 @@ func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
 			Retriable:   d.Retriable,
 			MaxAttempts: d.Attempts(),
 			Tags:        d.Tags,
-		}
+		})
 		if d.Timeout > 0 {
-			out[i].Timeout = d.Timeout.String()
+			out[len(out)-1].Timeout = d.Timeout.String()
 		}
+	}
+	if out == nil {
+		out = []Definition{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"definitions": out})
 }

@@ -140,6 +140,11 @@ type Config struct {
 	// Load is the offered request rate as a fraction of the measured
 	// capacity. 0: DefaultLoad.
 	Load float64
+	// Rate, if positive, is the offered request rate in requests/s: the
+	// capacity is then not measured (Result.Capacity is 0) and Load is
+	// ignored. Tests use it so that every mode gets requests however fast
+	// the machine is. 0: Load × the measured capacity.
+	Rate float64
 	// Constant sends requests at constant intervals instead of Poisson
 	// arrivals.
 	Constant bool
@@ -202,6 +207,8 @@ func (c Config) withDefaults() (Config, Strategy, error) {
 		return c, st, fmt.Errorf("idlebench: Config durations and Procs must not be negative")
 	case c.Guard >= c.Segment:
 		return c, st, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
+	case c.Rate < 0:
+		return c, st, fmt.Errorf("idlebench: Config.Rate must not be negative")
 	case c.Load < 0 || c.Load > 1:
 		return c, st, fmt.Errorf("idlebench: Config.Load must be in (0, 1]")
 	}

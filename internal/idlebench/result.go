@@ -137,8 +137,12 @@ func (r Result) String() string {
 		arr = "constant"
 	}
 	fmt.Fprintf(&b, "idle benchmark: %d cores, GOMAXPROCS %d, strategy %s, generator in %s, %s arrivals\n", r.Cores, r.Procs, r.Strategy, gen, arr)
-	fmt.Fprintf(&b, "request work %v CPU, idle unit %v CPU; capacity %.0f req/s, offered %.0f req/s (%.0f%%)\n",
-		r.WorkCost.Round(time.Microsecond), r.UnitCost.Round(100*time.Nanosecond), r.Capacity, r.Rate, 100*r.Load)
+	offered := fmt.Sprintf("capacity %.0f req/s, offered %.0f req/s (%.0f%%)", r.Capacity, r.Rate, 100*r.Load)
+	if r.Capacity == 0 {
+		offered = fmt.Sprintf("capacity not measured, offered %.0f req/s (fixed)", r.Rate)
+	}
+	fmt.Fprintf(&b, "request work %v CPU, idle unit %v CPU; %s\n",
+		r.WorkCost.Round(time.Microsecond), r.UnitCost.Round(100*time.Nanosecond), offered)
 	fmt.Fprintf(&b, "%-24s %6s %8s %8s %8s %8s %10s %8s %8s %8s %8s %6s\n",
 		"mode", "req/s", "p50", "p90", "p99", "max", "idle units", "idle CPU", "srv CPU", "gen CPU", "others", "steal")
 	for _, m := range []struct {

@@ -123,6 +123,10 @@ func (r *runner) stopServer() {
 }
 
 func (r *runner) measureCapacity(ctx context.Context) error {
+	if r.cfg.Rate > 0 {
+		r.res.Rate, r.res.Load = r.cfg.Rate, 0
+		return nil
+	}
 	r.waitQuiet(ctx)
 	cmd := genCmd{Op: "closed", URL: r.url, Duration: r.cfg.Warmup, Concurrency: capacityConcurrency()}
 	if _, err := r.gen.do(ctx, cmd); err != nil {

@@ -32,12 +32,14 @@ type meter struct {
 // thread's CPU time (a system call each).
 const cpuEvery = 64
 
-// work runs units while more() and records them. The caller has locked
-// its goroutine to its thread.
-func (m *meter) work(unit *burner, more func() bool) {
+// work runs units while more() and records them; with atLeastOne, it
+// runs one before it asks. The caller has locked its goroutine to its
+// thread.
+func (m *meter) work(unit *burner, atLeastOne bool, more func() bool) {
 	t0 := threadCPU()
 	n := 0
-	for more() {
+	for atLeastOne || more() {
+		atLeastOne = false
 		sink.Add(uint32(unit.burn()))
 		if n++; n == cpuEvery {
 			t1 := threadCPU()
@@ -107,7 +109,7 @@ func startSched(st Strategy, sources [][]idle.LoadSource, unit *burner) (*schedW
 				reniced = true
 			}
 			runtime.LockOSThread() // nests with LowPriority's lock
-			w.meters[k].work(unit, more(d))
+			w.meters[k].work(unit, false, more(d))
 			runtime.UnlockOSThread()
 			if !w.halting.Load() {
 				s.Request(cb, nil)
@@ -131,7 +133,9 @@ func (w *schedWorkload) stats() idle.Stats {
 
 func (w *schedWorkload) stop() error {
 	w.halting.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A SCHED_IDLE callback thread on a saturated machine may wait
+	// seconds for the CPU it needs to see the halt.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var errs []error
 	for _, s := range w.scheds {
@@ -156,7 +160,9 @@ func startPlain(workers int, unit *burner) *plainWorkload {
 		w.wg.Go(func() {
 			runtime.LockOSThread() // for the thread CPU clock only
 			defer runtime.UnlockOSThread()
-			w.meters[k].work(unit, func() bool { return !w.halting.Load() })
+			// One unit at least, so that a run on a starved machine
+			// still shows that mode c worked.
+			w.meters[k].work(unit, true, func() bool { return !w.halting.Load() })
 		})
 	}
 	return w

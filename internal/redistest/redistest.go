@@ -258,7 +258,7 @@ func (s *Server) signal(sig syscall.Signal) {
 		return
 	}
 	cmd.Process.Signal(sig)
-	if sig == syscall.SIGSTOP || sig == syscall.SIGCONT {
+	if sig == sigStop || sig == sigCont {
 		return
 	}
 	select {
@@ -271,7 +271,7 @@ func (s *Server) signal(sig syscall.Signal) {
 // Kill stops the server with SIGKILL, as a crash (what was not yet synced
 // to the AOF is lost). Killing a stopped server does nothing.
 func (s *Server) Kill() {
-	s.signal(syscall.SIGCONT) // a paused process still dies, but be sure
+	s.signal(sigCont) // a paused process still dies, but be sure
 	s.signal(syscall.SIGKILL)
 }
 
@@ -280,10 +280,10 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 
 // Pause freezes the server (SIGSTOP): connections stay open, nothing
 // answers, as in a network partition. Resume undoes it.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+func (s *Server) Pause() { s.signal(sigStop) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+func (s *Server) Resume() { s.signal(sigCont) }
 
 // Restart starts the server again, on the same port and directory, after
 // Kill or Stop (it kills a running one first). It fails the test if the

@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -22,7 +21,9 @@ const tracerPollInterval = 100 * time.Millisecond
 // stops the run instead: stop is then true and code its exit code.
 func (r *runner) waitForDebugger(ctx context.Context) (code int, stop bool) {
 	cont := make(chan os.Signal, 1)
-	signal.Notify(cont, syscall.SIGCONT)
+	if len(continueSignals) > 0 {
+		signal.Notify(cont, continueSignals...)
+	}
 	defer signal.Stop(cont)
 	r.diag("waiting for a debugger: pid %d (attach one, or send SIGCONT)", os.Getpid())
 	tick := time.NewTicker(tracerPollInterval)

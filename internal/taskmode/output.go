@@ -20,10 +20,8 @@ func (r *runner) silence() (io.Writer, error) {
 		return nil, err
 	}
 	defer null.Close()
-	for _, fd := range []int{1, 2} {
-		if err := dup2(int(null.Fd()), fd); err != nil {
-			return nil, err
-		}
+	if err := redirectStdio(null); err != nil {
+		return nil, err
 	}
 	return r.stderr, nil
 }

@@ -138,7 +138,8 @@ func (s *Store) run(batch []*op) (err error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("boltstore: commit: %w", err)
+		// A failed commit is the disk's doing: full, read-only, I/O error.
+		return fmt.Errorf("%w: boltstore: commit: %w", store.ErrUnavailable, err)
 	}
 	if changed {
 		s.countsMu.Lock()

@@ -62,7 +62,9 @@ class APIError extends Error {
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // The server refuses writes without it, bodiless cancel and retry too:
+  // no cross-site page can send it without a CORS preflight.
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
   let res;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
