@@ -222,6 +222,7 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 	if err := clock.Sleep(ctx, clock.Real, a.testSleep); err != nil {
 		return err
 	}
+	rd.log.Debug("holding the lock, looking for the directory", "child", a.child, "wait", a.wait)
 	info, err := rd.waitFor(ctx, a.child, a.wait)
 	switch {
 	case err != nil:
