@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -108,30 +107,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := &bgtask.ListOpts{Name: q.Get("name"), IDPrefix: q.Get("id_prefix"), Cursor: q.Get("cursor")}
-	if st := q.Get("state"); st != "" {
-		state, err := bgtask.ParseState(st)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		opts.State = state
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to 1000, got %q", l)))
-			return
-		}
-		opts.Limit = n
-	}
-	res, err := s.m.List(r.Context(), opts)
+	opts, err := parseListQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.listPage(w, r, opts) // list.go
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
