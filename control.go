@@ -39,6 +39,9 @@ type ListOpts struct {
 	State State
 	// Name, if set, keeps only tasks of that definition.
 	Name string
+	// IDPrefix, if set, keeps only tasks whose ID starts with it (task IDs
+	// are UUIDv7 strings: a prefix selects a range of creation times).
+	IDPrefix string
 	// Limit is the page size: 0 means 100, values above 1000 mean 1000.
 	Limit int
 	// Cursor continues after a previous page (its NextCursor).
@@ -66,7 +69,7 @@ func (m *Manager) List(ctx context.Context, opts *ListOpts) (*ListResult, error)
 	if o.Limit < 0 {
 		return nil, fmt.Errorf("%w: negative limit", ErrInvalidArgument)
 	}
-	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, Limit: o.Limit, Cursor: o.Cursor})
+	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, IDPrefix: o.IDPrefix, Limit: o.Limit, Cursor: o.Cursor})
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +89,26 @@ func (m *Manager) Counts(ctx context.Context) (map[State]int, error) {
 	out := make(map[State]int, len(c))
 	for s, n := range c {
 		out[State(s)] = n
+	}
+	return out, nil
+}
+
+// CountsByName returns the number of stored tasks per task name and state;
+// a name appears with the states it has tasks in. Its cost is the store's
+// (boltstore reads one index key per task; redisstore four counters per
+// name).
+func (m *Manager) CountsByName(ctx context.Context) (map[string]map[State]int, error) {
+	c, err := m.store.CountsByName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[State]int, len(c))
+	for name, cs := range c {
+		m := make(map[State]int, len(cs))
+		for s, n := range cs {
+			m[State(s)] = n
+		}
+		out[name] = m
 	}
 	return out, nil
 }

@@ -237,6 +237,10 @@ type ListParams struct {
 	State State
 	// Name, if set, keeps only records of that task name.
 	Name string
+	// IDPrefix, if set, keeps only records whose ID starts with it. With
+	// or without the other filters, a backend reads only the index
+	// entries that match (IDs sort by creation, so a prefix is a range).
+	IDPrefix string
 	// Limit caps the page size; 0 means 100; values above 1000 mean 1000.
 	Limit int
 	// Cursor continues after the last record of a previous page ("" = from
@@ -480,6 +484,10 @@ type LogPage struct {
 // Counts holds the number of records per state.
 type Counts map[State]int
 
+// NameCounts holds the number of records per task name and state. A name
+// with no record is absent.
+type NameCounts map[string]Counts
+
 // ServerInfo describes one live server, as Announce stores it.
 type ServerInfo struct {
 	// ID is the server's ID; Incarnation its current life.
@@ -520,6 +528,10 @@ type Store interface {
 	List(ctx context.Context, p ListParams) (*ListPage, error)
 	// Counts returns the number of records per state.
 	Counts(ctx context.Context) (Counts, error)
+	// CountsByName returns the number of records per task name and state
+	// (only the states a name has records in). Its cost is the backend's
+	// to document: it may read one index entry per record.
+	CountsByName(ctx context.Context) (NameCounts, error)
 
 	// Claim takes queued (and, with StaleAfter, orphaned) records for the
 	// caller; see Claimed for what each becomes. Each record goes to

@@ -72,7 +72,7 @@ func (s *Store) List(ctx context.Context, p store.ListParams) (*store.ListPage, 
 	case limit > 1000:
 		limit = 1000
 	}
-	res, err := s.run(ctx, "list", string(p.State), p.Name, p.Cursor, strconv.Itoa(limit))
+	res, err := s.run(ctx, "list", string(p.State), p.Name, p.Cursor, strconv.Itoa(limit), p.IDPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +103,31 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 		c[st] = n
 	}
 	return c, nil
+}
+
+// CountsByName returns the number of records per task name and state: 4
+// ZCARDs per task name ever stored, in one script call (the set of names
+// is kept as records are inserted and never shrinks; a name whose records
+// were all deleted is left out of the answer).
+func (s *Store) CountsByName(ctx context.Context) (store.NameCounts, error) {
+	res, err := s.run(ctx, "countsbyname")
+	if err != nil {
+		return nil, err
+	}
+	l := list(res)
+	out := store.NameCounts{}
+	for i := 0; i+4 < len(l); i += 5 {
+		c := store.Counts{}
+		for j, st := range []store.State{store.Ongoing, store.Success, store.Failure, store.Cancelled} {
+			if n, _ := l[i+1+j].(int64); n > 0 {
+				c[st] = int(n)
+			}
+		}
+		if len(c) > 0 {
+			out[str(l[i])] = c
+		}
+	}
+	return out, nil
 }
 
 // statusRecord decodes a {status, record} reply; status "" means ok and

@@ -21,7 +21,9 @@ var recordTests = []test{
 	{name: "List/Pagination", fn: testListPagination},
 	{name: "List/PaginationStableUnderInserts", fn: testListPaginationConcurrent},
 	{name: "List/Limits", fn: testListLimits},
+	{name: "List/IDPrefix", fn: testListIDPrefix},
 	{name: "Counts", fn: testCounts},
+	{name: "CountsByName", fn: testCountsByName},
 }
 
 func testInsertGet(e *env) {
@@ -382,4 +384,89 @@ func testCounts(e *env) {
 		t.Fatalf("DeleteFinished = %d, %v; want 4", n, err)
 	}
 	e.wantCounts(3, 0, 0, 0)
+}
+
+// testListIDPrefix: an ID prefix keeps the records whose ID starts with
+// it, alone and with every other filter, across pages.
+func testListIDPrefix(e *env) {
+	t := e.t
+	rs := e.insertMany(40, func(i int) string { return []string{"a", "b"}[i%2] })
+	for range 3 {
+		rs = append(rs, e.ended("a", store.Success), e.ended("b", store.Failure))
+	}
+	last := rs[len(rs)-1].ID
+	prefixes := []string{last, rs[0].ID, rs[17].ID[:len(rs[17].ID)-1], "ffff", "0000", ""}
+	// Prefixes of every length of two IDs: from "everything" to "one".
+	for _, id := range []string{rs[5].ID, last} {
+		for n := 1; n < len(id); n += 3 {
+			prefixes = append(prefixes, id[:n])
+		}
+	}
+	for _, prefix := range prefixes {
+		for _, p := range []store.ListParams{{}, {Name: "a"}, {State: store.Ongoing}, {State: store.Failure, Name: "b"}, {State: store.Success}} {
+			p.IDPrefix, p.Limit = prefix, 3
+			var want []string
+			for _, r := range rs {
+				got := e.get(r.ID)
+				if strings.HasPrefix(r.ID, prefix) && (p.Name == "" || got.Name == p.Name) && (p.State == "" || got.State == p.State) {
+					want = append(want, r.ID)
+				}
+			}
+			slices.Sort(want)
+			slices.Reverse(want)
+			ids, _ := e.listAll(p, nil)
+			if d := cmp.Diff(want, ids); d != "" {
+				t.Fatalf("List %+v (-want +got):\n%s", p, d)
+			}
+		}
+	}
+	// A cursor outside the prefix's range: below it nothing, above it
+	// every match.
+	p := store.ListParams{IDPrefix: last[:20], Cursor: "0"}
+	if page := e.list(p); len(page.Records) != 0 {
+		t.Fatalf("List %+v = %v, want nothing", p, pageIDs(page))
+	}
+	p.Cursor = "g"
+	if page := e.list(p); len(page.Records) == 0 || page.Records[0].ID != last {
+		t.Fatalf("List %+v = %v, want the newest match first", p, pageIDs(page))
+	}
+}
+
+// testCountsByName: per name and state, following every change.
+func testCountsByName(e *env) {
+	t := e.t
+	counts := func() store.NameCounts {
+		t.Helper()
+		c, err := e.s.CountsByName(t.Context())
+		if err != nil {
+			t.Fatalf("CountsByName: %v", err)
+		}
+		return c
+	}
+	if c := counts(); len(c) != 0 {
+		t.Fatalf("CountsByName of an empty store = %v", c)
+	}
+	rs := e.insertMany(5, func(i int) string { return []string{"a", "b.x"}[i%2] })
+	e.ended("a", store.Success)
+	e.ended("b.x", store.Failure)
+	e.ended("c", store.Success)
+	if _, err := e.s.RequestCancel(t.Context(), rs[0].ID); err != nil {
+		t.Fatalf("RequestCancel: %v", err)
+	}
+	want := store.NameCounts{
+		"a":   {store.Ongoing: 2, store.Success: 1, store.Cancelled: 1},
+		"b.x": {store.Ongoing: 2, store.Failure: 1},
+		"c":   {store.Success: 1},
+	}
+	if d := cmp.Diff(want, counts()); d != "" {
+		t.Fatalf("CountsByName (-want +got):\n%s", d)
+	}
+	e.clock.Advance(time.Hour)
+	if n, err := e.s.DeleteFinished(t.Context(), time.Minute, 100); err != nil || n != 4 {
+		t.Fatalf("DeleteFinished = %d, %v; want 4", n, err)
+	}
+	want = store.NameCounts{"a": {store.Ongoing: 2}, "b.x": {store.Ongoing: 2}}
+	if d := cmp.Diff(want, counts()); d != "" {
+		t.Fatalf("CountsByName after deleting the finished records (-want +got):\n%s", d)
+	}
 }

@@ -138,20 +138,27 @@ local function expire(age, limit)
 end
 
 -- List: state ('' any), name ('' any), cursor ('' from the newest),
--- limit. Returns {records..., next cursor or ''} newest first.
+-- limit, ID prefix ('' any). Returns {records..., next cursor or ''}
+-- newest first. IDs sort by creation, so a prefix is a lex range.
 local function list()
 	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+	local idp = ARGV[A + 4] or ''
 	local keys = {}
 	for _, s in ipairs(STATES) do
 		if st == '' or st == s then
 			if name == '' then keys[#keys + 1] = kstate(s) else keys[#keys + 1] = knamestate(s, name) end
 		end
 	end
-	local max = '+'
+	local max, min = '+', '-'
 	if cursor ~= '' then max = '(' .. cursor end
+	if idp ~= '' then
+		min = '[' .. idp
+		local top = idp .. '\255'
+		if cursor == '' or cursor > top then max = '(' .. top end
+	end
 	local ids = {}
 	for _, key in ipairs(keys) do
-		for _, id in ipairs(redis.call('ZREVRANGEBYLEX', key, max, '-', 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
+		for _, id in ipairs(redis.call('ZREVRANGEBYLEX', key, max, min, 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
 	end
 	table.sort(ids, function(x, y) return x > y end)
 	local out, next = {}, ''
@@ -167,5 +174,16 @@ end
 local function counts()
 	local out = {}
 	for _, s in ipairs(STATES) do out[#out + 1] = redis.call('ZCARD', kstate(s)) end
+	return out
+end
+
+-- CountsByName: {name, ONGOING, SUCCESS, FAILURE, CANCELLED, ...} for
+-- every name ever stored: 4 ZCARDs (O(1) each) per name.
+local function countsbyname()
+	local out = {}
+	for _, name in ipairs(redis.call('SMEMBERS', knames())) do
+		out[#out + 1] = name
+		for _, s in ipairs(STATES) do out[#out + 1] = redis.call('ZCARD', knamestate(s, name)) end
+	end
 	return out
 end
