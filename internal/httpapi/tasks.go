@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/duration"
 )
 
 // SubmitRequest is the body of POST /v1/tasks.
@@ -16,7 +17,8 @@ type SubmitRequest struct {
 	Args           []string `json:"args"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
 	Priority       string   `json:"priority,omitempty"`
-	// Timeout and IdleTimeout are Go durations ("90s", "5m").
+	// Timeout and IdleTimeout are Go durations ("90s", "5m") or bare
+	// numbers of seconds ("90"), as everywhere in bgtask.
 	Timeout     string `json:"timeout,omitempty"`
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 }
@@ -86,9 +88,9 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		if d.in == "" {
 			continue
 		}
-		v, err := time.ParseDuration(d.in)
-		if err != nil || v < 0 {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want a non-negative duration like \"90s\", got %q", d.field, d.in))
+		v, err := duration.Parse(d.in)
+		if err != nil {
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %q", d.field, duration.Syntax, d.in))
 		}
 		*d.out = v
 	}
@@ -147,14 +149,19 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context
 
 // Definition is one entry of GET /v1/definitions.
 type Definition struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Priority    string   `json:"priority"`
-	Parallel    bool     `json:"parallel"`
-	Retriable   bool     `json:"retriable"`
-	MaxAttempts int      `json:"max_attempts"`
-	Timeout     string   `json:"timeout,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Priority    string `json:"priority"`
+	Parallel    bool   `json:"parallel"`
+	Retriable   bool   `json:"retriable"`
+	MaxAttempts int    `json:"max_attempts"`
+	// Timeout and MinRuntime are Go durations ("1m30s"), absent when the
+	// definition has none.
+	Timeout    string   `json:"timeout,omitempty"`
+	MinRuntime string   `json:"min_runtime,omitempty"`
+	NoOutput   bool     `json:"no_output,omitempty"`
+	Workspace  string   `json:"workspace"` // ephemeral, persistent or none
+	Tags       []string `json:"tags,omitempty"`
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
@@ -170,10 +177,15 @@ func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
 			Parallel:    d.Parallel(),
 			Retriable:   d.Retriable,
 			MaxAttempts: d.Attempts(),
+			NoOutput:    d.NoOutput,
+			Workspace:   d.Workspace.String(),
 			Tags:        d.Tags,
 		})
 		if d.Timeout > 0 {
 			out[len(out)-1].Timeout = d.Timeout.String()
+		}
+		if d.MinRuntime > 0 {
+			out[len(out)-1].MinRuntime = d.MinRuntime.String()
 		}
 	}
 	if out == nil {
