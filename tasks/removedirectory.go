@@ -62,7 +62,11 @@ func RemoveDirectory() bgtask.Definition {
 		Name:        RemoveDirectoryName,
 		Description: "remove PARENT/CHILD once it appears, then directories in PARENT ending in SUFFIX",
 		Run:         removeDirectory,
-		NoOutput:    true,
+		CheckArgs: func(args []string) error {
+			_, err := parseRemoveArgs(args)
+			return err
+		},
+		NoOutput: true,
 		// Deletes files named by its arguments: never on a client's word
 		// unless the application opts in (see package doc).
 		TaskModeOnly: true,
@@ -222,6 +226,7 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 	if err := clock.Sleep(ctx, clock.Real, a.testSleep); err != nil {
 		return err
 	}
+	rd.log.Debug("holding the lock, looking for the directory", "child", a.child, "wait", a.wait)
 	info, err := rd.waitFor(ctx, a.child, a.wait)
 	switch {
 	case err != nil:
