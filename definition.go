@@ -67,6 +67,13 @@ type Definition struct {
 	// Run is the body of the task. Required unless the task is parallel
 	// (Subtasks and RunSubtask set), where it is not used.
 	Run RunFunc
+	// CheckArgs, if set, checks the arguments before anything else runs:
+	// in task mode before the workspace is opened and before a no-output
+	// task's output is silenced, so its usage errors always reach stderr.
+	// A non-nil error ends the run as if Run had returned it (exit 3, or
+	// the code of a bgtask.Exit it wraps), and the task does not run.
+	// nil: no check.
+	CheckArgs func(args []string) error
 
 	// Timeout bounds one run. 0: the caller decides (task mode: --timeout,
 	// else BGTASK_DEFAULT_TIMEOUT, else 10 minutes; manager: SubmitOpts, else

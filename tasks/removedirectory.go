@@ -62,7 +62,11 @@ func RemoveDirectory() bgtask.Definition {
 		Name:        RemoveDirectoryName,
 		Description: "remove PARENT/CHILD once it appears, then directories in PARENT ending in SUFFIX",
 		Run:         removeDirectory,
-		NoOutput:    true,
+		CheckArgs: func(args []string) error {
+			_, err := parseRemoveArgs(args)
+			return err
+		},
+		NoOutput: true,
 		// Deletes files named by its arguments: never on a client's word
 		// unless the application opts in (see package doc).
 		TaskModeOnly: true,

@@ -105,9 +105,10 @@ func statusOf(err error) (int, string) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		// The client hung up (or the server is closing its connection):
-		// nobody reads the answer, and it is not the server's fault.
+	if r.Context().Err() != nil && err != errStopping {
+		// The client hung up: nobody reads the answer, and it is not the
+		// server's fault. (A body read cut by BeginShutdown cancels the
+		// context too, and its client does wait for the answer.)
 		s.logger.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}

@@ -5,10 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/duration"
 )
 
 // SubmitRequest is the body of POST /v1/tasks.
@@ -17,7 +17,8 @@ type SubmitRequest struct {
 	Args           []string `json:"args"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
 	Priority       string   `json:"priority,omitempty"`
-	// Timeout and IdleTimeout are Go durations ("90s", "5m").
+	// Timeout and IdleTimeout are Go durations ("90s", "5m") or bare
+	// numbers of seconds ("90"), as everywhere in bgtask.
 	Timeout     string `json:"timeout,omitempty"`
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 }
@@ -87,9 +88,9 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		if d.in == "" {
 			continue
 		}
-		v, err := time.ParseDuration(d.in)
-		if err != nil || v < 0 {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want a non-negative duration like \"90s\", got %q", d.field, d.in))
+		v, err := duration.Parse(d.in)
+		if err != nil {
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %q", d.field, duration.Syntax, d.in))
 		}
 		*d.out = v
 	}
@@ -106,30 +107,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := &bgtask.ListOpts{Name: q.Get("name"), IDPrefix: q.Get("id_prefix"), Cursor: q.Get("cursor")}
-	if st := q.Get("state"); st != "" {
-		state, err := bgtask.ParseState(st)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		opts.State = state
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to 1000, got %q", l)))
-			return
-		}
-		opts.Limit = n
-	}
-	res, err := s.m.List(r.Context(), opts)
+	opts, err := parseListQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.listPage(w, r, opts) // list.go
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
@@ -166,14 +149,19 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context
 
 // Definition is one entry of GET /v1/definitions.
 type Definition struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Priority    string   `json:"priority"`
-	Parallel    bool     `json:"parallel"`
-	Retriable   bool     `json:"retriable"`
-	MaxAttempts int      `json:"max_attempts"`
-	Timeout     string   `json:"timeout,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Priority    string `json:"priority"`
+	Parallel    bool   `json:"parallel"`
+	Retriable   bool   `json:"retriable"`
+	MaxAttempts int    `json:"max_attempts"`
+	// Timeout and MinRuntime are Go durations ("1m30s"), absent when the
+	// definition has none.
+	Timeout    string   `json:"timeout,omitempty"`
+	MinRuntime string   `json:"min_runtime,omitempty"`
+	NoOutput   bool     `json:"no_output,omitempty"`
+	Workspace  string   `json:"workspace"` // ephemeral, persistent or none
+	Tags       []string `json:"tags,omitempty"`
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
@@ -189,10 +177,15 @@ func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
 			Parallel:    d.Parallel(),
 			Retriable:   d.Retriable,
 			MaxAttempts: d.Attempts(),
+			NoOutput:    d.NoOutput,
+			Workspace:   d.Workspace.String(),
 			Tags:        d.Tags,
 		})
 		if d.Timeout > 0 {
 			out[len(out)-1].Timeout = d.Timeout.String()
+		}
+		if d.MinRuntime > 0 {
+			out[len(out)-1].MinRuntime = d.MinRuntime.String()
 		}
 	}
 	if out == nil {

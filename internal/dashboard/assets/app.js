@@ -443,7 +443,7 @@ function renderDetail() {
     ['Created', fmtFull(t.created_at)], ['Started', fmtFull(t.started_at)], ['Finished', fmtFull(t.finished_at)],
     ['Duration', duration(t)], ['Heartbeat', fmtFull(t.heartbeat_at)],
     ['Exit code', t.exit_code === null ? '' : String(t.exit_code)], ['Error', t.error],
-    ['Idempotency key', t.idempotency_key], ['Timeout', t.timeout ? fmtDuration(t.timeout / 1e6) : ''],
+    ['Idempotency key', t.idempotency_key], ['Timeout', t.timeout || ''],
     ['Tags', t.tags.join(', ')],
   ];
   const dl = $('detail-fields');
