@@ -62,7 +62,9 @@ class APIError extends Error {
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // The server refuses writes without it, bodiless cancel and retry too:
+  // no cross-site page can send it without a CORS preflight.
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
   let res;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -441,7 +443,7 @@ function renderDetail() {
     ['Created', fmtFull(t.created_at)], ['Started', fmtFull(t.started_at)], ['Finished', fmtFull(t.finished_at)],
     ['Duration', duration(t)], ['Heartbeat', fmtFull(t.heartbeat_at)],
     ['Exit code', t.exit_code === null ? '' : String(t.exit_code)], ['Error', t.error],
-    ['Idempotency key', t.idempotency_key], ['Timeout', t.timeout ? fmtDuration(t.timeout / 1e6) : ''],
+    ['Idempotency key', t.idempotency_key], ['Timeout', t.timeout || ''],
     ['Tags', t.tags.join(', ')],
   ];
   const dl = $('detail-fields');
