@@ -50,6 +50,8 @@ type Server struct {
 	mux     *http.ServeMux
 	streams atomic.Int64
 	tp      throughput
+	// dashboard is set when a dashboard is served (its page is public).
+	dashboard bool
 }
 
 // New returns the API server for cfg.
@@ -85,10 +87,12 @@ func (s *Server) routes(cfg Config) {
 	s.mux.HandleFunc("GET /v1/servers", s.servers)
 	s.mux.HandleFunc("GET /v1/stats/names", s.nameCounts)
 	s.mux.HandleFunc("GET /v1/throughput", s.throughputHandler)
+	s.mux.HandleFunc("GET /v1/tasks/{id}/log", s.taskLog)
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
+		s.dashboard = true
 		s.mux.Handle("GET /", cfg.Dashboard)
 	}
 }
@@ -96,7 +100,7 @@ func (s *Server) routes(cfg Config) {
 // ServeHTTP checks the token and routes the request. Unknown paths and
 // methods get JSON errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/healthz" && !s.authorized(r) {
+	if r.URL.Path != "/healthz" && !s.public(r) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bgtask"`)
 		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: CodeUnauthorized, Message: "missing or wrong bearer token"}})
 		return

@@ -171,6 +171,8 @@ type Definition struct {
 	MaxAttempts int      `json:"max_attempts"`
 	Timeout     string   `json:"timeout,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
+	// ProgressUnit is the definition's ProgressUnit ("" for steps).
+	ProgressUnit string `json:"progress_unit,omitempty"`
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
@@ -185,6 +187,8 @@ func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
 			Retriable:   d.Retriable,
 			MaxAttempts: d.Attempts(),
 			Tags:        d.Tags,
+
+			ProgressUnit: d.ProgressUnit,
 		}
 		if d.Timeout > 0 {
 			out[i].Timeout = d.Timeout.String()
