@@ -199,12 +199,15 @@ func (c *claimer) nameList() []string {
 	return c.names
 }
 
-// registryNames lists the names of every definition reg can look up.
+// registryNames lists the names of every definition reg can look up that
+// a manager may run (not TaskModeOnly).
 func registryNames(reg *Registry) []string {
 	defs := reg.Definitions()
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		names[i] = d.Name
+	names := make([]string, 0, len(defs))
+	for _, d := range defs {
+		if d.submittable() {
+			names = append(names, d.Name)
+		}
 	}
 	return names
 }

@@ -18,11 +18,19 @@ const (
 	completerMaxBackoff = 5 * time.Second
 	// completerBatch caps the outcomes written in one store call.
 	completerBatch = 1000
+	// completerWriters is how many store calls the completer has in
+	// flight at once. Two keep the store's group commit fed: while one
+	// batch is being committed, the outcomes that arrive meanwhile are
+	// already queued behind it (with the claim that refills the freed
+	// slots), instead of waiting for the commit's answer and then going
+	// to the store alone.
+	completerWriters = 2
 )
 
 // completer writes the outcomes of runs (terminal states and hand-backs)
-// in batches: every outcome waiting when it runs goes to the store in one
-// Finish and one Release call (River's completer batches alike). A write
+// in batches: every outcome waiting when a writer is free goes to the
+// store in one Finish and one Release call (River's completer batches
+// alike), with up to completerWriters calls in flight. A write
 // that fails (disk full, store unreachable) is kept and retried with
 // backoff until the store takes it; the run keeps its lease (renewed by
 // the lease keeper) meanwhile, and a write under a lease that is no longer
@@ -30,12 +38,19 @@ const (
 // server's work. Only Stop's deadline, a hard stop or a lost lease drops
 // an outcome, and never silently.
 type completer struct {
-	m    *Manager
-	loop service.Loop
+	m       *Manager
+	writers [completerWriters]completerWriter
 
 	mu      sync.Mutex // guards pending and closed
 	pending []*pendingWrite
 	closed  bool
+}
+
+// completerWriter is one of the completer's loops; each has at most one
+// store call in flight.
+type completerWriter struct {
+	c    *completer
+	loop service.Loop
 	// backoff is the wait before the next retry; owned by the loop.
 	backoff time.Duration
 }
@@ -47,12 +62,38 @@ type pendingWrite struct {
 	release    *store.Patch      // set for a hand-back
 	done       func(written bool)
 	settled    bool // done was called; guarded by completer.mu
+	inflight   bool // a writer has it in a store call; guarded by completer.mu
 }
 
 func newCompleter(m *Manager) *completer {
 	c := &completer{m: m}
-	c.loop = service.Loop{Clock: m.clock, RunOnce: c.runOnce}
+	for i := range c.writers {
+		w := &c.writers[i]
+		w.c = c
+		w.loop = service.Loop{Clock: m.clock, RunOnce: w.runOnce}
+	}
 	return c
+}
+
+// start starts the writers; they stop when ctx ends or at stop.
+func (c *completer) start(ctx context.Context) {
+	for i := range c.writers {
+		c.writers[i].loop.Start(ctx)
+	}
+}
+
+// stop stops the writers, waiting for the calls in flight until ctx ends.
+func (c *completer) stop(ctx context.Context) {
+	for i := range c.writers {
+		_ = c.writers[i].loop.Stop(ctx)
+	}
+}
+
+// wake wakes every writer: a busy one runs again when its call returns.
+func (c *completer) wake() {
+	for i := range c.writers {
+		c.writers[i].loop.Wake()
+	}
 }
 
 // finish queues the terminal state of r; done is called once it is
@@ -75,7 +116,7 @@ func (c *completer) add(w *pendingWrite) {
 	}
 	c.pending = append(c.pending, w)
 	c.mu.Unlock()
-	c.loop.Wake()
+	c.wake()
 }
 
 // abandon refuses every further write and drops the pending ones, with an
@@ -107,20 +148,27 @@ func (c *completer) dropped(w *pendingWrite, why string) {
 	w.done(false)
 }
 
-// runOnce writes a batch of the pending outcomes; on a store failure it
-// waits (backoff) and wakes itself to retry.
-func (c *completer) runOnce(ctx context.Context) {
+// runOnce writes a batch of the pending outcomes that no other writer
+// has in flight; on a store failure it waits (backoff) and wakes itself
+// to retry.
+func (cw *completerWriter) runOnce(ctx context.Context) {
+	c := cw.c
 	c.mu.Lock()
 	var fins, rels []*pendingWrite
+	more := false
 	for _, w := range c.pending {
 		switch {
+		case w.inflight:
 		case w.completion != nil && len(fins) < completerBatch:
 			fins = append(fins, w)
+			w.inflight = true
 		case w.release != nil && len(rels) < completerBatch:
 			rels = append(rels, w)
+			w.inflight = true
+		default:
+			more = true
 		}
 	}
-	more := len(fins)+len(rels) < len(c.pending)
 	c.mu.Unlock()
 	if len(fins)+len(rels) == 0 {
 		return
@@ -142,17 +190,27 @@ func (c *completer) runOnce(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		c.backoff = min(max(2*c.backoff, completerMinBackoff), completerMaxBackoff)
-		c.m.logger.Warn("cannot write task outcomes; retrying", "outcomes", len(fins)+len(rels), "retry_in", c.backoff, "err", err)
-		if clock.Sleep(ctx, c.m.clock, c.backoff) != nil {
+		// Hand the batch back to the queue (a finish that was written
+		// before a release failed is settled already).
+		c.mu.Lock()
+		for _, w := range fins {
+			w.inflight = false
+		}
+		for _, w := range rels {
+			w.inflight = false
+		}
+		c.mu.Unlock()
+		cw.backoff = min(max(2*cw.backoff, completerMinBackoff), completerMaxBackoff)
+		c.m.logger.Warn("cannot write task outcomes; retrying", "outcomes", len(fins)+len(rels), "retry_in", cw.backoff, "err", err)
+		if clock.Sleep(ctx, c.m.clock, cw.backoff) != nil {
 			return
 		}
-		c.loop.Wake()
+		cw.loop.Wake()
 		return
 	}
-	c.backoff = 0
+	cw.backoff = 0
 	if more {
-		c.loop.Wake()
+		cw.loop.Wake()
 	}
 }
 

@@ -67,6 +67,13 @@ type Definition struct {
 	// Run is the body of the task. Required unless the task is parallel
 	// (Subtasks and RunSubtask set), where it is not used.
 	Run RunFunc
+	// CheckArgs, if set, checks the arguments before anything else runs:
+	// in task mode before the workspace is opened and before a no-output
+	// task's output is silenced, so its usage errors always reach stderr.
+	// A non-nil error ends the run as if Run had returned it (exit 3, or
+	// the code of a bgtask.Exit it wraps), and the task does not run.
+	// nil: no check.
+	CheckArgs func(args []string) error
 
 	// Timeout bounds one run. 0: the caller decides (task mode: --timeout,
 	// else BGTASK_DEFAULT_TIMEOUT, else 10 minutes; manager: SubmitOpts, else
@@ -108,6 +115,17 @@ type Definition struct {
 	// Concurrency bounds the subtasks that run at once.
 	// 0: DefaultSubtaskConcurrency.
 	Concurrency int
+
+	// TaskModeOnly keeps the task out of managers: it runs in task mode
+	// (`bgtask run`) only. Manager.Submit and SubmitMany refuse it with an
+	// error wrapping ErrNotSubmittable, a manager never claims it, and the
+	// HTTP API neither lists nor accepts it. The built-in tasks of package
+	// tasks set it: a server must not run, say, removeDirectory on the
+	// word of any client. An application that wants a manager to run one
+	// opts in for that definition by registering its own copy with the
+	// field cleared (d := tasks.RemoveDirectory(); d.TaskModeOnly = false).
+	// Default false: a definition is submittable.
+	TaskModeOnly bool
 }
 
 // namePattern is the syntax of task names. ValidName checks it by hand:
@@ -136,6 +154,11 @@ func ValidName(name string) bool {
 // Parallel reports whether the definition runs subtasks.
 func (d *Definition) Parallel() bool {
 	return d.Subtasks != nil
+}
+
+// submittable reports whether a manager may accept and run the task.
+func (d *Definition) submittable() bool {
+	return !d.TaskModeOnly
 }
 
 // Attempts returns the effective attempt limit: 1 for a non-retriable task,

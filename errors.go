@@ -1,6 +1,9 @@
 package bgtask
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Test for them with errors.Is; messages that carry more
 // detail wrap them.
@@ -22,4 +25,33 @@ var (
 	ErrStopped = errors.New("bgtask: manager stopped")
 	// ErrInvalidArgument: a per-call option or argument is out of range.
 	ErrInvalidArgument = errors.New("bgtask: invalid argument")
+	// ErrNotSubmittable: the definition is TaskModeOnly; a manager neither
+	// accepts nor runs it.
+	ErrNotSubmittable = errors.New("bgtask: task runs in task mode only")
+	// ErrArgsTooLarge: a submission's arguments exceed MaxArgsBytes. Errors
+	// wrapping it also wrap ErrInvalidArgument.
+	ErrArgsTooLarge = errors.New("bgtask: arguments too large")
+	// ErrIdempotencyConflict: the idempotency key of a submission belongs
+	// to a stored task of another name or other arguments. The error is an
+	// *IdempotencyConflictError, which names that task.
+	ErrIdempotencyConflict = errors.New("bgtask: idempotency key used by another task")
 )
+
+// IdempotencyConflictError is returned by Submit and SubmitMany when the
+// submission's IdempotencyKey is already held by a stored task whose name
+// or arguments differ. errors.Is(err, ErrIdempotencyConflict) holds.
+type IdempotencyConflictError struct {
+	// Key is the idempotency key.
+	Key string
+	// TaskID and Name identify the stored task that holds the key.
+	TaskID string
+	Name   string
+}
+
+// Error says which task holds the key.
+func (e *IdempotencyConflictError) Error() string {
+	return fmt.Sprintf("bgtask: idempotency key %q is held by task %s (%s) with other name or arguments", e.Key, e.TaskID, e.Name)
+}
+
+// Unwrap returns ErrIdempotencyConflict.
+func (e *IdempotencyConflictError) Unwrap() error { return ErrIdempotencyConflict }

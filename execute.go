@@ -47,7 +47,7 @@ func (m *Manager) timeoutOf(rec *store.Record, def *Definition) time.Duration {
 // launch starts a claimed record that holds a slot of its kind.
 func (m *Manager) launch(rec *store.Record, lease store.Lease) {
 	def, ok := m.cfg.Registry.Lookup(rec.Name)
-	if !ok { // the store filters by name; a registry changed under us
+	if !ok || !def.submittable() { // the store filters by name; a registry changed under us
 		m.handBack(rec, lease)
 		return
 	}

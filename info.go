@@ -70,10 +70,12 @@ type TaskInfo struct {
 	ExitCode    *int          `json:"exit_code"`
 	Subtasks    []SubtaskInfo `json:"subtasks"`
 	// CancelRequested is true between Cancel and the task's end.
-	CancelRequested bool          `json:"cancel_requested,omitempty"`
-	IdempotencyKey  string        `json:"idempotency_key,omitempty"`
-	Timeout         time.Duration `json:"timeout,omitempty"`
-	Tags            []string      `json:"tags,omitempty"`
+	CancelRequested bool   `json:"cancel_requested,omitempty"`
+	IdempotencyKey  string `json:"idempotency_key,omitempty"`
+	// Timeout is the run timeout (0: the default); JSON: a Go duration
+	// string ("1m30s").
+	Timeout time.Duration `json:"timeout,omitempty"`
+	Tags    []string      `json:"tags,omitempty"`
 	// EventSeq is the Seq of the newest event about the task: a stream
 	// that resumes after it has missed nothing.
 	EventSeq uint64 `json:"event_seq"`

@@ -300,7 +300,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.idle.sched.Start(m.work); err != nil {
 		return err
 	}
-	m.completer.loop.Start(m.work)
+	m.completer.start(m.work)
 	m.flusher.loop.Start(m.work)
 	m.leases.loop.Start(m.work)
 	m.tail.loop.Start(m.work)
@@ -387,7 +387,7 @@ func (m *Manager) giveUp() {
 // for TimeoutGrace).
 func (m *Manager) stopServices(stopBy time.Time) {
 	bg := context.Background()
-	_ = m.completer.loop.Stop(bg)
+	m.completer.stop(bg)
 	_ = m.flusher.loop.Stop(bg)
 	_ = m.leases.loop.Stop(bg)
 	_ = m.janitor.loop.Stop(bg)

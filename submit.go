@@ -2,6 +2,7 @@ package bgtask
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -28,6 +29,14 @@ type SubmitOpts struct {
 	IdleTimeout time.Duration
 }
 
+// MaxArgsBytes bounds the arguments of one submission (1 MiB): the sum
+// of their lengths in bytes plus one per argument (its separator, as in
+// argv). It is the HTTP API's request body limit, so that the library
+// accepts no task the API could not have accepted, and every record, list
+// page and event stays of bounded size. Beyond it Submit and SubmitMany
+// return an error wrapping ErrArgsTooLarge and ErrInvalidArgument.
+const MaxArgsBytes = 1 << 20
+
 // SubmitParams is one task of SubmitMany.
 type SubmitParams struct {
 	Name string
@@ -40,19 +49,52 @@ type SubmitParams struct {
 // an error wrapping ErrUnknownTask and stores nothing. If this manager is
 // running and has a free worker slot, the task starts here at once;
 // otherwise it is queued for the first server with a free slot.
+//
+// A TaskModeOnly definition returns an error wrapping ErrNotSubmittable;
+// arguments beyond MaxArgsBytes one wrapping ErrArgsTooLarge. An
+// IdempotencyKey already held by a stored task returns that task's ID, or
+// an *IdempotencyConflictError if its name or arguments differ.
 func (m *Manager) Submit(ctx context.Context, name string, args []string, opts *SubmitOpts) (string, error) {
 	rec, def, err := m.newRecord(SubmitParams{Name: name, Args: args, Opts: opts})
 	if err != nil {
 		return "", err
 	}
 	if id, ok, err := m.submitHere(ctx, rec, def); ok {
-		return id, err
+		if err == nil && id != rec.ID {
+			err = m.checkExisting(ctx, rec, id)
+		}
+		if err != nil {
+			return "", err
+		}
+		return id, nil
 	}
 	res, err := m.insertQueued(ctx, []*store.Record{rec})
 	if err != nil {
 		return "", err
 	}
+	if res[0] != rec.ID {
+		if err := m.checkExisting(ctx, rec, res[0]); err != nil {
+			return "", err
+		}
+	}
 	return res[0], nil
+}
+
+// checkExisting compares a submission with the stored task id that holds
+// its idempotency key: same name and arguments, or an
+// *IdempotencyConflictError. A task deleted meanwhile (retention) passes.
+func (m *Manager) checkExisting(ctx context.Context, rec *store.Record, id string) error {
+	old, err := m.store.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if old.Name == rec.Name && slices.Equal(old.Args, rec.Args) {
+		return nil
+	}
+	return &IdempotencyConflictError{Key: rec.IdempotencyKey, TaskID: id, Name: old.Name}
 }
 
 // SubmitMany accepts several tasks with one durable write and returns
@@ -68,7 +110,18 @@ func (m *Manager) SubmitMany(ctx context.Context, params []SubmitParams) ([]stri
 		}
 		recs[i] = rec
 	}
-	return m.insertQueued(ctx, recs)
+	ids, err := m.insertQueued(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if id != recs[i].ID {
+			if err := m.checkExisting(ctx, recs[i], id); err != nil {
+				return nil, fmt.Errorf("task %d: %w", i, err)
+			}
+		}
+	}
+	return ids, nil
 }
 
 // newRecord validates a submission and builds its record.
@@ -76,6 +129,12 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 	def, ok := m.cfg.Registry.Lookup(p.Name)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownTask, p.Name)
+	}
+	if !def.submittable() {
+		return nil, nil, fmt.Errorf("%w: %q is TaskModeOnly: the application has not exposed it to managers", ErrNotSubmittable, p.Name)
+	}
+	if n := argsBytes(p.Args); n > MaxArgsBytes {
+		return nil, nil, fmt.Errorf("%w: %d bytes, at most %d (%w)", ErrArgsTooLarge, n, MaxArgsBytes, ErrInvalidArgument)
 	}
 	var o SubmitOpts
 	if p.Opts != nil {
@@ -114,6 +173,15 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 		Tags:           def.Tags,
 		MaxAttempts:    def.Attempts(),
 	}, def, nil
+}
+
+// argsBytes is the size of args as MaxArgsBytes counts it.
+func argsBytes(args []string) int {
+	n := len(args)
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
 }
 
 // submitHere stores rec as owned by this server and starts it, if the

@@ -36,6 +36,10 @@ type serveFlags struct {
 	dataDir         string
 	store           string
 	token           string
+	tokenFile       string
+	tokenFrom       string // where the token came from, for messages
+	tokenGiven      bool   // --token was set, even to ""
+	maxConns        int
 	demo            bool
 	maxWorkers      int
 	retention       time.Duration
@@ -60,12 +64,19 @@ them, once their lease is stale). SIGINT or SIGTERM stop it gracefully:
 running tasks get --shutdown-timeout to finish, then retriable ones are handed
 back and the others end CANCELLED.
 
-Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
+Without a token the server answers only requests whose Host is a loopback
+name (localhost, 127.0.0.1, [::1]). Binding to a non-loopback address
+requires a token of at least 16 characters: prefer --token-file or
+BGTASK_TOKEN to --token, which every user of the machine sees in ps.
+Writes need Content-Type: application/json and are refused from pages of
+other origins. See docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.token == "" {
-				f.token = inv.getenv("BGTASK_TOKEN")
+			tok, from, err := inv.resolveToken(&f, cmd.Flags().Changed("token"))
+			if err != nil {
+				return err
 			}
+			f.token, f.tokenFrom, f.tokenGiven = tok, from, cmd.Flags().Changed("token")
 			if !cmd.Flags().Changed("store") {
 				f.store = inv.getenv(EnvStore)
 			}
@@ -76,7 +87,9 @@ Binding to a non-loopback address requires a token (--token or BGTASK_TOKEN).`,
 	fl.StringVar(&f.listen, "listen", DefaultListen, "address to serve the API and dashboard on")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory of the embedded store (default <state dir>/data, state dir = $XDG_STATE_HOME/bgtask or ~/.local/state/bgtask)")
 	fl.StringVar(&f.store, "store", "", storeFlagHelp)
-	fl.StringVar(&f.token, "token", "", "bearer token required on every endpoint but /healthz (default $BGTASK_TOKEN)")
+	fl.StringVar(&f.token, "token", "", "bearer token required on every endpoint but /healthz (default $BGTASK_TOKEN; visible in ps: prefer --token-file)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "read the bearer token from this file (surrounding white space removed)")
+	fl.IntVar(&f.maxConns, "max-connections", httpapi.DefaultMaxConnections, "connections served at once; more wait to be accepted")
 	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
 	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once; more wait ONGOING")
 	fl.DurationVar(&f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept")
@@ -95,8 +108,11 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := checkListen(f.listen, f.token); err != nil {
+	if err := checkListen(f); err != nil {
 		return err
+	}
+	if f.maxConns < 1 {
+		return fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConns)
 	}
 	if f.maxWorkers < 1 {
 		return fmt.Errorf("--max-workers must be at least 1, got %d", f.maxWorkers)
@@ -150,11 +166,8 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", f.listen, err)
 	}
-	srv := &http.Server{
-		Handler:           inflight.Middleware(api),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	ln = httpapi.LimitListener(ln, f.maxConns)
+	srv := api.HTTPServer(inflight.Middleware(api), slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	if err := m.Start(runCtx); err != nil {
@@ -201,16 +214,21 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 	return nil
 }
 
-// checkListen refuses a non-loopback address without a token.
-func checkListen(addr, token string) error {
-	host, _, err := net.SplitHostPort(addr)
+// checkListen refuses a non-loopback address without a strong enough
+// token, and a token that could never match (see checkToken).
+func checkListen(f *serveFlags) error {
+	host, _, err := net.SplitHostPort(f.listen)
 	if err != nil {
-		return fmt.Errorf("--listen %q: want HOST:PORT (%v)", addr, err)
+		return fmt.Errorf("--listen %q: want HOST:PORT (%v)", f.listen, err)
 	}
-	if token != "" || isLoopback(host) {
-		return nil
+	loopback := isLoopback(host)
+	if err := checkToken(f.token, f.tokenFrom, loopback, f.tokenGiven); err != nil {
+		if !loopback {
+			return fmt.Errorf("--listen %s is not a loopback address: %w", f.listen, err)
+		}
+		return err
 	}
-	return fmt.Errorf("--listen %s is not a loopback address: refusing to serve without a token (set --token or BGTASK_TOKEN)", addr)
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -54,12 +54,22 @@ const (
 // access goes through an os.Root on PARENT, so no symlink leads outside
 // PARENT, symlinks are removed rather than followed, and PARENT itself is
 // never removed.
+//
+// The definition is TaskModeOnly: managers refuse it unless the
+// application registers a copy with the field cleared.
 func RemoveDirectory() bgtask.Definition {
 	return bgtask.Definition{
 		Name:        RemoveDirectoryName,
 		Description: "remove PARENT/CHILD once it appears, then directories in PARENT ending in SUFFIX",
 		Run:         removeDirectory,
-		NoOutput:    true,
+		CheckArgs: func(args []string) error {
+			_, err := parseRemoveArgs(args)
+			return err
+		},
+		NoOutput: true,
+		// Deletes files named by its arguments: never on a client's word
+		// unless the application opts in (see package doc).
+		TaskModeOnly: true,
 	}
 }
 
@@ -216,6 +226,7 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 	if err := clock.Sleep(ctx, clock.Real, a.testSleep); err != nil {
 		return err
 	}
+	rd.log.Debug("holding the lock, looking for the directory", "child", a.child, "wait", a.wait)
 	info, err := rd.waitFor(ctx, a.child, a.wait)
 	switch {
 	case err != nil:

@@ -8,6 +8,16 @@
 //   - removeDirectory PARENT CHILD SECONDS [SUFFIX]: waits up to SECONDS for
 //     PARENT/CHILD to appear, removes it, then removes every directory in
 //     PARENT whose name ends with SUFFIX. See RemoveDirectory.
+//
+// Every built-in is TaskModeOnly: `bgtask run` runs it, but a manager
+// (`bgtask serve`, Manager.Submit, the HTTP API) refuses it, so that no
+// client of a server can make it delete files. An application that wants
+// its server to run one registers its own copy with the field cleared:
+//
+//	d := tasks.RemoveDirectory()
+//	d.TaskModeOnly = false // exposed to managers: any client of the server may submit it
+//	reg.MustAdd(d)
+//	os.Exit(cli.Main(reg))
 package tasks
 
 import "github.com/bgtask/bgtask"

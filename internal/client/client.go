@@ -72,7 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if body != nil || method != http.MethodGet {
+		// The server refuses writes without it (cross-site protection),
+		// bodiless cancel and retry included.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	c.auth(req)

@@ -21,9 +21,27 @@ const (
 	CodeFinished       = "finished"
 	CodeNothingToRetry = "nothing_to_retry"
 	CodeUnauthorized   = "unauthorized"
+	// CodeForbiddenHost: without a token, a Host that is not loopback (403).
+	CodeForbiddenHost = "forbidden_host"
+	// CodeCrossOrigin: a write sent by a page of another origin (403).
+	CodeCrossOrigin = "cross_origin"
+	// CodeUnsupportedMedia: a write without Content-Type: application/json
+	// (415).
+	CodeUnsupportedMedia = "unsupported_media_type"
+	// CodeNotSubmittable: a TaskModeOnly task (403).
+	CodeNotSubmittable = "not_submittable"
 	CodeMethod         = "method_not_allowed"
-	CodeUnavailable    = "unavailable"
-	CodeInternal       = "internal"
+	// CodeUnavailable: the manager is stopping (503).
+	CodeUnavailable = "unavailable"
+	// CodeStoreUnavailable: the store cannot serve the call now: disk
+	// full, I/O error, Redis unreachable, store closed (503).
+	CodeStoreUnavailable = "store_unavailable"
+	// CodeIdempotencyConflict: the idempotency key belongs to a task of
+	// another name or other arguments, named in the message (409).
+	CodeIdempotencyConflict = "idempotency_conflict"
+	// CodeArgsTooLarge: arguments beyond bgtask.MaxArgsBytes (413).
+	CodeArgsTooLarge = "args_too_large"
+	CodeInternal     = "internal"
 )
 
 // ErrorBody is the JSON shape of every error response.
@@ -60,6 +78,8 @@ func statusOf(err error) (int, string) {
 		return ae.status, ae.code
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge
+	case errors.Is(err, bgtask.ErrNotSubmittable):
+		return http.StatusForbidden, CodeNotSubmittable
 	case errors.Is(err, bgtask.ErrUnknownTask):
 		return http.StatusNotFound, CodeUnknownTask
 	case errors.Is(err, bgtask.ErrNotFound):
@@ -70,7 +90,13 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, CodeNothingToRetry
 	case errors.Is(err, bgtask.ErrInvalidArgument):
 		return http.StatusBadRequest, CodeBadRequest
-	case errors.Is(err, bgtask.ErrStopped), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, bgtask.ErrIdempotencyConflict):
+		return http.StatusConflict, CodeIdempotencyConflict
+	case errors.Is(err, bgtask.ErrArgsTooLarge):
+		return http.StatusRequestEntityTooLarge, CodeArgsTooLarge
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeStoreUnavailable
+	case errors.Is(err, bgtask.ErrStopped):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, CodeUnavailable
@@ -79,6 +105,13 @@ func statusOf(err error) (int, string) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && err != errStopping {
+		// The client hung up: nobody reads the answer, and it is not the
+		// server's fault. (A body read cut by BeginShutdown cancels the
+		// context too, and its client does wait for the answer.)
+		s.logger.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	status, code := statusOf(err)
 	msg := strings.TrimPrefix(err.Error(), "bgtask: ")
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
@@ -87,14 +120,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			msg = "internal error"
 		}
 	}
-	if status == http.StatusRequestEntityTooLarge {
-		msg = "request body larger than 1 MiB"
+	body := ErrorBody{Error: ErrorDetail{Code: code, Message: msg}}
+	switch code {
+	case CodeBodyTooLarge:
+		body.Error.Message = "request body larger than 1 MiB"
+		drain(w, r, func() { writeJSON(w, status, body) })
+		return
+	case CodeUnavailable:
+		w.Header().Set("Connection", "close")
 	}
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)

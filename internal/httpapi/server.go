@@ -3,11 +3,10 @@
 package httpapi
 
 import (
-	"crypto/subtle"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +27,9 @@ type Config struct {
 	// Manager serves every request. Required.
 	Manager *bgtask.Manager
 	// Token, if set, is required as "Authorization: Bearer <token>" on
-	// every endpoint but /healthz.
+	// every endpoint but /healthz (as ?access_token= on GET of the event
+	// streams and the dashboard). Without one, only loopback Host values
+	// are served. See guard.go and docs/security.md.
 	Token string
 	// Metrics serves /metrics (e.g. promhttp.HandlerFor). nil: 404.
 	Metrics http.Handler
@@ -52,6 +53,9 @@ type Server struct {
 	tp      throughput
 	// dashboard is set when a dashboard is served (its page is public).
 	dashboard bool
+	// stopCtx is cancelled by BeginShutdown (stop).
+	stopCtx context.Context
+	stop    context.CancelFunc
 }
 
 // New returns the API server for cfg.
@@ -63,6 +67,7 @@ func New(cfg Config) *Server {
 		logger: cfg.Logger,
 		mux:    http.NewServeMux(),
 	}
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	if s.ping <= 0 {
 		s.ping = DefaultPingInterval
 	}
@@ -97,17 +102,18 @@ func (s *Server) routes(cfg Config) {
 	}
 }
 
-// ServeHTTP checks the token and routes the request. Unknown paths and
-// methods get JSON errors too.
+// ServeHTTP checks the request (guard.go: Host, token, origin, content
+// type) and routes it. Unknown paths and methods get JSON errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/healthz" && !s.public(r) && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="bgtask"`)
-		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: CodeUnauthorized, Message: "missing or wrong bearer token"}})
+	if !s.guard(w, r) {
 		return
 	}
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		s.notRouted(w, r, h)
+		return
+	}
+	if !s.guardWrite(w, r) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -133,18 +139,6 @@ type statusRecorder struct {
 func (r *statusRecorder) Header() http.Header         { return r.header }
 func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
-
-func (s *Server) authorized(r *http.Request) bool {
-	if len(s.token) == 0 {
-		return true
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		// EventSource cannot set headers: accept ?token= on GET streams.
-		got = r.URL.Query().Get("access_token")
-	}
-	return subtle.ConstantTimeCompare([]byte(got), s.token) == 1
-}
 
 // Streams returns the number of open event streams.
 func (s *Server) Streams() int64 { return s.streams.Load() }

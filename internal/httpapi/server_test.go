@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type env struct {
 	api  *httpapi.Server
 	srv  *httptest.Server
 	step chan struct{}
+	// modeOnlyRan is set if the TaskModeOnly task "modeonly" ever runs.
+	modeOnlyRan atomic.Bool
 }
 
 // setup serves the API of a manager on a fresh embedded store with a few
@@ -74,6 +77,10 @@ func setupStore(t *testing.T, token string, sc *boltstore.Config) *env {
 			return nil
 		},
 	})
+	reg.MustAdd(bgtask.Definition{Name: "modeonly", TaskModeOnly: true, Run: func(context.Context, *bgtask.Task) error {
+		e.modeOnlyRan.Store(true)
+		return nil
+	}})
 	e.m, err = bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st, ProgressInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +108,9 @@ func (e *env) do(method, path, body string, hdr ...string) (int, string) {
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -226,7 +236,12 @@ func TestToken(t *testing.T) {
 		{"/v1/events", nil, 401},
 		{"/v1/tasks", []string{"Authorization", "Bearer s3cret"}, 200},
 		{"/metrics", []string{"Authorization", "Bearer s3cret"}, 200},
-		{"/v1/tasks?access_token=s3cret", nil, 200},
+		// The query token is for EventSource and the dashboard only.
+		{"/v1/tasks?access_token=s3cret", nil, 401},
+		{"/metrics?access_token=s3cret", nil, 401},
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		{"/v1/tasks", []string{"Authorization", "bearer s3cret"}, 200},
+		{"/v1/tasks", []string{"Authorization", "BEARER s3cret"}, 200},
 	} {
 		if status, body := e.do("GET", tc.path, "", tc.hdr...); status != tc.status {
 			t.Errorf("GET %s %v: %d %s, want %d", tc.path, tc.hdr, status, body, tc.status)
@@ -526,14 +541,15 @@ func TestStoreGoneIsUnavailable(t *testing.T) {
 		{"GET", "/v1/tasks", ""},
 	} {
 		r, _ := http.NewRequest(req.method, srv.URL+req.path, strings.NewReader(req.body))
+		r.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"unavailable"`) {
-			t.Errorf("%s %s with the store closed: %d %s, want 503 unavailable", req.method, req.path, resp.StatusCode, b)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"store_unavailable"`) {
+			t.Errorf("%s %s with the store closed: %d %s, want 503 store_unavailable", req.method, req.path, resp.StatusCode, b)
 		}
 	}
 	st2, err := boltstore.New(dir, nil)

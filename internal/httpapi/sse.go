@@ -20,14 +20,34 @@ type stream struct {
 	buf bytes.Buffer
 }
 
-func (s *Server) startStream(w http.ResponseWriter) *stream {
+// streamHeaders writes the headers of an event stream.
+func streamHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
+}
+
+// headStream answers HEAD on a stream route: the headers, and the end (a
+// request pipelined after it is answered next). It reports whether r was
+// a HEAD.
+func headStream(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	streamHeaders(w)
+	return true
+}
+
+func (s *Server) startStream(w http.ResponseWriter) *stream {
+	streamHeaders(w)
 	st := &stream{w: w, rc: http.NewResponseController(w)}
+	// The request is read: lift ReadTimeout, which would otherwise end the
+	// stream (the server's read of the idle connection times out).
+	_ = st.rc.SetReadDeadline(time.Time{})
+	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	_ = st.rc.Flush()
 	return st
 }
@@ -129,6 +149,9 @@ func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if headStream(w, r) {
+		return
+	}
 	if !resuming {
 		// The state covers every event up to its EventSeq: follow from there.
 		after = info.EventSeq
@@ -159,6 +182,9 @@ func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) {
 	after, _, err := lastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if headStream(w, r) {
 		return
 	}
 	rd, err := s.m.Follow(r.Context(), &bgtask.SubscribeOpts{After: after})

@@ -3,15 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/duration"
 )
 
 // SubmitRequest is the body of POST /v1/tasks.
@@ -20,14 +17,41 @@ type SubmitRequest struct {
 	Args           []string `json:"args"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
 	Priority       string   `json:"priority,omitempty"`
-	// Timeout and IdleTimeout are Go durations ("90s", "5m").
+	// Timeout and IdleTimeout are Go durations ("90s", "5m") or bare
+	// numbers of seconds ("90"), as everywhere in bgtask.
 	Timeout     string `json:"timeout,omitempty"`
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 }
 
+// fields are the members of a SubmitRequest, by their exact names.
+func (req *SubmitRequest) fields() map[string]fieldFunc {
+	return map[string]fieldFunc{
+		"name":            stringField(&req.Name),
+		"args":            stringsField(&req.Args),
+		"idempotency_key": stringField(&req.IdempotencyKey),
+		"priority":        stringField(&req.Priority),
+		"timeout":         stringField(&req.Timeout),
+		"idle_timeout":    stringField(&req.IdleTimeout),
+	}
+}
+
+// decodeSubmit reads and strictly decodes a SubmitRequest.
+func decodeSubmit(data []byte) (*SubmitRequest, error) {
+	req := &SubmitRequest{}
+	if err := decodeObject(data, req.fields()); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	var req SubmitRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decodeSubmit(data)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -64,42 +88,13 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		if d.in == "" {
 			continue
 		}
-		v, err := time.ParseDuration(d.in)
-		if err != nil || v < 0 {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want a non-negative duration like \"90s\", got %q", d.field, d.in))
+		v, err := duration.Parse(d.in)
+		if err != nil {
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %q", d.field, duration.Syntax, d.in))
 		}
 		*d.out = v
 	}
 	return o, nil
-}
-
-// decodeBody reads one JSON object of at most MaxBodyBytes into v,
-// rejecting unknown fields and trailing data. The size is checked before
-// the syntax: an oversized body is 413 whatever it holds.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	if r.ContentLength > MaxBodyBytes {
-		return &http.MaxBytesError{Limit: MaxBodyBytes}
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest(CodeBadRequest, "cannot read body: "+err.Error())
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return badRequest(CodeInvalidJSON, "empty body: want a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest(CodeInvalidJSON, "malformed JSON: "+err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest(CodeInvalidJSON, "malformed JSON: data after the object")
-	}
-	return nil
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
@@ -112,30 +107,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := &bgtask.ListOpts{Name: q.Get("name"), IDPrefix: q.Get("id_prefix"), Cursor: q.Get("cursor")}
-	if st := q.Get("state"); st != "" {
-		state, err := bgtask.ParseState(st)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		opts.State = state
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to 1000, got %q", l)))
-			return
-		}
-		opts.Limit = n
-	}
-	res, err := s.m.List(r.Context(), opts)
+	opts, err := parseListQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.listPage(w, r, opts) // list.go
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
@@ -146,8 +123,17 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
 	s.control(w, r, s.m.Retry)
 }
 
-// control runs Cancel or Retry and answers 202 with the record.
+// control runs Cancel or Retry and answers 202 with the record. The body
+// is empty or an empty object ({}).
 func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context.Context, string) error) {
+	data, err := s.readBody(w, r)
+	if err == nil && len(bytes.TrimSpace(data)) > 0 {
+		err = decodeObject(data, nil)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("id")
 	if err := op(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
@@ -163,36 +149,51 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context
 
 // Definition is one entry of GET /v1/definitions.
 type Definition struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Priority    string   `json:"priority"`
-	Parallel    bool     `json:"parallel"`
-	Retriable   bool     `json:"retriable"`
-	MaxAttempts int      `json:"max_attempts"`
-	Timeout     string   `json:"timeout,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Priority    string `json:"priority"`
+	Parallel    bool   `json:"parallel"`
+	Retriable   bool   `json:"retriable"`
+	MaxAttempts int    `json:"max_attempts"`
+	// Timeout and MinRuntime are Go durations ("1m30s"), absent when the
+	// definition has none.
+	Timeout    string   `json:"timeout,omitempty"`
+	MinRuntime string   `json:"min_runtime,omitempty"`
+	NoOutput   bool     `json:"no_output,omitempty"`
+	Workspace  string   `json:"workspace"` // ephemeral, persistent or none
+	Tags       []string `json:"tags,omitempty"`
 	// ProgressUnit is the definition's ProgressUnit ("" for steps).
 	ProgressUnit string `json:"progress_unit,omitempty"`
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
-	defs := s.m.Registry().Definitions()
-	out := make([]Definition, len(defs))
-	for i, d := range defs {
-		out[i] = Definition{
+	var out []Definition
+	for _, d := range s.m.Registry().Definitions() {
+		if d.TaskModeOnly {
+			continue // not submittable here
+		}
+		out = append(out, Definition{
 			Name:        d.Name,
 			Description: d.Description,
 			Priority:    string(d.EffectivePriority()),
 			Parallel:    d.Parallel(),
 			Retriable:   d.Retriable,
 			MaxAttempts: d.Attempts(),
+			NoOutput:    d.NoOutput,
+			Workspace:   d.Workspace.String(),
 			Tags:        d.Tags,
 
 			ProgressUnit: d.ProgressUnit,
-		}
+		})
 		if d.Timeout > 0 {
-			out[i].Timeout = d.Timeout.String()
+			out[len(out)-1].Timeout = d.Timeout.String()
 		}
+		if d.MinRuntime > 0 {
+			out[len(out)-1].MinRuntime = d.MinRuntime.String()
+		}
+	}
+	if out == nil {
+		out = []Definition{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"definitions": out})
 }

@@ -48,6 +48,17 @@ type Result struct {
 	// MachineSpareUsed is the share of mode a's machine idle time that was
 	// no longer idle in mode b, whoever used it.
 	MachineSpareUsed float64
+	// LoadStart and LoadEnd are the 1-minute load average (/proc/loadavg)
+	// before and after the modes were measured; -1 where unavailable.
+	LoadStart, LoadEnd float64
+	// Others is the CPU every other process on the machine used during the
+	// three modes, in cores (from /proc/stat, minus this process and the
+	// generator), and Steal the time the hypervisor took: how quiet the
+	// machine was. Disturbed is set when Others exceeded Config.QuietBelow:
+	// the ratios of such a run say more about the neighbours than about
+	// the idle work.
+	Others, Steal float64
+	Disturbed     bool
 	// Overloaded is set when even mode a could not keep up (its median
 	// latency is over OverloadFactor times the work): the machine's
 	// capacity fell below the offered load during the run, typically
@@ -75,6 +86,22 @@ type ModeResult struct {
 	Machine  machineTimes  // machine-wide busy, idle and steal time
 	Periods  uint64        // idle periods (mode b)
 	Callback uint64        // callbacks run (mode b)
+	sched    schedFigures  // scheduling evidence; see GoWaitP99, GCStopMax, KernelWait
+	// ArrivalP50, ArrivalP99 are percentiles of the time from the
+	// generator's send to the start of the handler (see arrivals).
+	ArrivalP50, ArrivalP99 time.Duration
+	arrivals               []time.Duration // collected during the run, guards included
+}
+
+func (m *ModeResult) setArrivals() {
+	slices.Sort(m.arrivals)
+	m.ArrivalP50, m.ArrivalP99 = percentile(m.arrivals, 0.50), percentile(m.arrivals, 0.99)
+	m.arrivals = nil
+}
+
+// others returns the CPU the machine's other processes used in the mode.
+func (m *ModeResult) others() time.Duration {
+	return max(m.Machine.busy-m.CPU-m.GenCPU, 0)
 }
 
 func (m *ModeResult) setLatencies(lat []time.Duration) {
@@ -99,7 +126,17 @@ func (m *ModeResult) perSecond(d time.Duration) float64 {
 // WorkCost, above which a run counts as Overloaded.
 const OverloadFactor = 10
 
-func (r *Result) summarize() {
+func (r *Result) summarize(quietBelow float64) {
+	var others, steal, wall time.Duration
+	for _, m := range []*ModeResult{&r.A, &r.B, &r.C} {
+		others += m.others()
+		steal += m.Machine.steal
+		wall += m.Wall
+	}
+	if wall > 0 {
+		r.Others, r.Steal = others.Seconds()/wall.Seconds(), steal.Seconds()/wall.Seconds()
+	}
+	r.Disturbed = r.Others > quietBelow
 	r.Overloaded = r.A.P50 > OverloadFactor*r.WorkCost
 	ratio := func(x, base time.Duration) float64 {
 		if base <= 0 {
@@ -149,7 +186,7 @@ func (r Result) String() string {
 		label string
 		m     ModeResult
 	}{{"a  no idle work", r.A}, {"b  idle via scheduler", r.B}, {"c  idle as goroutines", r.C}} {
-		others := max(m.m.Machine.busy-m.m.CPU-m.m.GenCPU, 0)
+		others := m.m.others()
 		fmt.Fprintf(&b, "%-24s %6.0f %8v %8v %8v %8v %10d %8.2f %8.2f %8.2f %8.2f %6.2f\n", m.label,
 			float64(m.m.Requests)/max(m.m.Measured.Seconds(), 1e-9), ms(m.m.P50), ms(m.m.P90), ms(m.m.P99), ms(m.m.Max),
 			m.m.Units, m.m.perSecond(m.m.IdleCPU), m.m.perSecond(m.m.CPU), m.m.perSecond(m.m.GenCPU),
@@ -161,6 +198,20 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
 		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
+	fmt.Fprintf(&b, "%-20s %11s %11s %11s %8s %11s %11s %14s\n", "scheduling evidence", "arrival p50", "arrival p99", "go wait p99", "gc stops", "gc stop max", "kernel wait", "switches/s v/i")
+	for _, m := range []struct {
+		label string
+		m     ModeResult
+	}{{"a", r.A}, {"b", r.B}, {"c", r.C}} {
+		vol, inv := m.m.Switches()
+		fmt.Fprintf(&b, "%-20s %11v %11v %11v %8d %11v %11v %9.0f/%.0f\n", m.label, ms(m.m.ArrivalP50), ms(m.m.ArrivalP99), ms(m.m.GoWaitP99()), m.m.GCStops(), ms(m.m.GCStopMax()), m.m.KernelWait().Round(100*time.Nanosecond), vol, inv)
+	}
+	quiet := "quiet"
+	if r.Disturbed {
+		quiet = "DISTURBED: the ratios reflect the neighbours more than the idle work"
+	}
+	fmt.Fprintf(&b, "machine: load average %.2f before, %.2f after; other processes %.2f cores, steal %.2f: %s\n",
+		r.LoadStart, r.LoadEnd, r.Others, r.Steal, quiet)
 	if r.Overloaded {
 		fmt.Fprintf(&b, "warning: overloaded: mode a's median latency is %v, over %d times the work; the machine's capacity fell below the offered load, so these figures mean little\n", ms(r.A.P50), OverloadFactor)
 	}
@@ -208,9 +259,16 @@ func Summary(rs []Result) string {
 	fmt.Fprintf(&b, "medians of %d runs: idle work used %.0f%% of the spare CPU (target >= 80%%)\n",
 		len(rs), 100*med(func(r Result) float64 { return r.SpareUsed }))
 	p99b := make([]string, 0, len(rs))
+	quiet := make([]string, 0, len(rs))
 	for _, r := range rs {
 		p99b = append(p99b, fmt.Sprintf("%.2f", r.P99RatioB))
+		mark := ""
+		if r.Disturbed {
+			mark = "*"
+		}
+		quiet = append(quiet, fmt.Sprintf("%.2f%s", r.Others, mark))
 	}
 	fmt.Fprintf(&b, "p99 b/a per run: %s\n", strings.Join(p99b, " "))
+	fmt.Fprintf(&b, "other processes' CPU per run, cores (* disturbed): %s\n", strings.Join(quiet, " "))
 	return b.String()
 }

@@ -53,10 +53,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.measureCapacity(ctx); err != nil {
 		return Result{}, err
 	}
+	r.res.LoadStart = loadAvg()
 	if err := r.measureModes(ctx); err != nil {
 		return Result{}, err
 	}
-	r.res.summarize()
+	r.res.LoadEnd = loadAvg()
+	r.res.summarize(cfg.QuietBelow)
 	return r.res, nil
 }
 
@@ -71,10 +73,12 @@ type runner struct {
 	url      string
 	sources  [][]idle.LoadSource // per worker
 	gen      generator
+	arrivals arrivals
 }
 
 func (r *runner) startServer() error {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.arrivals.note(req)
 		b := r.reqWork.burn()
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "ok %d\n", b)
@@ -232,6 +236,7 @@ func (r *runner) measureModes(ctx context.Context) error {
 			m.GenCPU = time.Duration(float64(rep.res.CPU) * m.Wall.Seconds() / cmd.Duration.Seconds())
 		}
 		m.setLatencies(lat[i])
+		m.setArrivals()
 		r.cfg.Logf("mode %s: %d requests, p50 %v, p99 %v, %d idle units", m.Name, m.Requests, m.P50, m.P99, m.Units)
 	}
 	r.res.A, r.res.B, r.res.C = *modes[0], *modes[1], *modes[2]
@@ -254,7 +259,7 @@ func (r *runner) switchModes(ctx context.Context, segs []int, first time.Time, m
 			return ctx.Err()
 		}
 	}
-	var t tally
+	t := tally{arrivals: &r.arrivals}
 	if err := sleepUntil(first); err != nil {
 		return err
 	}
@@ -303,6 +308,10 @@ type tally struct {
 	units   int64
 	idleCPU time.Duration
 	st      idle.Stats
+	sched   schedSample
+	// arrivals collects the delays from send to handler; file moves them
+	// to the mode of the segment that ended.
+	arrivals *arrivals
 }
 
 // begin starts counting with w (nil in mode a) as the workload.
@@ -310,7 +319,7 @@ func (t *tally) begin(w workload) {
 	t.w, t.stopped = w, false
 	t.units, t.idleCPU, t.st = 0, 0, idle.Stats{}
 	if t.at.IsZero() {
-		t.at, t.cpu, t.mach = time.Now(), processCPU(), readMachine()
+		t.at, t.cpu, t.mach, t.sched = time.Now(), processCPU(), readMachine(), readSched()
 	}
 }
 
@@ -333,6 +342,10 @@ func (t *tally) file(m *ModeResult) {
 	m.Machine.idle += d.idle
 	m.Machine.steal += d.steal
 	t.at, t.cpu, t.mach = now, cpu, mach
+	sched := readSched()
+	m.sched.add(t.sched, sched)
+	m.arrivals = append(m.arrivals, t.arrivals.take()...)
+	t.sched = sched
 	if t.w != nil {
 		units, idleCPU, st := t.w.units(), t.w.cpu(), t.w.stats()
 		m.Units += units - t.units

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -64,8 +67,14 @@ func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskE
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
-	done := make(chan int, 1)
-	go func() { done <- r.invoke(tctx, def, env) }()
+	done := make(chan outcome, 1)
+	go func() {
+		code := r.invoke(tctx, def, env)
+		// Read after the task returned: an interruption through ctx that
+		// the task could have seen (it returns ctx.Err(), exit 3) came
+		// first, and wins below.
+		done <- outcome{code: code, interrupted: ctx.Err() != nil}
+	}()
 
 	var expired <-chan time.Time
 	if s.timeout > 0 {
@@ -74,7 +83,25 @@ func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskE
 		expired = t.C
 	}
 	select {
-	case code := <-done:
+	case o := <-done:
+		// When the task's return and the interruption are both there,
+		// the interruption came first (the task returned because of it,
+		// or at the same moment): it is the outcome, whichever case the
+		// select happened to pick. A signal the process received before
+		// the task failed wins too: it may have reached the task another
+		// way (a child of the task killed by the same signal to the
+		// process group) before the runner's channel had it.
+		if o.code != bgtask.ExitSuccess {
+			r.flushSignals()
+		}
+		if sig, ok := r.pendingSignal(); ok {
+			r.diag("task %q interrupted by %v", def.Name, sig)
+			return interrupted(sig)
+		}
+		if o.interrupted {
+			return interrupted(nil)
+		}
+		code := o.code
 		if code == bgtask.ExitException {
 			return code // an exception does not wait out the minimum runtime
 		}
@@ -98,10 +125,55 @@ func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskE
 	}
 }
 
+// outcome is what the task goroutine reports: the exit code, and whether
+// the caller's context had ended by the time the task returned.
+type outcome struct {
+	code        int
+	interrupted bool
+}
+
+// flushSignals returns once every SIGINT or SIGTERM that reached the
+// process before the call is in r.sigs (nothing to do when the runner does
+// not own the process). os/signal delivers asynchronously; the runner
+// sends itself a marker signal, SIGWINCH, and waits for it: the kernel
+// delivers the lower-numbered SIGINT (2) and SIGTERM (15) pending before
+// it first, and the runtime hands a batch of signals to os/signal in
+// increasing number, so the marker arrives after them. Bounded by a
+// second in case the marker is blocked.
+func (r *runner) flushSignals() {
+	if r.sigs == nil {
+		return
+	}
+	r.awaitSignalHandlers()
+	mark := make(chan os.Signal, 1)
+	signal.Notify(mark, syscall.SIGWINCH)
+	defer signal.Stop(mark)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGWINCH); err != nil {
+		return
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-mark:
+	case <-t.C:
+	}
+}
+
+// pendingSignal returns a SIGINT or SIGTERM the runner has received and
+// not yet acted on, without waiting.
+func (r *runner) pendingSignal() (os.Signal, bool) {
+	select {
+	case sig := <-r.sigs: // nil when the runner does not own the process
+		return sig, true
+	default:
+		return nil, false
+	}
+}
+
 // awaitGrace gives a cancelled task the grace period to return. A second
 // signal cuts it short. A task still running afterwards is abandoned: the
 // process exits around it.
-func (r *runner) awaitGrace(name string, done <-chan int, grace time.Duration) {
+func (r *runner) awaitGrace(name string, done <-chan outcome, grace time.Duration) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -173,6 +173,29 @@ func TestSignalRemovesWorkspace(t *testing.T) {
 	}
 }
 
+// TestSignalToGroupWinsOverTaskError: SIGTERM to the process group of a
+// run whose task waits on a child process (child_wait: `sleep 60`,
+// honouring its context) reaches both; the child dies at once and the task
+// returns that as an error (exit 3) at about the moment the runner
+// receives its own SIGTERM. The signal came first: the run exits 143,
+// every round.
+func TestSignalToGroupWinsOverTaskError(t *testing.T) {
+	t.Parallel()
+	const rounds = 12
+	for round := range rounds {
+		p := newProc(t)
+		p.sys = &syscall.SysProcAttr{Setpgid: true}
+		s := p.start("run", "child_wait", "60")
+		s.line("child_wait: started")
+		if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := s.wait(); code != interruptedCode(syscall.SIGTERM) {
+			t.Fatalf("round %d: exit %d, want 143", round, code)
+		}
+	}
+}
+
 func TestSignalDuringGraceOfStubbornTask(t *testing.T) {
 	t.Parallel()
 	p := newProc(t) // default 5 s grace; a second signal cuts it short

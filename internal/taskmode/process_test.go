@@ -35,6 +35,7 @@ type proc struct {
 	tmp   string // TMPDIR
 	state string // XDG_STATE_HOME
 	env   []string
+	sys   *syscall.SysProcAttr // for start; nil: none
 }
 
 func newProc(t *testing.T, env ...string) *proc {
@@ -101,6 +102,7 @@ func (p *proc) start(args ...string) *started {
 	p.t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = p.env
+	cmd.SysProcAttr = p.sys
 	s := &started{t: p.t, cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
 	cmd.Stdout = &s.out
 	stderr, err := cmd.StderrPipe()

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/flock"
 	"github.com/bgtask/bgtask/tasks"
 )
@@ -37,14 +39,16 @@ func TestRemoveDirectoryProcess(t *testing.T) {
 		args []string // after PARENT
 		code int
 		want []string
+		// usage: a usage error, the one line a no-output task prints.
+		usage bool
 	}{
-		{"child and suffix", []string{"child", "a.old", "keep"}, "", []string{"child", "1", ".old"}, 0, []string{"keep"}},
-		{"no suffix", []string{"child", "a.old"}, "", []string{"child", "1"}, 0, []string{"a.old"}},
-		{"names with spaces", []string{"my child", "x y.old z", "keep"}, "", []string{"my child", "1", ".old z"}, 0, []string{"keep"}},
-		{"target is a file", []string{"a.old"}, "child", []string{"child", "1", ".old"}, 3, []string{"a.old", "child"}},
-		{"escaping child refused", []string{"a.old"}, "", []string{"../x", "1", ".old"}, 3, []string{"a.old"}},
-		{"too few arguments", []string{"child"}, "", []string{"child"}, 3, []string{"child"}},
-		{"star", []string{"child", "a", "b"}, "file", []string{"", "1", "*"}, 0, []string{"file"}},
+		{"child and suffix", []string{"child", "a.old", "keep"}, "", []string{"child", "1", ".old"}, 0, []string{"keep"}, false},
+		{"no suffix", []string{"child", "a.old"}, "", []string{"child", "1"}, 0, []string{"a.old"}, false},
+		{"names with spaces", []string{"my child", "x y.old z", "keep"}, "", []string{"my child", "1", ".old z"}, 0, []string{"keep"}, false},
+		{"target is a file", []string{"a.old"}, "child", []string{"child", "1", ".old"}, 3, []string{"a.old", "child"}, false},
+		{"escaping child refused", []string{"a.old"}, "", []string{"../x", "1", ".old"}, 3, []string{"a.old"}, true},
+		{"too few arguments", []string{"child"}, "", []string{"child"}, 3, []string{"child"}, true},
+		{"star", []string{"child", "a", "b"}, "file", []string{"", "1", "*"}, 0, []string{"file"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -59,7 +63,8 @@ func TestRemoveDirectoryProcess(t *testing.T) {
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d", r.code, tc.code)
 			}
-			if r.stdout != "" || r.stderr != "" {
+			if usage := strings.Contains(r.stderr, "usage: removeDirectory"); r.stdout != "" || usage != tc.usage ||
+				(!usage && r.stderr != "") {
 				t.Fatalf("no-output task wrote %q / %q", r.stdout, r.stderr)
 			}
 			if diff := cmp.Diff(tc.want, ls(t, parent)); diff != "" {
@@ -208,4 +213,22 @@ func TestRunDetachedChildOutlivesParent(t *testing.T) {
 	waitFor(t, "the detached child to remove its workspace", func() bool {
 		return len(ls(t, p.tmp)) == 0
 	})
+}
+
+// removeDirectory is a no-output task: its output goes to /dev/null. Its
+// usage errors used to go there too (exit 3, stderr empty); CheckArgs runs
+// before the output is silenced, so they reach stderr now.
+func TestRemoveDirectoryUsageErrorsReachStderr(t *testing.T) {
+	t.Parallel()
+	p := newProc(t)
+	for _, args := range [][]string{
+		{"run", "removeDirectory"},
+		{"run", "removeDirectory", t.TempDir(), "a/b", "0"},
+		{"--backgroundtask", "removeDirectory", "x", "y", "0", "z", "extra"},
+	} {
+		r := p.run(args...)
+		if r.code != bgtask.ExitException || !strings.Contains(r.stderr, "usage: removeDirectory") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want 3 and one usage line", args, r.code, r.stderr)
+		}
+	}
 }

@@ -117,6 +117,13 @@ func (r *runner) run(ctx context.Context, req *Request) int {
 		r.diag("%v", err)
 		return bgtask.ExitFailure
 	}
+	if def.CheckArgs != nil {
+		if err := def.CheckArgs(req.Args); err != nil {
+			// Before silence: a no-output task's usage errors are seen.
+			r.diag("%v", err)
+			return bgtask.ExitCode(err)
+		}
+	}
 	r.handleSignals()
 	if req.WaitForDebugger {
 		r.awaitSignalHandlers()

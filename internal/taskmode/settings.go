@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/duration"
 )
 
 // Environment variables read by task mode.
@@ -141,22 +141,8 @@ func envDuration(getenv func(string) string, name string, def time.Duration) (ti
 }
 
 // ParseDuration parses a non-negative duration: a Go duration ("90s",
-// "1m30s", "250ms") or a bare number of seconds ("90", "1.5").
+// "1m30s", "250ms") or a bare number of seconds ("90", "1.5"). It is
+// duration.Parse, bgtask's one duration syntax.
 func ParseDuration(v string) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(v, 64)
-		if ferr != nil || secs != secs { // NaN
-			return 0, fmt.Errorf("not a duration (want e.g. 90s, 2m or a number of seconds)")
-		}
-		if secs > float64(1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("duration too large")
-		}
-		d = time.Duration(secs * float64(time.Second))
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("duration must not be negative")
-	}
-	return d, nil
+	return duration.Parse(v)
 }

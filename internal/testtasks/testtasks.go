@@ -37,6 +37,7 @@ func definitions() []bgtask.Definition {
 		{Name: "timeout", Description: "sleep 5 minutes ignoring ctx (timeout 1s → exit 4)", Run: sleepForever, Timeout: time.Second},
 		{Name: "minruntime", Description: "exit 0 at once (min runtime 2s)", Run: func(context.Context, *bgtask.Task) error { return nil }, MinRuntime: 2 * time.Second},
 		{Name: "wait", Description: "wait [SECONDS] (default 10), honouring ctx", Run: wait},
+		{Name: "child_wait", Description: "run `sleep SECONDS` as a child process (same process group), honouring ctx", Run: childWait},
 		{Name: "retriable_wait", Description: "wait SECONDS on attempt 1, return at once on later attempts; with MARKER, wait only on the run that creates the file MARKER (retriable, max 3)", Run: retriableWait, Retriable: true, MaxAttempts: 3},
 		{Name: "unique_workspace", Description: "print pid and workspace between SENTINEL lines; nest N deep", Run: uniqueWorkspace},
 		{Name: "no_output", Description: "unique_workspace with no output", Run: uniqueWorkspace, NoOutput: true},
@@ -89,6 +90,19 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 		return err
 	}
 	return clock.Sleep(ctx, clock.Real, time.Duration(secs)*time.Second)
+}
+
+// childWait runs `sleep SECONDS` as a child process in the same process
+// group, so that a signal to the group reaches both: the child dies at
+// once and the task returns its death as an error. It prints
+// "child_wait: started" on stderr once the child runs.
+func childWait(ctx context.Context, t *bgtask.Task) error {
+	cmd := exec.CommandContext(ctx, "sleep", arg(t, 0, "10"))
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "child_wait: started")
+	return cmd.Wait()
 }
 
 // retriableWait waits on its first attempt only: a takeover after a crash

@@ -332,13 +332,13 @@ func createIfMissing(file string) error {
 // lockFile takes an exclusive flock on f, retrying for up to timeout (0:
 // once); it returns bolterrors.ErrTimeout when another holder keeps it.
 func lockFile(f *os.File, timeout time.Duration) error {
-	return flockRetry(f, syscall.LOCK_EX, timeout)
+	return flockRetry(f, lockEx, timeout)
 }
 
 func flockRetry(f *os.File, how int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		err := flockNB(f, how)
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return err
 		}

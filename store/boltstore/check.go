@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -85,7 +84,7 @@ func Check(path string, lockTimeout time.Duration) (*Report, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("boltstore: check %s: not a regular file", file)
 	}
-	if err := flockRetry(f, syscall.LOCK_SH, lockTimeout); err != nil {
+	if err := flockRetry(f, lockSh, lockTimeout); err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s (a server has it open: check a copy)", ErrLocked, file)
 		}
@@ -112,7 +111,7 @@ func checkWithBolt(f *os.File, file string, rep *Report) (problems []string) {
 			problems = append(problems, fmt.Sprintf("bbolt failed reading the file: %v", p))
 		}
 	}()
-	dup, err := syscall.Dup(int(f.Fd()))
+	dup, err := dupFD(f)
 	if err != nil {
 		return []string{fmt.Sprintf("dup: %v", err)}
 	}

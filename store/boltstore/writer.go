@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/bgtask/bgtask/store"
@@ -48,6 +49,7 @@ func (s *Store) writer() {
 	batch := make([]*op, 0, s.cfg.MaxBatch)
 	for first := range s.ops {
 		batch = append(batch[:0], first)
+		yielded := false
 	fill:
 		for len(batch) < s.cfg.MaxBatch {
 			select {
@@ -57,7 +59,15 @@ func (s *Store) writer() {
 				}
 				batch = append(batch, o)
 			default:
-				break fill
+				if yielded {
+					break fill
+				}
+				// Let goroutines that are runnable (a claimer woken by
+				// the last commit, a completer with outcomes) queue
+				// their calls: a commit costs two syncs, a yield a
+				// microsecond.
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 		s.apply(batch)
@@ -138,7 +148,8 @@ func (s *Store) run(batch []*op) (err error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("boltstore: commit: %w", err)
+		// A failed commit is the disk's doing: full, read-only, I/O error.
+		return fmt.Errorf("%w: boltstore: commit: %w", store.ErrUnavailable, err)
 	}
 	if changed {
 		s.countsMu.Lock()

@@ -216,7 +216,9 @@ func insertArgs(r *store.Record) []any {
 }
 
 // decodeRecord decodes the script's reply for a record: its ID, then
-// field/value pairs.
+// field/value pairs as stored (pieces not joined, "" for an emptied
+// field), a later pair overriding an earlier one (see reply in
+// lua/1_records.lua).
 func decodeRecord(v any) (*store.Record, error) {
 	flat, ok := v.([]any)
 	if !ok || len(flat)%2 != 1 {
@@ -226,6 +228,7 @@ func decodeRecord(v any) (*store.Record, error) {
 	for i := 1; i < len(flat); i += 2 {
 		f[str(flat[i])] = str(flat[i+1])
 	}
+	joinChunks(f)
 	return recordOf(str(flat[0]), f)
 }
 

@@ -85,6 +85,8 @@ class APIError extends Error {
 async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
+  // The server refuses writes without it, bodiless cancel and retry too:
+  // no cross-site page can send it without a CORS preflight.
   if (method !== 'GET') headers['Content-Type'] = 'application/json';
   let res;
   try {
@@ -105,7 +107,7 @@ async function api(path, { method = 'GET', body } = {}) {
 
 function norm(r) {
   r.args ??= []; r.subtasks ??= []; r.error ??= ''; r.owner ??= ''; r.tags ??= [];
-  r.idempotency_key ??= ''; r.timeout ??= 0; r.exit_code ??= null; r.max_attempts ??= 0;
+  r.idempotency_key ??= ''; r.timeout ??= ''; r.exit_code ??= null; r.max_attempts ??= 0;
   r.progress ??= { current: 0, total: 0, message: '' };
   r.cancel_requested = !!r.cancel_requested;
   r._owned = !!r.owner;
@@ -1155,7 +1157,7 @@ function renderDetail() {
     ['Created', timeEl(t.created_at)], ['Started', timeEl(t.started_at)], ['Finished', timeEl(t.finished_at)],
     ['Last heartbeat', TERMINAL.has(t.state) ? '' : timeEl(t.heartbeat_at)],
     ['Waited', t.started_at ? span(t.created_at, t.started_at, false) : span(t.created_at, null, true)],
-    ['Ran', duration(t)], ['Timeout', t.timeout ? fmtDuration(t.timeout / 1e6) : ''],
+    ['Ran', duration(t)], ['Timeout', t.timeout || ''],
   ]);
   const args = $('d-args');
   args.replaceChildren(...(t.args.length ? t.args.map((a) => { const li = el('li'); li.append(el('code', a)); return li; }) : [el('li', '(none)', 'muted')]));

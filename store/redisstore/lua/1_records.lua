@@ -140,36 +140,52 @@ local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 local CHUNK = 64
 local CHUNKED = {d = true, u = true, p = true, e = true}
 
+local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
+-- PLAIN: the fields above (not pieces), written out: a library's
+-- top-level code runs before the standard functions are reachable.
+local PLAIN = {n = true, s = true, a = true, m = true, o = true, i = true, f = true, h = true, c = true, p = true,
+	u = true, st = true, fi = true, e = true, x = true, k = true, q = true, d = true, es = true}
+
 -- load returns the record id (nil if none), its fields joined, with
--- _old, what is stored, so that save writes only what changed.
+-- _old, what is stored (field -> value, pieces separate), _joined, the
+-- stored values joined (what save compares with), and _raw, the stored
+-- hash as HGETALL returned it (what reply sends back, with _set, the
+-- writes since, after it).
 local function load(id)
 	local flat = redis.call('HGETALL', krec(id))
 	if #flat == 0 then return nil end
-	local r, old, parts = {id = id}, {}, {}
+	local r, old, parts = {id = id}, {}, nil
 	for j = 1, #flat, 2 do
 		local f, v = flat[j], flat[j + 1]
-		local base, n = string.match(f, '^([dupe])(%d+)$')
-		if base then
-			parts[#parts + 1] = {base, tonumber(n), v}
-		else
+		if PLAIN[f] then
 			r[f] = v
+		else
+			local base, n = string.match(f, '^([dupe])(%d+)$')
+			if base then
+				parts = parts or {}
+				parts[#parts + 1] = {base, tonumber(n), v}
+			end
 		end
 		old[f] = v
 	end
-	table.sort(parts, function(x, y)
-		if x[1] ~= y[1] then return x[1] < y[1] end
-		return x[2] < y[2]
-	end)
-	for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
-	r._old = old
+	if parts then
+		if #parts > 1 then
+			table.sort(parts, function(x, y)
+				if x[1] ~= y[1] then return x[1] < y[1] end
+				return x[2] < y[2]
+			end)
+		end
+		for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
+	end
+	local joined = {}
+	for f, v in pairs(r) do joined[f] = v end
+	r._old, r._joined, r._raw, r._set = old, joined, flat, {}
 	return r
 end
 
-local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
-
 local function empty(v) return v == nil or v == '' or v == false end
 
--- pieces returns the hash fields that store value v of field f.
+-- pieces adds to out the hash fields that store value v of field f.
 local function pieces(f, v, out)
 	if not CHUNKED[f] or #v <= CHUNK then
 		out[f] = v
@@ -183,47 +199,81 @@ local function pieces(f, v, out)
 	end
 end
 
--- save writes the fields of r that changed since load and deletes the
--- ones emptied.
+-- save writes the fields of r that changed since load (a new record: all
+-- of them) and deletes the pieces no longer needed. A field emptied by
+-- the change is written as '' when the change has an HSET anyway (one
+-- command, not an HSET and an HDEL). The writes are added to r._set for
+-- reply.
 local function save(r)
-	local want = {}
+	local old, joined = r._old or {}, r._joined or {}
+	local set, del, emptied = {}, {}, {}
 	for _, f in ipairs(FIELDS) do
-		if not empty(r[f]) then pieces(f, tostring(r[f]), want) end
-	end
-	local old = r._old or {}
-	local set, del = {}, {}
-	for f, v in pairs(want) do
-		if old[f] ~= v then
-			set[#set + 1] = f
-			set[#set + 1] = v
+		local v = r[f]
+		if empty(v) then v = nil else v = tostring(v) end
+		local was = joined[f]
+		if was == '' then was = nil end
+		if v ~= was then
+			if v == nil then
+				emptied[#emptied + 1] = {f, was}
+			else
+				local want = {}
+				pieces(f, v, want)
+				for pf, pv in pairs(want) do
+					if old[pf] ~= pv then
+						set[#set + 1] = pf
+						set[#set + 1] = pv
+					end
+				end
+				-- pieces of the old value that the new one does not have
+				if CHUNKED[f] and was and #was > CHUNK then
+					for k = 2, math.ceil(#was / CHUNK) do
+						if want[f .. k] == nil then del[#del + 1] = f .. k end
+					end
+				end
+			end
+			joined[f] = v
 		end
 	end
-	-- A field emptied by the change is written as '' when the change has
-	-- an HSET anyway (one command, not an HSET and an HDEL); pieces that
-	-- are no longer needed are deleted.
-	local plain = #set > 0
-	for f, v in pairs(old) do
-		if want[f] == nil then
-			if plain and not string.match(f, '%d$') then
-				if v ~= '' then
-					set[#set + 1] = f
-					set[#set + 1] = ''
-					want[f] = ''
-				end
-			else
-				del[#del + 1] = f
-			end
+	for _, e in ipairs(emptied) do
+		local f, was = e[1], e[2]
+		if #set > 0 then
+			set[#set + 1] = f
+			set[#set + 1] = ''
+		else
+			del[#del + 1] = f
+		end
+		if CHUNKED[f] and #was > CHUNK then
+			for k = 2, math.ceil(#was / CHUNK) do del[#del + 1] = f .. k end
 		end
 	end
 	local key = krec(r.id)
 	if #del > 0 then redis.call('HDEL', key, unpack(del)) end
 	if #set > 0 then redis.call('HSET', key, unpack(set)) end
-	r._old = want
+	-- what is stored now
+	for j = 1, #set, 2 do old[set[j]] = set[j + 1] end
+	for _, f in ipairs(del) do old[f] = nil end
+	r._old, r._joined = old, joined
+	if r._raw then
+		local out = r._set
+		for j = 1, #set do out[#out + 1] = set[j] end
+		for _, f in ipairs(del) do
+			out[#out + 1] = f
+			out[#out + 1] = ''
+		end
+	end
 end
 
--- reply is the record as a flat field/value list with its id first.
+-- reply is the record as a flat field/value list with its id first: what
+-- load read, then what save wrote since (a later field wins; pieces are
+-- joined and empty values dropped by the store's decoder), or for a new
+-- record its fields.
 local function reply(r)
 	local out = {r.id}
+	if r._raw then
+		for _, v in ipairs(r._raw) do out[#out + 1] = v end
+		for _, v in ipairs(r._set) do out[#out + 1] = v end
+		return out
+	end
 	for _, f in ipairs(FIELDS) do
 		local v = r[f]
 		if v ~= nil and v ~= '' and v ~= false then

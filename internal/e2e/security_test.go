@@ -1,0 +1,103 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// A default `bgtask serve` runs no built-in task for a client. Fails on
+// the old code: `bgtask submit --wait removeDirectory "$HOME" projects 1`
+// deleted the directory.
+func TestServeRefusesRemoveDirectory(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	projects := filepath.Join(home, "projects")
+	if err := os.MkdirAll(filepath.Join(projects, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "")
+	code, out, errOut := s.run("submit", "--wait", "removeDirectory", home, "projects", "1")
+	if code == 0 || !strings.Contains(errOut, "task mode only") {
+		t.Errorf("submit --wait removeDirectory: exit %d, stdout %q, stderr %q; want a refusal", code, out, errOut)
+	}
+	code, out, _ = s.run("submit", "removeDirectory", home, "", "0", "*")
+	if code == 0 {
+		t.Errorf("submit removeDirectory with SUFFIX *: exit 0 (%s)", out)
+	}
+	if _, err := os.Stat(filepath.Join(projects, "work")); err != nil {
+		t.Fatalf("the directory is gone: %v", err)
+	}
+	if _, out, _ := s.run("list", "--json"); strings.Contains(out, "removeDirectory") {
+		t.Errorf("a removeDirectory task was stored: %s", out)
+	}
+	// Task mode still runs it.
+	if code, _, errOut := s.run("run", "removeDirectory", home, "projects", "0"); code != 0 {
+		t.Fatalf("bgtask run removeDirectory: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(projects); !os.IsNotExist(err) {
+		t.Fatalf("bgtask run removeDirectory left the directory: %v", err)
+	}
+}
+
+// serveFails runs `bgtask serve` with args and env, which must exit 1 at
+// once with a message containing want.
+func serveFails(t *testing.T, want string, env []string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--data-dir", t.TempDir()}, args...)...)
+	cmd.Env = append(os.Environ(), append([]string{"XDG_STATE_HOME=" + t.TempDir(), "BGTASK_TOKEN="}, env...)...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Errorf("serve %q with %q: %v %s, want exit 1 saying %q", args, env, err, out, want)
+	}
+}
+
+// A token that protects nothing is refused: empty or white space, too
+// short for a non-loopback address, given twice.
+func TestServeTokenRules(t *testing.T) {
+	t.Parallel()
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serveFails(t, "refusing to serve without a token", nil, "--listen", "0.0.0.0:0")
+	serveFails(t, "white space", nil, "--listen", "0.0.0.0:0", "--token", "   ")
+	serveFails(t, "white space", []string{"BGTASK_TOKEN= "}, "--listen", "0.0.0.0:0")
+	serveFails(t, "white space", nil, "--token", "two words here and more")
+	serveFails(t, "--token is empty", nil, "--token", "")
+	serveFails(t, "too short", nil, "--listen", "0.0.0.0:0", "--token", "s3cret")
+	serveFails(t, "too short", []string{"BGTASK_TOKEN=s3cret"}, "--listen", "[::]:0")
+	serveFails(t, "is empty", nil, "--token-file", empty)
+	serveFails(t, "give one", nil, "--token-file", empty, "--token", "0123456789abcdef")
+}
+
+// --token-file keeps the token out of ps; the server requires it.
+func TestServeTokenFile(t *testing.T) {
+	t.Parallel()
+	const token = "e2e-token-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", "--token-file", file)
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cmdline), token) {
+		t.Errorf("the token is in the server's command line")
+	}
+	if code, _, errOut := s.run("list"); code == 0 || !strings.Contains(errOut, "401") && !strings.Contains(errOut, "unauthorized") {
+		t.Errorf("list without the token: exit %d %s", code, errOut)
+	}
+	s.env = append(s.env, "BGTASK_TOKEN="+token)
+	if code, _, errOut := s.run("list"); code != 0 {
+		t.Errorf("list with the token: exit %d %s", code, errOut)
+	}
+}
