@@ -65,7 +65,11 @@ func newRunCmd(inv *invocation) *cobra.Command {
 				Getenv:     inv.getenv,
 				OwnProcess: inv.own,
 			}
-			if code := taskmode.Run(cmd.Context(), cfg, &req); code != 0 {
+			run := inv.runTask
+			if run == nil {
+				run = taskmode.Run
+			}
+			if code := run(cmd.Context(), cfg, &req); code != 0 {
 				return exitStatus(code)
 			}
 			return nil

@@ -251,6 +251,10 @@ const maxChunk = 16
 // maxChunk entries.
 func (w *wtx) writeEvents() {
 	var e []byte
+	bucket := w.tx.Bucket(bucketEvents)
+	// Chunk keys only ever grow: pack pages full (bbolt splits appends
+	// half full by default, which doubles the pages a commit writes).
+	bucket.FillPercent = 1.0
 	for evs := w.events; len(evs) > 0 && w.failed == nil; {
 		n := min(len(evs), maxChunk)
 		b := binary.AppendUvarint(make([]byte, 0, 64+160*n), uint64(n))
@@ -260,7 +264,7 @@ func (w *wtx) writeEvents() {
 			b = binary.AppendUvarint(b, uint64(len(e)))
 			b = append(b, e...)
 		}
-		if err := w.tx.Bucket(bucketEvents).Put(seqKey(evs[0].Seq), b); err != nil {
+		if err := bucket.Put(seqKey(evs[0].Seq), b); err != nil {
 			w.fail(err)
 		}
 		evs = evs[n:]
