@@ -32,8 +32,12 @@ const (
 	wakeAsleep = 2 // no token, the waiter sleeps (or is about to) in the kernel
 )
 
+// futexWaker turns futex mode on where it is supported; a benchmark turns
+// it off to compare.
+var futexWaker = futexSupported
+
 func newWaker(kernel bool) *waker {
-	if kernel && futexSupported {
+	if kernel && futexWaker {
 		return &waker{inKern: true}
 	}
 	return &waker{ch: make(chan struct{}, 1)}

@@ -107,6 +107,7 @@ func TestDashboardWritesWithToken(t *testing.T) {
 	b := openDashboard(t, s, "?access_token="+token)
 	waitJS[bool](b, "the definitions", `document.querySelector('#f-name option[value=success]') !== null`, waitFor)
 	b.do(
+		chromedp.Click(chromedp.CSS("#submit-box summary")),
 		chromedp.SetValue(chromedp.ID("f-name"), "success"),
 		chromedp.SetValue(chromedp.ID("f-args"), "from-dashboard"),
 		chromedp.Click(chromedp.ID("f-submit")),
@@ -117,7 +118,11 @@ func TestDashboardWritesWithToken(t *testing.T) {
 	}
 	// And its cancel button (a bodiless POST) works.
 	wait := s.submit("wait", "60")
-	b.waitRow(wait, "running", `r.state === 'ONGOING' && r.attempt === '1' && r.cancel`)
-	b.do(chromedp.Click(rowSelector(wait, "button[data-action=cancel]")))
-	b.waitRow(wait, "CANCELLED", `r.state === 'CANCELLED'`)
+	s.waitUntil(wait, "running", func(ti *bgtask.TaskInfo) bool { return ti.Owner != "" })
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = '#/task/%s'`, wait)))
+	b.waitDetail(wait, "running, with Cancel", `d.cancel`)
+	b.do(chromedp.Click(chromedp.ID("d-cancel")))
+	waitJS[bool](b, "the confirmation", `document.getElementById('confirm').open`, waitFor)
+	b.do(chromedp.Click(chromedp.ID("confirm-yes")))
+	b.waitDetail(wait, "CANCELLED", `d.badge === 'CANCELLED'`)
 }

@@ -9,33 +9,53 @@ import (
 	"time"
 )
 
-// arrivals collects, for each request, the time from the generator's send
-// to the start of the handler: the part of the latency spent before the
-// request's code ran (loopback, the network poller noticing the request,
-// a P and a thread for its goroutine). If a mode inflates it, the cost is
-// in waking the server, not in sharing the CPU while it works.
-type arrivals struct {
-	mu sync.Mutex
-	d  []time.Duration
+// requestLog collects, for each request, where its time went on the
+// server:
+//
+//   - arrival: from the generator's send to the start of the handler —
+//     loopback, the network poller noticing the request, a P and a thread
+//     for its goroutine. A mode that inflates it costs in waking the
+//     server.
+//   - stall: the wall time of the request's work minus the CPU time its
+//     thread got meanwhile — the time it was runnable but another thread
+//     had its CPU — and whether it was preempted at all (an involuntary
+//     context switch). A mode that inflates these costs in sharing the
+//     CPU while the request works: the kernel giving idle threads a slice,
+//     or other processes.
+//
+// Both are attributed to the mode of the segment they were noted in.
+type requestLog struct {
+	mu   sync.Mutex
+	recs []reqRecord
 }
 
-func (a *arrivals) note(req *http.Request) {
+type reqRecord struct {
+	arrival   time.Duration // -1 if unknown
+	stall     time.Duration
+	preempted bool
+}
+
+// sentDelay returns the time since the generator sent req, or -1.
+func sentDelay(req *http.Request) time.Duration {
 	sent, err := strconv.ParseInt(req.Header.Get(sentHeader), 10, 64)
 	if err != nil {
-		return
+		return -1
 	}
-	d := time.Duration(time.Now().UnixNano() - sent)
-	a.mu.Lock()
-	a.d = append(a.d, d)
-	a.mu.Unlock()
+	return time.Duration(time.Now().UnixNano() - sent)
 }
 
-func (a *arrivals) take() []time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	d := a.d
-	a.d = nil
-	return d
+func (l *requestLog) add(r reqRecord) {
+	l.mu.Lock()
+	l.recs = append(l.recs, r)
+	l.mu.Unlock()
+}
+
+func (l *requestLog) take() []reqRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.recs
+	l.recs = nil
+	return r
 }
 
 // schedSample is the scheduling evidence read at each segment boundary,

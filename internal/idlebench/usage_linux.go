@@ -146,3 +146,13 @@ func loadAvg() float64 {
 	}
 	return v
 }
+
+// threadUsage returns the calling thread's CPU time and involuntary
+// context switches. The caller has locked its goroutine to the thread.
+func threadUsage() (time.Duration, int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0, 0
+	}
+	return rusageTime(&ru), ru.Nivcsw
+}

@@ -22,3 +22,5 @@ func sleepPrecise(d time.Duration) { time.Sleep(d) }
 func readThreadWait() map[string]threadWait { return nil }
 
 func loadAvg() float64 { return -1 }
+
+func threadUsage() (time.Duration, int64) { return 0, 0 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -274,10 +275,32 @@ func (w *wtx) writeEvents() {
 // event appends the event of kind k describing r as it is now and, for a
 // task event, sets r.EventSeq; put r after calling it.
 func (w *wtx) event(r *store.Record, k store.EventKind) {
-	w.appendEvent(store.EventOf(r, k))
+	w.appendEvent(detached(store.EventOf(r, k)))
 	if !k.Control() && w.failed == nil {
 		r.EventSeq = w.seq
 	}
+}
+
+// detached returns ev with its strings copied out of the record it was
+// made from. The strings of a decoded record share one allocation (see
+// decodeRecord): an event kept in the in-memory log tail, or by the
+// manager's readers, would otherwise keep the whole record alive, up to
+// 1 MiB of arguments per event.
+func detached(ev store.Event) store.Event {
+	ev.TaskID = strings.Clone(ev.TaskID)
+	ev.Name = strings.Clone(ev.Name)
+	ev.State = store.State(strings.Clone(string(ev.State)))
+	ev.Progress.Message = strings.Clone(ev.Progress.Message)
+	ev.Error = strings.Clone(ev.Error)
+	ev.Owner = strings.Clone(ev.Owner)
+	if len(ev.SubtaskErrors) > 0 {
+		errs := make(map[string]string, len(ev.SubtaskErrors))
+		for k, v := range ev.SubtaskErrors {
+			errs[strings.Clone(k)] = strings.Clone(v)
+		}
+		ev.SubtaskErrors = errs
+	}
+	return ev
 }
 
 // trimLog deletes the oldest chunks whose entries are all older than the
