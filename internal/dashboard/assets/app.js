@@ -1125,9 +1125,25 @@ function renderDetail() {
     const ol = $('d-log');
     const k = Math.min(detail.logAdded, detail.log.length);
     detail.logAdded = 0;
-    const frag = document.createDocumentFragment();
-    for (let i = detail.log.length - k; i < detail.log.length; i++) frag.append(logItem(detail.log[i], false));
-    ol.append(frag);
+    for (let i = detail.log.length - k; i < detail.log.length; i++) {
+      const ev = detail.log[i];
+      const what = eventWhat(ev);
+      const last = ol.lastElementChild;
+      // Repeated identical updates (a parallel task's subtasks moving)
+      // fold into one line with a count.
+      if (ev.kind === 'updated' && last && last.dataset.kind === 'updated' && last.dataset.what === what) {
+        const n = (parseInt(last.dataset.n, 10) || 1) + 1;
+        last.dataset.n = String(n);
+        const when = last.querySelector('time');
+        when.textContent = fmtFull(ev.time);
+        when.dateTime = ev.time;
+        last.lastElementChild.textContent = `${what} (×${n})`;
+        continue;
+      }
+      const li = logItem(ev, false);
+      li.dataset.what = what;
+      ol.append(li);
+    }
     while (ol.childElementCount > MAX_TASK_LOG) ol.firstElementChild.remove();
     if (detail.more || ol.childElementCount >= MAX_TASK_LOG) text($('d-log-note'), `(the latest ${MAX_TASK_LOG})`);
   }
