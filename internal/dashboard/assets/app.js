@@ -285,7 +285,11 @@ function onEvent(m) {
 
 // ---- Labels -----------------------------------------------------------------
 
-function num(x) { return Number.isInteger(x) ? x.toLocaleString('en-US') : x.toFixed(1); }
+// Formatters are made once: making one costs more than using it.
+const INT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+
+function num(x) { return Number.isInteger(x) ? INT.format(x) : x.toFixed(1); }
 
 function fmtPct(p) { return (p >= 10 || p === 0 ? Math.floor(p) : p.toFixed(1)) + ' %'; }
 
@@ -374,8 +378,7 @@ function fmtTime(iso) {
 function zoneText(d = new Date()) {
   const off = -d.getTimezoneOffset();
   const o = `UTC${off < 0 ? '−' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
-  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return name && name !== 'UTC' ? `${name}, ${o}` : o;
+  return ZONE && ZONE !== 'UTC' ? `${ZONE}, ${o}` : o;
 }
 
 // fmtFull is the local date and time to the millisecond.
@@ -387,9 +390,10 @@ function fmtFull(iso) {
 }
 
 function setTime(el, iso) {
+  if (el.dateTime === (iso || "") && el.textContent) return; // unchanged (a row re-filled with the same time)
   text(el, fmtTime(iso));
-  el.dateTime = iso || '';
-  el.title = iso ? `${fmtFull(iso)} (${zoneText(new Date(iso))})` : '';
+  attr(el, 'datetime', iso || '');
+  attr(el, 'title', iso ? `${fmtFull(iso)} (${zoneText(new Date(iso))})` : '');
 }
 
 function fmtDuration(ms) {
@@ -416,6 +420,9 @@ function el(tag, content = '', cls = '') {
 }
 
 function text(e, s) { if (e.textContent !== s) e.textContent = s; }
+
+// attr sets an attribute only when it changes (a write invalidates style).
+function attr(e, name, v) { if (e.getAttribute(name) !== v) e.setAttribute(name, v); }
 
 // ---- The list -----------------------------------------------------------------
 
@@ -499,36 +506,38 @@ function newRow() {
 }
 
 function fillRow(r, t) {
-  r.el.className = `row task ${t.state}`;
+  const cls = `row task ${t.state}`;
+  if (r.el.className !== cls) r.el.className = cls;
   text(r.id, t.id);
-  r.id.href = '#/task/' + t.id;
-  r.id.title = t.id;
-  r.id.setAttribute('aria-label', `Task ${t.name} ${t.id}`);
+  attr(r.id, 'href', '#/task/' + t.id);
+  attr(r.id, 'title', t.id);
+  attr(r.id, 'aria-label', `Task ${t.name} ${t.id}`);
   text(r.name, t.name);
   const args = t._partial ? '…' : t.args.join(' ');
   text(r.args, args);
-  r.args.title = args;
+  attr(r.args, 'title', args);
   const st = status(t);
   text(r.badge, st.badge);
-  r.badge.className = 'badge ' + t.state;
+  if (r.badge.className !== 'badge ' + t.state) r.badge.className = 'badge ' + t.state;
   text(r.subs, st.text);
-  r.subs.title = st.text;
-  r.subs.className = 'subs' + (st.bad ? ' st-FAILURE' : '');
+  attr(r.subs, 'title', st.text);
+  attr(r.subs, 'class', 'subs' + (st.bad ? ' st-FAILURE' : ''));
   const frac = fraction(t);
-  r.fill.style.width = (100 * frac).toFixed(1) + '%';
+  const w = (100 * frac).toFixed(1) + '%';
+  if (r.fill.style.width !== w) r.fill.style.width = w;
   const ptext = progressLabel(t.progress, unitOf(t));
   text(r.pcount, ptext);
-  r.bar.setAttribute('aria-valuenow', String(Math.round(100 * frac)));
-  r.bar.setAttribute('aria-valuetext', ptext || 'no progress');
-  r.bar.setAttribute('aria-label', `Progress of ${t.name} ${shortID(t.id)}`);
+  attr(r.bar, 'aria-valuenow', String(Math.round(100 * frac)));
+  attr(r.bar, 'aria-valuetext', ptext || 'no progress');
+  attr(r.bar, 'aria-label', `Progress of ${t.name} ${shortID(t.id)}`);
   text(r.pmsg, t.progress.message || '');
-  r.pmsg.title = t.progress.message || '';
+  attr(r.pmsg, 'title', t.progress.message || '');
   text(r.attempt, attemptText(t));
   setTime(r.created, t.created_at);
   setTime(r.finished, t.finished_at);
   text(r.duration, duration(t));
   text(r.error, t.error);
-  r.error.title = t.error;
+  attr(r.error, 'title', t.error);
 }
 
 function renderLog() {
@@ -602,7 +611,7 @@ function renderCounts() {
   for (const st of STATES) total += counts[st] || 0;
   for (const b of $('counts').children) {
     const st = b.dataset.state;
-    b.querySelector('.n').textContent = (st ? counts[st] || 0 : total).toLocaleString('en-US');
+    b.querySelector('.n').textContent = INT.format((st ? counts[st] || 0 : total));
     b.setAttribute('aria-pressed', String(route.view === 'list' && st === filter.state));
   }
 }
@@ -621,7 +630,7 @@ function renderNames() {
       const c = nameCounts[n][st] || 0;
       const td = el('td', '', 'num');
       if (c) {
-        const link = el('a', c.toLocaleString('en-US'), 'st-' + st);
+        const link = el('a', INT.format(c), 'st-' + st);
         link.href = listHash({ state: st, name: n, id: '' });
         link.setAttribute('aria-label', `${c} ${LABELS[st].toLowerCase()} ${n}`);
         td.append(link);
@@ -684,9 +693,9 @@ function renderChart(tp) {
   });
   svg.replaceChildren(...parts);
   const total = sums.SUCCESS + sums.FAILURE + sums.CANCELLED;
-  let summary = `${total.toLocaleString('en-US')} finished in the last hour: ${sums.SUCCESS.toLocaleString('en-US')} success, ` +
-    `${sums.FAILURE.toLocaleString('en-US')} failure, ${sums.CANCELLED.toLocaleString('en-US')} cancelled`;
-  if (peak) summary += `; peak ${peak.toLocaleString('en-US')} in the minute of ${fmtTime(peakAt).slice(0, 5)}`;
+  let summary = `${INT.format(total)} finished in the last hour: ${INT.format(sums.SUCCESS)} success, ` +
+    `${INT.format(sums.FAILURE)} failure, ${INT.format(sums.CANCELLED)} cancelled`;
+  if (peak) summary += `; peak ${INT.format(peak)} in the minute of ${fmtTime(peakAt).slice(0, 5)}`;
   if (Date.parse(tp.since) > Date.parse(tp.minutes[0].start) + 60000) summary += ` (counted since ${fmtTime(tp.since)})`;
   text($('tp-summary'), summary + '.');
 }
