@@ -1426,6 +1426,18 @@ function wire() {
   $('d-cancel').addEventListener('click', cancelTask);
   $('d-retry').addEventListener('click', () => detail.rec && control(detail.rec, 'retry', 'Retrying the failed subtasks'));
   $('d-again').addEventListener('click', submitAgain);
+  // Up and down arrows move between the rows' links, drawing rows as needed.
+  rowsEl.addEventListener('keydown', (e) => {
+    if ((e.key !== 'ArrowDown' && e.key !== 'ArrowUp') || !e.target.closest('a.id')) return;
+    const j = view.indexOf(e.target.closest('.row').dataset.id) + (e.key === 'ArrowDown' ? 1 : -1);
+    if (j < 0 || j >= view.length) return;
+    e.preventDefault();
+    const top = j * rowHeight, room = scroller.clientHeight - HEAD_HEIGHT;
+    if (top < scroller.scrollTop) scroller.scrollTop = top;
+    else if (top + rowHeight > scroller.scrollTop + room) scroller.scrollTop = top + rowHeight - room;
+    renderList(Math.max(0, scroller.scrollTop - HEAD_HEIGHT), scroller.clientHeight);
+    rows.get(view[j])?.id.focus();
+  });
   document.addEventListener('keydown', (e) => {
     // "/" focuses the ID search, as in many list views.
     if (e.key === '/' && route.view === 'list' && !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement?.tagName || '')) {
