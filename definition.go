@@ -100,6 +100,12 @@ type Definition struct {
 	Tags []string
 	// Priority is the default priority of submissions. "": PriorityNormal.
 	Priority Priority
+	// ProgressUnit says what the progress counts, for displays (the
+	// dashboard's labels): "" (default) steps or items, shown as
+	// "Task N of M"; "bytes", shown as sizes ("1.2 MB of 4.5 MB, 27 %");
+	// "percent" (Total 100), shown as "27 %"; any other word, shown as
+	// "N of M word".
+	ProgressUnit string
 
 	// Subtasks, with RunSubtask, makes the task parallel: one subtask per
 	// key, run concurrently, each with its own state and error.

@@ -54,8 +54,9 @@ deleted afterwards:
            50% and 100%, and the peak
 
 Every run is a fresh child process (so its peak RSS is its own); the runs
-of all scenarios alternate (run 1 of each, then run 2 of each, ...), so
-that a busy moment of the machine touches them alike; the summary gives the
+of all scenarios alternate (run 1 of each, then run 2 of each, ...,
+each rep starting one scenario further on), so that a busy moment of the
+machine and the previous run's leftovers touch them alike; the summary gives the
 median of --reps runs, and the median ratio of each drain-* variant to
 drain within the same rep. Use "bgtask bench idle" for the idle
 scheduling benchmark.`,
@@ -108,8 +109,13 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 		return inv.benchChild(ctx, f, dir)
 	}
 	var all []bench.Result
+	scs := f.cfg.Scenarios
 	for rep := range f.reps {
-		for _, sc := range f.cfg.Scenarios {
+		// Each rep starts one scenario further on, so that no scenario
+		// always runs right after the same other one (a run leaves the
+		// disk flushing and caches cold for the next).
+		for k := range scs {
+			sc := scs[(rep+k)%len(scs)]
 			r, err := inv.benchRun(ctx, f, sc, dir)
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", sc, rep+1, err)

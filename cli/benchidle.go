@@ -61,6 +61,7 @@ per callback. See docs/idle.md.`,
 	durationVar(fl, &cfg.Work, "work", idlebench.DefaultWork, "CPU time per request")
 	durationVar(fl, &cfg.Unit, "unit", idlebench.DefaultUnit, "CPU time per unit of idle work")
 	fl.StringVar(&cfg.Strategy, "strategy", idlebench.DefaultStrategy, "idle strategy: "+strings.Join(idlebench.StrategyNames(), ", "))
+	fl.StringVar(&cfg.Compare, "compare", "", "a second strategy to run in mode c instead of plain goroutines (same run, same neighbours)")
 	fl.BoolVar(&cfg.InProcess, "in-process", false, "run the load generator in this process")
 	fl.BoolVar(&cfg.Constant, "constant", false, "constant arrivals instead of Poisson")
 	fl.IntVar(&reps, "reps", 1, "runs; with more than one, also print the medians of the ratios")

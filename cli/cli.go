@@ -20,6 +20,16 @@
 // Task names are looked up in the application's registry first, then in
 // the built-in tasks (package tasks), then, in a binary built with the
 // testtasks tag, in the test-only tasks.
+//
+// `bgtask serve` runs only what the application exposes to it: the
+// built-in tasks are TaskModeOnly (bgtask run runs them, the server
+// refuses them). An application that wants its server to run one chooses
+// so per definition, by registering its own copy with the field cleared:
+//
+//	d := tasks.RemoveDirectory()
+//	d.TaskModeOnly = false // any client of the server may now run it
+//	reg.MustAdd(d)
+//	os.Exit(cli.Main(reg))
 package cli
 
 import (

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/taskmode"
 	"github.com/bgtask/bgtask/internal/testtasks"
 	"github.com/bgtask/bgtask/tasks"
 )
@@ -58,6 +59,9 @@ type invocation struct {
 	test    *bgtask.Registry // nil without the testtasks build tag
 	// registry chains app → builtin → test.
 	registry *bgtask.Registry
+	// runTask runs a decoded `bgtask run` request; nil: taskmode.Run.
+	// The argv fuzz test records the request instead.
+	runTask func(context.Context, *taskmode.Config, *taskmode.Request) int
 }
 
 func newInvocation(cfg *Config) *invocation {

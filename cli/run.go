@@ -66,7 +66,11 @@ func newRunCmd(inv *invocation) *cobra.Command {
 				Name:       inv.name,
 				OwnProcess: inv.own,
 			}
-			if code := taskmode.Run(cmd.Context(), cfg, &req); code != 0 {
+			run := inv.runTask
+			if run == nil {
+				run = taskmode.Run
+			}
+			if code := run(cmd.Context(), cfg, &req); code != 0 {
 				return exitStatus(code)
 			}
 			return nil

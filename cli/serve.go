@@ -23,6 +23,8 @@ import (
 	"github.com/bgtask/bgtask/internal/httpapi"
 	"github.com/bgtask/bgtask/internal/taskmode"
 	"github.com/bgtask/bgtask/metrics"
+	"github.com/bgtask/bgtask/store"
+	"github.com/bgtask/bgtask/store/boltstore"
 )
 
 // Defaults of the serve flags.
@@ -62,7 +64,8 @@ tasks over the HTTP API, runs them, reports progress and events, and takes
 over tasks left ONGOING by a crash (on Redis: by any server that can run
 them, once their lease is stale). SIGINT or SIGTERM stop it gracefully:
 running tasks get --shutdown-timeout to finish, then retriable ones are handed
-back and the others end CANCELLED.
+back and the others end CANCELLED. SIGUSR1 writes a consistent copy of the
+embedded store next to its file (bgtask.db.backup) while serving.
 
 Without a token the server answers only requests whose Host is a loopback
 name (localhost, 127.0.0.1, [::1]). Binding to a non-loopback address
@@ -181,17 +184,46 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 
 	sig := make(chan os.Signal, 1)
 	if inv.own {
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 		defer signal.Stop(sig)
 	}
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case s := <-sig:
-		logger.Info("stopping", "signal", s.String())
-	case serveErr = <-served:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case s := <-sig:
+			if s == syscall.SIGUSR1 {
+				backupStore(st, logger)
+				continue
+			}
+			logger.Info("stopping", "signal", s.String())
+			break wait
+		case serveErr = <-served:
+			break wait
+		}
 	}
 	return inv.shutdown(srv, m, f.shutdownTimeout, serveErr)
+}
+
+// backupStore writes a consistent copy of the embedded store next to its
+// file (FILE.backup) while serving, on SIGUSR1; other stores log that
+// they have no such copy.
+func backupStore(st store.Store, logger *slog.Logger) {
+	bs, ok := st.(*boltstore.Store)
+	if !ok {
+		logger.Warn("SIGUSR1: only the embedded store writes a backup copy; back Redis up with its own tools")
+		return
+	}
+	file := bs.Path() + ".backup"
+	start := time.Now()
+	n, err := bs.Backup(context.Background(), file)
+	if err != nil {
+		logger.Error("backup failed", "err", err)
+		return
+	}
+	logger.Info("backup written", "file", file, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // shutdown stops accepting requests, then stops the manager gracefully.

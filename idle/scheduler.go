@@ -106,7 +106,7 @@ type Scheduler struct {
 	logger      *slog.Logger
 	lowPriority bool
 
-	wake chan struct{} // capacity 1: a token means "look again"
+	wake *waker // a token means "look again"
 
 	mu       sync.Mutex // guards the fields below and every entry's links and state
 	last     Handle
@@ -146,7 +146,7 @@ func New(cfg *Config) (*Scheduler, error) {
 		onPanic:     cfg.PanicHandler,
 		logger:      cfg.Logger,
 		lowPriority: cfg.LowPriority,
-		wake:        make(chan struct{}, 1),
+		wake:        newWaker(cfg.LowPriority),
 	}
 	if s.maxPeriod == 0 {
 		s.maxPeriod = DefaultMaxPeriod
@@ -326,12 +326,7 @@ func (s *Scheduler) fireTimeouts() {
 }
 
 // poke wakes the scheduler's goroutine if it waits.
-func (s *Scheduler) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *Scheduler) poke() { s.wake.poke() }
 
 // busy reports whether any source is busy now.
 func (s *Scheduler) busy() bool {
@@ -476,7 +471,7 @@ func (s *Scheduler) waitIdle(r *run) bool {
 		if work && !s.busy() {
 			return true
 		}
-		<-s.wake // Request, a timeout, a source or halt pokes
+		s.wake.wait() // Request, a timeout, a source or halt pokes
 	}
 	return false
 }

@@ -223,10 +223,11 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 		return fmt.Errorf("removeDirectory: lock %q: %w", a.child, err)
 	}
 	defer lock.Release()
+	rd.log.Debug("holding the lock", "child", a.child)
 	if err := clock.Sleep(ctx, clock.Real, a.testSleep); err != nil {
 		return err
 	}
-	rd.log.Debug("holding the lock, looking for the directory", "child", a.child, "wait", a.wait)
+	rd.log.Debug("looking for the directory", "child", a.child, "wait", a.wait)
 	info, err := rd.waitFor(ctx, a.child, a.wait)
 	switch {
 	case err != nil:

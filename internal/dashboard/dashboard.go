@@ -10,7 +10,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
-	"html/template"
 	"net/http"
 	"path"
 	"strings"
@@ -38,8 +37,6 @@ var contentTypes = map[string]string{
 // csp allows nothing but this origin: no inline script or style.
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
-var indexTmpl = template.Must(template.New("index.html").Parse(indexHTML))
-
 type asset struct {
 	data []byte
 	typ  string
@@ -55,9 +52,12 @@ type handler struct {
 // its assets are revalidated on every load (Cache-Control: no-cache with
 // an ETag), so an upgraded server is never shown with a stale script.
 //
-// With a token configured the API needs it on every request, the page's
-// own files included: a page opened as /?access_token=T links its assets
-// with the same query, and its script sends T with every API call.
+// The page and its assets hold no data: the API serves them without its
+// token, and the page asks for the token (a sign-in form) when the API
+// wants one. A page opened as /?access_token=T takes T, keeps it for the
+// browser tab's session and removes it from the address.
+// Views have addresses in the URL's hash: #/ (the list, with ?state=,
+// name= and id= filters) and #/task/<id>.
 func Handler() http.Handler {
 	h := &handler{assets: map[string]asset{}}
 	entries, err := assetFS.ReadDir("assets")
@@ -98,20 +98,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
 }
 
-// index renders the page, passing ?access_token= on to its asset links.
+// index serves the page.
 func (h *handler) index(w http.ResponseWriter, r *http.Request) {
-	var buf bytes.Buffer
-	if err := indexTmpl.Execute(&buf, struct{ Token string }{r.URL.Query().Get("access_token")}); err != nil {
-		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "internal error")
-		return
-	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("Content-Security-Policy", csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer") // the URL may hold the token
-	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(buf.Bytes()))
+	http.ServeContent(w, r, "index.html", time.Time{}, strings.NewReader(indexHTML))
 }
 
 // writeError writes the API's error shape, {"error":{"code","message"}}.

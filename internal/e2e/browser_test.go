@@ -19,7 +19,7 @@ const chromiumPath = "/usr/bin/chromium"
 // browser is one headless Chromium with one tab, driven over the DevTools
 // protocol. Its console errors and uncaught exceptions are recorded.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context // the tab; no deadline (it bounds the browser's life)
 
 	mu      sync.Mutex
@@ -28,7 +28,7 @@ type browser struct {
 
 // newBrowser starts Chromium for the test and stops it at cleanup. Without
 // Chromium the test fails, unless BGTASK_SKIP_BROWSER=1 says to skip.
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("BGTASK_SKIP_BROWSER") == "1" {
@@ -159,14 +159,12 @@ func (b *browser) screenshot(path string) {
 // rowHelpers are installed in the page by open: __row(id) reads a task's
 // row, __watch(id) records every progress text its row shows.
 const rowHelpers = `(() => {
-  const vis = (el) => !!el && !el.hidden;
   window.__row = (id) => {
     const r = document.querySelector('#rows .row[data-id="' + id + '"]');
     if (!r) return null;
     const q = (s) => r.querySelector(s).textContent;
-    return { state: q('.badge'), count: q('.pcount'), message: q('.pmsg'), attempt: q('.c-attempt'),
-      subs: q('.subs'), error: q('.c-error'), started: q('.c-started'), finished: q('.c-finished'),
-      cancel: vis(r.querySelector('[data-action=cancel]')), retry: vis(r.querySelector('[data-action=retry]')) };
+    return { state: r.classList[2], badge: q('.badge'), id: q('.id'), name: q('.name'), count: q('.pcount'), message: q('.pmsg'),
+      attempt: q('.c-attempt'), subs: q('.subs'), error: q('.c-error'), finished: q('.c-finished') };
   };
   window.__seen = {};
   window.__watch = (id) => {
@@ -182,16 +180,16 @@ const rowHelpers = `(() => {
 
 // row is what __row returns.
 type row struct {
-	State    string `json:"state"`
+	State    string `json:"state"` // the record's state (ONGOING, ...)
+	Badge    string `json:"badge"` // what the badge says (QUEUED, RUNNING, SUCCESS, ...)
+	ID       string `json:"id"`
+	Name     string `json:"name"`
 	Count    string `json:"count"`
 	Message  string `json:"message"`
 	Attempt  string `json:"attempt"`
 	Subs     string `json:"subs"`
 	Error    string `json:"error"`
-	Started  string `json:"started"`
 	Finished string `json:"finished"`
-	Cancel   bool   `json:"cancel"`
-	Retry    bool   `json:"retry"`
 }
 
 // waitRow waits until the task's row is on the page and cond (a

@@ -59,7 +59,7 @@ func (s *server) post(name string, args ...string) string {
 
 // sseClient reads one event stream.
 type sseClient struct {
-	t    *testing.T
+	t    testing.TB
 	resp *http.Response
 	sc   *bufio.Scanner
 }

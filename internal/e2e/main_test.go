@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // server is a running `bgtask serve` process.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	cmd  *exec.Cmd
 	addr string
@@ -44,7 +44,7 @@ type server struct {
 
 // startServer runs `bgtask serve` on dataDir (a fresh one if "") and waits
 // until it serves.
-func startServer(t *testing.T, dataDir string, extra ...string) *server {
+func startServer(t testing.TB, dataDir string, extra ...string) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()

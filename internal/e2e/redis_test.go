@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
 	"github.com/bgtask/bgtask/internal/redistest"
@@ -179,5 +181,34 @@ func TestRedisEventsAcrossServers(t *testing.T) {
 	}
 	if got := strings.Join(kinds, ","); got != "state,updated,done" {
 		t.Fatalf("watch through s1 saw %s, want state,updated,done", got)
+	}
+}
+
+// On Redis the dashboard of one server shows every live server with the
+// tasks it runs, each a link to the task's view.
+func TestDashboardRedisServers(t *testing.T) {
+	t.Parallel()
+	ss := redisServers(t, 2)
+	w0, w1 := ss[0].submit("wait", "60"), ss[1].submit("wait", "60")
+	for _, id := range []string{w0, w1} {
+		ss[0].waitUntil(id, "running", func(ti *bgtask.TaskInfo) bool { return ti.Owner != "" })
+	}
+	b := openDashboard(t, ss[0], "")
+	servers := waitJS[[][]string](b, "both servers with their tasks", `(() => {
+		const li = [...document.querySelectorAll('#servers > li')];
+		const out = li.map((l) => [l.querySelector('strong').textContent, ...[...l.querySelectorAll('.running a')].map((a) => a.textContent)]);
+		return out.length === 2 && out.every((s) => s.length === 2) && out;
+	})()`, waitFor)
+	owner := map[string]string{}
+	for _, s := range servers {
+		owner[s[0]] = s[1]
+	}
+	if owner["s0"] != ss[0].status(owner["s0"]).ID || ss[0].status(owner["s1"]).Owner != "s1" || ss[0].status(owner["s0"]).Owner != "s0" {
+		t.Errorf("servers and their running tasks: %q", servers)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#servers > li:nth-child(2) .running a`)))
+	d := b.waitDetail(owner["s1"], "the other server's task", `d.fields['Server'] === 's1'`)
+	if d.Badge != "RUNNING" {
+		t.Errorf("task of s1 seen from s0: %+v", d)
 	}
 }

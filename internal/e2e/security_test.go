@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,5 +101,48 @@ func TestServeTokenFile(t *testing.T) {
 	s.env = append(s.env, "BGTASK_TOKEN="+token)
 	if code, _, errOut := s.run("list"); code != 0 {
 		t.Errorf("list with the token: exit %d %s", code, errOut)
+	}
+}
+
+// A full disk is 503 store_unavailable, not 500 internal, and the server
+// keeps serving. The data directory is a 4 MiB tmpfs, which needs root
+// (as scripts/test runs in CI); elsewhere the test is skipped.
+func TestFullDiskIsStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { // after the server's end (cleanups run last first)
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	s := startServer(t, dir)
+	body := `{"name":"success","args":["` + strings.Repeat("x", 900<<10) + `"]}`
+	var last int
+	var lastBody string
+	for i := 0; i < 12 && last != http.StatusServiceUnavailable; i++ {
+		req, _ := http.NewRequest("POST", s.url("/v1/tasks"), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last, lastBody = resp.StatusCode, string(b)
+		if last != http.StatusCreated && last != http.StatusServiceUnavailable {
+			t.Fatalf("submit %d on a filling disk: %d %s", i, last, b)
+		}
+	}
+	if last != http.StatusServiceUnavailable || !strings.Contains(lastBody, `"store_unavailable"`) {
+		t.Fatalf("a full disk answered %d %s, want 503 store_unavailable", last, lastBody)
+	}
+	if code, _, errOut := s.run("list"); code != 0 {
+		t.Fatalf("the server after a full disk: list exit %d %s", code, errOut)
 	}
 }

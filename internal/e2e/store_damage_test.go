@@ -3,11 +3,14 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bgtask/bgtask/internal/storedamage"
 	"github.com/bgtask/bgtask/store/boltstore"
@@ -77,5 +80,37 @@ func TestServeRefusesDamagedStore(t *testing.T) {
 				t.Errorf("store check changed the file (%v)", err)
 			}
 		})
+	}
+}
+
+// TestServeBackupOnSIGUSR1: SIGUSR1 makes a serving `bgtask serve` write a
+// consistent copy of its store next to the file; `bgtask store check`
+// finds it sound and holding the tasks submitted before.
+func TestServeBackupOnSIGUSR1(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, s.submit("wait", fmt.Sprint(60+i)))
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(s.log(), "backup written") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no backup written\n%s", s.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	backup := filepath.Join(s.dir, boltstore.DefaultFileName+".backup")
+	cmd := exec.Command(bin, "store", "check", backup)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "result:   OK") || !strings.Contains(string(out), "5 ongoing") {
+		t.Fatalf("store check of the backup: %v\n%s", err, out)
+	}
+	// The server still serves after the backup.
+	if info := s.status(ids[0]); info.State != "ONGOING" {
+		t.Fatalf("task %s after the backup: %+v", ids[0], info)
 	}
 }

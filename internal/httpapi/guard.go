@@ -132,7 +132,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 			"Host "+quoteHeader(r.Host)+" is not a loopback name; without a token this server answers only to localhost, 127.0.0.1 or [::1]")
 		return false
 	}
-	if r.URL.Path != "/healthz" && !s.authorized(r) {
+	if r.URL.Path != "/healthz" && !s.public(r) && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bgtask"`)
 		s.refuse(w, r, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong bearer token")
 		return false

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,6 +162,15 @@ func (t *throughput) snapshot(now time.Time) ThroughputResponse {
 		res.Minutes = append(res.Minutes, m)
 	}
 	return res
+}
+
+// public reports whether r asks for the dashboard's page or one of its
+// assets. They hold no data, so they are served without the token: a
+// page opened without it asks for it (a login prompt) instead of showing
+// a raw 401.
+func (s *Server) public(r *http.Request) bool {
+	return s.dashboard && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/assets/"))
 }
 
 func (s *Server) throughputHandler(w http.ResponseWriter, r *http.Request) {

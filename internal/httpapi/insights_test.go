@@ -8,6 +8,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/store/boltstore"
 )
 
 func getJSON[T any](e *env, path string) T {
@@ -94,5 +95,101 @@ func TestThroughput(t *testing.T) {
 			t.Fatalf("throughput: %d succeeded, %d failed; want 1 and 1", ok, failed)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With a token, the dashboard's page and assets are served without it (so
+// that the page can ask for it); nothing else is.
+func TestDashboardPageIsPublic(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "s3cret")
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("page " + r.URL.Path)) })
+	e.srv.Config.Handler = httpapi.New(httpapi.Config{Manager: e.m, Token: "s3cret", Dashboard: page})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/", http.StatusOK},
+		{"HEAD", "/", http.StatusOK},
+		{"GET", "/assets/app.js", http.StatusOK},
+		{"GET", "/v1/tasks", http.StatusUnauthorized},
+		{"GET", "/v1/stats/names", http.StatusUnauthorized},
+		{"GET", "/v1/throughput", http.StatusUnauthorized},
+		{"GET", "/metrics", http.StatusUnauthorized},
+		{"GET", "/other", http.StatusUnauthorized},
+		{"POST", "/", http.StatusUnauthorized},
+	} {
+		if status, body := e.do(tc.method, tc.path, ""); status != tc.status {
+			t.Errorf("%s %s without the token: %d %s, want %d", tc.method, tc.path, status, body, tc.status)
+		}
+	}
+	// Without a dashboard, / needs the token like everything else.
+	e.srv.Config.Handler = httpapi.New(httpapi.Config{Manager: e.m, Token: "s3cret"})
+	if status, _ := e.do("GET", "/", ""); status != http.StatusUnauthorized {
+		t.Errorf("GET / without a dashboard nor the token: %d, want 401", status)
+	}
+}
+
+// GET /v1/tasks/{id}/log returns the task's own events from the store's
+// log, oldest first, among other tasks' events; a limit keeps the latest;
+// a task whose events the log no longer holds is reported incomplete.
+func TestTaskLog(t *testing.T) {
+	t.Parallel()
+	e := setupStore(t, "", &boltstore.Config{LogMaxEvents: 64})
+	kinds := func(res httpapi.TaskLogResponse) []string {
+		var k []string
+		for _, ev := range res.Events {
+			k = append(k, string(ev.Kind))
+		}
+		return k
+	}
+	noise := func(n int) {
+		for range n {
+			e.waitState(e.submit("quick").ID, bgtask.StateSuccess)
+		}
+	}
+	noise(5)
+	par := e.submit("par")
+	e.waitState(par.ID, bgtask.StateSuccess)
+	noise(3)
+	res := getJSON[httpapi.TaskLogResponse](e, "/v1/tasks/"+par.ID+"/log")
+	k := kinds(res)
+	if !res.Complete || len(k) < 2 || k[0] != "started" || k[len(k)-1] != "partial_success" {
+		t.Fatalf("log of a parallel task: complete %v, kinds %q", res.Complete, k)
+	}
+	for _, ev := range res.Events {
+		if ev.TaskID != par.ID {
+			t.Fatalf("another task's event in the log of %s: %+v", par.ID, ev)
+		}
+	}
+	info, err := e.m.Get(t.Context(), par.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventSeq != info.EventSeq || res.Events[len(res.Events)-1].Seq != info.EventSeq {
+		t.Errorf("event_seq %d, last event %d, record %d", res.EventSeq, res.Events[len(res.Events)-1].Seq, info.EventSeq)
+	}
+	one := getJSON[httpapi.TaskLogResponse](e, "/v1/tasks/"+par.ID+"/log?limit=1")
+	if one.Complete || len(one.Events) != 1 || one.Events[0].Kind != bgtask.EventPartialSuccess {
+		t.Errorf("limit=1: complete %v, kinds %q", one.Complete, kinds(one))
+	}
+	if status, body := e.do("GET", "/v1/tasks/"+par.ID+"/log?limit=0", ""); status != http.StatusBadRequest {
+		t.Errorf("limit=0: %d %s", status, body)
+	}
+	if status, _ := e.do("GET", "/v1/tasks/nope/log", ""); status != http.StatusNotFound {
+		t.Errorf("log of a missing task: %d", status)
+	}
+	// Enough other events to trim the target's out of the 64-entry window.
+	noise(60)
+	res = getJSON[httpapi.TaskLogResponse](e, "/v1/tasks/"+par.ID+"/log")
+	if res.Complete || len(res.Events) != 0 {
+		t.Errorf("log of a task whose events were trimmed: complete %v, kinds %q", res.Complete, kinds(res))
+	}
+	// A recent task's log is complete although the log was trimmed.
+	q := e.submit("quick")
+	e.waitState(q.ID, bgtask.StateSuccess)
+	res = getJSON[httpapi.TaskLogResponse](e, "/v1/tasks/"+q.ID+"/log")
+	if k := kinds(res); !res.Complete || len(k) != 2 || k[0] != "started" || k[1] != "done" {
+		t.Errorf("log of a recent task in a trimmed log: complete %v, kinds %q", res.Complete, k)
 	}
 }

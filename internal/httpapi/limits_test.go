@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -359,4 +362,40 @@ func TestShutdownCutsHalfSentBody(t *testing.T) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Errorf("Shutdown took the whole grace")
 	}
+}
+
+// A client that hung up is not a server error: nothing is logged at error
+// level. Fails on the old code: the store call's context.Canceled was a
+// 500 and logged as "request failed".
+func TestClientGoneNotLogged(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	task := e.submit("quick")
+	var logs bytes.Buffer
+	api := httpapi.New(httpapi.Config{Manager: e.m, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client is gone before the handler reads the store
+	for _, r := range []*http.Request{
+		httptest.NewRequest("GET", "http://127.0.0.1/v1/tasks/"+task.ID, nil),
+		httptest.NewRequest("GET", "http://127.0.0.1/v1/tasks", nil),
+		httptest.NewRequest("GET", "http://127.0.0.1/v1/stats", nil),
+	} {
+		r.Header.Set("Content-Type", "application/json")
+		api.ServeHTTP(httptest.NewRecorder(), r.WithContext(ctx))
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a client that hung up was logged as an error:\n%s", logs.String())
+	}
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -21,7 +21,7 @@ const (
 	// read. Event streams renew it at every write (streamWriteTimeout).
 	WriteTimeout = time.Minute
 	// IdleTimeout closes a kept-alive connection with no request.
-	IdleTimeout = time.Minute
+	IdleTimeout = 30 * time.Second
 	// DefaultMaxConnections is the default cap on connections served at
 	// once (bgtask serve --max-connections); more wait in the kernel's
 	// accept queue until one ends.

@@ -51,6 +51,8 @@ type Server struct {
 	mux     *http.ServeMux
 	streams atomic.Int64
 	tp      throughput
+	// dashboard is set when a dashboard is served (its page is public).
+	dashboard bool
 	// stopCtx is cancelled by BeginShutdown (stop).
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -90,10 +92,12 @@ func (s *Server) routes(cfg Config) {
 	s.mux.HandleFunc("GET /v1/servers", s.servers)
 	s.mux.HandleFunc("GET /v1/stats/names", s.nameCounts)
 	s.mux.HandleFunc("GET /v1/throughput", s.throughputHandler)
+	s.mux.HandleFunc("GET /v1/tasks/{id}/log", s.taskLog)
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
+		s.dashboard = true
 		s.mux.Handle("GET /", cfg.Dashboard)
 	}
 }

@@ -162,6 +162,8 @@ type Definition struct {
 	NoOutput   bool     `json:"no_output,omitempty"`
 	Workspace  string   `json:"workspace"` // ephemeral, persistent or none
 	Tags       []string `json:"tags,omitempty"`
+	// ProgressUnit is the definition's ProgressUnit ("" for steps).
+	ProgressUnit string `json:"progress_unit,omitempty"`
 }
 
 func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +182,8 @@ func (s *Server) definitions(w http.ResponseWriter, r *http.Request) {
 			NoOutput:    d.NoOutput,
 			Workspace:   d.Workspace.String(),
 			Tags:        d.Tags,
+
+			ProgressUnit: d.ProgressUnit,
 		})
 		if d.Timeout > 0 {
 			out[len(out)-1].Timeout = d.Timeout.String()

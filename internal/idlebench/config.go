@@ -165,13 +165,19 @@ type Config struct {
 	QuietWait time.Duration
 	// QuietBelow is the quiet threshold in cores. 0: DefaultQuietBelow.
 	QuietBelow float64
+	// Compare names a second entry of Strategies to run in mode c instead
+	// of plain goroutines, so that two strategies are measured in the same
+	// run, under the same neighbours: the only comparison of strategies a
+	// shared machine supports. Both must have the same Workers and
+	// ExtraProcs. "": mode c runs plain goroutines.
+	Compare string
 	// Seed seeds the arrival times. 0: 1.
 	Seed uint64
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 }
 
-func (c Config) withDefaults() (Config, Strategy, error) {
+func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 	for _, f := range []struct {
 		v *time.Duration
 		d time.Duration
@@ -200,24 +206,30 @@ func (c Config) withDefaults() (Config, Strategy, error) {
 		c.Logf = func(string, ...any) {}
 	}
 	st, ok := Strategies()[c.Strategy]
+	cmp, cmpOK := Strategies()[c.Compare]
 	switch {
 	case !ok:
-		return c, st, fmt.Errorf("idlebench: Config.Strategy %q is not one of %s", c.Strategy, strings.Join(StrategyNames(), ", "))
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Strategy %q is not one of %s", c.Strategy, strings.Join(StrategyNames(), ", "))
+	case c.Compare != "" && !cmpOK:
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q is not one of %s", c.Compare, strings.Join(StrategyNames(), ", "))
+	case c.Compare != "" && (max(cmp.Workers, 1) != max(st.Workers, 1) || cmp.ExtraProcs != st.ExtraProcs):
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q differs from Strategy %q in Workers or ExtraProcs", c.Compare, c.Strategy)
 	case c.Duration < 0, c.Segment < 0, c.Guard < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Procs < 0:
-		return c, st, fmt.Errorf("idlebench: Config durations and Procs must not be negative")
+		return c, st, cmp, fmt.Errorf("idlebench: Config durations and Procs must not be negative")
 	case c.Guard >= c.Segment:
-		return c, st, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
 	case c.Rate < 0:
-		return c, st, fmt.Errorf("idlebench: Config.Rate must not be negative")
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Rate must not be negative")
 	case c.Load < 0 || c.Load > 1:
-		return c, st, fmt.Errorf("idlebench: Config.Load must be in (0, 1]")
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Load must be in (0, 1]")
 	}
 	st.Workers = max(st.Workers, 1)
+	cmp.Workers = max(cmp.Workers, 1)
 	if c.Procs == 0 {
 		c.Procs = runtime.NumCPU()
 		if st.ExtraProcs {
 			c.Procs += st.Workers
 		}
 	}
-	return c, st, nil
+	return c, st, cmp, nil
 }

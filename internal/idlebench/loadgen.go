@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,12 +81,17 @@ func (g *loadGen) close() error {
 	return nil
 }
 
+// sentHeader carries the time a request was sent (Unix nanoseconds), so
+// that the server can tell how long it took to reach the handler.
+const sentHeader = "X-Sent"
+
 // get sends one request and reads the whole response.
 func (g *loadGen) get(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
+	req.Header.Set(sentHeader, strconv.FormatInt(time.Now().UnixNano(), 10))
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ type Result struct {
 	Load           float64 // offered load, fraction of Capacity
 	Poisson        bool    // Poisson arrivals (else constant)
 	ChildGenerator bool    // load generator in a child process
+	Compare        string  // Config.Compare: mode c's strategy, if not plain goroutines
 
 	WorkCost time.Duration // measured CPU time of one request's work
 	UnitCost time.Duration // measured CPU time of one unit of idle work
@@ -48,6 +49,17 @@ type Result struct {
 	// MachineSpareUsed is the share of mode a's machine idle time that was
 	// no longer idle in mode b, whoever used it.
 	MachineSpareUsed float64
+	// LoadStart and LoadEnd are the 1-minute load average (/proc/loadavg)
+	// before and after the modes were measured; -1 where unavailable.
+	LoadStart, LoadEnd float64
+	// Others is the CPU every other process on the machine used during the
+	// three modes, in cores (from /proc/stat, minus this process and the
+	// generator), and Steal the time the hypervisor took: how quiet the
+	// machine was. Disturbed is set when Others exceeded Config.QuietBelow:
+	// the ratios of such a run say more about the neighbours than about
+	// the idle work.
+	Others, Steal float64
+	Disturbed     bool
 	// Overloaded is set when even mode a could not keep up (its median
 	// latency is over OverloadFactor times the work): the machine's
 	// capacity fell below the offered load during the run, typically
@@ -75,6 +87,42 @@ type ModeResult struct {
 	Machine  machineTimes  // machine-wide busy, idle and steal time
 	Periods  uint64        // idle periods (mode b)
 	Callback uint64        // callbacks run (mode b)
+	sched    schedFigures  // scheduling evidence; see GoWaitP99, GCStopMax, KernelWait
+	// ArrivalP50, ArrivalP99 are percentiles of the time from the
+	// generator's send to the start of the handler; StallP99 of the time a
+	// request's work waited for its CPU while it ran; Preempted is the
+	// share of requests whose thread was preempted during their work (see
+	// requestLog). Guards included.
+	ArrivalP50, ArrivalP99, StallP99 time.Duration
+	Preempted                        float64
+	requestLog                       []reqRecord
+}
+
+func (m *ModeResult) setRequestFigures() {
+	var arr, stall []time.Duration
+	pre := 0
+	for _, r := range m.requestLog {
+		if r.arrival >= 0 {
+			arr = append(arr, r.arrival)
+		}
+		stall = append(stall, r.stall)
+		if r.preempted {
+			pre++
+		}
+	}
+	slices.Sort(arr)
+	slices.Sort(stall)
+	m.ArrivalP50, m.ArrivalP99 = percentile(arr, 0.50), percentile(arr, 0.99)
+	m.StallP99 = percentile(stall, 0.99)
+	if len(m.requestLog) > 0 {
+		m.Preempted = float64(pre) / float64(len(m.requestLog))
+	}
+	m.requestLog = nil
+}
+
+// others returns the CPU the machine's other processes used in the mode.
+func (m *ModeResult) others() time.Duration {
+	return max(m.Machine.busy-m.CPU-m.GenCPU, 0)
 }
 
 func (m *ModeResult) setLatencies(lat []time.Duration) {
@@ -95,11 +143,25 @@ func (m *ModeResult) perSecond(d time.Duration) float64 {
 	return d.Seconds() / m.Wall.Seconds()
 }
 
+// minSpare is the spare CPU, in cores, below which the share of it the
+// idle work used is not reported: other processes took nearly all of it.
+const minSpare = 0.1
+
 // OverloadFactor is the median latency of mode a, in multiples of
 // WorkCost, above which a run counts as Overloaded.
 const OverloadFactor = 10
 
-func (r *Result) summarize() {
+func (r *Result) summarize(quietBelow float64) {
+	var others, steal, wall time.Duration
+	for _, m := range []*ModeResult{&r.A, &r.B, &r.C} {
+		others += m.others()
+		steal += m.Machine.steal
+		wall += m.Wall
+	}
+	if wall > 0 {
+		r.Others, r.Steal = others.Seconds()/wall.Seconds(), steal.Seconds()/wall.Seconds()
+	}
+	r.Disturbed = r.Others > quietBelow
 	r.Overloaded = r.A.P50 > OverloadFactor*r.WorkCost
 	ratio := func(x, base time.Duration) float64 {
 		if base <= 0 {
@@ -148,8 +210,8 @@ func (r Result) String() string {
 	for _, m := range []struct {
 		label string
 		m     ModeResult
-	}{{"a  no idle work", r.A}, {"b  idle via scheduler", r.B}, {"c  idle as goroutines", r.C}} {
-		others := max(m.m.Machine.busy-m.m.CPU-m.m.GenCPU, 0)
+	}{{"a  no idle work", r.A}, {"b  idle via scheduler", r.B}, {r.cLabel(), r.C}} {
+		others := m.m.others()
 		fmt.Fprintf(&b, "%-24s %6.0f %8v %8v %8v %8v %10d %8.2f %8.2f %8.2f %8.2f %6.2f\n", m.label,
 			float64(m.m.Requests)/max(m.m.Measured.Seconds(), 1e-9), ms(m.m.P50), ms(m.m.P90), ms(m.m.P99), ms(m.m.Max),
 			m.m.Units, m.m.perSecond(m.m.IdleCPU), m.m.perSecond(m.m.CPU), m.m.perSecond(m.m.GenCPU),
@@ -158,9 +220,28 @@ func (r Result) String() string {
 	fmt.Fprintf(&b, "generator lag behind schedule: p50 %v, p99 %v\n", ms(r.LagP50), ms(r.LagP99))
 	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f; p90 b/a = %.2f, c/a = %.2f; p50 b/a = %.2f, c/a = %.2f\n",
 		r.P99RatioB, r.P99RatioC, r.P90RatioB, r.P90RatioC, r.P50RatioB, r.P50RatioC)
-	fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
-		r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
+	if r.SpareCores < minSpare {
+		fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran): too little to measure its use; idle work in b: %.2f cores\n",
+			r.SpareCores, r.SpareCoresOwn, r.IdleCoresB)
+	} else {
+		fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran); idle work in b: %.2f cores = %.0f%% of spare (target >= 80%%); a's idle time gone in b: %.0f%%\n",
+			r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
+	}
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
+	fmt.Fprintf(&b, "%-20s %11s %11s %10s %9s %11s %8s %11s %11s %14s\n", "scheduling evidence", "arrival p50", "arrival p99", "stall p99", "preempted", "go wait p99", "gc stops", "gc stop max", "kernel wait", "switches/s v/i")
+	for _, m := range []struct {
+		label string
+		m     ModeResult
+	}{{"a", r.A}, {"b", r.B}, {"c", r.C}} {
+		vol, inv := m.m.Switches()
+		fmt.Fprintf(&b, "%-20s %11v %11v %10v %8.1f%% %11v %8d %11v %11v %9.0f/%.0f\n", m.label, ms(m.m.ArrivalP50), ms(m.m.ArrivalP99), ms(m.m.StallP99), 100*m.m.Preempted, ms(m.m.GoWaitP99()), m.m.GCStops(), ms(m.m.GCStopMax()), m.m.KernelWait().Round(100*time.Nanosecond), vol, inv)
+	}
+	quiet := "quiet"
+	if r.Disturbed {
+		quiet = "DISTURBED: the ratios reflect the neighbours more than the idle work"
+	}
+	fmt.Fprintf(&b, "machine: load average %.2f before, %.2f after; other processes %.2f cores, steal %.2f: %s\n",
+		r.LoadStart, r.LoadEnd, r.Others, r.Steal, quiet)
 	if r.Overloaded {
 		fmt.Fprintf(&b, "warning: overloaded: mode a's median latency is %v, over %d times the work; the machine's capacity fell below the offered load, so these figures mean little\n", ms(r.A.P50), OverloadFactor)
 	}
@@ -168,6 +249,13 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "b: %d idle periods, %d callbacks\n", r.B.Periods, r.B.Callback)
 	}
 	return b.String()
+}
+
+func (r Result) cLabel() string {
+	if r.Compare != "" {
+		return "c  via " + r.Compare
+	}
+	return "c  idle as goroutines"
 }
 
 // ms rounds d for display.
@@ -208,9 +296,28 @@ func Summary(rs []Result) string {
 	fmt.Fprintf(&b, "medians of %d runs: idle work used %.0f%% of the spare CPU (target >= 80%%)\n",
 		len(rs), 100*med(func(r Result) float64 { return r.SpareUsed }))
 	p99b := make([]string, 0, len(rs))
+	quiet := make([]string, 0, len(rs))
 	for _, r := range rs {
 		p99b = append(p99b, fmt.Sprintf("%.2f", r.P99RatioB))
+		mark := ""
+		if r.Disturbed {
+			mark = "*"
+		}
+		quiet = append(quiet, fmt.Sprintf("%.2f%s", r.Others, mark))
 	}
 	fmt.Fprintf(&b, "p99 b/a per run: %s\n", strings.Join(p99b, " "))
+	fmt.Fprintf(&b, "other processes' CPU per run, cores (* disturbed): %s\n", strings.Join(quiet, " "))
+	var calm []Result
+	for _, r := range rs {
+		if !r.Disturbed {
+			calm = append(calm, r)
+		}
+	}
+	switch {
+	case len(calm) == 0:
+		fmt.Fprintf(&b, "every run was disturbed by other processes: these medians say little about the idle work\n")
+	case len(calm) < len(rs):
+		fmt.Fprintf(&b, "%d of %d runs were disturbed; the quiet ones alone:\n%s", len(rs)-len(calm), len(rs), Summary(calm))
+	}
 	return b.String()
 }

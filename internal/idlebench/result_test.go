@@ -30,3 +30,37 @@ func TestSummaryMedians(t *testing.T) {
 		t.Error("Summary(nil) is not empty")
 	}
 }
+
+// Summary tells disturbed runs apart and gives the quiet ones' medians
+// on their own.
+func TestSummarySeparatesDisturbedRuns(t *testing.T) {
+	rs := []Result{
+		{P99RatioB: 1.00, Others: 0.02},
+		{P99RatioB: 1.60, Others: 0.90, Disturbed: true},
+		{P99RatioB: 1.04, Others: 0.05},
+	}
+	got := Summary(rs)
+	for _, want := range []string{
+		"other processes' CPU per run, cores (* disturbed): 0.02 0.90* 0.05",
+		"1 of 3 runs were disturbed; the quiet ones alone:\nmedians of 2 runs: p99 b/a = 1.02",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Summary lacks %q:\n%s", want, got)
+		}
+	}
+	if got := Summary(rs[1:2]); !strings.Contains(got, "every run was disturbed") {
+		t.Errorf("Summary of disturbed runs only does not say so:\n%s", got)
+	}
+}
+
+// Config.Compare must name a strategy with the same workers.
+func TestConfigCompareValidated(t *testing.T) {
+	for _, c := range []Config{{Compare: "nope"}, {Compare: "coop"}} {
+		if _, _, _, err := c.withDefaults(); err == nil {
+			t.Errorf("Compare %q accepted", c.Compare)
+		}
+	}
+	if _, _, cmp, err := (Config{Compare: "percore"}).withDefaults(); err != nil || !cmp.LowPriority {
+		t.Errorf("Compare percore: %+v, %v", cmp, err)
+	}
+}

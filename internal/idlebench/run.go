@@ -23,17 +23,17 @@ func capacityConcurrency() int { return 4 * runtime.NumCPU() }
 // InFlight middleware as load source, (c) the same workload on plain
 // goroutines. See docs/idle.md for the method.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	cfg, st, err := cfg.withDefaults()
+	cfg, st, cmp, err := cfg.withDefaults()
 	if err != nil {
 		return Result{}, err
 	}
 	oldProcs := runtime.GOMAXPROCS(cfg.Procs)
 	defer runtime.GOMAXPROCS(oldProcs)
 
-	r := &runner{cfg: cfg, st: st}
+	r := &runner{cfg: cfg, st: st, cmp: cmp}
 	r.res = Result{
 		Cores: runtime.NumCPU(), Procs: cfg.Procs, Strategy: cfg.Strategy, Load: cfg.Load,
-		Poisson: !cfg.Constant, ChildGenerator: !cfg.InProcess,
+		Poisson: !cfg.Constant, ChildGenerator: !cfg.InProcess, Compare: cfg.Compare,
 	}
 	r.reqWork, r.unitWork = calibrate(cfg.Work), calibrate(cfg.Unit)
 	r.res.WorkCost, r.res.UnitCost = r.reqWork.cost(), r.unitWork.cost()
@@ -53,56 +53,56 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.measureCapacity(ctx); err != nil {
 		return Result{}, err
 	}
+	r.res.LoadStart = loadAvg()
 	if err := r.measureModes(ctx); err != nil {
 		return Result{}, err
 	}
-	r.res.summarize()
+	r.res.LoadEnd = loadAvg()
+	r.res.summarize(cfg.QuietBelow)
 	return r.res, nil
 }
 
 // runner holds one Run's state.
 type runner struct {
-	cfg      Config
-	st       Strategy
-	res      Result
-	reqWork  *burner
-	unitWork *burner
-	srv      *http.Server
-	url      string
-	sources  [][]idle.LoadSource // per worker
-	gen      generator
+	cfg        Config
+	st         Strategy
+	res        Result
+	reqWork    *burner
+	unitWork   *burner
+	srv        *http.Server
+	url        string
+	sources    [][]idle.LoadSource // per worker
+	cmp        Strategy            // Config.Compare's, if set
+	cmpSources [][]idle.LoadSource
+	gen        generator
+	requests   requestLog
 }
 
 func (r *runner) startServer() error {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		arrival := sentDelay(req)
+		runtime.LockOSThread()
+		cpu0, inv0 := threadUsage()
+		w0 := time.Now()
 		b := r.reqWork.burn()
+		wall := time.Since(w0)
+		cpu1, inv1 := threadUsage()
+		runtime.UnlockOSThread()
+		r.requests.add(reqRecord{arrival: arrival, stall: max(wall-(cpu1-cpu0), 0), preempted: inv1 > inv0})
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "ok %d\n", b)
 	})
 	// One InFlight per worker, each with that worker's threshold, chained
-	// in every mode so that all three pay the same middleware cost.
-	for k := range r.st.Workers {
-		th := 1
-		switch {
-		case r.st.Threshold > 0 && r.st.Flat:
-			th = r.st.Threshold
-		case r.st.Threshold > 0:
-			th = max(1, r.st.Threshold-k)
+	// in every mode so that all three pay the same middleware cost (and
+	// the compared strategy's too, when there is one).
+	var err error
+	if h, r.sources, err = sourcesFor(r.st, h); err != nil {
+		return err
+	}
+	if r.cfg.Compare != "" {
+		if h, r.cmpSources, err = sourcesFor(r.cmp, h); err != nil {
+			return err
 		}
-		src := idle.NewInFlight(&idle.InFlightConfig{Threshold: th})
-		h = src.Middleware(h)
-		srcs := []idle.LoadSource{src}
-		if r.st.NoSource {
-			srcs = nil
-		}
-		if r.st.CPUSource {
-			c, err := idle.NewCPU(nil)
-			if err != nil {
-				return err
-			}
-			srcs = append(srcs, c)
-		}
-		r.sources = append(r.sources, srcs)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,6 +112,36 @@ func (r *runner) startServer() error {
 	r.srv = &http.Server{Handler: h}
 	go r.srv.Serve(ln)
 	return nil
+}
+
+// sourcesFor returns h wrapped in one InFlight middleware per worker of
+// st, and each worker's load sources.
+func sourcesFor(st Strategy, h http.Handler) (http.Handler, [][]idle.LoadSource, error) {
+	var sources [][]idle.LoadSource
+	for k := range st.Workers {
+		th := 1
+		switch {
+		case st.Threshold > 0 && st.Flat:
+			th = st.Threshold
+		case st.Threshold > 0:
+			th = max(1, st.Threshold-k)
+		}
+		src := idle.NewInFlight(&idle.InFlightConfig{Threshold: th})
+		h = src.Middleware(h)
+		srcs := []idle.LoadSource{src}
+		if st.NoSource {
+			srcs = nil
+		}
+		if st.CPUSource {
+			c, err := idle.NewCPU(nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			srcs = append(srcs, c)
+		}
+		sources = append(sources, srcs)
+	}
+	return h, sources, nil
 }
 
 func (r *runner) stopServer() {
@@ -232,6 +262,7 @@ func (r *runner) measureModes(ctx context.Context) error {
 			m.GenCPU = time.Duration(float64(rep.res.CPU) * m.Wall.Seconds() / cmd.Duration.Seconds())
 		}
 		m.setLatencies(lat[i])
+		m.setRequestFigures()
 		r.cfg.Logf("mode %s: %d requests, p50 %v, p99 %v, %d idle units", m.Name, m.Requests, m.P50, m.P99, m.Units)
 	}
 	r.res.A, r.res.B, r.res.C = *modes[0], *modes[1], *modes[2]
@@ -254,7 +285,7 @@ func (r *runner) switchModes(ctx context.Context, segs []int, first time.Time, m
 			return ctx.Err()
 		}
 	}
-	var t tally
+	t := tally{requests: &r.requests}
 	if err := sleepUntil(first); err != nil {
 		return err
 	}
@@ -287,6 +318,9 @@ func (r *runner) startWorkload(mode int) (workload, error) {
 	case 1:
 		return startSched(r.st, r.sources, r.unitWork)
 	case 2:
+		if r.cfg.Compare != "" {
+			return startSched(r.cmp, r.cmpSources, r.unitWork)
+		}
 		return startPlain(r.st.Workers, r.unitWork), nil
 	}
 	return nil, nil
@@ -303,6 +337,10 @@ type tally struct {
 	units   int64
 	idleCPU time.Duration
 	st      idle.Stats
+	sched   schedSample
+	// requests collects the requests' figures; file moves them to the
+	// mode of the segment that ended.
+	requests *requestLog
 }
 
 // begin starts counting with w (nil in mode a) as the workload.
@@ -310,7 +348,7 @@ func (t *tally) begin(w workload) {
 	t.w, t.stopped = w, false
 	t.units, t.idleCPU, t.st = 0, 0, idle.Stats{}
 	if t.at.IsZero() {
-		t.at, t.cpu, t.mach = time.Now(), processCPU(), readMachine()
+		t.at, t.cpu, t.mach, t.sched = time.Now(), processCPU(), readMachine(), readSched()
 	}
 }
 
@@ -333,6 +371,10 @@ func (t *tally) file(m *ModeResult) {
 	m.Machine.idle += d.idle
 	m.Machine.steal += d.steal
 	t.at, t.cpu, t.mach = now, cpu, mach
+	sched := readSched()
+	m.sched.add(t.sched, sched)
+	m.requestLog = append(m.requestLog, t.requests.take()...)
+	t.sched = sched
 	if t.w != nil {
 		units, idleCPU, st := t.w.units(), t.w.cpu(), t.w.stats()
 		m.Units += units - t.units

@@ -79,3 +79,80 @@ func sleepPrecise(d time.Duration) {
 	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
 	}
 }
+
+// schedIdlePolicy is SCHED_IDLE, field 41 of /proc/<pid>/task/<tid>/stat.
+const schedIdlePolicy = 5
+
+// readThreadWait returns schedstat's run delay and time slices of each of
+// this process's threads, and whether it is SCHED_IDLE; nil where
+// unavailable.
+func readThreadWait() map[string]threadWait {
+	dir, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]threadWait, len(dir))
+	for _, d := range dir {
+		var tw threadWait
+		st, err := os.ReadFile("/proc/self/task/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(st), ')'); i >= 0 {
+			f := strings.Fields(string(st[i+1:])) // f[0] is field 3
+			tw.schedIdle = len(f) > 38 && f[38] == strconv.Itoa(schedIdlePolicy)
+		}
+		ss, err := os.ReadFile("/proc/self/task/" + d.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(ss)) // run time, run delay, slices
+		if len(f) < 3 {
+			continue
+		}
+		wait, _ := strconv.ParseInt(f[1], 10, 64)
+		slices, _ := strconv.ParseUint(f[2], 10, 64)
+		tw.wait, tw.slices = time.Duration(wait), slices
+		if status, err := os.ReadFile("/proc/self/task/" + d.Name() + "/status"); err == nil {
+			for _, line := range strings.Split(string(status), "\n") {
+				k, v, _ := strings.Cut(line, ":")
+				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				switch k {
+				case "voluntary_ctxt_switches":
+					tw.vol = n
+				case "nonvoluntary_ctxt_switches":
+					tw.inv = n
+				}
+			}
+		}
+		out[d.Name()] = tw
+	}
+	return out
+}
+
+// loadAvg returns the 1-minute load average from /proc/loadavg, or -1.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// threadUsage returns the calling thread's CPU time and involuntary
+// context switches. The caller has locked its goroutine to the thread.
+func threadUsage() (time.Duration, int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0, 0
+	}
+	return rusageTime(&ru), ru.Nivcsw
+}

@@ -18,3 +18,9 @@ func (m machineTimes) sub(o machineTimes) machineTimes { return machineTimes{} }
 func renice19() {}
 
 func sleepPrecise(d time.Duration) { time.Sleep(d) }
+
+func readThreadWait() map[string]threadWait { return nil }
+
+func loadAvg() float64 { return -1 }
+
+func threadUsage() (time.Duration, int64) { return 0, 0 }

@@ -28,6 +28,8 @@
 //	file_exists PATH            → 0 if PATH exists, else Exit(11)
 //	progress STEPS [MS]         → SetTotal(STEPS), then STEPS × Add(1), MS
 //	                              (default 100) apart, honouring ctx
+//	bytes BYTES                 → ProgressUnit "bytes": SetTotal(BYTES), then
+//	                              4 × Set(BYTES·i/4), 50 ms apart
 //	parallel KEYS FAILKEYS      → one subtask per comma-separated key; those
 //	                              in FAILKEYS fail while Attempt() == 1
 //	run_detached NAME [ARG...]  → bgtask.RunDetached(NAME, ARG...) (tests

@@ -46,6 +46,7 @@ func definitions() []bgtask.Definition {
 		{Name: "persistent_counter", Description: "exit with the stored number (4 if none), store N", Run: persistentCounter, Workspace: bgtask.WorkspacePersistent},
 		{Name: "file_exists", Description: "exit 0 if PATH exists, else 11", Run: fileExists},
 		{Name: "progress", Description: "report STEPS progress steps MS apart", Run: progress},
+		{Name: "bytes", Description: "report BYTES bytes copied in 4 chunks 50 ms apart", Run: bytesCopied, ProgressUnit: "bytes"},
 		{Name: "big_progress", Description: "wait until the file MARKER exists, then report a progress message of BYTES bytes and return", Run: bigProgress},
 		{Name: "parallel", Description: "one subtask per key of KEYS; FAILKEYS fail on attempt 1", Subtasks: parallelKeys, RunSubtask: parallelSubtask},
 		{Name: "stop_server_after", Description: "wait until the file MARKER exists, send SIGTERM to this process (a server) and return once ADDR refuses connections", Run: stopServerAfter},
@@ -244,6 +245,21 @@ func fileExists(_ context.Context, t *bgtask.Task) error {
 	}
 	if _, err := os.Stat(t.Args()[0]); err != nil {
 		return bgtask.Exit(11)
+	}
+	return nil
+}
+
+func bytesCopied(ctx context.Context, t *bgtask.Task) error {
+	total, err := intArg(t, 0, 0)
+	if err != nil {
+		return err
+	}
+	t.Progress().SetTotal(float64(total))
+	for i := range 4 {
+		if err := clock.Sleep(ctx, clock.Real, 50*time.Millisecond); err != nil {
+			return err
+		}
+		t.Progress().Set(float64(total*(i+1)/4), "copying")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -352,4 +353,49 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  - %s\n", p)
 	}
 	return b.String()
+}
+
+// Backup writes a consistent copy of the store to file while the store
+// stays in use: the copy is the state of the last commit before the call,
+// read in one read-only transaction (writers go on meanwhile; the file may
+// grow a little, as pages freed during the copy are reused only after it).
+// It writes file+".tmp" (mode 0600), syncs it, renames it to file and
+// syncs the directory, so file is always an old copy or a whole new one.
+// It returns the bytes written, or store.ErrClosed after Close.
+func (s *Store) Backup(ctx context.Context, file string) (int64, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	if err := checkCtx(ctx); err != nil {
+		return 0, err
+	}
+	tmp := file + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: backup: %w", err)
+	}
+	var n int64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(f)
+		return err
+	})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, fmt.Errorf("boltstore: backup to %s: %w", file, err)
+	}
+	if d, err := os.Open(filepath.Dir(file)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return n, nil
 }

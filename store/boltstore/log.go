@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,6 +252,10 @@ const maxChunk = 16
 // maxChunk entries.
 func (w *wtx) writeEvents() {
 	var e []byte
+	bucket := w.tx.Bucket(bucketEvents)
+	// Chunk keys only ever grow: pack pages full (bbolt splits appends
+	// half full by default, which doubles the pages a commit writes).
+	bucket.FillPercent = 1.0
 	for evs := w.events; len(evs) > 0 && w.failed == nil; {
 		n := min(len(evs), maxChunk)
 		b := binary.AppendUvarint(make([]byte, 0, 64+160*n), uint64(n))
@@ -260,7 +265,7 @@ func (w *wtx) writeEvents() {
 			b = binary.AppendUvarint(b, uint64(len(e)))
 			b = append(b, e...)
 		}
-		if err := w.tx.Bucket(bucketEvents).Put(seqKey(evs[0].Seq), b); err != nil {
+		if err := bucket.Put(seqKey(evs[0].Seq), b); err != nil {
 			w.fail(err)
 		}
 		evs = evs[n:]
@@ -270,10 +275,32 @@ func (w *wtx) writeEvents() {
 // event appends the event of kind k describing r as it is now and, for a
 // task event, sets r.EventSeq; put r after calling it.
 func (w *wtx) event(r *store.Record, k store.EventKind) {
-	w.appendEvent(store.EventOf(r, k))
+	w.appendEvent(detached(store.EventOf(r, k)))
 	if !k.Control() && w.failed == nil {
 		r.EventSeq = w.seq
 	}
+}
+
+// detached returns ev with its strings copied out of the record it was
+// made from. The strings of a decoded record share one allocation (see
+// decodeRecord): an event kept in the in-memory log tail, or by the
+// manager's readers, would otherwise keep the whole record alive, up to
+// 1 MiB of arguments per event.
+func detached(ev store.Event) store.Event {
+	ev.TaskID = strings.Clone(ev.TaskID)
+	ev.Name = strings.Clone(ev.Name)
+	ev.State = store.State(strings.Clone(string(ev.State)))
+	ev.Progress.Message = strings.Clone(ev.Progress.Message)
+	ev.Error = strings.Clone(ev.Error)
+	ev.Owner = strings.Clone(ev.Owner)
+	if len(ev.SubtaskErrors) > 0 {
+		errs := make(map[string]string, len(ev.SubtaskErrors))
+		for k, v := range ev.SubtaskErrors {
+			errs[strings.Clone(k)] = strings.Clone(v)
+		}
+		ev.SubtaskErrors = errs
+	}
+	return ev
 }
 
 // trimLog deletes the oldest chunks whose entries are all older than the

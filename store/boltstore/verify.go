@@ -250,8 +250,10 @@ func (c *fileChecker) page(id uint64, want uint16, what string) ([]byte, bool) {
 		c.addf("%s: page %d is outside the file's pages 2–%d", what, id, c.hwm-1)
 		return nil, false
 	}
-	var h [pageHeaderSize]byte
-	if _, err := c.r.ReadAt(h[:], int64(id*c.ps)); err != nil {
+	// One read for the common page without overflow; the check of the
+	// high-water mark against the file size makes it in bounds.
+	h := make([]byte, c.ps)
+	if _, err := c.r.ReadAt(h, int64(id*c.ps)); err != nil {
 		c.addf("%s: reading page %d: %v", what, id, err)
 		return nil, false
 	}
@@ -273,10 +275,14 @@ func (c *fileChecker) page(id uint64, want uint16, what string) ([]byte, bool) {
 	if !c.mark(id, overflow) {
 		return nil, false
 	}
-	buf := make([]byte, (1+overflow)*c.ps)
-	if _, err := c.r.ReadAt(buf, int64(id*c.ps)); err != nil {
-		c.addf("%s: reading page %d: %v", what, id, err)
-		return nil, false
+	buf := h
+	if overflow > 0 {
+		buf = make([]byte, (1+overflow)*c.ps)
+		copy(buf, h)
+		if _, err := c.r.ReadAt(buf[c.ps:], int64((id+1)*c.ps)); err != nil {
+			c.addf("%s: reading page %d: %v", what, id, err)
+			return nil, false
+		}
 	}
 	c.pages += 1 + overflow
 	c.overflowPages += overflow

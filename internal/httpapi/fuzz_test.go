@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/store/boltstore"
+)
+
+// Fuzz targets for every decoder of outside input in this package. The
+// test command runs each for a bounded time (scripts/test); plain
+// `go test` runs their seeds.
+
+// FuzzDecodeSubmit: a body is refused or decoded into a request that the
+// standard decoder reads the same way, that is valid UTF-8, and that
+// survives a round trip.
+func FuzzDecodeSubmit(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"quick","args":["a","b"],"idempotency_key":"k","priority":"idle","timeout":"90s","idle_timeout":"1m"}`,
+		`{"NAME":"quick"}`, `{"name":"quick","Args":["a"]}`, `{"name":"a","name":"b"}`,
+		`{"name":"quick","args":["a",null]}`, "{\"name\":\"\xff\"}", `{"name":"\ud800"}`,
+		`{"name":"\ud83d\ude00"}`, `{"name":"x","args":[]} `, `{}`, `[]`, `null`, ``, `{"name":"x"}{}`,
+		`{"name":"removeDirectory","args":["/home/u/projects","","0","*"]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := decodeSubmit(data)
+		if err != nil {
+			if code := err.(*apiError).code; code != CodeInvalidJSON {
+				t.Fatalf("refusal code %q", code)
+			}
+			return
+		}
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8 %q", data)
+		}
+		var std SubmitRequest
+		if err := json.Unmarshal(data, &std); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", data, err)
+		}
+		if std.Args == nil && req.Args != nil && len(req.Args) == 0 {
+			std.Args = []string{}
+		}
+		if !reflect.DeepEqual(*req, std) {
+			t.Fatalf("%q: strict %+v, encoding/json %+v", data, *req, std)
+		}
+		norm := *req
+		if norm.Args == nil {
+			norm.Args = []string{} // what a client sends for none
+		}
+		again, err := json.Marshal(&norm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeSubmit(again)
+		if err != nil || !reflect.DeepEqual(*back, norm) {
+			t.Fatalf("round trip of %q: %+v %v", data, back, err)
+		}
+	})
+}
+
+// FuzzListQuery: a query string is refused or gives options in range.
+func FuzzListQuery(f *testing.F) {
+	for _, seed := range []string{
+		"limit=1000", "limit=0", "limit=1&limit=2", "state=SUCCESS&name=quick", "cursor=zzz",
+		"cursor=01a22c93-e232-733e-b486-c7f5c374fe3b", "id_prefix=01a2", "name=%00", "limit=%2B5", "",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		opts, err := parseListQuery(q)
+		if err != nil {
+			if _, ok := err.(*apiError); !ok && !isInvalidArgument(err) {
+				t.Fatalf("%q: refusal %v is not a 400", raw, err)
+			}
+			return
+		}
+		switch {
+		case opts.Limit < 1 || opts.Limit > MaxListLimit:
+			t.Fatalf("%q: limit %d", raw, opts.Limit)
+		case opts.Cursor != "" && !validTaskID(opts.Cursor):
+			t.Fatalf("%q: cursor %q", raw, opts.Cursor)
+		case opts.Name != "" && !bgtask.ValidName(opts.Name):
+			t.Fatalf("%q: name %q", raw, opts.Name)
+		case len(opts.IDPrefix) > 36:
+			t.Fatalf("%q: id_prefix %q", raw, opts.IDPrefix)
+		}
+	})
+}
+
+func isInvalidArgument(err error) bool {
+	status, _ := statusOf(err)
+	return status == 400
+}
+
+// FuzzCursor: a cursor is accepted only if it is a task ID as the manager
+// makes them (canonical lowercase UUID).
+func FuzzCursor(f *testing.F) {
+	for _, seed := range []string{"01a22c93-e232-733e-b486-c7f5c374fe3b", "01A22C93-E232-733E-B486-C7F5C374FE3B",
+		"{01a22c93-e232-733e-b486-c7f5c374fe3b}", "urn:uuid:01a22c93-e232-733e-b486-c7f5c374fe3b", "01a22c93e232733eb486c7f5c374fe3b", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		if !validTaskID(c) {
+			return
+		}
+		if len(c) != 36 || strings.ToLower(c) != c || strings.Count(c, "-") != 4 {
+			t.Fatalf("accepted cursor %q", c)
+		}
+	})
+}
+
+// FuzzLastEventID: a Last-Event-ID (header or query) is refused with 400 or
+// read as the decimal sequence number it spells.
+func FuzzLastEventID(f *testing.F) {
+	for _, seed := range []string{"42", "0", "18446744073709551615", "18446744073709551616", "-1", "yesterday", " 7", "0x10", ""} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, v string, inQuery bool) {
+		r := httptest.NewRequest("GET", "/v1/events", nil)
+		if inQuery {
+			r.URL.RawQuery = url.Values{"last_event_id": {v}}.Encode()
+		} else {
+			r.Header["Last-Event-Id"] = []string{v}
+		}
+		n, ok, err := lastEventID(r)
+		switch {
+		case err != nil:
+			if status, _ := statusOf(err); status != 400 {
+				t.Fatalf("%q: refusal with status %d", v, status)
+			}
+		case !ok:
+			if v != "" {
+				t.Fatalf("%q: ignored", v)
+			}
+		default:
+			if want, perr := strconv.ParseUint(v, 10, 64); perr != nil || want != n {
+				t.Fatalf("%q: read as %d", v, n)
+			}
+		}
+	})
+}
+
+// FuzzSubmitHandler: whatever the body and content type, POST /v1/tasks
+// through the whole handler (checks, decoder, options, manager, store)
+// answers a JSON status below 500.
+func FuzzSubmitHandler(f *testing.F) {
+	st, err := boltstore.New(f.TempDir(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(bgtask.Definition{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }})
+	reg.MustAdd(bgtask.Definition{Name: "modeonly", TaskModeOnly: true, Run: func(context.Context, *bgtask.Task) error { return nil }})
+	m, err := bgtask.NewManager(&bgtask.Config{Registry: reg, Store: st}) // not started: tasks queue
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(Config{Manager: m})
+	for _, seed := range []string{
+		`{"name":"quick","args":["a"],"priority":"idle","timeout":"1s","idempotency_key":"k"}`,
+		`{"name":"quick","args":["b"],"idempotency_key":"k"}`, `{"name":"modeonly"}`, `{"name":"nope"}`,
+		`{"name":"quick","timeout":"-1s"}`, `{"name":"quick","priority":"urgent"}`, `{"name":""}`,
+	} {
+		f.Add([]byte(seed), "application/json")
+	}
+	f.Add([]byte(`{"name":"quick"}`), "text/plain")
+	f.Fuzz(func(t *testing.T, body []byte, ctype string) {
+		r := httptest.NewRequest("POST", "http://127.0.0.1/v1/tasks", bytes.NewReader(body))
+		r.Header.Set("Content-Type", ctype)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code >= 500 {
+			t.Fatalf("%q (%q): %d %s", body, ctype, w.Code, w.Body)
+		}
+		if w.Code >= 400 {
+			var eb ErrorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
+				t.Fatalf("%q: %d with body %s", body, w.Code, w.Body)
+			}
+		}
+	})
+}
