@@ -8,6 +8,7 @@ import (
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // bgtaskRedisSystem measures bgtask's Manager on the Redis store
@@ -22,6 +23,7 @@ type bgtaskRedisSystem struct {
 	st     *redisstore.Store
 	submit *bgtask.Manager
 	active atomic.Pointer[bgtask.Manager]
+	cpu    *redis.Client // INFO cpu (RedisCPU), opened on first use
 }
 
 // bgtaskRedisPrefix is the key prefix of the runs (Reset purges it).
@@ -102,7 +104,12 @@ func (s *bgtaskRedisSystem) Outstanding(ctx context.Context) (int, error) {
 	return c[store.Ongoing], nil
 }
 
-func (s *bgtaskRedisSystem) Close() error { return s.st.Close() }
+func (s *bgtaskRedisSystem) Close() error {
+	if s.cpu != nil {
+		s.cpu.Close()
+	}
+	return s.st.Close()
+}
 
 // Version reports the Redis the store runs on.
 func (s *bgtaskRedisSystem) Version(ctx context.Context) string {

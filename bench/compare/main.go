@@ -206,7 +206,10 @@ type Result struct {
 	Timeouts     int     `json:"timeouts,omitempty"`
 	ProcCPUS     float64 `json:"proc_cpu_s"`    // CPU of the measuring process in the window
 	MachineCPUS  float64 `json:"machine_cpu_s"` // CPU of all processes (incl. Redis/Postgres) in the window
-	VmHWMKB      int64   `json:"vmhwm_kb"`      // peak RSS of the measuring process
+	// RedisCPUS is the CPU time of the system's Redis server in the drain
+	// window (systems on Redis only; INFO cpu, all its threads).
+	RedisCPUS float64 `json:"redis_cpu_s,omitempty"`
+	VmHWMKB   int64   `json:"vmhwm_kb"` // peak RSS of the measuring process
 	// resident set at the end, split: anonymous (heap, stacks) and file
 	// (binary, and for bgtask the memory-mapped database file)
 	RssAnonKB int64 `json:"rss_anon_kb,omitempty"`
@@ -479,6 +482,14 @@ func childDrain(ctx context.Context, cfg *config, s System, r *Result) error {
 			close(allRan)
 		}
 	}
+	rc, onRedis := s.(redisCPUer)
+	var redis0 float64
+	if onRedis {
+		var err error
+		if redis0, err = rc.RedisCPU(ctx); err != nil {
+			return fmt.Errorf("redis cpu: %w", err)
+		}
+	}
 	cw := startCPU()
 	t0 := time.Now()
 	stop, err := s.StartWorker(ctx, cfg.c, onTask)
@@ -508,6 +519,13 @@ func childDrain(ctx context.Context, cfg *config, s System, r *Result) error {
 		}
 	}
 	mach, self := cw.stop()
+	if onRedis {
+		redis1, err := rc.RedisCPU(ctx)
+		if err != nil {
+			return fmt.Errorf("redis cpu: %w", err)
+		}
+		r.RedisCPUS = redis1 - redis0
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := stop(sctx); err != nil {
@@ -703,6 +721,9 @@ func formatLine(r Result) string {
 	kv("machine_cpu_s", f3(r.MachineCPUS))
 	if r.Done > 0 && r.Scenario != "latency" {
 		kv("machine_cpu_us_per_task", f1(r.MachineCPUS*1e6/float64(r.Done)))
+	}
+	if r.RedisCPUS > 0 && r.Done > 0 {
+		kv("redis_cpu_us_per_task", f1(r.RedisCPUS*1e6/float64(r.Done)))
 	}
 	kv("vmhwm_kb", r.VmHWMKB)
 	if r.RssAnonKB > 0 || r.RssFileKB > 0 {

@@ -197,3 +197,63 @@ func FuzzSubmitHandler(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuard: whatever the Host, Origin, Sec-Fetch-Site, Content-Type and
+// Authorization headers, a request passes the checks only as the rules
+// say (guard.go).
+func FuzzGuard(f *testing.F) {
+	f.Add("127.0.0.1:8080", "", "", "application/json", "", "POST", false)
+	f.Add("evil.example:8080", "http://evil.example:8080", "same-origin", "application/json", "", "POST", false)
+	f.Add("127.0.0.1:8080", "http://127.0.0.1:9999", "same-site", "text/plain", "", "POST", false)
+	f.Add("[::1]:80", "null", "cross-site", "application/json; charset=utf-8", "bEaReR  0123456789abcdef", "POST", true)
+	f.Add("LOCALHOST", "", "none", "", "Bearer 0123456789abcdef", "GET", true)
+	f.Fuzz(func(t *testing.T, host, origin, site, ctype, auth, method string, withToken bool) {
+		if !validMethod(method) {
+			return
+		}
+		token := ""
+		if withToken {
+			token = "0123456789abcdef"
+		}
+		s := &Server{token: []byte(token)}
+		r := httptest.NewRequest("GET", "/v1/tasks", nil)
+		r.Method, r.Host = method, host
+		r.Header = map[string][]string{"Origin": {origin}, "Sec-Fetch-Site": {site}, "Content-Type": {ctype}, "Authorization": {auth}}
+		w := httptest.NewRecorder()
+		ok := s.guard(w, r) && s.guardWrite(w, r)
+		if !ok {
+			if w.Code < 400 || w.Code >= 500 {
+				t.Fatalf("refused with %d", w.Code)
+			}
+			return
+		}
+		got, _ := bearer(auth)
+		switch {
+		case !withToken && !loopbackHost(host):
+			t.Fatalf("Host %q served without a token", host)
+		case withToken && got != token:
+			t.Fatalf("Authorization %q accepted", auth)
+		case safeMethod(method):
+		case site != "" && site != "same-origin" && site != "none":
+			t.Fatalf("%s with Sec-Fetch-Site %q accepted", method, site)
+		case origin != "" && !strings.HasSuffix(strings.ToLower(origin), "://"+strings.ToLower(host)):
+			t.Fatalf("%s from Origin %q to Host %q accepted", method, origin, host)
+		case !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ctype)), "application/json"):
+			t.Fatalf("%s with Content-Type %q accepted", method, ctype)
+		}
+	})
+}
+
+// validMethod reports whether m is an HTTP token (what a server would
+// have parsed).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range []byte(m) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -325,9 +325,12 @@ func checkContent(tx *bolt.Tx, max int, rep *Report) []string {
 func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "file:     %s (%d bytes)\n", r.File, r.Size)
-	if r.PageSize > 0 {
+	switch {
+	case r.PageSize > 0 && r.OK():
 		fmt.Fprintf(&b, "bbolt:    page size %d, %d pages in use (%d reachable, the rest free), transaction %d\n",
 			r.PageSize, r.Pages, r.Reachable, r.Txid)
+	case r.PageSize > 0:
+		fmt.Fprintf(&b, "bbolt:    page size %d, %d pages in use, transaction %d\n", r.PageSize, r.Pages, r.Txid)
 	}
 	if r.OK() || r.Format > 0 {
 		fmt.Fprintf(&b, "format:   %d\n", r.Format)
@@ -344,7 +347,7 @@ func (r *Report) String() string {
 		b.WriteString("result:   OK\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "result:   DAMAGED (%d problems", len(r.Problems))
+	fmt.Fprintf(&b, "result:   DAMAGED (%d problem%s", len(r.Problems), map[bool]string{true: "", false: "s"}[len(r.Problems) == 1])
 	if len(r.Problems) >= DefaultCheckProblems {
 		b.WriteString(", the check stopped there")
 	}

@@ -184,3 +184,14 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", err)
 	}
 }
+
+// TestCheckLockedFile: Check of a file a Store has open says it is locked
+// (check a copy) instead of reading a file that changes under it.
+func TestCheckLockedFile(t *testing.T) {
+	t.Parallel()
+	s := open(t, t.TempDir())
+	_, err := boltstore.Check(s.Path(), 0)
+	if !errors.Is(err, boltstore.ErrLocked) || !strings.Contains(err.Error(), s.Path()) {
+		t.Fatalf("Check of an open store: %v, want ErrLocked naming the file", err)
+	}
+}

@@ -71,8 +71,8 @@ func BenchmarkRoundTripsSingle(b *testing.B) {
 	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
-	rt.n.Store(0)
 	cpu0 := redisCPU(b, s)
+	rt.n.Store(0)
 	b.ResetTimer()
 	for range b.N {
 		r := storetest.Owned("job", "web-1", "web-1/1")
@@ -113,8 +113,8 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 	if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
-	rt.n.Store(0)
 	cpu0 := redisCPU(b, s)
+	rt.n.Store(0)
 	b.ResetTimer()
 	start := time.Now()
 	var done atomic.Int64
@@ -355,6 +355,7 @@ func BenchmarkRenew(b *testing.B) {
 			if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
 				b.Fatal(err)
 			}
+			cpu0 := redisCPU(b, s)
 			rt.n.Store(0)
 			b.ResetTimer()
 			for range b.N {
@@ -364,6 +365,9 @@ func BenchmarkRenew(b *testing.B) {
 				}
 			}
 			trips := rt.n.Load()
+			cpu := redisCPU(b, s) - cpu0
+			b.ReportMetric(cpu/float64(b.N), "redis-cpu-µs/heartbeat")
+			b.ReportMetric(cpu/float64(b.N)/float64(n), "redis-cpu-µs/lease")
 			us := redisMicros(b, s)
 			b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/heartbeat")
 			b.ReportMetric(us/float64(b.N), "redis-µs/heartbeat")

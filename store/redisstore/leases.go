@@ -118,32 +118,58 @@ func leaseArgs(l store.Lease) []any {
 	return []any{l.ID, l.Owner, l.Incarnation, strconv.FormatUint(l.Fence, 10)}
 }
 
-// Renew renews the leases in one round trip per 500; see store.Store.
+// Renew renews the leases in one round trip, one function call per 500
+// leases (each atomic) sent together in a pipeline; see store.Store.
 func (s *Store) Renew(ctx context.Context, leases []store.Lease) (store.RenewResult, error) {
 	var out store.RenewResult
 	if s.closed.Load() {
 		return out, store.ErrClosed
 	}
-	err := chunks(len(leases), func(lo, hi int) error {
-		args := make([]any, 0, 4*(hi-lo))
-		for _, l := range leases[lo:hi] {
-			args = append(args, leaseArgs(l)...)
-		}
-		res, err := s.run(ctx, "renew", args...)
-		if err != nil {
-			return err
-		}
-		l := list(res)
+	if len(leases) == 0 {
+		return out, nil
+	}
+	var argss [][]any
+	var los []int
+	_ = chunks(len(leases), func(lo, hi int) error {
+		argss = append(argss, renewArgs(leases[lo:hi]))
+		los = append(los, lo)
+		return nil
+	})
+	res, err := s.runAll(ctx, "renew", argss)
+	if err != nil {
+		return out, err
+	}
+	for k, r := range res {
+		l := list(r)
 		for _, i := range list(l[0]) {
 			n, _ := i.(int64)
-			out.Lost = append(out.Lost, leases[lo+int(n)-1])
+			out.Lost = append(out.Lost, leases[los[k]+int(n)-1])
 		}
 		for _, id := range list(l[1]) {
 			out.CancelRequested = append(out.CancelRequested, str(id))
 		}
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
+}
+
+// renewArgs are the arguments of one renew call: for each run of leases
+// with the same owner and incarnation, owner, incarnation, the number of
+// leases, then ID and fence of each (a server's heartbeat names itself
+// once, not once per lease).
+func renewArgs(leases []store.Lease) []any {
+	args := make([]any, 0, 2*len(leases)+3)
+	for i := 0; i < len(leases); {
+		j := i + 1
+		for j < len(leases) && leases[j].Owner == leases[i].Owner && leases[j].Incarnation == leases[i].Incarnation {
+			j++
+		}
+		args = append(args, leases[i].Owner, leases[i].Incarnation, strconv.Itoa(j-i))
+		for _, l := range leases[i:j] {
+			args = append(args, l.ID, strconv.FormatUint(l.Fence, 10))
+		}
+		i = j
+	}
+	return args
 }
 
 // patchArgs are the script's 8 arguments for a patch.

@@ -52,15 +52,16 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	f, err := s.rdb.HGetAll(ctx, s.cfg.Prefix+"t:"+id).Result()
+	// A function call, not an HGETALL: a running record's heartbeat is
+	// in its owned set (see renew in lua/5_leases.lua).
+	res, err := s.run(ctx, "get", id)
 	if err != nil {
-		return nil, s.wrap(ctx, err)
+		return nil, err
 	}
-	if len(f) == 0 {
+	if len(list(res)) == 0 {
 		return nil, store.ErrNotFound
 	}
-	joinChunks(f)
-	return recordOf(id, f)
+	return decodeRecord(res)
 }
 
 // List returns one page of records, newest first; see store.ListParams.

@@ -249,6 +249,48 @@ func (s *Store) run(ctx context.Context, op string, args ...any) (any, error) {
 	return res, nil
 }
 
+// runAll calls op once per argument list, all calls in one pipeline (one
+// round trip; each call atomic on its own), and returns their results in
+// order.
+func (s *Store) runAll(ctx context.Context, op string, argss [][]any) ([]any, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	_, name := library()
+	call := func() ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, len(argss))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, args := range argss {
+				argv := make([]any, 0, 6+len(args))
+				argv = append(argv, op, s.cfg.Prefix, s.now(), s.logMax, s.logAge, s.retain)
+				argv = append(argv, args...)
+				cmds[i] = p.FCall(ctx, name, nil, argv...)
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := call()
+	if err != nil && strings.Contains(err.Error(), "Function not found") {
+		if err := s.load(ctx); err != nil {
+			return nil, err
+		}
+		cmds, err = call()
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap(ctx, err)
+	}
+	out := make([]any, len(cmds))
+	for i, c := range cmds {
+		res, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.wrap(ctx, err)
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
 // unavailableReplies are the error replies of a Redis that cannot serve
 // now but may later.
 var unavailableReplies = []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "OOM", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS"}

@@ -56,7 +56,7 @@ local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
 -- knames is the set of task names ever stored (for CountsByName).
 local function knames() return P .. 'names' end
-local function kown(owner) return P .. 'own:' .. owner end
+local function klease(owner) return P .. 'l:' .. owner end
 
 -- Index writes are collected during a call and written by flush, one
 -- ZADD, ZREM, SADD or SREM per key and call however many records the
@@ -65,7 +65,7 @@ local function kown(owner) return P .. 'own:' .. owner end
 -- member's final score, or false to remove it; spend[key][member] is true
 -- to add, false to remove. Whatever reads an index key in a call flushes
 -- first, so a call sees its own writes.
-local zpend, spend = {}, {}
+local zpend, spend, hpend = {}, {}, {}
 
 local function zset(key, member, score)
 	local m = zpend[key]
@@ -87,6 +87,15 @@ local function sset(key, member, add)
 end
 local function sadd(key, member) sset(key, member, true) end
 local function srem(key, member) sset(key, member, false) end
+-- hpend[key][field] is the field's final value, or false to delete it.
+local function hput(key, field, value)
+	local m = hpend[key]
+	if not m then
+		m = {}
+		hpend[key] = m
+	end
+	m[field] = value
+end
 
 -- BULK bounds the arguments of one command written by flush (Lua's
 -- unpack has a limit of a few thousand values).
@@ -120,7 +129,20 @@ local function flush()
 		if #rem > 0 then bulk('SREM', key, rem) end
 		if #add > 0 then bulk('SADD', key, add) end
 	end
-	zpend, spend = {}, {}
+	for key, m in pairs(hpend) do
+		local set, del = {}, {}
+		for field, v in pairs(m) do
+			if v then
+				set[#set + 1] = field
+				set[#set + 1] = v
+			else
+				del[#del + 1] = field
+			end
+		end
+		if #del > 0 then bulk('HDEL', key, del) end
+		if #set > 0 then bulk('HSET', key, set) end
+	end
+	zpend, spend, hpend = {}, {}, {}
 end
 
 -- register adds r's queue kind to its name's registry of tagged kinds
@@ -309,9 +331,43 @@ local function enqueue(r)
 	zadd(kqueue(kind), 0, r.id)
 end
 
+-- leasevalue is r's entry in its owner's lease hash (P l:OWNER): the
+-- cancel flag ('1' or '0'), then FENCE:LEN:INCARNATION (what Renew
+-- compares with the lease it is given), then r's queue kind (which owned
+-- set holds its heartbeat).
+local function leasevalue(r)
+	local c = '0'
+	if r.c == '1' then c = '1' end
+	return c .. r.f .. ':' .. #r.i .. ':' .. r.i .. kkind(r.n, r.q)
+end
+
+-- lastbeat returns r's last heartbeat (µs): its score in its owned set
+-- while it is owned (Renew writes only there), else the record's h.
+local function lastbeat(r)
+	if r.o and r.o ~= '' then
+		local sc = redis.call('ZSCORE', kowned(kkind(r.n, r.q)), r.id)
+		if sc then return fmt(tonumber(sc)) end
+	end
+	return r.h
+end
+
+-- beat makes reply(r) of an owned record carry its last heartbeat
+-- (lastbeat; not saved: Renew keeps it in the owned set only).
+local function beat(r)
+	if r.o and r.o ~= '' and r._set then
+		local h = lastbeat(r)
+		if h and h ~= r.h then
+			local out = r._set
+			out[#out + 1] = 'h'
+			out[#out + 1] = h
+		end
+	end
+	return r
+end
+
 local function own(r)
 	zadd(kowned(kkind(r.n, r.q)), r.h, r.id)
-	sadd(kown(r.o), r.id)
+	hput(klease(r.o), r.id, leasevalue(r))
 end
 
 -- unown removes r from the queue and owner indexes it is in.
@@ -319,7 +375,7 @@ local function unown(r)
 	local kind = kkind(r.n, r.q)
 	if r.o and r.o ~= '' then
 		zrem(kowned(kind), r.id)
-		srem(kown(r.o), r.id)
+		hput(klease(r.o), r.id, false)
 	else
 		zrem(kqueue(kind), r.id)
 	end

@@ -73,7 +73,9 @@ local function cancel()
 		if r.c ~= '1' then
 			r.c = '1'
 			save(r)
+			hput(klease(r.o), r.id, leasevalue(r))
 		end
+		beat(r)
 		emit(r, 'cancel')
 	else
 		r.e, r.x = 'cancelled', '1'
@@ -137,6 +139,13 @@ local function expire(age, limit)
 	for _, id in ipairs(ids) do deleterec(id) end
 end
 
+-- Get: id. Returns the record, or {} if there is none.
+local function get()
+	local r = load(ARGV[A])
+	if not r then return {} end
+	return reply(beat(r))
+end
+
 -- List: state ('' any), name ('' any), cursor ('' from the newest),
 -- limit, ID prefix ('' any). Returns {records..., next cursor or ''}
 -- newest first. IDs sort by creation, so a prefix is a lex range.
@@ -164,7 +173,7 @@ local function list()
 	local out, next = {}, ''
 	for j = 1, math.min(limit, #ids) do
 		local r = load(ids[j])
-		if r then out[#out + 1] = reply(r) end
+		if r then out[#out + 1] = reply(beat(r)) end
 	end
 	if #ids > limit then next = ids[limit] end
 	out[#out + 1] = next

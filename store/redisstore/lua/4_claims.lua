@@ -16,11 +16,13 @@ local function reset(r)
 end
 
 -- take claims r for owner/inc; same is true for a record this very
--- incarnation claimed but never started (its attempt is kept). It
+-- incarnation claimed but never started (its attempt is kept); last is
+-- its last heartbeat when the caller knows it (an orphan's score). It
 -- returns the reply entry.
-local function take(r, owner, inc, same)
+local function take(r, owner, inc, same, last)
 	local prev = r.o or ''
 	local attempt = num(r.a)
+	if not same and prev ~= '' then r.h = last or lastbeat(r) end
 	unown(r)
 	if not same then
 		local max = num(r.m)
@@ -124,7 +126,7 @@ local function claim()
 				return x[2] < y[2]
 			end)
 			for j = 1, math.min(limit, #cands) do
-				out[#out + 1] = take(load(cands[j][2]), owner, inc, false)
+				out[#out + 1] = take(load(cands[j][2]), owner, inc, false, fmt(cands[j][1]))
 			end
 		end
 	end
@@ -151,7 +153,7 @@ local function recover()
 	end
 	local cands = {n = {}, i = {}}
 	flush()
-	for _, id in ipairs(redis.call('SMEMBERS', kown(owner))) do
+	for _, id in ipairs(redis.call('HKEYS', klease(owner))) do
 		local r = load(id)
 		if r and r.s == 'ONGOING' and r.o == owner and names[r.n] and not held[id .. ' ' .. (r.i or '') .. ' ' .. (r.f or '')] then
 			local tagsok = string.sub(r.q, 2) == '[]'

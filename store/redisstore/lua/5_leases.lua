@@ -1,34 +1,66 @@
 -- Writes under a lease: renew, update, release, finish.
 
--- Renew: leases as id, owner, incarnation, fence. Returns the indexes
--- (1-based) of the lost ones and the IDs with a cancel request.
+-- Renew: runs of leases of one owner and incarnation, each as owner,
+-- incarnation, count, then id, fence per lease. Returns the indexes
+-- (1-based, over all the leases of the call) of the lost ones and the
+-- IDs with a cancel request.
+--
+-- A lease is checked against its owner's lease hash (P l:OWNER, one
+-- HMGET for all the leases of an owner, not one read per record) and
+-- renewed in its owned set (one ZADD XX per set): a heartbeat of N
+-- leases is a few commands whatever N. The record hash is not written;
+-- its h is brought up to date when it stops being owned.
 local function renew()
 	local lost, cancel = {}, {}
-	local owned = {} -- owned set key -> {'XX', now, id, now, id, ...}
-	local n = 0
-	for b = A, #ARGV, 4 do
-		n = n + 1
-		local id = ARGV[b]
-		-- Only fields that are never stored in pieces: no HGETALL needed.
-		local v = redis.call('HMGET', krec(id), 's', 'o', 'i', 'f', 'c', 'n', 'q')
-		if holds({s = v[1], o = v[2], i = v[3], f = v[4]}, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
-			redis.call('HSET', krec(id), 'h', NOW)
-			local key = kowned(kkind(v[6], v[7]))
-			local args = owned[key]
-			if not args then
-				args = {}
-				owned[key] = args
-			end
-			args[#args + 1] = NOW
-			args[#args + 1] = id
-			if v[5] == '1' then cancel[#cancel + 1] = id end
-		else
-			lost[#lost + 1] = n
+	local groups, order = {}, {} -- owner -> {ids, indexes, wanted values}
+	local n, b = 0, A
+	while b <= #ARGV do
+		local owner, inc, count = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
+		local g = groups[owner]
+		if not g then
+			g = {ids = {}, idx = {}, want = {}}
+			groups[owner] = g
+			order[#order + 1] = owner
+		end
+		local suffix = ':' .. #inc .. ':' .. inc
+		b = b + 3
+		for _ = 1, count do
+			n = n + 1
+			local k = #g.ids + 1
+			g.ids[k], g.idx[k], g.want[k] = ARGV[b], n, ARGV[b + 1] .. suffix
+			b = b + 2
 		end
 	end
-	-- One ZADD XX per owned set (the store's batches are at most 500
-	-- leases, within unpack's limit).
-	for key, args in pairs(owned) do redis.call('ZADD', key, 'XX', unpack(args)) end
+	local owned = {} -- owned set key -> {NOW, id, NOW, id, ...}
+	for _, owner in ipairs(order) do
+		local g = groups[owner]
+		for j = 1, #g.ids, BULK do
+			local last = math.min(j + BULK - 1, #g.ids)
+			local vals = redis.call('HMGET', klease(owner), unpack(g.ids, j, last))
+			for k = j, last do
+				local v, w = vals[k - j + 1], g.want[k]
+				if v and string.sub(v, 2, #w + 1) == w then
+					local key = kowned(string.sub(v, #w + 2))
+					local args = owned[key]
+					if not args then
+						args = {}
+						owned[key] = args
+					end
+					args[#args + 1] = NOW
+					args[#args + 1] = g.ids[k]
+					if string.byte(v, 1) == 49 then cancel[#cancel + 1] = g.ids[k] end
+				else
+					lost[#lost + 1] = g.idx[k]
+				end
+			end
+		end
+	end
+	for key, args in pairs(owned) do
+		for j = 1, #args, BULK do
+			redis.call('ZADD', key, 'XX', unpack(args, j, math.min(j + BULK - 1, #args)))
+		end
+	end
+	table.sort(lost)
 	return {lost, cancel}
 end
 
@@ -74,6 +106,7 @@ local function release()
 		if not r then
 			lost[#lost + 1] = n
 		else
+			r.h = lastbeat(r)
 			unown(r)
 			r.o, r.i = '', ''
 			r.a = fmt(math.max(num(r.a) - 1, 0))
@@ -96,12 +129,42 @@ local FINISH_ARITY = 11
 local function finishall()
 	local out = {}
 	expiring = (#ARGV - A + 1) / FINISH_ARITY
+	-- Load every record first (once, however often the call names it)
+	-- and read the last heartbeats of the held ones with one ZMSCORE per
+	-- owned set: a finished record keeps its last heartbeat in h.
+	local recs, beats, byset, added = {}, {}, {}, {}
 	for b = A, #ARGV, FINISH_ARITY do
-		local r = load(ARGV[b])
+		local id = ARGV[b]
+		if recs[id] == nil then recs[id] = load(id) or false end
+		local r = recs[id]
+		if r and not added[id] and holds(r, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
+			added[id] = true
+			local key = kowned(kkind(r.n, r.q))
+			local ids = byset[key]
+			if not ids then
+				ids = {}
+				byset[key] = ids
+			end
+			ids[#ids + 1] = id
+		end
+	end
+	for key, ids in pairs(byset) do
+		for j = 1, #ids, BULK do
+			local last = math.min(j + BULK - 1, #ids)
+			local scores = redis.call('ZMSCORE', key, unpack(ids, j, last))
+			for k = j, last do
+				local sc = scores[k - j + 1]
+				if sc then beats[ids[k]] = fmt(tonumber(sc)) end
+			end
+		end
+	end
+	for b = A, #ARGV, FINISH_ARITY do
+		local r = recs[ARGV[b]]
 		local owner, inc, fence = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
 		if not r then
 			out[#out + 1] = {'missing'}
 		elseif holds(r, owner, inc, fence) then
+			r.h = beats[r.id] or r.h
 			r.e, r.x = ARGV[b + 5], ARGV[b + 6]
 			-- The final progress is delivered before the end.
 			if ARGV[b + 7] == '1' and ARGV[b + 8] ~= (r.p or '') then

@@ -30,7 +30,7 @@ local function servers()
 	local out = {}
 	for _, id in ipairs(redis.call('ZRANGEBYSCORE', KSRVEXP, NOW, '+inf')) do
 		local v = redis.call('HGET', KSRV, id)
-		if v then out[#out + 1] = {id, v, redis.call('SMEMBERS', kown(id))} end
+		if v then out[#out + 1] = {id, v, redis.call('HKEYS', klease(id))} end
 	end
 	return out
 end

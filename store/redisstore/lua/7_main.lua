@@ -3,7 +3,7 @@
 local OPS = {
 	insert = insert, claim = claim, recover = recover, renew = renew, update = update,
 	release = release, finish = finishall, cancel = cancel, retry = retry,
-	deletefinished = deletefinished, list = list, counts = counts, countsbyname = countsbyname, readlog = readlog,
+	deletefinished = deletefinished, get = get, list = list, counts = counts, countsbyname = countsbyname, readlog = readlog,
 	announce = announce, withdraw = withdraw, servers = servers,
 }
 
@@ -22,7 +22,7 @@ local function main(_, args)
 	appended, first, seq, expiring = false, 0, 0, 0
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
-	zpend, spend = {}, {}
+	zpend, spend, hpend = {}, {}, {}
 	local result = f()
 	flush()
 	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
