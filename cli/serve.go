@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -184,7 +183,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 
 	sig := make(chan os.Signal, 1)
 	if inv.own {
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+		signal.Notify(sig, serveSignals...)
 		defer signal.Stop(sig)
 	}
 	var serveErr error
@@ -194,7 +193,7 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case s := <-sig:
-			if s == syscall.SIGUSR1 {
+			if backupSignal != nil && s == backupSignal {
 				backupStore(st, logger)
 				continue
 			}
