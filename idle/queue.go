@@ -113,7 +113,7 @@ func (q *queue) spliceTo(dst *queue, st entryState) {
 	*q = queue{}
 }
 
-// dueHeap is a binary min-heap of the entries that wait with a timeout,
+// dueHeap is a min-heap of the entries that wait with a timeout,
 // by due time, then handle: the scheduler arms one timer, for the earliest.
 type dueHeap []*entry
 
@@ -159,9 +159,13 @@ func (h *dueHeap) remove(e *entry) {
 	}
 }
 
+// The heap is 4-ary: half the levels of a binary heap, and the children
+// a sift-down compares sit side by side in memory.
+const heapArity = 4
+
 func (h dueHeap) up(i int) {
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / heapArity
 		if !h.less(i, p) {
 			return
 		}
@@ -172,13 +176,15 @@ func (h dueHeap) up(i int) {
 
 func (h dueHeap) down(i int) {
 	for {
-		l := 2*i + 1
+		l := heapArity*i + 1
 		if l >= len(h) {
 			return
 		}
 		m := l
-		if r := l + 1; r < len(h) && h.less(r, l) {
-			m = r
+		for c := l + 1; c < min(l+heapArity, len(h)); c++ {
+			if h.less(c, m) {
+				m = c
+			}
 		}
 		if !h.less(m, i) {
 			return

@@ -228,13 +228,14 @@ func (r Result) String() string {
 			r.SpareCores, r.SpareCoresOwn, r.IdleCoresB, 100*r.SpareUsed, 100*r.MachineSpareUsed)
 	}
 	fmt.Fprintf(&b, "CPU columns are cores (CPU seconds per second); others = every other process on the machine\n")
-	fmt.Fprintf(&b, "%-20s %11s %11s %10s %9s %11s %8s %11s %11s %14s\n", "scheduling evidence", "arrival p50", "arrival p99", "stall p99", "preempted", "go wait p99", "gc stops", "gc stop max", "kernel wait", "switches/s v/i")
+	fmt.Fprintf(&b, "%-20s %11s %11s %10s %9s %11s %8s %11s %15s %11s %14s\n", "scheduling evidence", "arrival p50", "arrival p99", "stall p99", "preempted", "go wait p99", "gc stops", "gc stop max", "gc mark/assist", "kernel wait", "switches/s v/i")
 	for _, m := range []struct {
 		label string
 		m     ModeResult
 	}{{"a", r.A}, {"b", r.B}, {"c", r.C}} {
 		vol, inv := m.m.Switches()
-		fmt.Fprintf(&b, "%-20s %11v %11v %10v %8.1f%% %11v %8d %11v %11v %9.0f/%.0f\n", m.label, ms(m.m.ArrivalP50), ms(m.m.ArrivalP99), ms(m.m.StallP99), 100*m.m.Preempted, ms(m.m.GoWaitP99()), m.m.GCStops(), ms(m.m.GCStopMax()), m.m.KernelWait().Round(100*time.Nanosecond), vol, inv)
+		ded, ast := m.m.GCCPUPerCycle()
+		fmt.Fprintf(&b, "%-20s %11v %11v %10v %8.1f%% %11v %8d %11v %15s %11v %9.0f/%.0f\n", m.label, ms(m.m.ArrivalP50), ms(m.m.ArrivalP99), ms(m.m.StallP99), 100*m.m.Preempted, ms(m.m.GoWaitP99()), m.m.GCStops(), ms(m.m.GCStopMax()), ms(ded).String()+"/"+ms(ast).String(), m.m.KernelWait().Round(100*time.Nanosecond), vol, inv)
 	}
 	quiet := "quiet"
 	if r.Disturbed {
@@ -293,8 +294,26 @@ func Summary(rs []Result) string {
 		med(func(r Result) float64 { return r.P99RatioB }), med(func(r Result) float64 { return r.P99RatioC }),
 		med(func(r Result) float64 { return r.P90RatioB }), med(func(r Result) float64 { return r.P90RatioC }),
 		med(func(r Result) float64 { return r.P50RatioB }), med(func(r Result) float64 { return r.P50RatioC }))
-	fmt.Fprintf(&b, "medians of %d runs: idle work used %.0f%% of the spare CPU (target >= 80%%)\n",
-		len(rs), 100*med(func(r Result) float64 { return r.SpareUsed }))
+	var spare []Result // runs that had spare CPU to measure the use of
+	for _, r := range rs {
+		if r.SpareCores >= minSpare {
+			spare = append(spare, r)
+		}
+	}
+	if len(spare) > 0 {
+		v := make([]float64, 0, len(spare))
+		for _, r := range spare {
+			v = append(v, r.SpareUsed)
+		}
+		slices.Sort(v)
+		m := v[len(v)/2]
+		if n := len(v); n%2 == 0 {
+			m = (v[n/2-1] + v[n/2]) / 2
+		}
+		fmt.Fprintf(&b, "medians of %d runs: idle work used %.0f%% of the spare CPU (target >= 80%%)\n", len(spare), 100*m)
+	} else {
+		fmt.Fprintf(&b, "no run left spare CPU (at least %.1f core idle in mode a) to measure the idle work's use of\n", minSpare)
+	}
 	p99b := make([]string, 0, len(rs))
 	quiet := make([]string, 0, len(rs))
 	for _, r := range rs {

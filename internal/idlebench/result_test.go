@@ -9,9 +9,9 @@ import (
 // count) and every run's p99 ratio.
 func TestSummaryMedians(t *testing.T) {
 	rs := []Result{
-		{P99RatioB: 1.30, P99RatioC: 5, P90RatioB: 1.1, P90RatioC: 4, P50RatioB: 1.0, P50RatioC: 3, SpareUsed: 0.90},
-		{P99RatioB: 0.90, P99RatioC: 6, P90RatioB: 1.2, P90RatioC: 5, P50RatioB: 1.1, P50RatioC: 4, SpareUsed: 1.00},
-		{P99RatioB: 1.00, P99RatioC: 4, P90RatioB: 1.0, P90RatioC: 6, P50RatioB: 1.2, P50RatioC: 5, SpareUsed: 0.80},
+		{P99RatioB: 1.30, P99RatioC: 5, P90RatioB: 1.1, P90RatioC: 4, P50RatioB: 1.0, P50RatioC: 3, SpareUsed: 0.90, SpareCores: 0.8},
+		{P99RatioB: 0.90, P99RatioC: 6, P90RatioB: 1.2, P90RatioC: 5, P50RatioB: 1.1, P50RatioC: 4, SpareUsed: 1.00, SpareCores: 0.8},
+		{P99RatioB: 1.00, P99RatioC: 4, P90RatioB: 1.0, P90RatioC: 6, P50RatioB: 1.2, P50RatioC: 5, SpareUsed: 0.80, SpareCores: 0.8},
 	}
 	got := Summary(rs)
 	for _, want := range []string{
@@ -47,6 +47,9 @@ func TestSummarySeparatesDisturbedRuns(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("Summary lacks %q:\n%s", want, got)
 		}
+	}
+	if got := Summary(rs); !strings.Contains(got, "no run left spare CPU") {
+		t.Errorf("Summary reports a share of spare CPU that no run had:\n%s", got)
 	}
 	if got := Summary(rs[1:2]); !strings.Contains(got, "every run was disturbed") {
 		t.Errorf("Summary of disturbed runs only does not say so:\n%s", got)

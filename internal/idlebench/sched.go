@@ -65,9 +65,16 @@ func (l *requestLog) take() []reqRecord {
 // the kernel to run it), and the kernel (threads runnable but not on a
 // CPU: schedstat's run delay).
 type schedSample struct {
-	goWait []uint64              // /sched/latencies:seconds bucket counts
-	gcStop []uint64              // /sched/pauses/stopping/gc:seconds bucket counts
-	kernel map[string]threadWait // by thread ID
+	goWait []uint64 // /sched/latencies:seconds bucket counts
+	gcStop []uint64 // /sched/pauses/stopping/gc:seconds bucket counts
+	// The garbage collector's CPU time in dedicated mark workers (each
+	// holds a P for the whole mark phase, so a phase that a SCHED_IDLE
+	// thread's stack scan prolongs costs the requests a P for longer) and
+	// in assists (requests that allocate during a mark phase pay for it),
+	// and the number of cycles.
+	gcDedicated, gcAssist float64
+	gcCycles              uint64
+	kernel                map[string]threadWait // by thread ID
 }
 
 // threadWait is the time one thread of this process spent runnable but
@@ -83,6 +90,9 @@ type threadWait struct {
 var schedMetrics = []metrics.Sample{
 	{Name: "/sched/latencies:seconds"},
 	{Name: "/sched/pauses/stopping/gc:seconds"},
+	{Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"},
+	{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"},
+	{Name: "/gc/cycles/total:gc-cycles"},
 }
 
 // schedBuckets are the histograms' bucket boundaries (the same in every
@@ -95,6 +105,19 @@ func readSched() schedSample {
 	metrics.Read(ms)
 	var s schedSample
 	for i, m := range ms {
+		switch i {
+		case 2:
+			s.gcDedicated = floatValue(m)
+			continue
+		case 3:
+			s.gcAssist = floatValue(m)
+			continue
+		case 4:
+			if m.Value.Kind() == metrics.KindUint64 {
+				s.gcCycles = m.Value.Uint64()
+			}
+			continue
+		}
 		if m.Value.Kind() != metrics.KindFloat64Histogram {
 			continue
 		}
@@ -113,15 +136,27 @@ func readSched() schedSample {
 	return s
 }
 
+func floatValue(m metrics.Sample) float64 {
+	if m.Value.Kind() == metrics.KindFloat64 {
+		return m.Value.Float64()
+	}
+	return 0
+}
+
 // schedFigures accumulate a mode's share of the evidence.
 type schedFigures struct {
-	goWait, gcStop []uint64
-	kernel         threadWait // summed over the ordinary threads
+	goWait, gcStop        []uint64
+	gcDedicated, gcAssist float64
+	gcCycles              uint64
+	kernel                threadWait // summed over the ordinary threads
 }
 
 func (f *schedFigures) add(from, to schedSample) {
 	f.goWait = addDiff(f.goWait, from.goWait, to.goWait)
 	f.gcStop = addDiff(f.gcStop, from.gcStop, to.gcStop)
+	f.gcDedicated += to.gcDedicated - from.gcDedicated
+	f.gcAssist += to.gcAssist - from.gcAssist
+	f.gcCycles += to.gcCycles - from.gcCycles
 	// Only the threads that lived, and were ordinary, at both ends: the
 	// idle workers' threads turn SCHED_IDLE after they start and exit
 	// when their workload stops.
@@ -203,6 +238,16 @@ func (m *ModeResult) GCStops() uint64 { return histCount(m.sched.gcStop) }
 // /proc/self/task/*/status.
 func (m *ModeResult) Switches() (vol, inv float64) {
 	return m.perSecond(time.Duration(m.sched.kernel.vol)) * 1e9, m.perSecond(time.Duration(m.sched.kernel.inv)) * 1e9
+}
+
+// GCCPUPerCycle returns the garbage collector's CPU time per cycle in
+// dedicated mark workers and in assists, or zeros without a cycle.
+func (m *ModeResult) GCCPUPerCycle() (dedicated, assist time.Duration) {
+	n := m.sched.gcCycles
+	if n == 0 {
+		return 0, 0
+	}
+	return time.Duration(m.sched.gcDedicated / float64(n) * 1e9), time.Duration(m.sched.gcAssist / float64(n) * 1e9)
 }
 
 // KernelWait is the average time an ordinary thread of the server waited,
