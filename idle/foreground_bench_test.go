@@ -22,7 +22,7 @@ var fgSink [][]byte
 // callbacks burn 20 µs units while their deadline has time, with
 // GOMAXPROCS = cores + workers. Variants: no idle work; LowPriority
 // workers busy at 1 request (coop) or at cores-k (staggered); ordinary
-// workers busy at 1. Reported: the work's and the sleep's p99 wall time
+// workers busy at 1; and both kinds with no load source at all. Reported: the work's and the sleep's p99 wall time
 // and the garbage-collection cycles per second. A SCHED_IDLE thread that
 // holds a P while the kernel runs other threads keeps the garbage
 // collector waiting (stop-the-world, stack scans), and with it every
@@ -39,6 +39,10 @@ func BenchmarkForegroundBesideIdleWork(b *testing.B) {
 		{"lowprio-coop", cores, true, func(int) int { return 1 }},
 		{"lowprio-staggered", cores, true, func(k int) int { return max(1, cores-k) }},
 		{"ordinary-coop", cores, false, func(int) int { return 1 }},
+		// No load source (fallback mode): the workers never stand down,
+		// so only the kernel's policy separates them from the foreground.
+		{"lowprio-nosource", cores, true, nil},
+		{"ordinary-nosource", cores, false, nil},
 	} {
 		b.Run(v.name, func(b *testing.B) { benchForeground(b, v.workers, v.low, v.th) })
 	}
@@ -50,9 +54,13 @@ func benchForeground(b *testing.B, workers int, low bool, th func(int) int) {
 	stop := make(chan struct{})
 	ctx := context.Background()
 	for k := range workers {
-		c := NewCounter(th(k))
-		counters = append(counters, c)
-		s, err := New(&Config{Sources: []LoadSource{c}, LowPriority: low})
+		var sources []LoadSource
+		if th != nil {
+			c := NewCounter(th(k))
+			counters = append(counters, c)
+			sources = append(sources, c)
+		}
+		s, err := New(&Config{Sources: sources, LowPriority: low})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -60,7 +60,9 @@ const collectJS = `(() => {
 // stored (the newest 5,000, MAX_TASKS, loaded into the page) while 100
 // tasks report progress, about 1,000 events per second, and the list
 // scrolls by 4 px a frame: main-thread long tasks (over 50 ms) and the
-// times between frames, over a 10 s window per iteration. Run it alone:
+// times between frames, over a 10 s window per iteration, after a baseline
+// window with the same scrolling and no events (base-* metrics). Run it
+// alone:
 //
 //	go test -tags testtasks -run '^$' -bench BenchmarkDashboardLoad -benchtime 1x ./internal/e2e/
 func BenchmarkDashboardLoad(b *testing.B) {
@@ -81,6 +83,12 @@ func BenchmarkDashboardLoad(b *testing.B) {
 		}
 		br.do(chromedp.Click(chromedp.ID("more")))
 	}
+	// A baseline window: the same page and scrolling, no events. The
+	// difference is what the events cost; the baseline shows how busy
+	// the machine was.
+	br.do(chromedp.Evaluate[chromedp.Void](measureJS))
+	time.Sleep(window)
+	base := eval[loadStats](br, collectJS)
 	ids := make([]string, running)
 	for i := range ids {
 		ids[i] = s.submit("progress", "100000", "10") // 100 steps/s, coalesced to ~10 events/s
@@ -108,6 +116,9 @@ func BenchmarkDashboardLoad(b *testing.B) {
 	b.ReportMetric(st.FrameP99, "frame-p99-ms")
 	b.ReportMetric(st.FrameMax, "frame-max-ms")
 	b.ReportMetric(st.FlushMax, "flush-max-ms")
+	b.ReportMetric(float64(base.LongTasks), "base-longtasks")
+	b.ReportMetric(base.FrameP50, "base-frame-p50-ms")
+	b.ReportMetric(base.FrameP95, "base-frame-p95-ms")
 	load, _ := os.ReadFile("/proc/loadavg") // how busy the machine was: the browser shares it
-	b.Logf("%+v; page %+v; load average %s", st, eval[pageStats](br, statsJS), strings.TrimSpace(string(load)))
+	b.Logf("with events %+v; baseline %+v; page %+v; load average %s", st, base, eval[pageStats](br, statsJS), strings.TrimSpace(string(load)))
 }

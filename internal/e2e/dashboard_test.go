@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/store/boltstore"
@@ -224,6 +225,16 @@ func TestDashboardSearchAndFilters(t *testing.T) {
 	s.waitState(bad, bgtask.StateFailure)
 	b := openDashboard(t, s, "")
 	b.listed("every task", `ids.length === 4`)
+
+	// The arrows move between the rows' links.
+	b.do(chromedp.Focus(rowSelector(prog, "a.id")), chromedp.KeyEvent(kb.ArrowDown))
+	if f := eval[string](b, `document.activeElement.closest('.row')?.dataset.id || ''`); f != bad {
+		t.Errorf("ArrowDown from the newest task's link focused %q, want the next task %s", f, bad)
+	}
+	b.do(chromedp.KeyEvent(kb.ArrowUp))
+	if f := eval[string](b, `document.activeElement.closest('.row')?.dataset.id || ''`); f != prog {
+		t.Errorf("ArrowUp came back to %q, want %s", f, prog)
+	}
 
 	// "/" focuses the search; an ID prefix finds the one task.
 	b.do(chromedp.KeyEvent("/"))

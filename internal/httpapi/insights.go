@@ -32,6 +32,9 @@ func (s *Server) nameCounts(w http.ResponseWriter, r *http.Request) {
 // ThroughputMinutes is how many minutes GET /v1/throughput covers.
 const ThroughputMinutes = 60
 
+// backfillWait bounds the first request's read of the log.
+const backfillWait = 2 * time.Second
+
 // ThroughputResponse is the body of GET /v1/throughput: the tasks that
 // ended in each of the last ThroughputMinutes minutes (oldest first, the
 // current minute last), by terminal state. A partial success counts as
@@ -39,8 +42,9 @@ const ThroughputMinutes = 60
 type ThroughputResponse struct {
 	Minutes []ThroughputMinute `json:"minutes"`
 	// Since is the time from which the counts are complete: the oldest
-	// entry of the event log when the server first counted, or the start
-	// of the hour, whichever is later. Minutes before it may be short.
+	// entry of the event log when the server first counted (if the log
+	// had been trimmed), or the start of the hour, whichever is later.
+	// Minutes before it may be short.
 	Since time.Time `json:"since"`
 }
 
@@ -73,27 +77,53 @@ type minuteCount struct {
 var terminalStates = [3]bgtask.State{bgtask.StateSuccess, bgtask.StateFailure, bgtask.StateCancelled}
 
 // start follows the log from its oldest entry, once (again after the
-// manager stopped a previous reader).
+// manager stopped a previous reader). It reads what the log holds before
+// it returns (for at most backfillWait), so that the first answer counts
+// the past hour as far as the log reaches back.
 func (t *throughput) start(m *bgtask.Manager) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.running {
+		t.mu.Unlock()
 		return
 	}
-	rd, err := m.Follow(context.Background(), &bgtask.SubscribeOpts{After: 1})
+	ctx := context.Background()
+	head, err := m.Store().ReadLog(ctx, 0, 1, 0)
 	if err != nil {
+		t.mu.Unlock()
+		return
+	}
+	rd, err := m.Follow(ctx, &bgtask.SubscribeOpts{After: 1})
+	if err != nil {
+		t.mu.Unlock()
 		return
 	}
 	t.running = true
 	t.since = time.Now()
+	if !head.Truncated {
+		t.since = time.Time{} // the log holds every event ever: nothing missed
+	}
+	t.mu.Unlock()
+	first := true
+	bctx, cancel := context.WithTimeout(ctx, backfillWait)
+	defer cancel()
+	for range 1 << 20 { // bounded: each round reads, or the wait ends
+		if rd.Pos() >= head.Head {
+			break
+		}
+		evs, err := rd.Next(bctx)
+		if err != nil {
+			break
+		}
+		t.add(evs, first && head.Truncated)
+		first = false
+	}
 	go func() {
-		first := true
 		for range 1 << 62 { // bounded by the manager's life: Next fails once it stops
 			evs, err := rd.Next(context.Background())
 			if err != nil {
 				break
 			}
-			t.add(evs, first)
+			t.add(evs, first && head.Truncated)
 			first = false
 		}
 		t.mu.Lock()

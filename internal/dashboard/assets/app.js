@@ -1125,9 +1125,25 @@ function renderDetail() {
     const ol = $('d-log');
     const k = Math.min(detail.logAdded, detail.log.length);
     detail.logAdded = 0;
-    const frag = document.createDocumentFragment();
-    for (let i = detail.log.length - k; i < detail.log.length; i++) frag.append(logItem(detail.log[i], false));
-    ol.append(frag);
+    for (let i = detail.log.length - k; i < detail.log.length; i++) {
+      const ev = detail.log[i];
+      const what = eventWhat(ev);
+      const last = ol.lastElementChild;
+      // Repeated identical updates (a parallel task's subtasks moving)
+      // fold into one line with a count.
+      if (ev.kind === 'updated' && last && last.dataset.kind === 'updated' && last.dataset.what === what) {
+        const n = (parseInt(last.dataset.n, 10) || 1) + 1;
+        last.dataset.n = String(n);
+        const when = last.querySelector('time');
+        when.textContent = fmtFull(ev.time);
+        when.dateTime = ev.time;
+        last.lastElementChild.textContent = `${what} (×${n})`;
+        continue;
+      }
+      const li = logItem(ev, false);
+      li.dataset.what = what;
+      ol.append(li);
+    }
     while (ol.childElementCount > MAX_TASK_LOG) ol.firstElementChild.remove();
     if (detail.more || ol.childElementCount >= MAX_TASK_LOG) text($('d-log-note'), `(the latest ${MAX_TASK_LOG})`);
   }
@@ -1410,6 +1426,18 @@ function wire() {
   $('d-cancel').addEventListener('click', cancelTask);
   $('d-retry').addEventListener('click', () => detail.rec && control(detail.rec, 'retry', 'Retrying the failed subtasks'));
   $('d-again').addEventListener('click', submitAgain);
+  // Up and down arrows move between the rows' links, drawing rows as needed.
+  rowsEl.addEventListener('keydown', (e) => {
+    if ((e.key !== 'ArrowDown' && e.key !== 'ArrowUp') || !e.target.closest('a.id')) return;
+    const j = view.indexOf(e.target.closest('.row').dataset.id) + (e.key === 'ArrowDown' ? 1 : -1);
+    if (j < 0 || j >= view.length) return;
+    e.preventDefault();
+    const top = j * rowHeight, room = scroller.clientHeight - HEAD_HEIGHT;
+    if (top < scroller.scrollTop) scroller.scrollTop = top;
+    else if (top + rowHeight > scroller.scrollTop + room) scroller.scrollTop = top + rowHeight - room;
+    renderList(Math.max(0, scroller.scrollTop - HEAD_HEIGHT), scroller.clientHeight);
+    rows.get(view[j])?.id.focus();
+  });
   document.addEventListener('keydown', (e) => {
     // "/" focuses the ID search, as in many list views.
     if (e.key === '/' && route.view === 'list' && !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement?.tagName || '')) {
