@@ -29,25 +29,59 @@ func (s *Store) ReadLog(ctx context.Context, after uint64, limit int, wait time.
 	case limit > maxLogPage:
 		limit = maxLogPage
 	}
-	res, err := s.run(ctx, "readlog", strconv.FormatUint(after, 10), strconv.Itoa(limit))
+	page, err := s.readLog(ctx, after, limit)
 	if err != nil {
 		return store.LogPage{}, err
-	}
-	l := list(res)
-	head, _ := l[0].(int64)
-	page := store.LogPage{Head: uint64(head), Truncated: str(l[1]) == "1"}
-	for _, e := range list(l[2]) {
-		entry := list(e)
-		ev, err := decodeEvent(str(entry[0]), list(entry[1]))
-		if err != nil {
-			return store.LogPage{}, err
-		}
-		page.Events = append(page.Events, ev)
 	}
 	if len(page.Events) > 0 || page.Truncated || wait <= 0 {
 		return page, nil
 	}
 	return s.waitLog(ctx, after, limit, wait, page)
+}
+
+// readLog reads the head and the entries after after in one MULTI/EXEC
+// (atomic, one round trip): plain GET and XRANGE, not a function call,
+// so that the entries go from the stream to the reply without passing
+// through Lua. A reader whose position is past the head (a Redis that
+// lost its data) reads from the start, in a second round trip.
+func (s *Store) readLog(ctx context.Context, after uint64, limit int) (store.LogPage, error) {
+	if s.closed.Load() {
+		return store.LogPage{}, store.ErrClosed
+	}
+	key := s.cfg.Prefix + "log"
+	var seq *redis.StringCmd
+	var xr *redis.XMessageSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		seq = p.Get(ctx, s.cfg.Prefix+"seq")
+		xr = p.XRangeN(ctx, key, "(0-"+strconv.FormatUint(after, 10), "+", int64(limit))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return store.LogPage{}, s.wrap(ctx, err)
+	}
+	if err := xr.Err(); err != nil {
+		return store.LogPage{}, s.wrap(ctx, err)
+	}
+	head, _ := strconv.ParseUint(seq.Val(), 10, 64)
+	page := store.LogPage{Head: head}
+	msgs := xr.Val()
+	if after > head {
+		page.Truncated = true
+		if msgs, err = s.rdb.XRangeN(ctx, key, "-", "+", int64(limit)).Result(); err != nil {
+			return store.LogPage{}, s.wrap(ctx, err)
+		}
+	}
+	for _, m := range msgs {
+		ev, err := decodeEvent(m.ID, flatten(m.Values))
+		if err != nil {
+			return store.LogPage{}, err
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if after < head && (len(page.Events) == 0 || page.Events[0].Seq != after+1) {
+		page.Truncated = true
+	}
+	return page, nil
 }
 
 // waitLog blocks until an entry after after is appended, wait passes or

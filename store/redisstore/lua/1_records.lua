@@ -169,8 +169,8 @@ local PLAIN = {n = true, s = true, a = true, m = true, o = true, i = true, f = t
 	u = true, st = true, fi = true, e = true, x = true, k = true, q = true, d = true, es = true}
 
 -- load returns the record id (nil if none), its fields joined, with
--- _old, what is stored (field -> value, pieces separate), _joined, the
--- stored values joined (what save compares with), and _raw, the stored
+-- _old, what is stored (field -> value, pieces separate), _joined (see
+-- below), and _raw, the stored
 -- hash as HGETALL returned it (what reply sends back, with _set, the
 -- writes since, after it).
 local function load(id)
@@ -199,8 +199,12 @@ local function load(id)
 		end
 		for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
 	end
+	-- _joined: the stored values of the fields that have pieces, joined
+	-- (save compares with it; the other fields' are in _old)
 	local joined = {}
-	for f, v in pairs(r) do joined[f] = v end
+	if parts then
+		for _, pt in ipairs(parts) do joined[pt[1]] = r[pt[1]] end
+	end
 	r._old, r._joined, r._raw, r._set = old, joined, flat, {}
 	return r
 end
@@ -232,11 +236,15 @@ local function save(r)
 	for _, f in ipairs(FIELDS) do
 		local v = r[f]
 		if empty(v) then v = nil else v = tostring(v) end
-		local was = joined[f]
+		local was = joined[f] or old[f]
 		if was == '' then was = nil end
 		if v ~= was then
 			if v == nil then
 				emptied[#emptied + 1] = {f, was}
+			elseif not CHUNKED[f] or (#v <= CHUNK and (not was or #was <= CHUNK)) then
+				-- one field, no pieces before or after
+				set[#set + 1] = f
+				set[#set + 1] = v
 			else
 				local want = {}
 				pieces(f, v, want)
@@ -253,7 +261,7 @@ local function save(r)
 					end
 				end
 			end
-			joined[f] = v
+			if CHUNKED[f] then joined[f] = v end
 		end
 	end
 	for _, e in ipairs(emptied) do

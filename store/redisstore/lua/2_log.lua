@@ -1,4 +1,5 @@
--- The event log: appending (emit), trimming, reading.
+-- The event log: appending (emit) and trimming (ReadLog reads it with
+-- plain commands, see log.go).
 
 -- emit appends the event of kind about r. A task event also sets r.es,
 -- which the caller's save then writes: emit comes before save.
@@ -111,23 +112,4 @@ local function finish(r, st)
 	emit(r, terminalkind(r))
 	save(r)
 	reindex(r, from)
-end
-
-
--- ReadLog: after, limit. Returns {head, truncated, entries}.
-local function readlog()
-	local after, limit = tonumber(ARGV[A]), tonumber(ARGV[A + 1])
-	local head = tonumber(redis.call('GET', KSEQ) or '0')
-	local entries
-	local truncated = 0
-	if after > head then
-		entries = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', limit)
-		truncated = 1
-	else
-		entries = redis.call('XRANGE', KLOG, '(0-' .. fmt(after), '+', 'COUNT', limit)
-		if after < head then
-			if #entries == 0 or entries[1][1] ~= '0-' .. fmt(after + 1) then truncated = 1 end
-		end
-	end
-	return {head, truncated, entries}
 end

@@ -3,7 +3,7 @@
 local OPS = {
 	insert = insert, claim = claim, recover = recover, renew = renew, update = update,
 	release = release, finish = finishall, cancel = cancel, retry = retry,
-	deletefinished = deletefinished, get = get, list = list, counts = counts, countsbyname = countsbyname, readlog = readlog,
+	deletefinished = deletefinished, get = get, list = list, counts = counts, countsbyname = countsbyname,
 	announce = announce, withdraw = withdraw, servers = servers,
 }
 
