@@ -113,6 +113,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err := checkListen(f); err != nil {
 		return err
 	}
+	warnTokenFile(logger, f.tokenFile)
 	if f.maxConns < 1 {
 		return fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConns)
 	}

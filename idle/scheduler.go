@@ -339,7 +339,8 @@ func (s *Scheduler) busy() bool {
 }
 
 // Start starts the scheduler's goroutine. Calling it on a started
-// Scheduler does nothing. Cancelling ctx is a hard stop, obeyed at once:
+// Scheduler does nothing; calling it while a stopping one still runs a
+// callback returns an error (call Stop, which waits for it, first). Cancelling ctx is a hard stop, obeyed at once:
 // no callback starts after ctx ends — not one already runnable, not one
 // whose timeout expired, not one a callback requested just after the
 // cancel — and the running callback's TimeRemaining drops to 0; the
@@ -354,8 +355,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		case <-s.run.done: // stopped by its context: clean up and start again
 			s.cleanupLocked()
 		default:
-			if s.run.halt.Load() {
-				return errors.New("idle: Start while Stop is in progress")
+			if s.run.stopped() { // its goroutine exits after the running callback
+				return errors.New("idle: Start while the scheduler is stopping (Stop called or Start's context ended) and a callback still runs")
 			}
 			return nil
 		}
