@@ -75,7 +75,7 @@ scheduling benchmark.`,
 	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, "measured tasks in the latency scenario")
 	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, "tasks run through in the rss scenario")
 	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, "clients reading /v1/events in the drain-sse scenario")
-	fl.DurationVar(&f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
+	durationVar(fl, &f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
 	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario; the summary reports the median")
 	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
 	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store")

@@ -55,11 +55,11 @@ per callback. See docs/idle.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&cfg.Duration, "duration", idlebench.DefaultDuration, "measured time per mode")
-	fl.DurationVar(&cfg.Segment, "segment", idlebench.DefaultSegment, "how long the server stays in one mode before switching to the next")
+	durationVar(fl, &cfg.Duration, "duration", idlebench.DefaultDuration, "measured time per mode")
+	durationVar(fl, &cfg.Segment, "segment", idlebench.DefaultSegment, "how long the server stays in one mode before switching to the next")
 	fl.Float64Var(&cfg.Load, "load", idlebench.DefaultLoad, "offered load as a fraction of the measured capacity")
-	fl.DurationVar(&cfg.Work, "work", idlebench.DefaultWork, "CPU time per request")
-	fl.DurationVar(&cfg.Unit, "unit", idlebench.DefaultUnit, "CPU time per unit of idle work")
+	durationVar(fl, &cfg.Work, "work", idlebench.DefaultWork, "CPU time per request")
+	durationVar(fl, &cfg.Unit, "unit", idlebench.DefaultUnit, "CPU time per unit of idle work")
 	fl.StringVar(&cfg.Strategy, "strategy", idlebench.DefaultStrategy, "idle strategy: "+strings.Join(idlebench.StrategyNames(), ", "))
 	fl.StringVar(&cfg.Compare, "compare", "", "a second strategy to run in mode c instead of plain goroutines (same run, same neighbours)")
 	fl.BoolVar(&cfg.InProcess, "in-process", false, "run the load generator in this process")

@@ -12,6 +12,11 @@
 //		os.Exit(cli.Main(reg))
 //	}
 //
+// A program that wants its own name and version in --help, in error
+// messages and in `version` / `--version` calls MainWith instead:
+//
+//	os.Exit(cli.MainWith(&cli.Config{Registry: reg, Name: "myprog", Version: "v1.2.0"}))
+//
 // Task names are looked up in the application's registry first, then in
 // the built-in tasks (package tasks), then, in a binary built with the
 // testtasks tag, in the test-only tasks.
@@ -47,6 +52,13 @@ type Config struct {
 	Stderr io.Writer
 	// Getenv reads the environment. nil: os.Getenv.
 	Getenv func(string) string
+	// Name is the program's name in usage lines, help texts and the
+	// prefix of diagnostics ("NAME: ..."). "": "bgtask".
+	Name string
+	// Version is the program's version, printed by `NAME version` and
+	// `NAME --version` with the bgtask version it embeds. "": bgtask's
+	// own version (see Version).
+	Version string
 
 	// ownProcess is set by Main only: task mode may then redirect file
 	// descriptors and handle SIGINT/SIGTERM for the whole process.
@@ -59,14 +71,19 @@ type Config struct {
 // redirected at the file-descriptor level, and SIGINT/SIGTERM end a task
 // run cleanly (exit 130/143, workspace removed).
 func Main(app *bgtask.Registry) int {
-	cfg := &Config{
-		Registry:   app,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		Getenv:     os.Getenv,
-		ownProcess: true,
+	return MainWith(&Config{Registry: app})
+}
+
+// MainWith is Main with a Config: the application's registry, name and
+// version. Its streams and environment default to the process's (nil
+// fields), and it owns the process as Main does. cfg may be nil.
+func MainWith(cfg *Config) int {
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
 	}
-	return Run(context.Background(), os.Args[1:], cfg)
+	c.ownProcess = true
+	return Run(context.Background(), os.Args[1:], &c)
 }
 
 // Run runs the command line args (without the program name) and returns

@@ -152,6 +152,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"tasks", "extra"}, "unknown command"},
 		{[]string{"--backgroundtask"}, "missing task name"},
 		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
+		{[]string{"bench", "idle", "--compare", "nope"}, `Config.Compare "nope" is not one of`},
 		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

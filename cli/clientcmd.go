@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -59,12 +57,12 @@ func (inv *invocation) client(f *clientFlags) (*client.Client, error) {
 // (bgtask.ExitNotFound), anything else 1 with a one-line message.
 func (inv *invocation) apiError(err error) error {
 	if client.IsNotFound(err) {
-		fmt.Fprintf(inv.stderr, "bgtask: %v\n", err)
+		inv.diag("%v", err)
 		return exitStatus(bgtask.ExitNotFound)
 	}
 	var ce *client.Error
 	if errors.As(err, &ce) {
-		fmt.Fprintf(inv.stderr, "bgtask: %v\n", err)
+		inv.diag("%v", err)
 		return exitStatus(bgtask.ExitFailure)
 	}
 	return err
@@ -90,14 +88,4 @@ func taskExit(info *bgtask.TaskInfo) int {
 		return *info.ExitCode
 	}
 	return bgtask.ExitException
-}
-
-// isTerminal reports whether w is a terminal (for the live progress bar).
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

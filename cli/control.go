@@ -36,7 +36,7 @@ func (inv *invocation) controlCmd(use, short, done string, op func(*client.Clien
 				return inv.apiError(err)
 			}
 			if f.json {
-				return inv.printJSON(info)
+				return inv.printJSON(localInfo(info))
 			}
 			fmt.Fprintf(inv.stdout, "%s: %s (%s)\n", info.ID, done, info.State)
 			return nil

@@ -47,6 +47,8 @@ func (g *globalFlags) register(_ *pflag.FlagSet, _ func(string) string) {}
 // invocation is one execution of the command line: the streams, the
 // environment and the registries the commands share.
 type invocation struct {
+	name    string // the program's name: "bgtask" or Config.Name
+	version string // Config.Version ("": bgtask's)
 	stdout  io.Writer
 	stderr  io.Writer
 	getenv  func(string) string
@@ -67,6 +69,8 @@ func newInvocation(cfg *Config) *invocation {
 		cfg = &Config{}
 	}
 	inv := &invocation{
+		name:    cfg.Name,
+		version: cfg.Version,
 		stdout:  cfg.Stdout,
 		stderr:  cfg.Stderr,
 		getenv:  cfg.Getenv,
@@ -74,6 +78,9 @@ func newInvocation(cfg *Config) *invocation {
 		app:     cfg.Registry,
 		builtin: tasks.Builtin(),
 		test:    testtasks.Registry(),
+	}
+	if inv.name == "" {
+		inv.name = "bgtask"
 	}
 	if inv.stdout == nil {
 		inv.stdout = os.Stdout
@@ -96,7 +103,9 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 
 // execute builds the command tree, runs args and maps the result to an
 // exit code: an exitStatus is passed through; any other error is printed
-// as one line and exits 1 (bgtask.ExitFailure).
+// as one line, "NAME: message", and exits 1 (bgtask.ExitFailure). Only a
+// usage error (a mistake in the command line: unknown command or flag,
+// bad flag value, wrong arguments) adds "(see --help)".
 func (inv *invocation) execute(ctx context.Context, args []string) int {
 	root := inv.newRoot()
 	root.SetArgs(rewriteBackgroundTask(args, root))
@@ -108,30 +117,80 @@ func (inv *invocation) execute(ctx context.Context, args []string) int {
 	case errors.As(err, &st):
 		return int(st)
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	hint := " (see --help)"
-	var nu notUsage
-	if errors.As(err, &nu) {
-		hint = ""
+	hint := ""
+	if isUsage(err) {
+		hint = " (see --help)"
 	}
-	fmt.Fprintf(inv.stderr, "bgtask: %s%s\n", msg, hint)
+	inv.diag("%s%s", err, hint)
 	return bgtask.ExitFailure
 }
 
-// notUsage marks an error that is no mistake in the command line: execute
-// prints it without pointing to --help.
+// diag writes one diagnostic line on stderr: "NAME: message". Newlines in
+// the message become spaces, and the "bgtask: " prefixes of the library's
+// own errors are dropped, so that no line says "bgtask: ...: bgtask: ...".
+func (inv *invocation) diag(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n", " "), "bgtask: ", "")
+	fmt.Fprintf(inv.stderr, "%s: %s\n", inv.name, msg)
+}
+
+// usageError marks a mistake in the command line: execute adds
+// "(see --help)".
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error {
+	return usageError{fmt.Errorf(format, a...)}
+}
+
+// isUsage reports whether err is a usage error: marked as one, or cobra's
+// unknown command (which no hook can mark).
+func isUsage(err error) bool {
+	var nu notUsage
+	if errors.As(err, &nu) {
+		return false
+	}
+	var ue usageError
+	return errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ")
+}
+
+// notUsage marks an error that is no mistake in the command line even if
+// it would look like one: execute prints it without pointing to --help.
 type notUsage struct{ error }
 
 func (e notUsage) Unwrap() error { return e.error }
 
-func (inv *invocation) newRoot() *cobra.Command {
-	root := &cobra.Command{
-		Use:   "bgtask",
-		Short: "Run background tasks: headless task mode, task manager, idle scheduling",
-		Long: `bgtask runs background work for Go programs.
+// markUsage makes the argument checks of cmd and its subcommands return
+// usage errors.
+func markUsage(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		markUsage(sub)
+	}
+}
 
-Task mode:  bgtask run NAME [ARG...]   (or: bgtask --backgroundtask NAME [ARG...])
-            runs one task headless and exits with its exit code.`,
+func (inv *invocation) newRoot() *cobra.Command {
+	n := inv.name
+	root := &cobra.Command{
+		Use:   n,
+		Short: "Run background tasks: headless task mode, task manager, idle scheduling",
+		Long: n + ` runs background work: one registry of tasks, three ways to run them.
+
+Task mode:     ` + n + ` run NAME [ARG...]   (or: ` + n + ` --backgroundtask NAME [ARG...])
+               runs one task headless and exits with its exit code.
+Task manager:  ` + n + ` serve [--demo] runs the server (HTTP API, dashboard);
+               submit, watch, status, list, cancel, retry talk to it.
+Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
+		Version:           inv.versionLine(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
@@ -139,12 +198,14 @@ Task mode:  bgtask run NAME [ARG...]   (or: bgtask --backgroundtask NAME [ARG...
 	root.SetOut(inv.stdout)
 	root.SetErr(inv.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%s: %w", c.Name(), err)
+		return usageError{fmt.Errorf("%s: %w", c.Name(), err)}
 	})
+	root.SetVersionTemplate("{{.Version}}\n")
 	inv.global.register(root.PersistentFlags(), inv.getenv)
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(inv))
 	}
+	markUsage(root)
 	return root
 }
 

@@ -52,7 +52,7 @@ func newRunCmd(inv *invocation) *cobra.Command {
 		Long:  runLong,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return errors.New("run: missing task name")
+				return usageError{errors.New("run: missing task name")}
 			}
 			return nil
 		},
@@ -63,6 +63,7 @@ func newRunCmd(inv *invocation) *cobra.Command {
 				Registry:   inv.registry,
 				Stderr:     inv.stderr,
 				Getenv:     inv.getenv,
+				Name:       inv.name,
 				OwnProcess: inv.own,
 			}
 			run := inv.runTask

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -95,12 +94,12 @@ other origins. See docs/security.md.`,
 	fl.IntVar(&f.maxConns, "max-connections", httpapi.DefaultMaxConnections, "connections served at once; more wait to be accepted")
 	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
 	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once; more wait ONGOING")
-	fl.DurationVar(&f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
+	durationVar(fl, &f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept")
+	durationVar(fl, &f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags (comma-separated)")
-	fl.DurationVar(&f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for")
-	fl.DurationVar(&f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over")
+	durationVar(fl, &f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for")
+	durationVar(fl, &f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -114,6 +113,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err := checkListen(f); err != nil {
 		return err
 	}
+	warnTokenFile(logger, f.tokenFile)
 	if f.maxConns < 1 {
 		return fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConns)
 	}
@@ -180,11 +180,11 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "store", where, "server_id", m.ServerID(), "demo", f.demo)
-	fmt.Fprintf(inv.stderr, "bgtask: serving on http://%s (data in %s)\n", ln.Addr(), where)
+	inv.diag("serving on http://%s (data in %s, pid %d)", ln.Addr(), where, os.Getpid())
 
 	sig := make(chan os.Signal, 1)
 	if inv.own {
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+		signal.Notify(sig, serveSignals...)
 		defer signal.Stop(sig)
 	}
 	var serveErr error
@@ -194,7 +194,7 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case s := <-sig:
-			if s == syscall.SIGUSR1 {
+			if backupSignal != nil && s == backupSignal {
 				backupStore(st, logger)
 				continue
 			}

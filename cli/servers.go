@@ -27,6 +27,10 @@ func newServersCmd(inv *invocation) *cobra.Command {
 				return inv.apiError(err)
 			}
 			if f.json {
+				for i := range servers {
+					servers[i].StartedAt = servers[i].StartedAt.Local()
+					servers[i].SeenAt = servers[i].SeenAt.Local()
+				}
 				return inv.printJSON(map[string]any{"servers": servers})
 			}
 			inv.printServers(servers)

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 )
@@ -58,4 +59,14 @@ func checkToken(tok, from string, loopback bool, given bool) error {
 		return fmt.Errorf("%s: a token of %d characters is too short for a non-loopback address: want at least %d (e.g. openssl rand -hex 16)", from, len(tok), MinTokenLength)
 	}
 	return nil
+}
+
+// warnTokenFile warns when the token file can be read by other users.
+func warnTokenFile(logger *slog.Logger, path string) {
+	if path == "" {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the token file is readable by other users: chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +26,7 @@ func newStatusCmd(inv *invocation) *cobra.Command {
 				return inv.apiError(err)
 			}
 			if f.json {
-				return inv.printJSON(info)
+				return inv.printJSON(localInfo(info))
 			}
 			inv.printStatus(info)
 			return nil
@@ -49,12 +48,15 @@ func (inv *invocation) printStatus(info *bgtask.TaskInfo) {
 	if info.Owner != "" {
 		row("owner", info.Owner)
 	}
-	row("created", info.CreatedAt.Format(time.RFC3339))
+	if info.Timeout > 0 {
+		row("timeout", info.Timeout.String())
+	}
+	row("created", formatTime(info.CreatedAt))
 	if info.StartedAt != nil {
-		row("started", info.StartedAt.Format(time.RFC3339))
+		row("started", formatTime(*info.StartedAt))
 	}
 	if info.FinishedAt != nil {
-		row("finished", info.FinishedAt.Format(time.RFC3339))
+		row("finished", formatTime(*info.FinishedAt))
 	}
 	if info.ExitCode != nil {
 		row("exit code", fmt.Sprint(*info.ExitCode))
@@ -107,7 +109,7 @@ func newListCmd(inv *invocation) *cobra.Command {
 			if f.state != "" {
 				st, err := bgtask.ParseState(strings.ToUpper(f.state))
 				if err != nil {
-					return fmt.Errorf("--state: %w", err)
+					return usagef("list: --state %q: want ONGOING, SUCCESS, FAILURE or CANCELLED", f.state)
 				}
 				opts.State = st
 			}
@@ -116,7 +118,7 @@ func newListCmd(inv *invocation) *cobra.Command {
 				return inv.apiError(err)
 			}
 			if f.json {
-				return inv.printJSON(res)
+				return inv.printJSON(localList(res))
 			}
 			inv.printList(res)
 			return nil
@@ -137,11 +139,11 @@ func (inv *invocation) printList(res *bgtask.ListResult) {
 	for _, t := range res.Tasks {
 		prog := fmt.Sprintf("%g/%g", t.Progress.Current, t.Progress.Total)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Name, t.State, prog, t.Attempt,
-			t.CreatedAt.Local().Format("2006-01-02 15:04:05"), oneLine(t.Error, 60))
+			formatTime(t.CreatedAt), oneLine(t.Error, 60))
 	}
 	w.Flush()
 	if res.NextCursor != "" {
-		fmt.Fprintf(inv.stderr, "more: --cursor %s\n", res.NextCursor)
+		fmt.Fprintf(inv.stderr, "more: %s list --cursor %s\n", inv.name, res.NextCursor)
 	}
 }
 

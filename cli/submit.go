@@ -2,10 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bgtask/bgtask/internal/duration"
 	"github.com/bgtask/bgtask/internal/httpapi"
 )
 
@@ -14,8 +14,8 @@ type submitFlags struct {
 	wait        bool
 	key         string
 	priority    string
-	timeout     time.Duration
-	idleTimeout time.Duration
+	timeout     duration.Value
+	idleTimeout duration.Value
 }
 
 func newSubmitCmd(inv *invocation) *cobra.Command {
@@ -28,7 +28,9 @@ belongs to the task, flags included.
 
 With --wait it follows the task like watch and exits 0 on SUCCESS, 5 on
 CANCELLED and the task's exit code on FAILURE (3 exception, 4 timeout, or the
-task's own code).`,
+task's own code). Ctrl-C stops following (exit 130); the task keeps running.
+
+Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return inv.submit(cmd, &f, args[0], args[1:])
@@ -40,8 +42,8 @@ task's own code).`,
 	fl.BoolVar(&f.wait, "wait", false, "follow the task until it ends; the exit code tells how it ended")
 	fl.StringVar(&f.key, "idempotency-key", "", "submitting the same key again returns the same task")
 	fl.StringVar(&f.priority, "priority", "", "normal or idle (default: the definition's)")
-	fl.DurationVar(&f.timeout, "timeout", 0, "timeout of one run (default: the definition's, else the server's)")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 0, "idle-priority tasks: longest wait for an idle period")
+	fl.Var(&f.timeout, "timeout", "timeout of one run, e.g. 90s or 90 (default: the definition's, else the server's)")
+	fl.Var(&f.idleTimeout, "idle-timeout", "idle-priority tasks: longest wait for an idle period")
 	return cmd
 }
 
@@ -51,11 +53,11 @@ func (inv *invocation) submit(cmd *cobra.Command, f *submitFlags, name string, a
 		return err
 	}
 	req := httpapi.SubmitRequest{Name: name, Args: args, IdempotencyKey: f.key, Priority: f.priority}
-	if f.timeout > 0 {
-		req.Timeout = f.timeout.String()
+	if f.timeout.D > 0 {
+		req.Timeout = f.timeout.D.String()
 	}
-	if f.idleTimeout > 0 {
-		req.IdleTimeout = f.idleTimeout.String()
+	if f.idleTimeout.D > 0 {
+		req.IdleTimeout = f.idleTimeout.D.String()
 	}
 	info, err := c.Submit(cmd.Context(), req)
 	if err != nil {
@@ -63,7 +65,7 @@ func (inv *invocation) submit(cmd *cobra.Command, f *submitFlags, name string, a
 	}
 	if !f.wait {
 		if f.json {
-			return inv.printJSON(info)
+			return inv.printJSON(localInfo(info))
 		}
 		fmt.Fprintln(inv.stdout, info.ID)
 		return nil

@@ -20,14 +20,31 @@ const modulePath = "github.com/bgtask/bgtask"
 func newVersionCmd(inv *invocation) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the bgtask version",
+		Short: "Print the version (also: --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(inv.stdout, "bgtask %s (%s %s/%s)\n",
-				version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(inv.stdout, inv.versionLine())
 			return err
 		},
 	}
+}
+
+// versionLine is what `version` and `--version` print:
+//
+//	bgtask v1.2.3 (go1.26.0 linux/amd64)
+//	myprog v0.4.0 (bgtask v1.2.3, go1.26.0 linux/amd64)
+//
+// the second for a program with its own Config.Name or Config.Version.
+func (inv *invocation) versionLine() string {
+	platform := fmt.Sprintf("%s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if inv.name == "bgtask" && inv.version == "" {
+		return fmt.Sprintf("bgtask %s (%s)", version(), platform)
+	}
+	own := inv.version
+	if own == "" {
+		own = "(unknown)"
+	}
+	return fmt.Sprintf("%s %s (bgtask %s, %s)", inv.name, own, version(), platform)
 }
 
 // version resolves Version: the link-time value, else the bgtask module's

@@ -5,14 +5,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/client"
 )
+
+// ExitInterrupted is the exit code of `watch` and `submit --wait` stopped
+// by Ctrl-C (128 + SIGINT); the task keeps running on the server.
+const ExitInterrupted = 130
 
 func newWatchCmd(inv *invocation) *cobra.Command {
 	var f clientFlags
@@ -21,8 +31,10 @@ func newWatchCmd(inv *invocation) *cobra.Command {
 		Short: "Follow a task live: a progress bar on a terminal, one line per event otherwise",
 		Long: `watch follows a task's events until it ends: on a terminal a live progress bar
 with the message and an ETA, when piped one line per event (--json: one JSON
-object per line). It exits 0 on SUCCESS, 5 on CANCELLED and the task's exit
-code on FAILURE.`,
+object per line, see docs/cli.md). It exits 0 on SUCCESS, 5 on CANCELLED and
+the task's exit code on FAILURE, as soon as it has seen the task's end, even
+if the server goes away right after. Ctrl-C stops watching (exit 130); the
+task keeps running.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := inv.client(&f)
@@ -36,81 +48,255 @@ code on FAILURE.`,
 	return cmd
 }
 
-// watchTask follows a task to its end and exits with taskExit.
+// watchTask follows a task to its end and exits with taskExit. The
+// outcome is the one the task's terminal event (or a state event showing
+// it finished) carries: once seen, the stream is left and the server is
+// not asked again, so a server that stops right after the task ends does
+// not turn a success into an error.
 func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id string, jsonOut bool) error {
-	r := &renderer{w: inv.stdout, tty: !jsonOut && isTerminal(inv.stdout), json: jsonOut, now: time.Now}
-	if err := c.Follow(ctx, id, r.render); err != nil {
-		return inv.apiError(err)
+	if inv.own {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
 	}
-	info, err := c.Get(ctx, id)
+	r := newRenderer(inv.stdout, jsonOut)
+	err := c.Follow(ctx, id, r.render)
+	if r.end != nil {
+		r.finish()
+		if code := r.end.exitCode(); code != 0 {
+			return exitStatus(code)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		r.interrupt()
+		inv.diag("stopped watching; task %s keeps running on the server (follow it: %s watch %s; cancel it: %s cancel %s)",
+			id, inv.name, id, inv.name, id)
+		return exitStatus(ExitInterrupted)
+	}
 	if err != nil {
-		return inv.apiError(err)
+		r.interrupt()
+		return inv.apiError(fmt.Errorf("%w (task %s: follow it again with `%s watch %s`)", err, id, inv.name, id))
 	}
-	r.finish(info)
-	if code := taskExit(info); code != 0 {
-		return exitStatus(code)
+	// The server closed the stream before the task ended (it is shutting
+	// down): the outcome is not known.
+	r.interrupt()
+	inv.diag("the server closed the stream before task %s ended (follow it again with `%s watch %s`)", id, inv.name, id)
+	return exitStatus(bgtask.ExitFailure)
+}
+
+// outcome is how a task ended, as its terminal event or record says.
+type outcome struct {
+	id, name string
+	state    bgtask.State
+	exit     *int
+	err      string
+	// failed maps the keys of failed subtasks to their errors; subtasks is
+	// the number of subtasks (0: not a parallel task, or unknown).
+	failed   map[string]string
+	subtasks int
+}
+
+func (o *outcome) exitCode() int {
+	return taskExit(&bgtask.TaskInfo{State: o.state, ExitCode: o.exit})
+}
+
+// outcomeOfInfo reads a finished task's record.
+func outcomeOfInfo(info *bgtask.TaskInfo) *outcome {
+	o := &outcome{id: info.ID, name: info.Name, state: info.State, exit: info.ExitCode, err: info.Error, subtasks: len(info.Subtasks)}
+	for _, s := range info.Subtasks {
+		if s.State == bgtask.StateFailure {
+			if o.failed == nil {
+				o.failed = map[string]string{}
+			}
+			o.failed[s.Key] = s.Error
+		}
 	}
-	return nil
+	return o
+}
+
+// outcomeOfEvent reads a terminal event.
+func outcomeOfEvent(ev *bgtask.Event) *outcome {
+	o := &outcome{id: ev.TaskID, name: ev.Name, state: ev.State, exit: ev.ExitCode, err: ev.Error, failed: ev.SubtaskErrors}
+	if len(ev.SubtaskErrors) > 0 && ev.Progress.Total > 0 {
+		o.subtasks = int(ev.Progress.Total)
+	}
+	if o.state == "" || !o.state.Terminal() {
+		switch ev.Kind {
+		case bgtask.EventDone, bgtask.EventPartialSuccess:
+			o.state = bgtask.StateSuccess
+		case bgtask.EventFailed:
+			o.state = bgtask.StateFailure
+		case bgtask.EventCancelled:
+			o.state = bgtask.StateCancelled
+		}
+	}
+	return o
 }
 
 // renderer draws a task's stream: a bar redrawn in place on a terminal,
-// plain lines otherwise.
+// plain lines otherwise, or JSON lines.
 type renderer struct {
-	w    io.Writer
-	tty  bool
-	json bool
-	now  func() time.Time
+	w     io.Writer
+	tty   bool
+	json  bool
+	now   func() time.Time
+	width func() int // the terminal's columns
 
 	name      string
 	prog      bgtask.ProgressInfo
+	failed    int       // subtasks seen failed
 	rateStart time.Time // when progress was first seen above 0
 	rateFrom  float64
 	drawn     bool
+	end       *outcome // set by the terminal event
 }
 
-func (r *renderer) render(se client.StreamEvent) bool {
-	if r.json {
-		_ = json.NewEncoder(r.w).Encode(map[string]any{"event": se.Kind, "id": se.ID, "task": se.Task, "data": se.Event})
-		return true
+func newRenderer(w io.Writer, jsonOut bool) *renderer {
+	r := &renderer{w: w, json: jsonOut, now: time.Now}
+	if f, ok := w.(*os.File); ok && !jsonOut && term.IsTerminal(int(f.Fd())) {
+		r.tty = true
+		r.width = func() int { return termWidth(f) }
 	}
+	return r
+}
+
+// termWidth is f's width in columns: the terminal's, else $COLUMNS, else
+// 80.
+func termWidth(f *os.File) int {
+	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+		return w
+	}
+	if w, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && w > 0 {
+		return w
+	}
+	return 80
+}
+
+// render handles one stream event; it returns false once the task has
+// ended, which ends the stream.
+func (r *renderer) render(se client.StreamEvent) bool {
 	kind, state, msg := se.Kind, "", ""
 	switch {
 	case se.Task != nil:
 		r.name, r.prog, state = se.Task.Name, se.Task.Progress, string(se.Task.State)
+		r.failed = 0
+		for _, s := range se.Task.Subtasks {
+			if s.State == bgtask.StateFailure {
+				r.failed++
+			}
+		}
+		if se.Task.State.Terminal() {
+			r.end = outcomeOfInfo(se.Task)
+		}
 	case se.Event != nil:
 		r.name, r.prog, state = se.Event.Name, se.Event.Progress, string(se.Event.State)
 		msg = se.Event.Error
+		if n := len(se.Event.SubtaskErrors); n > 0 {
+			r.failed = n
+		}
+		if se.Event.Kind.Terminal() {
+			r.end = outcomeOfEvent(se.Event)
+		}
 	}
 	if r.rateStart.IsZero() && r.prog.Current > 0 {
 		r.rateStart, r.rateFrom = r.now(), r.prog.Current
 	}
-	if r.tty {
+	switch {
+	case r.json:
+		r.writeJSON(se)
+	case r.tty:
 		r.draw()
-		return true
+	default:
+		line := fmt.Sprintf("%s %-15s %-9s %s", formatTime(r.now()), kind, state, progressText(r.prog))
+		if msg != "" {
+			line += " error: " + msg
+		}
+		fmt.Fprintln(r.w, oneLine(line, 4000))
 	}
-	line := fmt.Sprintf("%s %-15s %-9s %s", r.now().Format("15:04:05"), kind, state, progressText(r.prog))
-	if msg != "" {
-		line += " error: " + msg
-	}
-	fmt.Fprintln(r.w, line)
-	return true
+	return r.end == nil
 }
 
-// draw redraws the bar line: name [=====>    ] 45/120 37% ETA 12s message
+// WatchLine is one line of `watch --json` and `submit --wait --json`: one
+// event of the task's stream (the server-sent event's fields). Event is
+// "state" for the task's record, which comes first (Data is then a task
+// record, as `status --json` prints it), else the event's kind: started,
+// updated, done, failed, cancelled, partial_success (Data is then an
+// event). ID is the stream position (the SSE id, "" if none). Times are
+// RFC 3339 in the local time zone.
+type WatchLine struct {
+	Event string `json:"event"`
+	ID    string `json:"id"`
+	Data  any    `json:"data"`
+}
+
+func (r *renderer) writeJSON(se client.StreamEvent) {
+	line := WatchLine{Event: se.Kind, ID: se.ID}
+	switch {
+	case se.Task != nil:
+		line.Data = localInfo(se.Task)
+	case se.Event != nil:
+		ev := *se.Event
+		ev.Time = ev.Time.Local()
+		line.Data = &ev
+	}
+	_ = json.NewEncoder(r.w).Encode(line)
+}
+
+// draw redraws the bar line in place, fitted to the terminal's width:
+//
+//	name [=====>    ] 45/120 37% ETA 12s message
+//
+// The line is cut to width-1 columns so that it never wraps (a wrapped
+// line cannot be redrawn in place).
 func (r *renderer) draw() {
-	const width = 30
+	const maxBar = 30
+	avail := r.width() - 1
 	frac := 0.0
 	if r.prog.Total > 0 {
 		frac = min(max(r.prog.Current/r.prog.Total, 0), 1)
 	}
-	filled := int(frac * width)
-	bar := strings.Repeat("=", filled)
-	if filled < width {
-		bar += ">" + strings.Repeat(" ", width-filled-1)
+	counts := fmt.Sprintf("%g/%g %3.0f%% %s", r.prog.Current, r.prog.Total, 100*frac, r.eta())
+	if r.failed > 0 {
+		counts += fmt.Sprintf(" (%d failed)", r.failed)
 	}
-	line := fmt.Sprintf("%s [%s] %g/%g %3.0f%% %s %s", r.name, bar, r.prog.Current, r.prog.Total, 100*frac, r.eta(), r.prog.Message)
-	fmt.Fprintf(r.w, "\r\x1b[2K%s", oneLine(line, 200))
+	head := r.name + " "
+	// The bar gets what the name and counts leave, up to maxBar; below 5
+	// columns it is left out.
+	barW := min(maxBar, avail-utf8.RuneCountInString(head)-len(counts)-3)
+	line := head
+	if barW >= 5 {
+		filled := int(frac * float64(barW))
+		bar := strings.Repeat("=", filled)
+		if filled < barW {
+			bar += ">" + strings.Repeat(" ", barW-filled-1)
+		}
+		line += "[" + bar + "] "
+	}
+	line += counts
+	if r.prog.Message != "" {
+		line += " " + r.prog.Message
+	}
+	fmt.Fprintf(r.w, "\r\x1b[2K%s", fit(line, avail))
 	r.drawn = true
+}
+
+// fit makes s one line of at most n runes, ending in "…" when cut.
+func fit(s string, n int) string {
+	s = strings.Map(func(c rune) rune {
+		if c == '\n' || c == '\r' || c == '\t' {
+			return ' '
+		}
+		return c
+	}, s)
+	if n < 1 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	rs := []rune(s)
+	return string(rs[:n-1]) + "…"
 }
 
 // eta extrapolates the rate since progress was first seen.
@@ -124,20 +310,47 @@ func (r *renderer) eta() string {
 	return "ETA " + left.Round(time.Second).String()
 }
 
-// finish prints how the task ended.
-func (r *renderer) finish(info *bgtask.TaskInfo) {
+// interrupt ends a drawn bar's line before a diagnostic.
+func (r *renderer) interrupt() {
+	if r.drawn {
+		fmt.Fprintln(r.w)
+		r.drawn = false
+	}
+}
+
+// finish prints how the task ended:
+//
+//	ID SUCCESS
+//	ID SUCCESS, partial: 1 of 6 subtasks failed
+//	  subtask shard-4: error
+//	ID FAILURE (exit 3): error
+func (r *renderer) finish() {
 	if r.json {
 		return
 	}
-	if r.drawn {
-		fmt.Fprintln(r.w)
+	r.interrupt()
+	o := r.end
+	line := fmt.Sprintf("%s %s", o.id, o.state)
+	if o.state == bgtask.StateSuccess && len(o.failed) > 0 {
+		of := ""
+		if o.subtasks > 0 {
+			of = fmt.Sprintf(" of %d", o.subtasks)
+		}
+		line += fmt.Sprintf(", partial: %d%s subtasks failed", len(o.failed), of)
 	}
-	line := fmt.Sprintf("%s %s", info.ID, info.State)
-	if info.ExitCode != nil {
-		line += fmt.Sprintf(" (exit %d)", *info.ExitCode)
+	if o.exit != nil && o.state != bgtask.StateSuccess {
+		line += fmt.Sprintf(" (exit %d)", *o.exit)
 	}
-	if info.Error != "" {
-		line += ": " + info.Error
+	if o.err != "" {
+		line += ": " + o.err
 	}
-	fmt.Fprintln(r.w, line)
+	fmt.Fprintln(r.w, oneLine(line, 4000))
+	keys := make([]string, 0, len(o.failed))
+	for k := range o.failed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintln(r.w, oneLine(fmt.Sprintf("  subtask %s: %s", k, o.failed[k]), 4000))
+	}
 }

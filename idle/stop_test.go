@@ -107,3 +107,41 @@ func TestStopEndsRunningCallbacksDeadline(t *testing.T) {
 		t.Fatal("TimeRemaining() stayed above 0 while Stop waited for the callback")
 	}
 }
+
+// Start while a cancelled run still runs its callback is refused rather
+// than mistaken for "already running" (which left the scheduler stopped);
+// after Stop it starts again.
+func TestStartWhileCancelledRunFinishes(t *testing.T) {
+	t.Parallel()
+	s, err := idle.New(&idle.Config{Sources: []idle.LoadSource{idle.NewCounter(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	s.Request(func(idle.Deadline) { close(started); <-release }, nil)
+	<-started
+	cancel()
+	if err := s.Start(context.Background()); err == nil {
+		t.Fatal("Start while the cancelled run's callback runs = nil, want an error")
+	}
+	close(release)
+	bg := context.Background()
+	if err := s.Stop(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(bg)
+	ran := make(chan struct{})
+	s.Request(func(idle.Deadline) { close(ran) }, nil)
+	select {
+	case <-ran:
+	case <-time.After(failsafe):
+		t.Fatal("no callback ran after the restart")
+	}
+}

@@ -1,12 +1,13 @@
 // Command app is a user's own program that packages its tasks at build
-// time: it builds its registry and hands it to cli.Main, and so gets
-// `app run NAME`, `app tasks` and the built-in tasks (removeDirectory) for
-// free.
+// time: it builds its registry and hands it to cli.MainWith with its own
+// name and version, and so gets `app run NAME`, `app tasks`, `app
+// --version` and the built-in tasks (removeDirectory) for free.
 //
 //	go build -o app ./examples/app
 //	./app run greet world          # prints "hello, world", exit 0
 //	./app run require-dir /nope    # exit 11
 //	./app run removeDirectory /tmp/x cache 10
+//	./app --version                # app v0.1.0 (bgtask …, go1.26 linux/amd64)
 package main
 
 import (
@@ -58,6 +59,12 @@ func requireDir(_ context.Context, t *bgtask.Task) error {
 	return nil
 }
 
+// version is the program's version; set it at link time with
+// -ldflags "-X main.version=v1.2.3".
+var version = "v0.1.0"
+
 func main() {
-	os.Exit(cli.Main(registry()))
+	// cli.Main(registry()) works too; MainWith puts the program's own name
+	// in --help and error messages and its version in `app version`.
+	os.Exit(cli.MainWith(&cli.Config{Registry: registry(), Name: "app", Version: version}))
 }

@@ -100,3 +100,20 @@ func TestTasksListsOwnAndBuiltin(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// The program's own name and version, not bgtask's (it used to say
+// "bgtask v0.0.0" everywhere).
+func TestOwnNameAndVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if code, stdout, _ := run(t, args...); code != 0 || !strings.HasPrefix(stdout, "app v0.1.0 (bgtask ") {
+			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+	if code, stdout, _ := run(t, "--help"); code != 0 || !strings.Contains(stdout, "app run NAME") {
+		t.Errorf("--help: exit %d, stdout %q", code, stdout)
+	}
+	if code, _, stderr := run(t, "run", "nope"); code != 2 || !strings.HasPrefix(stderr, "app: unknown task") || !strings.Contains(stderr, "`app tasks`") {
+		t.Errorf("run nope: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A default `bgtask serve` runs no built-in task for a client. Fails on
@@ -102,6 +105,16 @@ func TestServeTokenFile(t *testing.T) {
 	if code, _, errOut := s.run("list"); code != 0 {
 		t.Errorf("list with the token: exit %d %s", code, errOut)
 	}
+	if strings.Contains(s.log(), "readable by other users") {
+		t.Errorf("a 0600 token file was warned about:\n%s", s.log())
+	}
+	// A token file others can read is served, with a warning.
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if open := startServer(t, "", "--token-file", file); !strings.Contains(open.log(), "readable by other users") {
+		t.Errorf("no warning about a 0644 token file:\n%s", open.log())
+	}
 }
 
 // A full disk is 503 store_unavailable, not 500 internal, and the server
@@ -144,5 +157,41 @@ func TestFullDiskIsStoreUnavailable(t *testing.T) {
 	}
 	if code, _, errOut := s.run("list"); code != 0 {
 		t.Fatalf("the server after a full disk: list exit %d %s", code, errOut)
+	}
+}
+
+// An idle kept-alive connection is closed by the server (after its idle
+// timeout, 30 s), and so is a new one that sends nothing (header timeout,
+// 10 s): held connections do not pile up. Fails on the old code: a
+// kept-alive connection stayed open for ever (4,000 of them for as long as
+// they were held). Takes 30 s; runs beside the other tests.
+func TestIdleConnectionsClosed(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	kept, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	silent, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	_ = kept.SetDeadline(time.Now().Add(waitFor))
+	_ = silent.SetDeadline(time.Now().Add(waitFor))
+	br := bufio.NewReader(kept)
+	if _, err := io.WriteString(kept, "GET /healthz HTTP/1.1\r\nHost: "+s.addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.Close {
+		t.Fatalf("first request: %v (close %v)", err, resp != nil && resp.Close)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	for name, rd := range map[string]io.Reader{"kept-alive": br, "silent": silent} {
+		if n, err := rd.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("%s connection: read %d bytes, %v; want the server to close it (EOF)", name, n, err)
+		}
 	}
 }

@@ -399,3 +399,35 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// An event stream outlives the server's read and write timeouts: it lifts
+// the read deadline once its request is read and renews the write deadline
+// at every write (else every write after WriteTimeout fails). Here both
+// are 100 ms and the stream must keep bringing pings (every 20 ms) for ten
+// times that.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.api.HTTPServer(e.api, nil)
+	srv.ReadTimeout = 100 * time.Millisecond
+	srv.WriteTimeout = 100 * time.Millisecond
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s := &sse{t: t, resp: resp, sc: bufio.NewScanner(resp.Body)}
+	deadline := time.Now().Add(10 * srv.ReadTimeout)
+	for time.Now().Before(deadline) {
+		if ev, ok := s.next(); !ok || ev.kind != ":" {
+			t.Fatalf("the stream ended or broke %v after it began (timeouts %v): %+v %v",
+				10*srv.ReadTimeout-time.Until(deadline), srv.ReadTimeout, ev, ok)
+		}
+	}
+}

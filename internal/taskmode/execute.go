@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -145,10 +144,13 @@ func (r *runner) flushSignals() {
 		return
 	}
 	r.awaitSignalHandlers()
+	if markerSignal == nil {
+		return // no such signal here (Windows)
+	}
 	mark := make(chan os.Signal, 1)
-	signal.Notify(mark, syscall.SIGWINCH)
+	signal.Notify(mark, markerSignal)
 	defer signal.Stop(mark)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGWINCH); err != nil {
+	if err := signalSelf(markerSignal); err != nil {
 		return
 	}
 	t := time.NewTimer(time.Second)

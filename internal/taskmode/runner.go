@@ -1,6 +1,6 @@
 // Package taskmode is the headless runner behind `bgtask run`: it runs one
 // task definition in the current process and turns the result into the
-// exit-code contract of DESIGN.md §3 (bgtask.Exit* constants).
+// exit-code contract (bgtask.Exit* constants; docs/concepts.md).
 //
 // A run: look the name up; resolve timeout, grace period and minimum
 // runtime; optionally wait for a debugger and serve pprof; sweep stale
@@ -36,6 +36,9 @@ type Config struct {
 	Stderr io.Writer
 	// Getenv reads environment variables. nil: os.Getenv.
 	Getenv func(string) string
+	// Name is the program's name, the prefix of diagnostics ("NAME: ...").
+	// "": "bgtask".
+	Name string
 	// Executable is the path hashed into ephemeral workspace names.
 	// "": os.Executable().
 	Executable string
@@ -103,13 +106,21 @@ func newRunner(cfg *Config) *runner {
 
 // diag writes one diagnostic line to stderr.
 func (r *runner) diag(format string, a ...any) {
-	fmt.Fprintf(r.stderr, "bgtask: "+format+"\n", a...)
+	fmt.Fprintf(r.stderr, "%s: "+format+"\n", append([]any{r.name()}, a...)...)
+}
+
+// name is the program's name.
+func (r *runner) name() string {
+	if r.cfg.Name == "" {
+		return "bgtask"
+	}
+	return r.cfg.Name
 }
 
 func (r *runner) run(ctx context.Context, req *Request) int {
 	def, ok := r.cfg.Registry.Lookup(req.Name)
 	if !ok {
-		r.diag("unknown task %q (see `bgtask tasks`)", req.Name)
+		r.diag("unknown task %q (see `%s tasks`)", req.Name, r.name())
 		return bgtask.ExitNotFound
 	}
 	s, err := resolveSettings(def, req, r.getenv)

@@ -59,7 +59,8 @@ type settings struct {
 	logLevel   slog.Level
 }
 
-// resolveSettings applies the precedence rules of DESIGN.md §3. Every
+// resolveSettings applies task mode's precedence rules (the definition's
+// value, else the flag, else the environment, else the default). Every
 // error names the flag or variable at fault.
 func resolveSettings(def *bgtask.Definition, req *Request, getenv func(string) string) (*settings, error) {
 	s := &settings{

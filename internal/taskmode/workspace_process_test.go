@@ -190,7 +190,10 @@ func TestNoOutput(t *testing.T) {
 	}{
 		{"silent", nil, []string{"run", "no_output", "S"}, true},
 		{"silent when nested", nil, []string{"run", "no_output", "S", "2"}, true},
-		{"runner diagnostics silenced too", nil, []string{"run", "removeDirectory", "too", "few"}, true},
+		// The runner's report of the task's error is silenced too; usage
+		// errors (Definition.CheckArgs, before the run) are not: see
+		// TestRemoveDirectoryUsageErrorsReachStderr.
+		{"runner diagnostics silenced too", nil, []string{"run", "removeDirectory", "/dev/null", "child", "0"}, true},
 		{"attach-console", nil, []string{"run", "--attach-console", "no_output", "S"}, false},
 		{"BGTASK_IGNORE_NO_OUTPUT", []string{"BGTASK_IGNORE_NO_OUTPUT=1"}, []string{"run", "no_output", "S"}, false},
 	} {

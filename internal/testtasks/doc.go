@@ -1,4 +1,5 @@
-// Package testtasks holds the test-only task definitions of DESIGN.md §3.
+// Package testtasks holds the test-only task definitions (README: "Test-only
+// tasks").
 // They exist only in binaries built with the testtasks build tag; without
 // it, Registry returns nil and the CLI's lookup chain skips it.
 //

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bgtask/bgtask"
@@ -47,6 +49,7 @@ func definitions() []bgtask.Definition {
 		{Name: "bytes", Description: "report BYTES bytes copied in 4 chunks 50 ms apart", Run: bytesCopied, ProgressUnit: "bytes"},
 		{Name: "big_progress", Description: "wait until the file MARKER exists, then report a progress message of BYTES bytes and return", Run: bigProgress},
 		{Name: "parallel", Description: "one subtask per key of KEYS; FAILKEYS fail on attempt 1", Subtasks: parallelKeys, RunSubtask: parallelSubtask},
+		{Name: "stop_server_after", Description: "wait until the file MARKER exists, send SIGTERM to this process (a server) and return once ADDR refuses connections", Run: stopServerAfter},
 		{Name: "run_detached", Description: "bgtask.RunDetached(NAME, ARG...)", Run: runDetached},
 	}
 }
@@ -90,6 +93,45 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 		return err
 	}
 	return clock.Sleep(ctx, clock.Real, time.Duration(secs)*time.Second)
+}
+
+// stopServerAfter MARKER ADDR waits (at most a minute) until the file
+// MARKER exists, sends SIGTERM to its own process — the server running it
+// — and returns nil once the server's address ADDR refuses connections
+// (at most 30 s): the server is stopping gracefully and the task's end is
+// the last thing it does.
+func stopServerAfter(ctx context.Context, t *bgtask.Task) error {
+	marker, addr := arg(t, 0, ""), arg(t, 1, "")
+	if marker == "" || addr == "" {
+		return errors.New("usage: stop_server_after MARKER ADDR")
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if i == 6000 {
+			return errors.New("stop_server_after: no marker within a minute")
+		}
+		if err := clock.Sleep(ctx, clock.Real, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	self, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		return err
+	}
+	if err := self.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	for range 3000 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.New("stop_server_after: the server kept listening")
 }
 
 // childWait runs `sleep SECONDS` as a child process in the same process

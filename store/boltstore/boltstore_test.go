@@ -47,6 +47,11 @@ func TestConformance(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
+			// Every file the suite leaves behind is sound, indexes and
+			// counts included.
+			if rep, err := boltstore.Check(path, 0); err != nil || !rep.OK() {
+				t.Fatalf("Check after the suite's writes: %v\n%v", err, rep)
+			}
 			return openWith(t, path, c)
 		},
 	})

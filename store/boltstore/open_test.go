@@ -190,6 +190,15 @@ func TestFileSizeBoundedByRetention(t *testing.T) {
 	if early, late := sizes[7], sizes[len(sizes)-1]; late > early+early/20 {
 		t.Fatalf("file grew from %d bytes (generation 8) to %d (generation 20) with constant live data; sizes %v", early, late, sizes)
 	}
+	// After 20,000 claims, finishes, deletions and log trims, the file is
+	// sound, indexes and counts included, and opens.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := boltstore.Check(s.Path(), 0); err != nil || !rep.OK() {
+		t.Fatalf("Check after retention: %v\n%v", err, rep)
+	}
+	open(t, s.Path())
 }
 
 // TestDeleteFinishedInChunks deletes more records than one transaction

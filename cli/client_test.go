@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/internal/client"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// clientApp is the registry of the in-process server: ok, slow (waits
+// until cancelled, at most a minute) and par (subtasks a, b, c; b fails).
+func clientApp() *bgtask.Registry {
+	reg := bgtask.NewRegistry()
+	reg.MustAdd(bgtask.Definition{Name: "ok", Description: "succeeds", Run: func(context.Context, *bgtask.Task) error { return nil }})
+	reg.MustAdd(bgtask.Definition{Name: "slow", Run: func(ctx context.Context, t *bgtask.Task) error {
+		t.Progress().SetTotal(10)
+		t.Progress().Add(1, "")
+		return clock.Sleep(ctx, clock.Real, time.Minute)
+	}})
+	reg.MustAdd(bgtask.Definition{Name: "par",
+		Subtasks: func(context.Context, *bgtask.Task) ([]string, error) { return []string{"a", "b", "c"}, nil },
+		RunSubtask: func(_ context.Context, t *bgtask.Task) error {
+			if t.SubtaskKey() == "b" {
+				return errors.New("b broke")
+			}
+			return nil
+		}})
+	return reg
+}
+
+// serveInProcess runs `serve` in this process with clientApp and returns
+// its address; the server stops at the end of the test.
+func serveInProcess(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	env := map[string]string{"TMPDIR": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}
+	go func() {
+		done <- Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--shutdown-timeout", "1s", "--log-level", "error"},
+			&Config{Registry: clientApp(), Stdout: &bytes.Buffer{}, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	re := regexp.MustCompile(`serving on http://(\S+)`)
+	for range 1000 {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start: %s", stderr.String())
+	return ""
+}
+
+// cliCtx runs the command line in-process against addr with ctx.
+func cliCtx(ctx context.Context, addr string, cfg *Config, args ...string) (code int, stdout, stderr string) {
+	var out, errb syncBuffer
+	c := *cfg
+	c.Stdout, c.Stderr = &out, &errb
+	env := map[string]string{"BGTASK_SERVER": addr}
+	c.Getenv = func(k string) string { return env[k] }
+	code = Run(ctx, args, &c)
+	return code, out.String(), errb.String()
+}
+
+func TestRendererFitsAnyWidth(t *testing.T) {
+	t.Parallel()
+	// Below about 60 columns the bar used to wrap, and a wrapped line is
+	// not redrawn in place: every redraw scrolled.
+	for _, width := range []int{1, 2, 10, 20, 40, 59, 80, 200} {
+		var out bytes.Buffer
+		r := &renderer{w: &out, tty: true, now: time.Now, width: func() int { return width }}
+		for i := range 5 {
+			r.render(client.StreamEvent{Kind: "updated", Event: &bgtask.Event{
+				Kind: bgtask.EventUpdated, Name: "demo.a-rather-long-task-name", State: bgtask.StateOngoing,
+				Progress: bgtask.ProgressInfo{Current: float64(i * 1000), Total: 288894, Message: "decoding frame " + strings.Repeat("x", 50)},
+			}})
+		}
+		draws := strings.Split(out.String(), "\r")
+		if len(draws) != 6 || draws[0] != "" {
+			t.Fatalf("width %d: %d draws in %q", width, len(draws), out.String())
+		}
+		for _, d := range draws[1:] {
+			line, ok := strings.CutPrefix(d, "\x1b[2K")
+			if !ok || strings.Contains(line, "\n") || utf8.RuneCountInString(line) > max(width-1, 0) {
+				t.Fatalf("width %d: draw %q is not one line of at most %d columns", width, d, width-1)
+			}
+		}
+		if width >= 80 && !strings.Contains(draws[5], "[") {
+			t.Errorf("width %d: no bar in %q", width, draws[5])
+		}
+	}
+}
+
+func TestPartialSuccessIsVisibleOnATerminal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r := &renderer{w: &out, tty: true, now: time.Now, width: func() int { return 80 }}
+	code := 0
+	more := r.render(client.StreamEvent{Kind: "partial_success", Event: &bgtask.Event{
+		Kind: bgtask.EventPartialSuccess, TaskID: "T1", Name: "par", State: bgtask.StateSuccess, ExitCode: &code,
+		Progress:      bgtask.ProgressInfo{Current: 3, Total: 3},
+		SubtaskErrors: map[string]string{"b": "b broke"},
+	}})
+	if more {
+		t.Fatal("render wants more after the terminal event")
+	}
+	r.finish()
+	got := out.String()
+	for _, want := range []string{"(1 failed)", "T1 SUCCESS, partial: 1 of 3 subtasks failed\n", "  subtask b: b broke\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+}
+
+func TestOwnNameAndVersion(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{Name: "myprog", Version: "v1.2.0"}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, out, _ := cliCtx(context.Background(), "", cfg, args...)
+		if code != 0 || !strings.HasPrefix(out, "myprog v1.2.0 (bgtask ") || !strings.Contains(out, "go1.") {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+	if code, out, _ := cliCtx(context.Background(), "", cfg, "--help"); code != 0 || !strings.Contains(out, "myprog run NAME") || strings.Contains(out, "bgtask run") {
+		t.Errorf("--help: exit %d, %q", code, out)
+	}
+	for _, args := range [][]string{{"nope"}, {"run", "nope"}} {
+		if _, _, errOut := cliCtx(context.Background(), "", cfg, args...); !strings.HasPrefix(errOut, "myprog: ") || strings.Contains(errOut, "bgtask") {
+			t.Errorf("%v: stderr %q, want myprog's prefix only", args, errOut)
+		}
+	}
+	// bgtask itself.
+	code, out, _ := cliCtx(context.Background(), "", &Config{}, "--version")
+	if code != 0 || !strings.HasPrefix(out, "bgtask ") || strings.Count(out, "bgtask") != 1 {
+		t.Errorf("bgtask --version: exit %d, %q", code, out)
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args  []string
+		want  string
+		usage bool
+	}{
+		// Used to say "bgtask: --state: bgtask: invalid argument: ...".
+		{[]string{"list", "--state", "DONE"}, `--state "DONE": want ONGOING`, true},
+		{[]string{"submit", "--timeout", "soon", "ok"}, `invalid argument "soon" for "--timeout"`, true},
+		{[]string{"status"}, "accepts 1 arg(s), received 0", true},
+		{[]string{"nope"}, `unknown command "nope"`, true},
+		{[]string{"watch", "--bad"}, "unknown flag: --bad", true},
+		// Not a mistake in the command line: no "(see --help)".
+		{[]string{"status", "--server", "127.0.0.1:1", "x"}, "cannot reach server", false},
+		{[]string{"list", "--server", "127.0.0.1:1"}, "cannot reach server", false},
+	} {
+		code, out, errOut := cliCtx(context.Background(), "", &Config{}, tc.args...)
+		if code != bgtask.ExitFailure || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1, one line", tc.args, code, out, errOut)
+			continue
+		}
+		if !strings.HasPrefix(errOut, "bgtask: ") || strings.Count(errOut, "bgtask: ") != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: stderr %q, want one prefix and %q", tc.args, errOut, tc.want)
+		}
+		if hint := strings.Contains(errOut, "(see --help)"); hint != tc.usage {
+			t.Errorf("%v: stderr %q: hint %v, want %v", tc.args, errOut, hint, tc.usage)
+		}
+	}
+}
+
+// rfc3339Local matches RFC 3339 with the local zone's offset.
+var rfc3339Local = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?` + regexp.QuoteMeta(time.Now().Format("Z07:00")))
+
+func TestAgainstAServer(t *testing.T) {
+	t.Parallel()
+	addr := serveInProcess(t)
+	ctx := context.Background()
+	cfg := &Config{Registry: clientApp()}
+
+	t.Run("duration in seconds", func(t *testing.T) {
+		code, out, errOut := cliCtx(ctx, addr, cfg, "submit", "--timeout", "90", "--wait", "--json", "ok")
+		if code != 0 {
+			t.Fatalf("exit %d %q", code, errOut)
+		}
+		var first WatchLine
+		if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first); err != nil {
+			t.Fatal(err)
+		}
+		if data, _ := first.Data.(map[string]any); data["timeout"] != "1m30s" {
+			t.Fatalf("first line %+v: want the record with timeout \"1m30s\"", first)
+		}
+	})
+
+	t.Run("watch --json shape", func(t *testing.T) {
+		code, out, errOut := cliCtx(ctx, addr, cfg, "submit", "--wait", "--json", "par")
+		if code != 0 {
+			t.Fatalf("exit %d %q", code, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		var kinds []string
+		for i, l := range lines {
+			var raw map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(l), &raw); err != nil {
+				t.Fatalf("line %d %q: %v", i, l, err)
+			}
+			if len(raw) != 3 || raw["event"] == nil || raw["id"] == nil || raw["data"] == nil {
+				t.Fatalf("line %d %q: want exactly event, id, data", i, l)
+			}
+			var line struct {
+				Event string          `json:"event"`
+				Data  json.RawMessage `json:"data"`
+			}
+			_ = json.Unmarshal([]byte(l), &line)
+			kinds = append(kinds, line.Event)
+			if i == 0 {
+				var info bgtask.TaskInfo
+				if line.Event != "state" || json.Unmarshal(line.Data, &info) != nil || info.Name != "par" {
+					t.Fatalf("first line %q: want the state", l)
+				}
+				if !rfc3339Local.Match(line.Data) {
+					t.Fatalf("first line %q: no time in the local zone", l)
+				}
+			} else {
+				var ev bgtask.Event
+				if json.Unmarshal(line.Data, &ev) != nil || string(ev.Kind) != line.Event {
+					t.Fatalf("line %q: data is not the event", l)
+				}
+			}
+		}
+		if kinds[len(kinds)-1] != "partial_success" {
+			t.Fatalf("events %v: want partial_success last", kinds)
+		}
+	})
+
+	t.Run("status times", func(t *testing.T) {
+		_, id, _ := cliCtx(ctx, addr, cfg, "submit", "ok")
+		id = strings.TrimSpace(id)
+		if code, _, _ := cliCtx(ctx, addr, cfg, "watch", id); code != 0 {
+			t.Fatalf("watch: exit %d", code)
+		}
+		_, out, _ := cliCtx(ctx, addr, cfg, "status", id)
+		for _, row := range []string{"created:", "started:", "finished:"} {
+			if !regexp.MustCompile(regexp.QuoteMeta(row) + `\s+` + rfc3339Local.String()).MatchString(out) {
+				t.Errorf("status: %s not RFC 3339 in the local zone:\n%s", row, out)
+			}
+		}
+		_, out, _ = cliCtx(ctx, addr, cfg, "list")
+		if !rfc3339Local.MatchString(out) {
+			t.Errorf("list: no RFC 3339 local time:\n%s", out)
+		}
+	})
+
+	t.Run("interrupted wait", func(t *testing.T) {
+		wctx, cancel := context.WithCancel(ctx)
+		var out, errb syncBuffer
+		env := map[string]string{"BGTASK_SERVER": addr}
+		done := make(chan int, 1)
+		go func() {
+			done <- Run(wctx, []string{"submit", "--wait", "slow"},
+				&Config{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+		}()
+		for i := 0; !strings.Contains(out.String(), "1/10"); i++ {
+			if i == 1000 {
+				t.Fatalf("no progress: %q %q", out.String(), errb.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		code := <-done
+		id := strings.SplitN(errb.String(), "\n", 2)[0]
+		if code != ExitInterrupted || !strings.Contains(errb.String(), "keeps running") || !strings.Contains(errb.String(), "bgtask watch "+id) {
+			t.Fatalf("exit %d, stderr %q; want 130 and how to follow %s", code, errb.String(), id)
+		}
+		if _, st, _ := cliCtx(ctx, addr, cfg, "status", "--json", id); !strings.Contains(st, `"ONGOING"`) {
+			t.Fatalf("task after the interrupted wait: %s", st)
+		}
+		if code, _, _ := cliCtx(ctx, addr, cfg, "cancel", id); code != 0 {
+			t.Fatalf("cancel: exit %d", code)
+		}
+	})
+
+	t.Run("tasks --server", func(t *testing.T) {
+		code, out, errOut := cliCtx(ctx, addr, cfg, "tasks", "--server", addr)
+		if code != 0 || !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "par") || !strings.Contains(out, "parallel") ||
+			!strings.Contains(out, "succeeds") || strings.Contains(out, "removeDirectory") {
+			t.Fatalf("exit %d, stdout:\n%s\nstderr %q", code, out, errOut)
+		}
+		code, out, _ = cliCtx(ctx, addr, cfg, "tasks", "--server", addr, "--json")
+		var defs struct{ Definitions []struct{ Name string } }
+		if code != 0 || json.Unmarshal([]byte(out), &defs) != nil {
+			t.Fatalf("--json: exit %d, %s", code, out)
+		}
+		names := map[string]bool{}
+		for _, d := range defs.Definitions {
+			names[d.Name] = true
+		}
+		if !names["ok"] || !names["par"] || !names["slow"] || names["removeDirectory"] {
+			t.Fatalf("--json: definitions %v", names)
+		}
+	})
+
+}
