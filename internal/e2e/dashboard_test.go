@@ -166,6 +166,13 @@ func TestDashboardLive(t *testing.T) {
 	if info := s.status(wait); info.State != bgtask.StateCancelled {
 		t.Errorf("the server says the cancelled task is %s", info.State)
 	}
+	// Submit again: a new task with the same name and arguments, shown.
+	b.do(chromedp.Click(chromedp.ID("d-again")))
+	again := waitJS[string](b, "the task submitted again", fmt.Sprintf(`(() => { const h = location.hash; return h.startsWith('#/task/') && h !== '#/task/%s' && h.slice(7) })()`, wait), waitFor)
+	if d := b.waitDetail(again, "the new task", `d.args.length === 1`); d.Fields["Task"] != "wait" || d.Args[0] != "60" {
+		t.Errorf("task submitted again: %+v", d)
+	}
+	s.run("cancel", again)
 
 	// A parallel task with a failing subtask, then Retry.
 	par := s.submit("parallel", "a,b", "b")
@@ -186,7 +193,7 @@ func TestDashboardLive(t *testing.T) {
 	// The counts per state, from /v1/stats.
 	waitJS[bool](b, "the counts", `(() => {
 		const n = (s) => document.querySelector('#counts button[data-state="' + s + '"] .n').textContent;
-		return n('SUCCESS') === '2' && n('CANCELLED') === '1' && n('') === '3';
+		return n('SUCCESS') === '2' && n('CANCELLED') === '2' && n('') === '4';
 	})()`, waitFor)
 
 	if c := b.consoleErrors(); len(c) > 0 {
@@ -245,11 +252,9 @@ func TestDashboardSearchAndFilters(t *testing.T) {
 	// (The DevTools protocol types the "/" although the page cancelled
 	// its keydown, as a browser would not: empty the field first.)
 	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('q-id').value = ''`), chromedp.SendKeys(chromedp.ID("q-id"), prefix))
-	if ids := b.listed("the search by ID", `ids.length === 1`); ids[0] != ok2 {
+	// The address follows the search once typing pauses.
+	if ids := b.listed("the search by ID, in the address", fmt.Sprintf(`ids.length === 1 && location.hash === '#/?id=%s'`, prefix)); ids[0] != ok2 {
 		t.Errorf("search for %s… lists %q, want %s", prefix, ids, ok2)
-	}
-	if h := eval[string](b, `location.hash`); h != "#/?id="+prefix {
-		t.Errorf("address while searching: %q", h)
 	}
 	b.do(chromedp.Click(chromedp.ID("q-clear")))
 	b.listed("every task after Clear", `ids.length === 4`)

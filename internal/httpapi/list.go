@@ -27,7 +27,7 @@ const (
 	// fetches; later reads fetch as many as the rest of MaxPageBytes holds
 	// at the largest record seen so far, at most maxListRead. A page holds
 	// at most about that many records in memory at once.
-	firstListRead = 8
+	firstListRead = 4
 	maxListRead   = 256
 )
 
