@@ -317,7 +317,9 @@ func (s *Scheduler) expireDueLocked(now time.Time) bool {
 func (s *Scheduler) fireTimeouts() {
 	now := s.clock.Now()
 	s.mu.Lock()
-	s.armedAt = time.Time{} // it fired; re-armed below if entries remain
+	if !s.armedAt.After(now) {
+		s.armedAt = time.Time{} // this firing; re-armed below if entries remain
+	} // else re-armed meanwhile for a later time: it stays armed
 	moved := s.expireDueLocked(now)
 	s.mu.Unlock()
 	if moved {
@@ -340,13 +342,14 @@ func (s *Scheduler) busy() bool {
 
 // Start starts the scheduler's goroutine. Calling it on a started
 // Scheduler does nothing; calling it while a stopping one still runs a
-// callback returns an error (call Stop, which waits for it, first). Cancelling ctx is a hard stop, obeyed at once:
-// no callback starts after ctx ends — not one already runnable, not one
-// whose timeout expired, not one a callback requested just after the
-// cancel — and the running callback's TimeRemaining drops to 0; the
-// goroutine exits when that callback returns. Callbacks left queued stay
-// queued for a later Start. Call Stop anyway to release the sources'
-// watchers.
+// callback returns an error (call Stop, which waits for it, first).
+//
+// Cancelling ctx is a hard stop, obeyed at once: no callback starts after
+// ctx ends — not one already runnable, not one whose timeout expired, not
+// one a callback requested just after the cancel — and the running
+// callback's TimeRemaining drops to 0; the goroutine exits when that
+// callback returns. Callbacks left queued stay queued for a later Start.
+// Call Stop anyway to release the sources' watchers.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()

@@ -29,7 +29,12 @@ type Result struct {
 	A, B, C ModeResult // no idle work; through the scheduler; plain goroutines
 
 	P99RatioB float64 // B.P99 / A.P99; target <= 1.10
-	P99RatioC float64 // C.P99 / A.P99
+	// P99RatioBLow and P99RatioBHigh bound a 90 % confidence interval of
+	// P99RatioB, from a bootstrap that resamples whole segments (so that
+	// the queueing within a segment stays together): how far this one
+	// run's ratio can be trusted.
+	P99RatioBLow, P99RatioBHigh float64
+	P99RatioC                   float64 // C.P99 / A.P99
 	// The same ratios at the median and the 90th percentile, which a
 	// virtual machine's stalls (steal) disturb less than the p99.
 	P50RatioB, P50RatioC float64
@@ -218,8 +223,8 @@ func (r Result) String() string {
 			m.m.perSecond(others), m.m.perSecond(m.m.Machine.steal))
 	}
 	fmt.Fprintf(&b, "generator lag behind schedule: p50 %v, p99 %v\n", ms(r.LagP50), ms(r.LagP99))
-	fmt.Fprintf(&b, "p99 b/a = %.2f (target <= 1.10), p99 c/a = %.2f; p90 b/a = %.2f, c/a = %.2f; p50 b/a = %.2f, c/a = %.2f\n",
-		r.P99RatioB, r.P99RatioC, r.P90RatioB, r.P90RatioC, r.P50RatioB, r.P50RatioC)
+	fmt.Fprintf(&b, "p99 b/a = %.2f (90%% interval %.2f-%.2f; target <= 1.10), p99 c/a = %.2f; p90 b/a = %.2f, c/a = %.2f; p50 b/a = %.2f, c/a = %.2f\n",
+		r.P99RatioB, r.P99RatioBLow, r.P99RatioBHigh, r.P99RatioC, r.P90RatioB, r.P90RatioC, r.P50RatioB, r.P50RatioC)
 	if r.SpareCores < minSpare {
 		fmt.Fprintf(&b, "spare CPU in a: %.2f cores idle (%.2f if nothing else ran): too little to measure its use; idle work in b: %.2f cores\n",
 			r.SpareCores, r.SpareCoresOwn, r.IdleCoresB)
@@ -317,14 +322,18 @@ func Summary(rs []Result) string {
 	p99b := make([]string, 0, len(rs))
 	quiet := make([]string, 0, len(rs))
 	for _, r := range rs {
-		p99b = append(p99b, fmt.Sprintf("%.2f", r.P99RatioB))
+		if r.P99RatioBHigh > 0 {
+			p99b = append(p99b, fmt.Sprintf("%.2f (%.2f-%.2f)", r.P99RatioB, r.P99RatioBLow, r.P99RatioBHigh))
+		} else {
+			p99b = append(p99b, fmt.Sprintf("%.2f", r.P99RatioB))
+		}
 		mark := ""
 		if r.Disturbed {
 			mark = "*"
 		}
 		quiet = append(quiet, fmt.Sprintf("%.2f%s", r.Others, mark))
 	}
-	fmt.Fprintf(&b, "p99 b/a per run: %s\n", strings.Join(p99b, " "))
+	fmt.Fprintf(&b, "p99 b/a per run (90%% interval): %s\n", strings.Join(p99b, " "))
 	fmt.Fprintf(&b, "other processes' CPU per run, cores (* disturbed): %s\n", strings.Join(quiet, " "))
 	var calm []Result
 	for _, r := range rs {

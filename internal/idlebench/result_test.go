@@ -1,8 +1,10 @@
 package idlebench
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Summary reports true medians (the mean of the middle two for an even
@@ -17,7 +19,7 @@ func TestSummaryMedians(t *testing.T) {
 	for _, want := range []string{
 		"medians of 3 runs: p99 b/a = 1.00 (target <= 1.10), p99 c/a = 5.00; p90 b/a = 1.10, c/a = 5.00; p50 b/a = 1.10, c/a = 4.00",
 		"idle work used 90% of the spare CPU",
-		"p99 b/a per run: 1.30 0.90 1.00",
+		"p99 b/a per run (90% interval): 1.30 0.90 1.00",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Summary of 3 lacks %q:\n%s", want, got)
@@ -65,5 +67,36 @@ func TestConfigCompareValidated(t *testing.T) {
 	}
 	if _, _, cmp, err := (Config{Compare: "percore"}).withDefaults(); err != nil || !cmp.LowPriority {
 		t.Errorf("Compare percore: %+v, %v", cmp, err)
+	}
+}
+
+// The bootstrap interval of a p99 ratio holds the true ratio: about 1 for
+// the same distribution, about 2 when every latency is doubled, and it is
+// wider for fewer segments.
+func TestRatioInterval(t *testing.T) {
+	mk := func(nSegs, perSeg int, scale time.Duration) [][]time.Duration {
+		rng := rand.New(rand.NewPCG(7, uint64(nSegs)))
+		out := make([][]time.Duration, nSegs)
+		for i := range out {
+			for range perSeg {
+				out[i] = append(out[i], scale*time.Duration(1+rng.ExpFloat64()*1000))
+			}
+		}
+		return out
+	}
+	den := mk(25, 60, time.Microsecond)
+	if lo, hi := ratioInterval(mk(25, 60, time.Microsecond), den, 0.99, 1); lo > 1 || hi < 1 {
+		t.Errorf("same distribution: interval %.2f-%.2f, want around 1", lo, hi)
+	}
+	if lo, hi := ratioInterval(mk(25, 60, 2*time.Microsecond), den, 0.99, 1); lo > 2 || hi < 2 {
+		t.Errorf("doubled: interval %.2f-%.2f, want around 2", lo, hi)
+	}
+	lo1, hi1 := ratioInterval(mk(25, 60, time.Microsecond), den, 0.99, 1)
+	lo2, hi2 := ratioInterval(mk(3, 10, time.Microsecond), den[:3], 0.99, 1)
+	if hi2-lo2 <= hi1-lo1 {
+		t.Errorf("3 small segments: interval %.2f-%.2f no wider than 25 large ones' %.2f-%.2f", lo2, hi2, lo1, hi1)
+	}
+	if lo, hi := ratioInterval(nil, den, 0.99, 1); lo != 0 || hi != 0 {
+		t.Errorf("empty side: %v-%v, want zeros", lo, hi)
 	}
 }

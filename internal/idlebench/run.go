@@ -247,6 +247,7 @@ func (r *runner) measureModes(ctx context.Context) error {
 		return fmt.Errorf("idlebench: %w", err)
 	}
 	var lat [3][]time.Duration
+	bySeg := make([][]time.Duration, len(segs))
 	for i, at := range rep.res.Scheduled {
 		off := time.Duration(at - first.UnixNano())
 		k := int(off / cfg.Segment)
@@ -254,7 +255,13 @@ func (r *runner) measureModes(ctx context.Context) error {
 			continue // warm-up or guard
 		}
 		lat[segs[k]] = append(lat[segs[k]], rep.res.Latencies[i])
+		bySeg[k] = append(bySeg[k], rep.res.Latencies[i])
 	}
+	var segsOf [3][][]time.Duration
+	for k, m := range segs {
+		segsOf[m] = append(segsOf[m], bySeg[k])
+	}
+	r.res.P99RatioBLow, r.res.P99RatioBHigh = ratioInterval(segsOf[1], segsOf[0], 0.99, cfg.Seed)
 	for i, m := range modes {
 		m.Errors = rep.res.Errors * perMode / len(segs) // not attributable: spread evenly
 		m.Measured = time.Duration(perMode) * (cfg.Segment - cfg.Guard)

@@ -2,8 +2,10 @@ package idlebench
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -258,4 +260,45 @@ func (m *ModeResult) KernelWait() time.Duration {
 		return 0
 	}
 	return m.sched.kernel.wait / time.Duration(m.sched.kernel.slices)
+}
+
+// bootstrapRounds is the number of resamples behind ratioInterval.
+const bootstrapRounds = 400
+
+// ratioInterval returns a 90 % bootstrap interval of the ratio of the q
+// quantiles of num and den, each given as its segments' latencies. Each
+// resample draws as many segments as there are, with replacement, for
+// each side: latencies within a segment are correlated (they share its
+// queue), segments much less. Zeros if either side is empty.
+func ratioInterval(num, den [][]time.Duration, q float64, seed uint64) (lo, hi float64) {
+	if len(num) == 0 || len(den) == 0 {
+		return 0, 0
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	quant := func(segs [][]time.Duration, buf []time.Duration) ([]time.Duration, time.Duration) {
+		buf = buf[:0]
+		for range segs {
+			buf = append(buf, segs[rng.IntN(len(segs))]...)
+		}
+		if len(buf) == 0 {
+			return buf, 0
+		}
+		slices.Sort(buf)
+		return buf, buf[int(q*float64(len(buf)-1))]
+	}
+	var bn, bd []time.Duration
+	ratios := make([]float64, 0, bootstrapRounds)
+	for range bootstrapRounds {
+		var qn, qd time.Duration
+		bn, qn = quant(num, bn)
+		bd, qd = quant(den, bd)
+		if qd > 0 {
+			ratios = append(ratios, float64(qn)/float64(qd))
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ratios)
+	return ratios[len(ratios)*5/100], ratios[len(ratios)*95/100]
 }

@@ -161,12 +161,24 @@ func checkContent(tx *bolt.Tx, max int, rep *Report) []string {
 		return problems
 	}
 	format := meta.Get(metaFormat)
+	records := tx.Bucket(bucketRecords)
 	switch {
-	case format == nil:
-	case len(format) != 1 || format[0] < 1 || format[0] > formatVersion:
-		if addf("unsupported store format %v", format) {
+	case format == nil && records != nil && !isEmpty(records):
+		if addf("records but no format version") {
 			return problems
 		}
+	case format == nil:
+	case len(format) != 1 || format[0] < 1:
+		if addf("impossible format version %v", format) {
+			return problems
+		}
+	case format[0] > formatVersion:
+		// A newer bgtask's file, not a damaged one: New refuses it as
+		// such.
+		if rep != nil {
+			addf("format version %d is newer than this bgtask's (%d)", format[0], formatVersion)
+		}
+		return problems
 	default:
 		if rep != nil {
 			rep.Format = int(format[0])
@@ -200,7 +212,7 @@ func checkContent(tx *bolt.Tx, max int, rep *Report) []string {
 		want[i] = map[string]string{}
 	}
 	var byState [4]int64
-	if b := tx.Bucket(bucketRecords); b != nil {
+	if b := records; b != nil {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			r, err := decodeRecord(v)
