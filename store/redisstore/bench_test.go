@@ -163,14 +163,6 @@ func BenchmarkRoundTripsDrain(b *testing.B) {
 	b.ReportMetric(float64(cmds)/float64(b.N), "redis-cmds/task")
 }
 
-// redisMicros returns the microseconds Redis spent executing the store's
-// function calls since the last CONFIG RESETSTAT (INFO commandstats): the
-// server's cost, whatever the client and the network add.
-func redisMicros(b *testing.B, s *Store) float64 {
-	us, _ := redisCost(b, s)
-	return us
-}
-
 // redisCost returns what Redis spent on the store's function calls since
 // the last CONFIG RESETSTAT: microseconds, and the commands the functions
 // ran (a cost that does not depend on the machine's load).
@@ -368,7 +360,11 @@ func BenchmarkRenew(b *testing.B) {
 			cpu := redisCPU(b, s) - cpu0
 			b.ReportMetric(cpu/float64(b.N), "redis-cpu-µs/heartbeat")
 			b.ReportMetric(cpu/float64(b.N)/float64(n), "redis-cpu-µs/lease")
-			us := redisMicros(b, s)
+			us, cmds := redisCost(b, s)
+			if used, err := s.rdb.MemoryUsage(ctx, s.cfg.Prefix+"l:web-1", 0).Result(); err == nil {
+				b.ReportMetric(float64(used)/float64(n), "B/lease-entry")
+			}
+			b.ReportMetric(float64(cmds)/float64(b.N), "redis-cmds/heartbeat")
 			b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/heartbeat")
 			b.ReportMetric(us/float64(b.N), "redis-µs/heartbeat")
 			b.ReportMetric(us/float64(b.N)/float64(n), "redis-µs/lease")

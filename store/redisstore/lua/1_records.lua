@@ -18,7 +18,9 @@
 -- Keys are built here from PREFIX; docs/redis.md lists them all.
 --
 -- Record hash fields: n name, s state, a attempt, m max attempts, o owner,
--- i incarnation, f fence, h heartbeat (µs), c cancel requested ("1"),
+-- i incarnation, f fence, h heartbeat (µs; while the record is owned the
+-- current one is its score in its owned set, see lastbeat), c cancel
+-- requested ("1"),
 -- p progress ("cur tot msg", "" = zero), u subtasks (JSON array of
 -- [key, state, error, progress]), st started (µs), fi finished (µs),
 -- e error, x exit code, k idempotency key, q queue kind (priority letter
