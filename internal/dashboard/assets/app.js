@@ -18,6 +18,7 @@ const PAGE_SIZE = 1000;      // tasks per "Load more" (the API's maximum)
 const MAX_TASKS = 5000;      // tasks kept in memory; beyond, the oldest finished ones are dropped
 const MAX_LOG = 200;         // entries in the event log
 const MAX_TASK_LOG = 500;    // entries in one task's event log
+const LOG_EVERY = 250;       // ms, at least, between two redraws of the event log
 const NEWEST_EVERY = 5000;   // ms between refreshes of the newest tasks (a queued task sends no event)
 const STATS_EVERY = 1000;    // ms, at least, between two GET /v1/stats
 const NAMES_EVERY = 5000;    // ms between two GET /v1/stats/names (it may read an index key per task)
@@ -540,8 +541,15 @@ function fillRow(r, t) {
   attr(r.error, 'title', t.error);
 }
 
+let logAt = 0;            // when the event log was last drawn
+
+// renderLog draws the event log, at most every LOG_EVERY: at hundreds of
+// events a second, redrawing it every frame costs more than it shows.
 function renderLog() {
   if (!logAdded) return;
+  const now = performance.now();
+  if (now - logAt < LOG_EVERY) { setTimeout(schedule, LOG_EVERY); return; }
+  logAt = now;
   const k = Math.min(logAdded, MAX_LOG, log.length);
   logAdded = 0;
   const frag = document.createDocumentFragment();
