@@ -90,7 +90,12 @@ func (r *EventReader) read(ctx context.Context) ([]Event, <-chan struct{}, error
 			return nil, nil, ErrStopped
 		}
 		if ok {
-			return r.take(raw), wake, nil
+			if len(raw) == 0 {
+				return nil, wake, nil // caught up: wait for the tail
+			}
+			// More may follow raw in the tail's memory: if take
+			// filters all of raw out, read again at once, not wait.
+			return r.take(raw), nil, nil
 		}
 	}
 	wait := time.Duration(0)

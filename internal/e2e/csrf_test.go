@@ -21,8 +21,9 @@ import (
 // a CORS preflight: a no-cors fetch with a text/plain JSON body (one for
 // removeDirectory, one for a harmless task) and an auto-submitted
 // <form enctype="text/plain"> whose single field spells a JSON object,
-// plus the same fetch to cancel a task. window.__done counts the attempts
-// that have come back (opaque answers, load events).
+// plus the same fetch to cancel a task, and a CORS fetch with a JSON body
+// (its preflight fails). window.__done counts the attempts that have come
+// back (opaque answers, failures, load events).
 const attackPage = `<!doctype html><html><body>
 <iframe name="sink" id="sink"></iframe>
 <form id="f" method="POST" action="%[1]s/v1/tasks" enctype="text/plain" target="sink">
@@ -37,6 +38,9 @@ const send = (path, body) => fetch(api + path, {method: 'POST', mode: 'no-cors',
 send('/v1/tasks', {name: 'removeDirectory', args: [%[2]q, 'projects', '0', '*']});
 send('/v1/tasks', {name: 'success', args: ['fetch']});
 send('/v1/tasks/' + %[3]q + '/cancel', {});
+// A JSON write needs a CORS preflight, which the server never grants.
+fetch(api + '/v1/tasks', {method: 'POST', headers: {'Content-Type': 'application/json'},
+  body: JSON.stringify({name: 'success', args: ['cors']})}).finally(() => window.__done++);
 document.getElementById('sink').addEventListener('load', () => window.__done++);
 document.getElementById('f').submit();
 </script></body></html>`
@@ -68,8 +72,8 @@ func TestCrossSiteWritesInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	for _, origin := range []string{evil.URL, "http://localhost:" + port} {
 		b.do(chromedp.Navigate(origin + "/"))
-		// 3 fetches settled and the form's answer loaded in the frame.
-		waitJS[bool](b, "the attack from "+origin, `window.__done >= 4`, waitFor)
+		// 4 fetches settled and the form's answer loaded in the frame.
+		waitJS[bool](b, "the attack from "+origin, `window.__done >= 5`, waitFor)
 	}
 
 	_, out, _ := s.run("list", "--json", "--limit", "100")

@@ -117,23 +117,41 @@ func TestRedisServersShareWorkAndCancel(t *testing.T) {
 // server drops out of `bgtask servers`.
 func TestRedisTakeoverAfterKill9(t *testing.T) {
 	t.Parallel()
-	ss := redisServers(t, 2, "--max-workers", "1")
+	// Stale after 5 s, renewed every 500 ms: a heartbeat delayed by a busy
+	// machine does not hand the task over before the kill (with 2 s it
+	// did, under load, and the task ran on the other server first).
+	ss := redisServers(t, 2, "--max-workers", "1", "--heartbeat-interval", "500ms", "--stale-after", "5s")
 	id := ss[0].submit("retriable_wait", "600")
-	ss[1].waitServers("showing s0 running the task", func(sv []httpapi.ServerEntry) bool {
-		return len(sv) == 2 && sv[0].ID == "s0" && len(sv[0].Running) == 1 && sv[0].Running[0] == id
+	var holder, survivor *server
+	ss[1].waitServers("showing a server running the task", func(sv []httpapi.ServerEntry) bool {
+		if len(sv) != 2 {
+			return false
+		}
+		for _, e := range sv {
+			if len(e.Running) == 1 && e.Running[0] == id {
+				h := 0 // servers are named s0 and s1 (redisServers)
+				if e.ID == "s1" {
+					h = 1
+				}
+				holder, survivor = ss[h], ss[1-h]
+				return true
+			}
+		}
+		return false
 	})
+	before := survivor.status(id)
 	killed := time.Now()
-	ss[0].kill9()
-	info := ss[1].waitState(id, bgtask.StateSuccess)
-	if info.Attempt != 2 {
-		t.Fatalf("task after the takeover: attempt %d, want 2", info.Attempt)
+	holder.kill9()
+	info := survivor.waitState(id, bgtask.StateSuccess)
+	if info.Attempt != before.Attempt+1 {
+		t.Fatalf("task after the takeover: attempt %d, want %d (one more than the run killed)", info.Attempt, before.Attempt+1)
 	}
-	// Stale after 2 s, renewed every 200 ms: taken over within stale +
-	// one heartbeat (plus the claim), not much later.
-	if took := time.Since(killed); took > 2*time.Second+waitFor/2 {
+	// Taken over within stale + one heartbeat (plus the claim), not much
+	// later; the bound is loose, a machine's load is not the product's.
+	if took := time.Since(killed); took > 5*time.Second+waitFor/2 {
 		t.Errorf("takeover took %v", took)
 	}
-	ss[1].waitServers("without s0", func(sv []httpapi.ServerEntry) bool { return len(sv) == 1 && sv[0].ID == "s1" })
+	survivor.waitServers("without the killed server", func(sv []httpapi.ServerEntry) bool { return len(sv) == 1 })
 }
 
 // TestRedisEventsAcrossServers: a client watching through one server sees

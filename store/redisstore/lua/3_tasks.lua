@@ -26,7 +26,9 @@ local function insert()
 			repeated[j] = old
 		end
 	end
-	local out = {}
+	-- One enqueued event for the call, naming its first queued record
+	-- (the contract's "TaskID is one of them"), not one per record.
+	local out, queued = {}, nil
 	for j, r in ipairs(recs) do
 		local old = repeated[j]
 		if old then
@@ -54,12 +56,13 @@ local function insert()
 					save(r)
 					enqueue(r)
 					reindex(r, nil)
-					emit(r, 'enqueued')
+					queued = queued or r
 					out[#out + 1] = {r.id, '', ''}
 				end
 			end
 		end
 	end
+	if queued then emit(queued, 'enqueued') end
 	return done(out)
 end
 

@@ -99,7 +99,7 @@ local function update()
 end
 
 local function release()
-	local lost, n = {}, 0
+	local lost, n, queued = {}, 0, nil
 	for b = A, #ARGV, PATCH_ARITY do
 		n = n + 1
 		local r = patched(b)
@@ -112,9 +112,11 @@ local function release()
 			r.a = fmt(math.max(num(r.a) - 1, 0))
 			save(r)
 			enqueue(r)
-			emit(r, 'enqueued')
+			queued = queued or r
 		end
 	end
+	-- one enqueued event for the call (see insert)
+	if queued then emit(queued, 'enqueued') end
 	return done(lost)
 end
 
