@@ -336,3 +336,17 @@ func TestAgainstAServer(t *testing.T) {
 	})
 
 }
+
+func TestServeFlagMistakesAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"serve", "--max-workers", "0"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--retention", "soon"},
+	} {
+		code, _, errOut := cliCtx(context.Background(), "", &Config{}, args...)
+		if code != bgtask.ExitFailure || !strings.HasSuffix(errOut, "(see --help)\n") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want one usage line", args, code, errOut)
+		}
+	}
+}

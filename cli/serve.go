@@ -118,7 +118,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		return fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConns)
 	}
 	if f.maxWorkers < 1 {
-		return fmt.Errorf("--max-workers must be at least 1, got %d", f.maxWorkers)
+		return usagef("serve: --max-workers must be at least 1, got %d", f.maxWorkers)
 	}
 	dir := f.dataDir
 	if f.store == "" {
@@ -286,7 +286,7 @@ func (inv *invocation) dataDir(flag string) (string, error) {
 func (inv *invocation) logger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, usagef("serve: --log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: l})), nil
 }
