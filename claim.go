@@ -18,6 +18,8 @@ import (
 type claimer struct {
 	m    *Manager
 	loop service.Loop
+	// fails bounds the log lines of a store outage.
+	fails *failureLog
 
 	// enqueueGen counts enqueue notifications; drainedGen is the value
 	// seen by the last claim that found nothing queued. They differ while
@@ -34,7 +36,7 @@ type claimer struct {
 }
 
 func newClaimer(m *Manager) *claimer {
-	c := &claimer{m: m}
+	c := &claimer{m: m, fails: newFailureLog("cannot claim or recover tasks; retrying at the next heartbeat", "claiming tasks works again")}
 	c.loop = service.Loop{Interval: m.cfg.HeartbeatInterval, Clock: m.clock, RunOnce: c.runOnce}
 	c.sweepDue.Store(true) // at start: recover an earlier life at once
 	c.enqueueGen.Store(1)  // and look at the queue
@@ -149,9 +151,10 @@ func (c *claimer) call(ctx context.Context, what string, f func(context.Context)
 	defer cancel()
 	out, err := f(ctx)
 	if err != nil {
-		c.m.logger.Warn("cannot "+what+" tasks; retrying at the next heartbeat", "err", err)
+		c.fails.failed(c.m.logger, c.m.clock, "call", what, "err", err)
 		return nil, false
 	}
+	c.fails.ok(c.m.logger, c.m.clock)
 	return out, true
 }
 

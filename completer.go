@@ -44,6 +44,8 @@ type completer struct {
 	mu      sync.Mutex // guards pending and closed
 	pending []*pendingWrite
 	closed  bool
+	// fails bounds the log lines of a store outage (all writers).
+	fails *failureLog
 }
 
 // completerWriter is one of the completer's loops; each has at most one
@@ -66,7 +68,7 @@ type pendingWrite struct {
 }
 
 func newCompleter(m *Manager) *completer {
-	c := &completer{m: m}
+	c := &completer{m: m, fails: newFailureLog("cannot write task outcomes; retrying", "writing task outcomes works again")}
 	for i := range c.writers {
 		w := &c.writers[i]
 		w.c = c
@@ -201,7 +203,7 @@ func (cw *completerWriter) runOnce(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		cw.backoff = min(max(2*cw.backoff, completerMinBackoff), completerMaxBackoff)
-		c.m.logger.Warn("cannot write task outcomes; retrying", "outcomes", len(fins)+len(rels), "retry_in", cw.backoff, "err", err)
+		c.fails.failed(c.m.logger, c.m.clock, "outcomes", len(fins)+len(rels), "retry_in", cw.backoff, "err", err)
 		if clock.Sleep(ctx, c.m.clock, cw.backoff) != nil {
 			return
 		}
@@ -209,6 +211,7 @@ func (cw *completerWriter) runOnce(ctx context.Context) {
 		return
 	}
 	cw.backoff = 0
+	c.fails.ok(c.m.logger, c.m.clock)
 	if more {
 		cw.loop.Wake()
 	}

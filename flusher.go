@@ -20,10 +20,13 @@ type flusher struct {
 	wake  chan struct{}
 	mu    sync.Mutex
 	dirty map[*running]struct{}
+	// fails bounds the log lines of a store outage.
+	fails *failureLog
 }
 
 func newFlusher(m *Manager) *flusher {
-	f := &flusher{m: m, dirty: make(map[*running]struct{}), wake: make(chan struct{}, 1)}
+	f := &flusher{m: m, dirty: make(map[*running]struct{}), wake: make(chan struct{}, 1),
+		fails: newFailureLog("cannot write progress; will retry", "progress writes work again")}
 	f.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: f.runOnce}
 	return f
 }
@@ -114,12 +117,13 @@ func (f *flusher) write(ctx context.Context, due []*running) {
 	lost, err := f.m.store.Update(sctx, patches)
 	cancel()
 	if err != nil {
-		f.m.logger.Warn("cannot write progress; will retry", "tasks", len(due), "err", err)
+		f.fails.failed(f.m.logger, f.m.clock, "tasks", len(due), "err", err)
 		for _, r := range due {
 			f.mark(r)
 		}
 		return
 	}
+	f.fails.ok(f.m.logger, f.m.clock)
 	for _, l := range lost {
 		if r := f.m.runs.get(l.ID); r != nil && r.lease == l {
 			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")

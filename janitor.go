@@ -15,10 +15,12 @@ const janitorBatch = 1000
 type janitor struct {
 	m    *Manager
 	loop service.Loop
+	// fails bounds the log lines of a store outage.
+	fails *failureLog
 }
 
 func newJanitor(m *Manager) *janitor {
-	j := &janitor{m: m}
+	j := &janitor{m: m, fails: newFailureLog("cannot delete expired records", "deleting expired records works again")}
 	j.loop = service.Loop{Interval: m.cfg.JanitorInterval, Clock: m.clock, RunOnce: func(ctx context.Context) { j.runOnce(ctx) }}
 	return j
 }
@@ -33,9 +35,10 @@ func (j *janitor) runOnce(ctx context.Context) int {
 		cancel()
 		total += n
 		if err != nil {
-			m.logger.Warn("cannot delete expired records", "err", err)
+			j.fails.failed(m.logger, m.clock, "err", err)
 			break
 		}
+		j.fails.ok(m.logger, m.clock)
 		if n < janitorBatch || ctx.Err() != nil {
 			break
 		}

@@ -19,10 +19,12 @@ import (
 type leaseKeeper struct {
 	m    *Manager
 	loop service.Loop
+	// fails bounds the log lines of a store outage.
+	fails *failureLog
 }
 
 func newLeaseKeeper(m *Manager) *leaseKeeper {
-	k := &leaseKeeper{m: m}
+	k := &leaseKeeper{m: m, fails: newFailureLog("cannot renew leases", "lease renewals work again")}
 	k.loop = service.Loop{Interval: m.cfg.HeartbeatInterval, Clock: m.clock, RunOnce: k.runOnce}
 	return k
 }
@@ -46,6 +48,7 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 		k.expire(rs, err)
 		return
 	}
+	k.fails.ok(m.logger, m.clock)
 	lost := make(map[string]bool, len(res.Lost))
 	for _, l := range res.Lost {
 		lost[l.ID] = true
@@ -77,7 +80,11 @@ func (k *leaseKeeper) expire(rs []*running, err error) {
 			stopped++
 		}
 	}
-	m.logger.Warn("cannot renew leases", "tasks", len(rs), "stopped_for_lease_loss", stopped, "err", err)
+	if stopped > 0 {
+		// Not rate-bounded: each run is stopped once.
+		m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", stopped, "err", err)
+	}
+	k.fails.failed(m.logger, m.clock, "tasks", len(rs), "err", err)
 }
 
 // announce renews this server's entry in the store's list of live servers.

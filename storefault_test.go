@@ -2,6 +2,8 @@ package bgtask_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +65,52 @@ func TestLiveServerRecoversClaimsItDoesNotRun(t *testing.T) {
 	if info := e.waitState(r.ID, bgtask.StateSuccess); info.Attempt != 1 {
 		t.Fatalf("recovered claim ran with attempt %d, want 1 (it never started)", info.Attempt)
 	}
+}
+
+// A store that refuses progress writes used to log one warning per
+// attempt (one per ProgressInterval per task: 313 lines in 45 s of a Redis
+// outage). The first failure is logged, the next ones only as a summary
+// seconds later, and one line says when writes work again.
+func TestProgressWriteFailuresLoggedBounded(t *testing.T) {
+	t.Parallel()
+	fs := newFaultStore(openStore(t, t.TempDir()))
+	t.Cleanup(func() { fs.Close() })
+	fs.fail(true, "Update")
+	var buf lockedBuffer
+	release := make(chan struct{})
+	busy := bgtask.Definition{Name: "busy", Run: func(ctx context.Context, t *bgtask.Task) error {
+		for i := 0; ; i++ {
+			t.Progress().Add(1, "")
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}}
+	e := setupOn(t, fs, []bgtask.Definition{busy}, &bgtask.Config{
+		ProgressInterval: 5 * time.Millisecond,
+		Logger:           slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	id := e.submit("busy")
+	if !fs.waitFailed("Update", 30) {
+		t.Fatal("progress writes were not retried")
+	}
+	// 30 failures come within a fraction of the first 5 s: at most the
+	// first line (a slow machine may reach the first summary).
+	if n := strings.Count(buf.String(), "cannot write progress"); n < 1 || n > 2 {
+		t.Fatalf("%d progress warnings for 30 failed writes, want 1 (2 at most):\n%s", n, buf.String())
+	}
+	fs.fail(false, "Update")
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(buf.String(), "progress writes work again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery line:\n%s", buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	e.waitState(id, bgtask.StateSuccess)
 }

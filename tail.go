@@ -35,10 +35,13 @@ type eventTail struct {
 
 	// backoff after a failed read; owned by the loop.
 	backoff time.Duration
+	// fails bounds the log lines of a store outage.
+	fails *failureLog
 }
 
 func newEventTail(m *Manager) *eventTail {
-	t := &eventTail{m: m, ring: make([]tailSlot, m.cfg.EventHistory), wake: make(chan struct{})}
+	t := &eventTail{m: m, ring: make([]tailSlot, m.cfg.EventHistory), wake: make(chan struct{}),
+		fails: newFailureLog("cannot read the event log; retrying", "reading the event log works again")}
 	t.loop = service.Loop{BackToBack: true, Clock: m.clock, RunOnce: t.runOnce}
 	return t
 }
@@ -53,6 +56,7 @@ func (t *eventTail) runOnce(ctx context.Context) {
 			t.failed(ctx, err)
 			return
 		}
+		t.fails.ok(t.m.logger, t.m.clock)
 		t.mu.Lock()
 		t.head, t.ready = page.Head, true
 		t.mu.Unlock()
@@ -64,6 +68,7 @@ func (t *eventTail) runOnce(ctx context.Context) {
 		return
 	}
 	t.backoff = 0
+	t.fails.ok(t.m.logger, t.m.clock)
 	if page.Truncated {
 		t.m.logger.Warn("the event log moved past this server's position; entries were missed", "position", head, "log_head", page.Head)
 		t.m.claimer.enqueued() // whatever was enqueued meanwhile
@@ -82,7 +87,7 @@ func (t *eventTail) failed(ctx context.Context, err error) {
 		return
 	}
 	t.backoff = min(max(2*t.backoff, 50*time.Millisecond), 5*time.Second)
-	t.m.logger.Warn("cannot read the event log; retrying", "retry_in", t.backoff, "err", err)
+	t.fails.failed(t.m.logger, t.m.clock, "retry_in", t.backoff, "err", err)
 	_ = clock.Sleep(ctx, t.m.clock, t.backoff)
 }
 

@@ -96,8 +96,12 @@ var _ store.Store = (*Store)(nil)
 // redis://[user:password@]host:port/db or rediss://… (TLS); go-redis
 // options may follow as query parameters (?dial_timeout=3s&pool_size=20),
 // and ?prefix=P sets the key prefix when cfg does not.
-// New fails with an error wrapping store.ErrUnavailable if Redis does not
-// answer, and warns through cfg.Logger when Redis keeps nothing on disk.
+// New fails with an error wrapping store.ErrUnavailable, naming Redis'
+// host:port (never the password), if Redis does not answer its first PING:
+// one dial attempt of at most 2 s (less with ?dial_timeout), no retries,
+// 5 s in all. It warns through cfg.Logger when Redis keeps nothing on
+// disk. go-redis' own log lines (process-wide) go to cfg.Logger of the
+// Store opened last, at debug level, instead of stderr.
 func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	url, prefix, err := cutPrefix(url)
 	if err != nil {
@@ -126,12 +130,18 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 		}
 		opts.TLSConfig = tc
 	}
+	routeRedisLog(c.Logger)
+	probeOpts := *opts // before NewClient, which fills in opts' defaults
 	s := &Store{
 		rdb:    redis.NewClient(opts),
 		cfg:    c,
 		logMax: strconv.Itoa(c.LogMaxEvents),
 		logAge: strconv.FormatInt(c.LogMaxAge.Microseconds(), 10),
 		retain: strconv.FormatInt(c.Retention.Microseconds(), 10),
+	}
+	if err := s.probe(ctx, probeOpts); err != nil {
+		s.rdb.Close()
+		return nil, err
 	}
 	if err := s.load(ctx); err != nil {
 		s.rdb.Close()
