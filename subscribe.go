@@ -117,10 +117,12 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 	}
 	r.checked = true
 	if page.Truncated {
+		// Go on from the head: the reset tells the reader to re-read the
+		// state, which covers everything up to now. Replaying the window
+		// from its start instead would deliver events older than that
+		// state (a task stream would end on an earlier attempt's terminal
+		// event, a retried task's stream would report the old outcome).
 		r.cursor = page.Head
-		if len(page.Events) > 0 {
-			r.cursor = page.Events[0].Seq - 1
-		}
 		return []Event{{Kind: EventReset, Seq: r.cursor, TaskID: r.taskID, Time: r.m.clock.Now()}}, nil, nil
 	}
 	raw := make([]Event, len(page.Events))

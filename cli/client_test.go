@@ -325,6 +325,81 @@ func TestAgainstAServer(t *testing.T) {
 		}
 	})
 
+	// Invalid UTF-8 used to be sent as U+FFFD (encoding/json's silent
+	// replacement): the task was submitted with other arguments than the
+	// command line's. The command refuses it, naming what is invalid.
+	t.Run("invalid UTF-8 refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"submit", "ok", "fine", "\xff\xfe"}, "argument 2 is not valid UTF-8"},
+			{[]string{"submit", "--idempotency-key", "k\xff", "ok"}, "idempotency key is not valid UTF-8"},
+			{[]string{"submit", "o\xffk"}, "task name is not valid UTF-8"},
+			{[]string{"list", "--name", "\xfe"}, "name is not valid UTF-8"},
+			{[]string{"list", "--cursor", "\xfe"}, "cursor is not valid UTF-8"},
+			{[]string{"status", "\xfe"}, "task ID is not valid UTF-8"},
+			{[]string{"cancel", "\xfe"}, "task ID is not valid UTF-8"},
+			{[]string{"watch", "\xfe"}, "task ID is not valid UTF-8"},
+		} {
+			code, out, errOut := cliCtx(ctx, addr, cfg, tc.args...)
+			if code != bgtask.ExitFailure || out != "" || !strings.Contains(errOut, tc.want) {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 1 saying %q", tc.args, code, out, errOut, tc.want)
+			}
+		}
+	})
+
+	t.Run("list --limit out of range", func(t *testing.T) {
+		for _, l := range []string{"0", "-1", "1001"} {
+			code, _, errOut := cliCtx(ctx, addr, cfg, "list", "--limit", l)
+			if code != bgtask.ExitFailure || !strings.Contains(errOut, "--limit") || !strings.Contains(errOut, "see --help") {
+				t.Errorf("--limit %s: exit %d, stderr %q; want a usage error", l, code, errOut)
+			}
+		}
+	})
+
+	// A wrong server URL is no unknown task (exit 2) but exit 1; the
+	// API's own /v1 suffix is accepted.
+	t.Run("server URL", func(t *testing.T) {
+		if code, _, errOut := cliCtx(ctx, addr, cfg, "list", "--server", "http://"+addr+"/v1/"); code != 0 {
+			t.Errorf("--server .../v1/: exit %d, stderr %q; want 0", code, errOut)
+		}
+		code, _, errOut := cliCtx(ctx, addr, cfg, "list", "--server", "http://"+addr+"/api")
+		if code != bgtask.ExitFailure || !strings.Contains(errOut, "no such endpoint") || !strings.Contains(errOut, "--server") {
+			t.Errorf("--server .../api: exit %d, stderr %q; want exit 1 pointing at --server", code, errOut)
+		}
+		code, _, errOut = cliCtx(ctx, addr, cfg, "status", "no-such-task")
+		if code != bgtask.ExitNotFound {
+			t.Errorf("status of an unknown ID: exit %d, stderr %q; want %d", code, errOut, bgtask.ExitNotFound)
+		}
+	})
+
+	// The end line of a cancelled wait used to say "(exit 1)", the
+	// record's code, while the command exits 5.
+	t.Run("cancelled wait", func(t *testing.T) {
+		var out, errb syncBuffer
+		env := map[string]string{"BGTASK_SERVER": addr}
+		done := make(chan int, 1)
+		go func() {
+			done <- Run(ctx, []string{"submit", "--wait", "slow"},
+				&Config{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+		}()
+		for i := 0; !strings.Contains(out.String(), "1/10"); i++ {
+			if i == 1000 {
+				t.Fatalf("no progress: %q %q", out.String(), errb.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		id := strings.SplitN(errb.String(), "\n", 2)[0]
+		if code, _, errOut := cliCtx(ctx, addr, cfg, "cancel", id); code != 0 {
+			t.Fatalf("cancel: exit %d %q", code, errOut)
+		}
+		code := <-done
+		if code != ExitCancelled || !strings.Contains(out.String(), id+" CANCELLED") || strings.Contains(out.String(), "(exit") {
+			t.Fatalf("exit %d, stdout %q; want 5 and an end line without another exit code", code, out.String())
+		}
+	})
+
 	t.Run("tasks --server", func(t *testing.T) {
 		code, out, errOut := cliCtx(ctx, addr, cfg, "tasks", "--server", addr)
 		if code != 0 || !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "par") || !strings.Contains(out, "parallel") ||

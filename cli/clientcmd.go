@@ -53,9 +53,15 @@ func (inv *invocation) client(f *clientFlags) (*client.Client, error) {
 	return client.New(server, token)
 }
 
-// apiError maps a client error to an exit status: a 404 exits 2
-// (bgtask.ExitNotFound), anything else 1 with a one-line message.
+// apiError maps a client error to an exit status: an unknown task or task
+// name exits 2 (bgtask.ExitNotFound), anything else 1 with a one-line
+// message; a 404 for a path the server has no endpoint for (a wrong
+// --server URL) says so.
 func (inv *invocation) apiError(err error) error {
+	if client.IsNoEndpoint(err) {
+		inv.diag("%v; is --server the server's root URL (http://HOST:PORT)?", err)
+		return exitStatus(bgtask.ExitFailure)
+	}
 	if client.IsNotFound(err) {
 		inv.diag("%v", err)
 		return exitStatus(bgtask.ExitNotFound)

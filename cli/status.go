@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/httpapi"
 )
 
 func newStatusCmd(inv *invocation) *cobra.Command {
@@ -105,6 +106,9 @@ func newListCmd(inv *invocation) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if f.limit < 1 || f.limit > httpapi.MaxListLimit {
+				return usagef("list: --limit %d: want a page size from 1 to %d", f.limit, httpapi.MaxListLimit)
+			}
 			opts := bgtask.ListOpts{Name: f.name, Limit: f.limit, Cursor: f.cursor}
 			if f.state != "" {
 				st, err := bgtask.ParseState(strings.ToUpper(f.state))
@@ -128,7 +132,7 @@ func newListCmd(inv *invocation) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.state, "state", "", "only tasks in this state (ONGOING, SUCCESS, FAILURE, CANCELLED)")
 	fl.StringVar(&f.name, "name", "", "only tasks of this definition")
-	fl.IntVar(&f.limit, "limit", 50, "page size (1-1000)")
+	fl.IntVar(&f.limit, "limit", 50, fmt.Sprintf("page size (1-%d)", httpapi.MaxListLimit))
 	fl.StringVar(&f.cursor, "cursor", "", "continue after a previous page (its next cursor)")
 	return cmd
 }

@@ -338,8 +338,12 @@ func (r *renderer) finish() {
 		}
 		line += fmt.Sprintf(", partial: %d%s subtasks failed", len(o.failed), of)
 	}
-	if o.exit != nil && o.state != bgtask.StateSuccess {
-		line += fmt.Sprintf(" (exit %d)", *o.exit)
+	// The exit code the command gives, only for a FAILURE (it is the
+	// task's own). A CANCELLED task's record may carry one (1), but the
+	// command exits ExitCancelled: printing the record's would contradict
+	// it.
+	if o.state == bgtask.StateFailure {
+		line += fmt.Sprintf(" (exit %d)", o.exitCode())
 	}
 	if o.err != "" {
 		line += ": " + o.err

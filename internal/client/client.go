@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
@@ -38,7 +39,8 @@ func (e *Error) Error() string {
 }
 
 // New returns a client of the server at addr ("http://127.0.0.1:8080" or
-// "127.0.0.1:8080").
+// "127.0.0.1:8080"). A trailing "/v1" (the API's prefix, which the client
+// adds itself) is dropped: "http://127.0.0.1:8080/v1" is the same server.
 func New(addr, token string) (*Client, error) {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
@@ -48,6 +50,8 @@ func New(addr, token string) (*Client, error) {
 		return nil, fmt.Errorf("invalid server address %q: want http://HOST:PORT", addr)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.Path = strings.TrimSuffix(u.Path, "/v1")
+	u.RawPath = ""
 	return &Client{base: u, token: token, http: &http.Client{}}, nil
 }
 
@@ -110,20 +114,51 @@ func decodeError(resp *http.Response) error {
 	return &Error{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
 }
 
-// Submit submits a task.
+// checkUTF8 returns an error naming the first of the named strings that is
+// not valid UTF-8. JSON cannot carry such bytes: encoding/json would turn
+// them into U+FFFD silently, and a query string would carry bytes the API
+// refuses.
+func checkUTF8(named ...string) error {
+	for i := 0; i+1 < len(named); i += 2 {
+		if !utf8.ValidString(named[i+1]) {
+			return fmt.Errorf("%s is not valid UTF-8", named[i])
+		}
+	}
+	return nil
+}
+
+// Submit submits a task. A name, argument, idempotency key or other field
+// that is not valid UTF-8 is an error ("argument 1 is not valid UTF-8",
+// counting the arguments after the name from 1); nothing is sent.
 func (c *Client) Submit(ctx context.Context, req httpapi.SubmitRequest) (*bgtask.TaskInfo, error) {
+	if err := checkUTF8("task name", req.Name, "idempotency key", req.IdempotencyKey,
+		"priority", req.Priority, "timeout", req.Timeout, "idle timeout", req.IdleTimeout); err != nil {
+		return nil, err
+	}
+	for i, a := range req.Args {
+		if err := checkUTF8(fmt.Sprintf("argument %d", i+1), a); err != nil {
+			return nil, err
+		}
+	}
 	var info bgtask.TaskInfo
 	return &info, c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &info)
 }
 
 // Get returns a task's record.
 func (c *Client) Get(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	if err := checkUTF8("task ID", id); err != nil {
+		return nil, err
+	}
 	var info bgtask.TaskInfo
 	return &info, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, nil, &info)
 }
 
-// List returns a page of tasks.
+// List returns a page of tasks. A filter or cursor that is not valid
+// UTF-8 is an error; nothing is sent.
 func (c *Client) List(ctx context.Context, o bgtask.ListOpts) (*bgtask.ListResult, error) {
+	if err := checkUTF8("state", string(o.State), "name", o.Name, "cursor", o.Cursor); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	if o.State != "" {
 		q.Set("state", string(o.State))
@@ -143,12 +178,18 @@ func (c *Client) List(ctx context.Context, o bgtask.ListOpts) (*bgtask.ListResul
 
 // Cancel cancels a task.
 func (c *Client) Cancel(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	if err := checkUTF8("task ID", id); err != nil {
+		return nil, err
+	}
 	var info bgtask.TaskInfo
 	return &info, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/cancel", nil, struct{}{}, &info)
 }
 
 // Retry re-runs a parallel task's failed subtasks.
 func (c *Client) Retry(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
+	if err := checkUTF8("task ID", id); err != nil {
+		return nil, err
+	}
 	var info bgtask.TaskInfo
 	return &info, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/retry", nil, struct{}{}, &info)
 }
@@ -169,10 +210,26 @@ func (c *Client) Servers(ctx context.Context) ([]httpapi.ServerEntry, error) {
 	return out.Servers, c.do(ctx, http.MethodGet, "/v1/servers", nil, nil, &out)
 }
 
-// IsNotFound reports whether err is an API 404.
+// IsNotFound reports whether err is the API's answer that a task or task
+// name does not exist. A 404 for a path the server has no endpoint for (a
+// wrong --server URL, or not a bgtask server) is not one: see
+// IsNoEndpoint.
 func IsNotFound(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
+	return errors.As(err, &e) && e.Status == http.StatusNotFound &&
+		(e.Code == httpapi.CodeUnknownTask || e.Code == httpapi.CodeNotFound) && !IsNoEndpoint(err)
+}
+
+// IsNoEndpoint reports whether err is a 404 for a path that is no API
+// endpoint: the server's own "no such endpoint" answer, or a 404 that is
+// not the API's JSON (not a bgtask server at that URL).
+func IsNoEndpoint(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound {
+		return false
+	}
+	return (e.Code != httpapi.CodeUnknownTask && e.Code != httpapi.CodeNotFound) ||
+		strings.HasPrefix(e.Message, "no such endpoint")
 }
 
 // retryDelay is the pause before a stream reconnects.

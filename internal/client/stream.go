@@ -29,6 +29,9 @@ const maxReconnects = 100
 // (server_close), fn returns false, or ctx ends. A dropped connection is
 // resumed with Last-Event-ID.
 func (c *Client) Follow(ctx context.Context, id string, fn func(StreamEvent) bool) error {
+	if err := checkUTF8("task ID", id); err != nil {
+		return err
+	}
 	last := ""
 	var lastErr error
 	for range maxReconnects {

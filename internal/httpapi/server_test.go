@@ -77,6 +77,24 @@ func setupStore(t *testing.T, token string, sc *boltstore.Config) *env {
 			return nil
 		},
 	})
+	reg.MustAdd(bgtask.Definition{
+		Name:     "par-gated", // as par, but b's retry waits for a step
+		Subtasks: func(context.Context, *bgtask.Task) ([]string, error) { return []string{"a", "b"}, nil },
+		RunSubtask: func(ctx context.Context, t *bgtask.Task) error {
+			switch {
+			case t.SubtaskKey() != "b":
+				return nil
+			case t.Attempt() == 1:
+				return errors.New("b failed")
+			}
+			select {
+			case <-e.step:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	})
 	reg.MustAdd(bgtask.Definition{Name: "modeonly", TaskModeOnly: true, Run: func(context.Context, *bgtask.Task) error {
 		e.modeOnlyRan.Store(true)
 		return nil

@@ -145,6 +145,9 @@ func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Last-Event-ID 0 is a client that has seen nothing (or only a reset
+	// of an empty log): it gets the state, like a new stream.
+	resuming = resuming && after > 0
 	info, err := s.m.Get(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)

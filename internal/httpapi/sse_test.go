@@ -166,3 +166,71 @@ func TestAllEventsClientThatStallsLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A retried task's stream resumed from a position the log cannot serve
+// (here: past its head) gets the current state and follows the new
+// attempt to its end: it never replays the earlier attempt's outcome.
+// It did: reset, then the first attempt's started and partial_success,
+// and the stream closed while attempt 2 ran.
+func TestResumedStreamOfARetriedTaskFollowsTheNewAttempt(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	info := e.submit("par-gated")
+	e.waitState(info.ID, bgtask.StateSuccess) // partial: b failed
+	if code, body := e.do("POST", "/v1/tasks/"+info.ID+"/retry", "", "Content-Type", "application/json"); code != 202 {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	s := e.stream("/v1/tasks/"+info.ID+"/events", "Last-Event-ID", "99999999")
+	ev := s.nextEvent()
+	var got bgtask.TaskInfo
+	if err := json.Unmarshal([]byte(ev.data), &got); err != nil || ev.kind != "state" || got.State != bgtask.StateOngoing {
+		t.Fatalf("first event %s %s, want the current state (ONGOING)", ev.kind, ev.data)
+	}
+	if ev.id == "0" {
+		t.Fatalf("state sent with id 0: a reconnect would resume from nothing")
+	}
+	e.step <- struct{}{} // b's second run succeeds
+	for range 100 {
+		ev := s.nextEvent()
+		if ev.kind == "server_close" {
+			t.Fatal("server_close before the retried attempt's outcome")
+		}
+		if ev.kind == "state" {
+			continue
+		}
+		var d bgtask.Event
+		if err := json.Unmarshal([]byte(ev.data), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Attempt != 2 {
+			t.Fatalf("%s event of attempt %d on the stream of attempt 2: %s", ev.kind, d.Attempt, ev.data)
+		}
+		if bgtask.EventKind(ev.kind).Terminal() {
+			if ev.kind != string(bgtask.EventDone) {
+				t.Fatalf("outcome %s, want done (b succeeded on the retry)", ev.kind)
+			}
+			break
+		}
+	}
+	if ev := s.nextEvent(); ev.kind != "server_close" {
+		t.Fatalf("after the outcome: %s, want server_close", ev.kind)
+	}
+	wantEnd(t, s)
+}
+
+// Last-Event-ID 0 is a client that has seen nothing: it gets the state,
+// and the stream of a finished task ends. It pinged for ever.
+func TestStreamWithLastEventIDZeroEnds(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	info := e.submit("quick")
+	e.waitState(info.ID, bgtask.StateSuccess)
+	s := e.stream("/v1/tasks/"+info.ID+"/events", "Last-Event-ID", "0")
+	if ev := s.nextEvent(); ev.kind != "state" {
+		t.Fatalf("first event %s, want state", ev.kind)
+	}
+	if ev := s.nextEvent(); ev.kind != "server_close" {
+		t.Fatalf("after the state: %s, want server_close", ev.kind)
+	}
+	wantEnd(t, s)
+}

@@ -207,7 +207,11 @@ func (r *runner) call(ctx context.Context, label string, run bgtask.RunFunc, t *
 	}()
 	err := run(ctx, t)
 	code = bgtask.ExitCode(err)
-	if code == bgtask.ExitException {
+	// A task that returns its context's error after the runner cancelled
+	// it (timeout, signal) failed because of that: the runner has said
+	// why ("timed out after 1s"), and "failed: context canceled" next to
+	// it would mislead.
+	if code == bgtask.ExitException && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		r.diag("%s failed: %s", label, describe(err))
 	}
 	return code

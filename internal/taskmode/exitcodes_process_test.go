@@ -127,6 +127,11 @@ func TestTimeoutFlagAndEnvironment(t *testing.T) {
 			if r.code != 4 || r.took > 5*time.Second {
 				t.Fatalf("exit %d after %v, want 4 soon after 300ms", r.code, r.took)
 			}
+			// The task returns ctx.Err() once timed out: the timeout is the
+			// one diagnostic, no "failed: context canceled" next to exit 4.
+			if !strings.Contains(r.stderr, "timed out after") || strings.Contains(r.stderr, "failed") {
+				t.Fatalf("stderr %q: want the timeout and no \"failed\" line", r.stderr)
+			}
 		})
 	}
 }

@@ -29,13 +29,17 @@ const (
 // channel closed whenever entries are appended. The writer goroutine calls
 // appended after each commit; readers call the rest.
 type eventLog struct {
-	mu     sync.Mutex
-	first  uint64        // oldest entry kept (head+1 when empty)
-	head   uint64        // newest entry
-	recent []store.Event // ring of the newest entries, ending at head
-	n      int           // entries in recent
-	wake   chan struct{} // closed and replaced on every append
-	closed bool
+	mu    sync.Mutex
+	first uint64 // oldest entry kept (head+1 when empty)
+	head  uint64 // newest entry
+	// pending is the newest entry of a commit in flight (0: none): its
+	// record changes may be visible to readers before appended is called,
+	// so a position up to pending is not in the future.
+	pending uint64
+	recent  []store.Event // ring of the newest entries, ending at head
+	n       int           // entries in recent
+	wake    chan struct{} // closed and replaced on every append
+	closed  bool
 }
 
 func (l *eventLog) init(first, head uint64) {
@@ -54,10 +58,23 @@ func (l *eventLog) bounds() (first, head uint64) {
 	return l.first, l.head
 }
 
+// committing notes the newest entry of the commit the writer is about to
+// make (0 after a commit that failed, waking the readers that waited).
+func (l *eventLog) committing(seq uint64) {
+	l.lock()
+	defer l.unlock()
+	l.pending = seq
+	if seq == 0 && !l.closed {
+		close(l.wake)
+		l.wake = make(chan struct{})
+	}
+}
+
 // appended records a commit's new entries and new first entry.
 func (l *eventLog) appended(evs []store.Event, first uint64) {
 	l.lock()
 	defer l.unlock()
+	l.pending = 0
 	l.first = first
 	if len(evs) == 0 {
 		return
@@ -115,8 +132,19 @@ func (s *Store) ReadLog(ctx context.Context, after uint64, limit int, wait time.
 			return store.LogPage{}, store.ErrClosed
 		}
 		s.events.lock()
-		first, head, wake := s.events.first, s.events.head, s.events.wake
+		first, head, pending, wake := s.events.first, s.events.head, s.events.pending, s.events.wake
 		s.events.unlock()
+		if after > head && after <= pending {
+			// A position a record read has shown (its EventSeq) while
+			// the commit that wrote it is still making its entries
+			// visible here: not in the future, only a moment early.
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				return store.LogPage{}, ctx.Err()
+			}
+		}
 		page := store.LogPage{Head: head}
 		from := after + 1
 		if after > head || from < first {

@@ -147,7 +147,13 @@ func (s *Store) run(batch []*op) (err error) {
 			return fmt.Errorf("boltstore: write counts: %w", err)
 		}
 	}
+	if len(w.events) > 0 {
+		s.events.committing(w.seq)
+	}
 	if err := tx.Commit(); err != nil {
+		if len(w.events) > 0 {
+			s.events.committing(0)
+		}
 		// A failed commit is the disk's doing: full, read-only, I/O error.
 		return fmt.Errorf("%w: boltstore: commit: %w", store.ErrUnavailable, err)
 	}

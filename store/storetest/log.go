@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -20,6 +22,52 @@ var logTests = []test{
 	{name: "Log/PositionPastHead", fn: testLogPastHead},
 	{name: "Log/ConcurrentWritersOneOrder", fn: testLogConcurrent},
 	{name: "Log/RecordKnowsItsNewestEvent", fn: testLogEventSeq},
+	{name: "Log/RecordsEventSeqIsNeverPastTheHead", fn: testLogEventSeqNotAhead},
+}
+
+// testLogEventSeqNotAhead: the EventSeq of a record a reader sees is never
+// past the log's head as ReadLog sees it, however soon after the write it
+// reads (a stream resumes from a record's EventSeq: past the head it would
+// be a reset). The embedded store made a commit visible to Get before it
+// raised the log's head in memory.
+func testLogEventSeqNotAhead(e *env) {
+	t := e.t
+	const n = 300
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ids)
+		for range n {
+			r := NewRecord("job")
+			ids <- r.ID // the reader polls for it while it is written
+			if _, err := e.s.Insert(t.Context(), []*store.Record{r}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for id := range ids {
+			var r *store.Record
+			var err error
+			for range 1_000_000 {
+				if r, err = e.s.Get(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				runtime.Gosched()
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			page, err := e.s.ReadLog(t.Context(), r.EventSeq, 10, 0)
+			if err != nil || page.Truncated {
+				t.Errorf("ReadLog after the EventSeq %d of a record just read = %+v, %v; want not truncated", r.EventSeq, page, err)
+				return
+			}
+		}
+	})
+	wg.Wait()
 }
 
 // testLogEventSeq: every task event about a record sets its EventSeq in
