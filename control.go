@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bgtask/bgtask/internal/quote"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -15,11 +16,11 @@ func mapStoreErr(err error, id string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %s", ErrNotFound, id)
+		return fmt.Errorf("%w: %s", ErrNotFound, quote.Clip(id))
 	case errors.Is(err, store.ErrFinished):
-		return fmt.Errorf("%w: %s", ErrFinished, id)
+		return fmt.Errorf("%w: %s", ErrFinished, quote.Clip(id))
 	case errors.Is(err, store.ErrNothingToRetry):
-		return fmt.Errorf("%w: %s is not a finished parallel task with failed subtasks", ErrNothingToRetry, id)
+		return fmt.Errorf("%w: %s is not a finished parallel task with failed subtasks", ErrNothingToRetry, quote.Clip(id))
 	}
 	return err
 }

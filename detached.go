@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // RunDetached starts the running executable again as
@@ -71,13 +73,13 @@ func removeDirectoryArgs(parent, child string, wait time.Duration, suffix string
 // goroutine. It returns the started command for tests.
 func startDetached(exe, name string, args []string) (*exec.Cmd, error) {
 	if !ValidName(name) {
-		return nil, fmt.Errorf("%w: task name %q", ErrInvalidArgument, name)
+		return nil, fmt.Errorf("%w: task name %s", ErrInvalidArgument, quote.Q(name))
 	}
 	cmd := exec.Command(exe, append([]string{"run", name}, args...)...)
 	cmd.SysProcAttr = detachedAttr()
 	// Nil Stdin, Stdout and Stderr mean /dev/null.
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bgtask: run detached %q: %w", name, err)
+		return nil, fmt.Errorf("bgtask: run detached %s: %w", quote.Q(name), err)
 	}
 	go cmd.Wait()
 	return cmd, nil

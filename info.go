@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bgtask/bgtask/internal/quote"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -35,7 +36,7 @@ func ParseState(s string) (State, error) {
 	case StateOngoing, StateSuccess, StateFailure, StateCancelled:
 		return st, nil
 	}
-	return "", fmt.Errorf("%w: unknown state %q (want ONGOING, SUCCESS, FAILURE or CANCELLED)", ErrInvalidArgument, s)
+	return "", fmt.Errorf("%w: unknown state %s (want ONGOING, SUCCESS, FAILURE or CANCELLED)", ErrInvalidArgument, quote.Q(s))
 }
 
 // SubtaskInfo is the state of one subtask of a parallel task.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/bgtask/bgtask/internal/quote"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -128,10 +129,10 @@ func (m *Manager) SubmitMany(ctx context.Context, params []SubmitParams) ([]stri
 func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) {
 	def, ok := m.cfg.Registry.Lookup(p.Name)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w %q", ErrUnknownTask, p.Name)
+		return nil, nil, fmt.Errorf("%w %s", ErrUnknownTask, quote.Q(p.Name))
 	}
 	if !def.submittable() {
-		return nil, nil, fmt.Errorf("%w: %q is TaskModeOnly: the application has not exposed it to managers", ErrNotSubmittable, p.Name)
+		return nil, nil, fmt.Errorf("%w: %s is TaskModeOnly: the application has not exposed it to managers", ErrNotSubmittable, quote.Q(p.Name))
 	}
 	if n := argsBytes(p.Args); n > MaxArgsBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes, at most %d (%w)", ErrArgsTooLarge, n, MaxArgsBytes, ErrInvalidArgument)
@@ -146,7 +147,7 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 	}
 	switch {
 	case prio != PriorityNormal && prio != PriorityIdle:
-		return nil, nil, fmt.Errorf("%w: priority %q (want %q or %q)", ErrInvalidArgument, prio, PriorityNormal, PriorityIdle)
+		return nil, nil, fmt.Errorf("%w: priority %s (want %q or %q)", ErrInvalidArgument, quote.Q(string(prio)), PriorityNormal, PriorityIdle)
 	case o.Timeout < 0 || o.IdleTimeout < 0:
 		return nil, nil, fmt.Errorf("%w: timeouts must not be negative", ErrInvalidArgument)
 	case len(o.IdempotencyKey) > 256:

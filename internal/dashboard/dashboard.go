@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // AssetPrefix is the path under which the page's assets are served.
-const AssetPrefix = "/assets/"
+const AssetPrefix = httpapi.DashboardAssetPrefix
 
 //go:embed index.html
 var indexHTML string
@@ -78,7 +79,7 @@ func Handler() http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, httpapi.CodeMethod, r.Method+" not allowed on "+r.URL.Path)
+		writeError(w, http.StatusMethodNotAllowed, httpapi.CodeMethod, quote.Clip(r.Method)+" not allowed on "+quote.Clip(r.URL.Path))
 		return
 	}
 	if r.URL.Path == "/" {
@@ -88,7 +89,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(r.URL.Path, AssetPrefix)
 	a, found := h.assets[name]
 	if !ok || !found || a.typ == "" {
-		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "no such endpoint: "+r.URL.Path)
+		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "no such endpoint: "+quote.Clip(r.URL.Path))
 		return
 	}
 	w.Header().Set("Content-Type", a.typ)

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 	"unicode/utf8"
+
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // Bounds of reading a refused body before closing the connection (see
@@ -42,9 +45,23 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		if errors.As(err, &mbe) {
 			return nil, err
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, readTimeout(r)
+		}
 		return nil, badRequest(CodeBadRequest, "cannot read body: "+err.Error())
 	}
 	return data, nil
+}
+
+// readTimeout is the error of a body that did not arrive within the
+// server's ReadTimeout (408).
+func readTimeout(r *http.Request) error {
+	msg := "request body not received in time"
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 {
+		msg = "request body not received within " + srv.ReadTimeout.String()
+	}
+	return &apiError{status: http.StatusRequestTimeout, code: CodeRequestTimeout, msg: msg}
 }
 
 // drain answers a request whose body was not read (or not to its end)
@@ -94,13 +111,13 @@ func decodeObject(data []byte, fields map[string]fieldFunc) error {
 		f, ok := fields[name]
 		switch {
 		case !ok:
-			return badRequest(CodeInvalidJSON, fmt.Sprintf("unknown field %q (names are case-sensitive)", name))
+			return badRequest(CodeInvalidJSON, fmt.Sprintf("unknown field %s (names are case-sensitive)", quote.Q(name)))
 		case seen[name]:
-			return badRequest(CodeInvalidJSON, fmt.Sprintf("field %q given twice", name))
+			return badRequest(CodeInvalidJSON, fmt.Sprintf("field %s given twice", quote.Q(name)))
 		}
 		seen[name] = true
 		if err := f(dec); err != nil {
-			return malformed(err, fmt.Sprintf("field %q", name))
+			return malformed(err, "field "+quote.Q(name))
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace

@@ -41,7 +41,10 @@ const (
 	CodeIdempotencyConflict = "idempotency_conflict"
 	// CodeArgsTooLarge: arguments beyond bgtask.MaxArgsBytes (413).
 	CodeArgsTooLarge = "args_too_large"
-	CodeInternal     = "internal"
+	// CodeRequestTimeout: the request body did not arrive within the
+	// server's ReadTimeout (408, with Connection: close).
+	CodeRequestTimeout = "request_timeout"
+	CodeInternal       = "internal"
 )
 
 // ErrorBody is the JSON shape of every error response.
@@ -98,24 +101,28 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, CodeStoreUnavailable
 	case errors.Is(err, bgtask.ErrStopped):
 		return http.StatusServiceUnavailable, CodeUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
 	return http.StatusInternalServerError, CodeInternal
 }
 
+// writeError answers a request with err's status and JSON error. It
+// always writes: a cancelled request context does not mean that nobody
+// waits for the answer (net/http cancels it when a body read fails, a
+// read timeout included, and the client is still there), and a handler
+// that returns without writing makes net/http send 200 with an empty
+// body. Writing to a client that did hang up costs a failed write.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && err != errStopping {
-		// The client hung up: nobody reads the answer, and it is not the
-		// server's fault. (A body read cut by BeginShutdown cancels the
-		// context too, and its client does wait for the answer.)
-		s.logger.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
-		return
-	}
 	status, code := statusOf(err)
 	msg := strings.TrimPrefix(err.Error(), "bgtask: ")
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
-		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if r.Context().Err() != nil && err != errStopping {
+			// Most likely the client hung up: not the server's fault.
+			s.logger.Debug("request cancelled", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		if status == http.StatusInternalServerError {
 			msg = "internal error"
 		}
@@ -126,7 +133,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error.Message = "request body larger than 1 MiB"
 		drain(w, r, func() { writeJSON(w, status, body) })
 		return
-	case CodeUnavailable:
+	case CodeUnavailable, CodeRequestTimeout:
 		w.Header().Set("Connection", "close")
 	}
 	writeJSON(w, status, body)

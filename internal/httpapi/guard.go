@@ -6,8 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // The checks every request passes before it is routed, in this order (see
@@ -147,12 +148,12 @@ func (s *Server) guardWrite(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if why := crossOrigin(r); why != "" {
-		s.refuse(w, r, http.StatusForbidden, CodeCrossOrigin, "cross-origin request refused ("+why+")")
+		s.refuse(w, r, http.StatusForbidden, CodeCrossOrigin, "cross-origin request refused ("+quote.Clip(why)+")")
 		return false
 	}
 	if !jsonContentType(r.Header.Get("Content-Type")) {
 		s.refuse(w, r, http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
-			r.Method+" needs Content-Type: application/json, got "+quoteHeader(r.Header.Get("Content-Type")))
+			quote.Clip(r.Method)+" needs Content-Type: application/json, got "+quoteHeader(r.Header.Get("Content-Type")))
 		return false
 	}
 	return true
@@ -169,10 +170,6 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code
 	drain(w, r, write)
 }
 
-// quoteHeader quotes a header value for a message, cut to 100 bytes.
-func quoteHeader(v string) string {
-	if len(v) > 100 {
-		v = v[:100]
-	}
-	return strconv.Quote(v)
-}
+// quoteHeader quotes a header value for a message, cut to
+// quote.MaxBytes.
+func quoteHeader(v string) string { return quote.Q(v) }

@@ -200,7 +200,7 @@ func (t *throughput) snapshot(now time.Time) ThroughputResponse {
 // a raw 401.
 func (s *Server) public(r *http.Request) bool {
 	return s.dashboard && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/assets/"))
+		(r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, DashboardAssetPrefix))
 }
 
 func (s *Server) throughputHandler(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // Bounds of one page of GET /v1/tasks.
@@ -50,7 +51,7 @@ func parseListQuery(q url.Values) (*bgtask.ListOpts, error) {
 	}
 	if n := q.Get("name"); n != "" {
 		if !bgtask.ValidName(n) {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("name: %q is not a task name", n))
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("name: %s is not a task name", quote.Q(n)))
 		}
 		opts.Name = n
 	}
@@ -63,13 +64,13 @@ func parseListQuery(q url.Values) (*bgtask.ListOpts, error) {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxListLimit {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d, got %q", MaxListLimit, l))
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d, got %s", MaxListLimit, quote.Q(l)))
 		}
 		opts.Limit = n
 	}
 	if c := q.Get("cursor"); c != "" {
 		if !validTaskID(c) {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("cursor: %q is not a next_cursor of this API", c))
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("cursor: %s is not a next_cursor of this API", quote.Q(c)))
 		}
 		opts.Cursor = c
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // Defaults of Config fields left at their zero value.
@@ -20,6 +21,9 @@ const (
 	DefaultPingInterval = 15 * time.Second
 	// MaxBodyBytes bounds request bodies (1 MiB).
 	MaxBodyBytes = 1 << 20
+	// DashboardAssetPrefix is the path under which Config.Dashboard
+	// serves the page's assets.
+	DashboardAssetPrefix = "/assets/"
 )
 
 // Config configures the API server.
@@ -33,7 +37,9 @@ type Config struct {
 	Token string
 	// Metrics serves /metrics (e.g. promhttp.HandlerFor). nil: 404.
 	Metrics http.Handler
-	// Dashboard serves / and its assets. nil: 404.
+	// Dashboard serves GET and HEAD of / and of the paths under
+	// DashboardAssetPrefix; other paths are the API's (404 if unknown).
+	// nil: 404.
 	Dashboard http.Handler
 	// PingInterval is the gap between ping comments on event streams.
 	// Default DefaultPingInterval.
@@ -97,8 +103,13 @@ func (s *Server) routes(cfg Config) {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
+		// Only the paths the dashboard serves: a catch-all "GET /" would
+		// make the mux answer 405 "Allow: GET, HEAD" to any other method
+		// on any path (404 is right), and add GET to the Allow of
+		// POST-only routes.
 		s.dashboard = true
-		s.mux.Handle("GET /", cfg.Dashboard)
+		s.mux.Handle("GET /{$}", cfg.Dashboard)
+		s.mux.Handle("GET "+DashboardAssetPrefix, cfg.Dashboard)
 	}
 }
 
@@ -125,10 +136,10 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 	h.ServeHTTP(rec, r)
 	if rec.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: CodeMethod, Message: r.Method + " not allowed on " + r.URL.Path}})
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: CodeMethod, Message: quote.Clip(r.Method) + " not allowed on " + quote.Clip(r.URL.Path)}})
 		return
 	}
-	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNotFound, Message: "no such endpoint: " + r.URL.Path}})
+	writeJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: CodeNotFound, Message: "no such endpoint: " + quote.Clip(r.URL.Path)}})
 }
 
 type statusRecorder struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // stream writes server-sent events. Frames are gathered in buf and go to
@@ -127,7 +128,7 @@ func lastEventID(r *http.Request) (uint64, bool, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, false, badRequest(CodeBadRequest, fmt.Sprintf("Last-Event-ID: want an event sequence number, got %q", v))
+		return 0, false, badRequest(CodeBadRequest, fmt.Sprintf("Last-Event-ID: want an event sequence number, got %s", quote.Q(v)))
 	}
 	return n, true, nil
 }

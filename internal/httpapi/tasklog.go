@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/quote"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -51,7 +52,7 @@ func (s *Server) taskLog(w http.ResponseWriter, r *http.Request) {
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxTaskLogLimit {
-			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d, got %q", MaxTaskLogLimit, l)))
+			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d, got %s", MaxTaskLogLimit, quote.Q(l))))
 			return
 		}
 		limit = n

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/duration"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // SubmitRequest is the body of POST /v1/tasks.
@@ -90,7 +91,7 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		}
 		v, err := duration.Parse(d.in)
 		if err != nil {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %q", d.field, duration.Syntax, d.in))
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %s", d.field, duration.Syntax, quote.Q(d.in)))
 		}
 		*d.out = v
 	}
