@@ -74,6 +74,15 @@ func (t *eventTail) runOnce(ctx context.Context) {
 		t.m.claimer.enqueued() // whatever was enqueued meanwhile
 	}
 	if len(page.Events) == 0 {
+		if page.Truncated && page.Head < head {
+			// The log starts again below this server's position (a Redis
+			// that lost its data): follow it from its head. Staying at
+			// the old position read the same truncated page back to back,
+			// thousands of warnings a second.
+			t.mu.Lock()
+			t.start, t.n, t.head = 0, 0, page.Head
+			t.mu.Unlock()
+		}
 		return
 	}
 	for i := range page.Events {
