@@ -23,14 +23,17 @@ const (
 // interval (Warn, msg + " (still failing)", with the failures since the
 // last line and the latest error), the interval doubling from
 // failureLogFirst to failureLogMax; the first success after failures
-// logs one line (Info, recovered). Retrying is the caller's business. Safe
-// for concurrent use.
+// logs one line (Info, recovered). A failure more than failureLogMax after
+// the previous one starts a new outage (a service that stopped calling
+// the store never saw it recover). Retrying is the caller's business.
+// Safe for concurrent use.
 type failureLog struct {
 	msg, recovered string
 
 	mu       sync.Mutex
 	failing  bool
 	since    time.Time     // first failure of the current outage
+	last     time.Time     // latest failure
 	total    int           // failures of the current outage
 	unlogged int           // failures since the last line
 	every    time.Duration // current summary interval
@@ -46,7 +49,11 @@ func newFailureLog(msg, recovered string) *failureLog {
 func (l *failureLog) failed(logger *slog.Logger, c clock.Clock, args ...any) {
 	now := c.Now()
 	l.mu.Lock()
+	if l.failing && now.Sub(l.last) > failureLogMax {
+		l.failing, l.total = false, 0
+	}
 	l.total++
+	l.last = now
 	if !l.failing {
 		l.failing, l.since, l.unlogged = true, now, 0
 		l.every, l.next = failureLogFirst, now.Add(failureLogFirst)

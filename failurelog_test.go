@@ -50,3 +50,20 @@ func TestFailureLogBoundsLines(t *testing.T) {
 		t.Fatalf("new outage not logged: %q", buf.String())
 	}
 }
+
+// A failure long after the previous one (the service stopped calling the
+// store meanwhile, so it never saw it recover) is a new outage: logged at
+// once, as a first failure.
+func TestFailureLogNewOutageAfterAGap(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	c := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	l := newFailureLog("cannot renew leases", "lease renewals work again")
+	l.failed(logger, c, "err", "x")
+	c.Advance(10 * time.Minute)
+	buf.Reset()
+	l.failed(logger, c, "err", "x")
+	if line := buf.String(); !strings.Contains(line, `msg="cannot renew leases"`) || strings.Contains(line, "still failing") {
+		t.Fatalf("failure after a 10-minute gap logged %q, want a first-failure line", line)
+	}
+}

@@ -104,5 +104,8 @@ func (k *leaseKeeper) announce(ctx context.Context) {
 	defer cancel()
 	if err := m.store.Announce(sctx, info, m.cfg.StaleAfter); err != nil {
 		m.logger.Debug("cannot announce this server", "err", err)
+		return
 	}
+	// The store answers again, also when no lease needed renewing.
+	k.fails.ok(m.logger, m.clock)
 }
