@@ -393,6 +393,9 @@ func (m *Manager) stopServices(stopBy time.Time) {
 	_ = m.janitor.loop.Stop(bg)
 	m.cancelWork()
 	_ = m.tail.loop.Stop(bg)
+	dctx, dcancel := m.storeCtx()
+	m.tail.drain(dctx)
+	dcancel()
 	m.tail.close()
 	if stopBy.IsZero() {
 		stopBy = time.Now().Add(m.cfg.TimeoutGrace)

@@ -229,3 +229,47 @@ func TestBusyServerDoesNotSpinClaiming(t *testing.T) {
 		t.Fatalf("%d claims for 21 submits while busy, want about one per wake-up", n)
 	}
 }
+
+// A reader following a task gets the outcome that Stop's own cancel
+// produced before it learns that the manager stopped: the tail reads the
+// log to its end before it closes. Readers got ErrStopped first whenever
+// the tail had not yet read the last outcomes (a `bgtask watch` then
+// reported a dropped stream instead of the task's end).
+func TestReaderGetsTheOutcomeWrittenAtStop(t *testing.T) {
+	t.Parallel()
+	for round := range 20 {
+		entered := make(chan struct{}, 1)
+		st := openStore(t, t.TempDir())
+		m := newStarted(t, st, bgtask.Definition{Name: "until-stop", Run: func(ctx context.Context, _ *bgtask.Task) error {
+			entered <- struct{}{}
+			<-ctx.Done()
+			return nil // its work was done: SUCCESS
+		}})
+		id, err := m.Submit(context.Background(), "until-stop", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv(t, entered, "the run")
+		r, err := m.Follow(context.Background(), &bgtask.SubscribeOpts{TaskID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopWithin(t, m)
+		var kinds []bgtask.EventKind
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		for range 100 {
+			evs, err := r.Next(ctx)
+			if err != nil {
+				break
+			}
+			for _, ev := range evs {
+				kinds = append(kinds, ev.Kind)
+			}
+		}
+		cancel()
+		if len(kinds) == 0 || kinds[len(kinds)-1] != bgtask.EventDone {
+			t.Fatalf("round %d: events %v before the reader stopped, want the outcome (done) last", round, kinds)
+		}
+		st.Close()
+	}
+}

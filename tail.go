@@ -171,9 +171,12 @@ func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-cha
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
-		return nil, true, nil, true
-	}
-	if !t.ready {
+		// The manager stopped: hand out what memory still holds after
+		// seq (the last outcomes, read by drain), then say so.
+		if !t.ready || seq >= t.head || t.n == 0 || seq+1 < t.ring[t.start].ev.Seq {
+			return nil, true, nil, true
+		}
+	} else if !t.ready {
 		return nil, false, t.wake, false
 	}
 	if seq >= t.head {
@@ -192,6 +195,33 @@ func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-cha
 		evs = append(evs, t.ring[(t.start+i)%len(t.ring)].event())
 	}
 	return evs, true, t.wake, false
+}
+
+// stoppedAfterRunning reports whether the tail was followed and the
+// manager has stopped: its memory still serves readers to its end.
+func (t *eventTail) stoppedAfterRunning() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ready && t.closed
+}
+
+// drain reads the log to its head once more, after the loop stopped and
+// before close: the outcomes the completer wrote last are then in memory,
+// and readers deliver them before they learn that the manager stopped.
+func (t *eventTail) drain(ctx context.Context) {
+	for range 100 { // bounded: at most 100 pages of 1000 entries
+		t.mu.Lock()
+		ready, head := t.ready, t.head
+		t.mu.Unlock()
+		if !ready || ctx.Err() != nil {
+			return
+		}
+		page, err := t.m.store.ReadLog(ctx, head, 1000, 0)
+		if err != nil || len(page.Events) == 0 {
+			return
+		}
+		t.append(page.Events, page.Truncated)
+	}
 }
 
 // running reports whether the tail is being followed (the manager runs).
