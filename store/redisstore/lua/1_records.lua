@@ -109,41 +109,31 @@ local function bulk(cmd, key, args)
 	end
 end
 
+-- applyPending writes one kind of pending change: pend maps a key to
+-- {k = v}; v false removes k (remCmd), any other v adds it (addCmd, with
+-- the arguments entry appends: score and member, field and value, or
+-- the member alone).
+local function applyPending(pend, addCmd, remCmd, entry)
+	for key, m in pairs(pend) do
+		local add, rem = {}, {}
+		for k, v in pairs(m) do
+			if v then entry(add, k, v) else rem[#rem + 1] = k end
+		end
+		if #rem > 0 then bulk(remCmd, key, rem) end
+		if #add > 0 then bulk(addCmd, key, add) end
+	end
+end
+
 local function flush()
-	for key, m in pairs(zpend) do
-		local add, rem = {}, {}
-		for member, score in pairs(m) do
-			if score then
-				add[#add + 1] = score
-				add[#add + 1] = member
-			else
-				rem[#rem + 1] = member
-			end
-		end
-		if #rem > 0 then bulk('ZREM', key, rem) end
-		if #add > 0 then bulk('ZADD', key, add) end
-	end
-	for key, m in pairs(spend) do
-		local add, rem = {}, {}
-		for member, a in pairs(m) do
-			if a then add[#add + 1] = member else rem[#rem + 1] = member end
-		end
-		if #rem > 0 then bulk('SREM', key, rem) end
-		if #add > 0 then bulk('SADD', key, add) end
-	end
-	for key, m in pairs(hpend) do
-		local set, del = {}, {}
-		for field, v in pairs(m) do
-			if v then
-				set[#set + 1] = field
-				set[#set + 1] = v
-			else
-				del[#del + 1] = field
-			end
-		end
-		if #del > 0 then bulk('HDEL', key, del) end
-		if #set > 0 then bulk('HSET', key, set) end
-	end
+	applyPending(zpend, 'ZADD', 'ZREM', function(a, member, score)
+		a[#a + 1] = score
+		a[#a + 1] = member
+	end)
+	applyPending(spend, 'SADD', 'SREM', function(a, member) a[#a + 1] = member end)
+	applyPending(hpend, 'HSET', 'HDEL', function(a, field, v)
+		a[#a + 1] = field
+		a[#a + 1] = v
+	end)
 	zpend, spend, hpend = {}, {}, {}
 end
 
