@@ -84,7 +84,7 @@ func (r *EventReader) Next(ctx context.Context) ([]Event, error) {
 // read again at once).
 func (r *EventReader) read(ctx context.Context) ([]Event, <-chan struct{}, error) {
 	t := r.m.tail
-	if r.checked && (t.running() || t.stoppedAfterRunning()) {
+	if r.checked && t.followed() {
 		raw, ok, wake, stopped := t.after(r.cursor, readBatch)
 		if stopped {
 			return nil, nil, ErrStopped

@@ -197,12 +197,12 @@ func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-cha
 	return evs, true, t.wake, false
 }
 
-// stoppedAfterRunning reports whether the tail was followed and the
-// manager has stopped: its memory still serves readers to its end.
-func (t *eventTail) stoppedAfterRunning() bool {
+// followed reports whether the tail has been followed: its memory serves
+// readers while the manager runs and, after it stopped, to its end.
+func (t *eventTail) followed() bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.ready && t.closed
+	return t.ready
 }
 
 // drain reads the log to its head once more, after the loop stopped and
