@@ -97,6 +97,9 @@ func Strategies() map[string]Strategy {
 		// percore with every worker busy only when every core serves a
 		// request.
 		"percore-flat": {Workers: cores, LowPriority: true, Threshold: cores, Flat: true, ExtraProcs: true},
+		// percore with every worker stopping as soon as one request is in
+		// flight: idle work never shares the CPUs with a request.
+		"percore-strict": {Workers: cores, LowPriority: true, Threshold: 1, Flat: true, ExtraProcs: true},
 		// SCHED_IDLE threads and no load source at all.
 		"percore-osonly": {Workers: cores, LowPriority: true, NoSource: true, ExtraProcs: true},
 		// percore at nice 19 instead of SCHED_IDLE.
