@@ -44,6 +44,9 @@ local function take(r, owner, inc, same, last)
 	return {prev, '', reply(r)}
 end
 
+-- CLAIMF are the fields take reads and may change (leanload).
+local CLAIMF = {'s', 'n', 'q', 'a', 'm', 'f', 'u', 'p', 'c', 'o', 'i', 'h', 'es', 'e', 'x'}
+
 -- kinds returns the queue kinds of names that a server with tags may
 -- run, split by priority letter: {n = {...}, i = {...}}.
 local function kinds(names, tags)
@@ -97,7 +100,7 @@ local function claim()
 		end
 		table.sort(ids)
 		for j = 1, math.min(limit, #ids) do
-			out[#out + 1] = take(load(ids[j]), owner, inc, false)
+			out[#out + 1] = take(leanload(ids[j], CLAIMF), owner, inc, false)
 		end
 		limit = limit - math.min(limit, #ids)
 		-- orphans, oldest renewal first
