@@ -10,7 +10,8 @@ local function emit(r, kind)
 		seq = redis.call('INCR', KSEQ)
 		first = seq
 	end
-	local fields = {'k', kind, 'id', r.id, 'n', r.n, 's', r.s, 'a', r.a or '0', 't', NOW}
+	-- No state: the kind says it (see kindState in codec.go).
+	local fields = {'k', kind, 'id', r.id, 'n', r.n, 'a', r.a or '0', 't', NOW}
 	if r.p and r.p ~= '' then
 		fields[#fields + 1] = 'p'
 		fields[#fields + 1] = r.p
