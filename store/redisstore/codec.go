@@ -309,20 +309,7 @@ func decodeEvent(id string, fields []any) (store.Event, error) {
 			return ev, fmt.Errorf("redisstore: log entry %s: %w", id, err)
 		}
 	}
-	if ev.State == "" {
-		// Entries carry no state (entries written before did, as s): the
-		// kind says it.
-		ev.State = kindState[ev.Kind]
-	}
 	return ev, nil
-}
-
-// kindState is the record's state after an event of each kind.
-var kindState = map[store.EventKind]store.State{
-	store.EventStarted: store.Ongoing, store.EventUpdated: store.Ongoing,
-	store.EventEnqueued: store.Ongoing, store.EventCancel: store.Ongoing,
-	store.EventDone: store.Success, store.EventPartialSuccess: store.Success,
-	store.EventFailed: store.Failure, store.EventCancelled: store.Cancelled,
 }
 
 func setEventField(ev *store.Event, k, v string) error {

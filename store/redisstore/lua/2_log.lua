@@ -10,8 +10,7 @@ local function emit(r, kind)
 		seq = redis.call('INCR', KSEQ)
 		first = seq
 	end
-	-- No state: the kind says it (see kindState in codec.go).
-	local fields = {'k', kind, 'id', r.id, 'n', r.n, 'a', r.a or '0', 't', NOW}
+	local fields = {'k', kind, 'id', r.id, 'n', r.n, 's', r.s, 'a', r.a or '0', 't', NOW}
 	if r.p and r.p ~= '' then
 		fields[#fields + 1] = 'p'
 		fields[#fields + 1] = r.p
