@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -118,8 +120,15 @@ func leaseArgs(l store.Lease) []any {
 	return []any{l.ID, l.Owner, l.Incarnation, strconv.FormatUint(l.Fence, 10)}
 }
 
-// Renew renews the leases in one round trip, one function call per 500
-// leases (each atomic) sent together in a pipeline; see store.Store.
+// Renew renews the leases in at most two round trips; see store.Store.
+//
+// The first is one heartbeat call naming, per incarnation, the number of
+// its leases and their digest (digest): where they are exactly the
+// leases the incarnation holds, Redis renews them all at once, whatever
+// their number. The leases of the incarnations that did not match (a
+// subset, a lease taken over, a record claimed or finished since) are
+// renewed one by one in the second: one function call per 500 leases,
+// sent together in a pipeline.
 func (s *Store) Renew(ctx context.Context, leases []store.Lease) (store.RenewResult, error) {
 	var out store.RenewResult
 	if s.closed.Load() {
@@ -128,28 +137,81 @@ func (s *Store) Renew(ctx context.Context, leases []store.Lease) (store.RenewRes
 	if len(leases) == 0 {
 		return out, nil
 	}
-	var argss [][]any
-	var los []int
-	_ = chunks(len(leases), func(lo, hi int) error {
-		argss = append(argss, renewArgs(leases[lo:hi]))
-		los = append(los, lo)
-		return nil
-	})
-	res, err := s.runAll(ctx, "renew", argss)
+	type incarnation struct {
+		owner, inc string
+		n          int
+		digest     uint64
+	}
+	var incs []*incarnation
+	byKey := map[[2]string]*incarnation{}
+	for _, l := range leases {
+		k := [2]string{l.Owner, l.Incarnation}
+		g := byKey[k]
+		if g == nil {
+			g = &incarnation{owner: l.Owner, inc: l.Incarnation}
+			byKey[k] = g
+			incs = append(incs, g)
+		}
+		g.n++
+		g.digest ^= leaseHash(l.ID, l.Fence)
+	}
+	args := make([]any, 0, 4*len(incs))
+	for _, g := range incs {
+		args = append(args, g.owner, g.inc, strconv.Itoa(g.n), fmt.Sprintf("%016x", g.digest))
+	}
+	res, err := s.run(ctx, "heartbeat", args...)
 	if err != nil {
 		return out, err
 	}
-	for k, r := range res {
+	matched := map[[2]string]bool{}
+	for i, r := range list(res) {
+		if _, mismatch := r.(int64); mismatch || i >= len(incs) {
+			continue
+		}
+		matched[[2]string{incs[i].owner, incs[i].inc}] = true
+		for _, id := range list(r) {
+			out.CancelRequested = append(out.CancelRequested, str(id))
+		}
+	}
+	if len(matched) == len(incs) {
+		return out, nil
+	}
+	rest := make([]store.Lease, 0, len(leases))
+	for _, l := range leases {
+		if !matched[[2]string{l.Owner, l.Incarnation}] {
+			rest = append(rest, l)
+		}
+	}
+	var argss [][]any
+	var los []int
+	_ = chunks(len(rest), func(lo, hi int) error {
+		argss = append(argss, renewArgs(rest[lo:hi]))
+		los = append(los, lo)
+		return nil
+	})
+	ress, err := s.runAll(ctx, "renew", argss)
+	if err != nil {
+		return out, err
+	}
+	for k, r := range ress {
 		l := list(r)
 		for _, i := range list(l[0]) {
 			n, _ := i.(int64)
-			out.Lost = append(out.Lost, leases[los[k]+int(n)-1])
+			out.Lost = append(out.Lost, rest[los[k]+int(n)-1])
 		}
 		for _, id := range list(l[1]) {
 			out.CancelRequested = append(out.CancelRequested, str(id))
 		}
 	}
 	return out, nil
+}
+
+// leaseHash is a lease's 64-bit hash, the one the library XORs into its
+// incarnation's digest (leasehash in lua/1_records.lua): the first 8
+// bytes of SHA-1("ID FENCE"), big-endian.
+func leaseHash(id string, fence uint64) uint64 {
+	sum := sha1.Sum([]byte(id + " " + strconv.FormatUint(fence, 10)))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // renewArgs are the arguments of one renew call: for each run of leases

@@ -16,6 +16,7 @@ var claimTests = []test{
 	{name: "Claim/PriorityLimits", fn: testClaimPriorities},
 	{name: "Claim/ExclusiveUnderConcurrency", fn: testClaimConcurrent},
 	{name: "Claim/LeaseAgeByStoreClock", fn: testLeaseExpiry},
+	{name: "Claim/LeaseAgeAfterRenewingAll", fn: testLeaseAgeAfterRenewingAll},
 	{name: "Claim/RacesFinish", fn: testClaimRacesFinish},
 	{name: "Claim/ExhaustedAttempts", fn: testClaimExhausted},
 	{name: "Claim/ResetsTheAttempt", fn: testClaimResets},
@@ -336,6 +337,46 @@ func testLeaseExpiry(e *env) {
 	}
 	if got := e.get(lapsed.ID); got.Owner != s2.id || !got.HeartbeatAt.Equal(At(45*time.Second)) {
 		t.Fatalf("the old owner's renewal changed the taken-over record: owner %q heartbeat %v", got.Owner, got.HeartbeatAt)
+	}
+}
+
+// testLeaseAgeAfterRenewingAll: a Renew of every lease a server holds
+// renews exactly those: a record it claims afterwards ages from its own
+// claim, and a record it gave up before the Renew is not renewed by it.
+func testLeaseAgeAfterRenewingAll(e *env) {
+	t := e.t
+	a, al := e.run(s1, "job")
+	b, bl := e.run(s1, "job")
+	given, gl := e.run(s1, "job")
+	if lost := e.release(store.Patch{Lease: gl}); len(lost) != 0 {
+		t.Fatalf("Release = %v", lost)
+	}
+	e.clock.Advance(40 * time.Second)
+	if res := e.renew(al, bl); len(res.Lost) != 0 || len(res.CancelRequested) != 0 {
+		t.Fatalf("Renew of every held lease = %+v, want nothing lost or cancelled", res)
+	}
+	e.clock.Advance(5 * time.Second)
+	c, _ := e.run(s1, "job")
+	e.clock.Advance(5 * time.Second)
+	for _, w := range []struct {
+		id   string
+		want time.Duration
+	}{{a.ID, 40 * time.Second}, {b.ID, 40 * time.Second}, {c.ID, 45 * time.Second}} {
+		if got := e.get(w.id).HeartbeatAt; !got.Equal(At(w.want)) {
+			t.Errorf("%s: HeartbeatAt = %v, want %v", w.id, got, At(w.want))
+		}
+	}
+	// At T0+71s with a 30 s threshold: a and b (renewed at 40 s) lapsed,
+	// c (claimed at 45 s) did not; the released record is queued.
+	e.clock.Advance(21 * time.Second)
+	p := s2.params(10, "job")
+	p.StaleAfter = 30 * time.Second
+	got := e.claim(p)
+	if d := cmp.Diff(recIDs(given, a, b), claimedIDs(got)); d != "" {
+		t.Fatalf("claim at T0+71s (-want +got):\n%s", d)
+	}
+	if got := e.get(c.ID); got.Owner != s1.id {
+		t.Fatalf("%s, claimed 26 s ago, was taken over by %q", c.ID, got.Owner)
 	}
 }
 

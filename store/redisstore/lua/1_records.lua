@@ -48,6 +48,8 @@ local function fmt(n) return string.format('%d', n) end
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
 local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
 
+local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
+
 -- keys
 local function krec(id) return P .. 't:' .. id end
 local function kstate(s) return P .. 's:' .. s end
@@ -59,6 +61,15 @@ local function kkinds(name) return P .. 'qs:' .. name end
 -- knames is the set of task names ever stored (for CountsByName).
 local function knames() return P .. 'names' end
 local function klease(owner) return P .. 'l:' .. owner end
+-- An incarnation's own keys are named by ikey: owner and incarnation,
+-- the owner preceded by its length.
+local function ikey(owner, inc) return #owner .. ':' .. owner .. ':' .. inc end
+-- kinc is the sorted set of the records an incarnation holds (score: the
+-- record's own heartbeat, µs); kcan the set of those with a pending
+-- cancel. KHB (P hb: ikey -> the incarnation's heartbeat, µs) and KHD
+-- (P hd: ikey -> digest of its held leases) are set by main.
+local function kinc(owner, inc) return P .. 'li:' .. ikey(owner, inc) end
+local function kcan(owner, inc) return P .. 'lc:' .. ikey(owner, inc) end
 
 -- Index writes are collected during a call and written by flush, one
 -- ZADD, ZREM, SADD or SREM per key and call however many records the
@@ -124,7 +135,65 @@ local function applyPending(pend, addCmd, remCmd, entry)
 	end
 end
 
-local function flush()
+-- incpend[ikey] = {owner, inc, lane a, lane b}: the XOR of the lease
+-- hashes of the records that entered or left the incarnation's holding
+-- during the call, applied to its digest by applyinc.
+local incpend = {}
+
+-- leasehash is a lease's 64-bit hash, as two 32-bit lanes: the first 16
+-- hex digits of SHA-1("ID FENCE") (the store's client computes the same).
+local function leasehash(id, fence)
+	local h = redis.sha1hex(id .. ' ' .. fence)
+	return tonumber(string.sub(h, 1, 8), 16), tonumber(string.sub(h, 9, 16), 16)
+end
+
+-- incxor records that the lease (id, fence) entered or left the holding
+-- of owner/inc (id nil: only mark the incarnation for applyinc).
+local function incxor(owner, inc, id, fence)
+	local k = ikey(owner, inc)
+	local e = incpend[k]
+	if not e then
+		e = {owner, inc, 0, 0}
+		incpend[k] = e
+	end
+	if id then
+		local a, b = leasehash(id, fence or '')
+		e[3], e[4] = bit.bxor(e[3], a), bit.bxor(e[4], b)
+	end
+end
+
+local flush
+
+-- applyinc writes the pending digest changes: an incarnation that holds
+-- nothing any more loses its heartbeat and digest; one that
+-- held nothing before enters P hb with the call's time (no record it
+-- holds is older).
+local function applyinc()
+	if next(incpend) == nil then return end
+	flush()
+	for k, e in pairs(incpend) do
+		local owner, inc = e[1], e[2]
+		if redis.call('ZCARD', kinc(owner, inc)) == 0 then
+			-- (its cancel set emptied as its records left)
+			redis.call('ZREM', KHB, k)
+			redis.call('HDEL', KHD, k)
+		else
+			local d = redis.call('HGET', KHD, k)
+			local a, b = 0, 0
+			if d then
+				a, b = tonumber(string.sub(d, 1, 8), 16), tonumber(string.sub(d, 9, 16), 16)
+			else
+				redis.call('ZADD', KHB, 'NX', NOW, k)
+			end
+			if not d or e[3] ~= 0 or e[4] ~= 0 then
+				redis.call('HSET', KHD, k, bit.tohex(bit.bxor(a, e[3]), 8) .. bit.tohex(bit.bxor(b, e[4]), 8))
+			end
+		end
+	end
+	incpend = {}
+end
+
+flush = function()
 	applyPending(zpend, 'ZADD', 'ZREM', function(a, member, score)
 		a[#a + 1] = score
 		a[#a + 1] = member
@@ -142,7 +211,6 @@ end
 local function register(r)
 	if r.q ~= 'n[]' and r.q ~= 'i[]' then sadd(kkinds(r.n), r.q) end
 end
-local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP -- set by main from P
 
 -- records
 --
@@ -385,11 +453,25 @@ local function leasevalue(r)
 	return c .. r.f .. ':' .. #r.i .. ':' .. r.i .. kkind(r.n, r.q)
 end
 
--- lastbeat returns r's last heartbeat (µs): its score in its owned set
--- while it is owned (Renew writes only there), else the record's h.
+-- lastbeat returns r's last heartbeat (µs): while it is owned, the later
+-- of its own score in its incarnation's set (a claim, a renewal of that
+-- lease) and the incarnation's heartbeat (a renewal that named exactly
+-- the leases it held); else the record's h. A record owned through a
+-- previous version's library has its score in the owned set of its
+-- kind (P o:KIND) instead. It sets r._tracked: whether r is in its
+-- incarnation's set (what unown undoes).
 local function lastbeat(r)
 	if r.o and r.o ~= '' then
-		local sc = redis.call('ZSCORE', kowned(kkind(r.n, r.q)), r.id)
+		local inc = r.i or ''
+		local sc = redis.call('ZSCORE', kinc(r.o, inc), r.id)
+		r._tracked = sc ~= false
+		if sc then
+			local v = tonumber(sc)
+			local hb = redis.call('ZSCORE', KHB, ikey(r.o, inc))
+			if hb and tonumber(hb) > v then v = tonumber(hb) end
+			return fmt(v)
+		end
+		sc = redis.call('ZSCORE', kowned(kkind(r.n, r.q)), r.id)
 		if sc then return fmt(tonumber(sc)) end
 	end
 	return r.h
@@ -409,16 +491,29 @@ local function beat(r)
 	return r
 end
 
+-- own adds r to its incarnation's holding (set, digest, cancels) and
+-- its owner's lease hash.
 local function own(r)
-	zadd(kowned(kkind(r.n, r.q)), r.h, r.id)
+	zadd(kinc(r.o, r.i), r.h, r.id)
 	hput(klease(r.o), r.id, leasevalue(r))
+	incxor(r.o, r.i, r.id, r.f)
+	if r.c == '1' then sadd(kcan(r.o, r.i), r.id) end
 end
 
 -- unown removes r from the queue and owner indexes it is in.
 local function unown(r)
 	local kind = kkind(r.n, r.q)
 	if r.o and r.o ~= '' then
-		zrem(kowned(kind), r.id)
+		local inc = r.i or ''
+		if r._tracked == nil then r._tracked = redis.call('ZSCORE', kinc(r.o, inc), r.id) ~= false end
+		if r._tracked then
+			zrem(kinc(r.o, inc), r.id)
+			incxor(r.o, inc, r.id, r.f)
+			if r.c == '1' then srem(kcan(r.o, inc), r.id) end
+		else
+			-- owned through a previous version's library
+			zrem(kowned(kind), r.id)
+		end
 		hput(klease(r.o), r.id, false)
 	else
 		zrem(kqueue(kind), r.id)

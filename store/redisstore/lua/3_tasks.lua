@@ -79,6 +79,10 @@ local function cancel()
 			hput(klease(r.o), r.id, leasevalue(r))
 		end
 		beat(r)
+		-- what a heartbeat by digest returns (also for a cancel that a
+		-- previous version's library flagged); beat's lastbeat marked
+		-- r _tracked if its incarnation's set holds it
+		if r._tracked then sadd(kcan(r.o, r.i), r.id) end
 		emit(r, 'cancel')
 	else
 		r.e, r.x = 'cancelled', '1'

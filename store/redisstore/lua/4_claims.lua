@@ -91,6 +91,86 @@ local function kinds(names, tags)
 	return out
 end
 
+-- ORPHANPAGE is how many records of a stale incarnation (or of an
+-- owned set) orphans reads at a time.
+local ORPHANPAGE = 100
+
+-- orphans returns up to about limit records of the queue kinds in kinds
+-- whose heartbeat is older than cutoff and whose incarnation is not inc,
+-- as {heartbeat, id, tracked}, oldest heartbeat first. A held record's
+-- heartbeat is the later of its own score and its incarnation's (see
+-- lastbeat), so only the incarnations whose heartbeat is older than
+-- cutoff (P hb) are looked into, and in each only the records whose own
+-- score is older too: live servers' records are not read. Records owned
+-- through a previous version's library are found as that version found
+-- them, by their score in the owned set of their kind.
+local function orphans(kinds, inc, cutoff, limit)
+	applyinc()
+	flush()
+	local want = {}
+	for _, kind in ipairs(kinds) do want[kind] = true end
+	local cands, seen = {}, {}
+	local below = '(' .. fmt(cutoff)
+	local incs = redis.call('ZRANGEBYSCORE', KHB, '-inf', below, 'WITHSCORES')
+	for j = 1, #incs, 2 do
+		local k, hb = incs[j], tonumber(incs[j + 1])
+		local len, rest = string.match(k, '^(%d+):(.*)$')
+		len = tonumber(len)
+		local owner, their = string.sub(rest, 1, len), string.sub(rest, len + 2)
+		if their ~= inc then
+			local key, suffix = kinc(owner, their), ':' .. #their .. ':' .. their
+			local off, found = 0, 0
+			for _ = 1, 10000 do
+				local got = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', off, ORPHANPAGE)
+				if #got == 0 then break end
+				local ids = {}
+				for g = 1, #got, 2 do ids[#ids + 1] = got[g] end
+				local vals = redis.call('HMGET', klease(owner), unpack(ids))
+				for g = 1, #ids do
+					local id, v = ids[g], vals[g]
+					local fence = v and string.match(v, '^.(%d+)')
+					if fence and string.sub(v, 2 + #fence, 1 + #fence + #suffix) == suffix then
+						if want[string.sub(v, 2 + #fence + #suffix)] and not seen[id] then
+							seen[id] = true
+							cands[#cands + 1] = {math.max(tonumber(got[2 * g]), hb), id, true}
+							found = found + 1
+						end
+					else
+						-- not held by this incarnation any more (a previous
+						-- version's library moved it): forget it here
+						zrem(key, id)
+						incxor(owner, their)
+					end
+				end
+				off = off + #ids
+				if found >= limit then break end
+			end
+		end
+	end
+	for _, kind in ipairs(kinds) do
+		local off, found = 0, 0
+		for _ = 1, 10000 do
+			local got = redis.call('ZRANGEBYSCORE', kowned(kind), '-inf', below, 'WITHSCORES', 'LIMIT', off, limit)
+			if #got == 0 then break end
+			for j = 1, #got, 2 do
+				local id = got[j]
+				if not seen[id] and redis.call('HGET', krec(id), 'i') ~= inc then
+					seen[id] = true
+					cands[#cands + 1] = {tonumber(got[j + 1]), id, false}
+					found = found + 1
+				end
+			end
+			off = off + #got / 2
+			if found >= limit then break end
+		end
+	end
+	table.sort(cands, function(x, y)
+		if x[1] ~= y[1] then return x[1] < y[1] end
+		return x[2] < y[2]
+	end)
+	return cands
+end
+
 -- Claim: owner, incarnation, limit, idle limit, stale after (µs, 0 for
 -- none), #names, names..., tags...
 local function claim()
@@ -118,33 +198,13 @@ local function claim()
 			out[#out + 1] = take(leanload(ids[j], CLAIMF), owner, inc, false)
 		end
 		limit = limit - math.min(limit, #ids)
-		-- orphans, oldest renewal first
+		-- orphans, oldest heartbeat first
 		if stale > 0 and limit > 0 then
-			flush()
-			local cands = {}
-			for _, kind in ipairs(ks[prio]) do
-				local off = 0
-				local found = 0
-				for _ = 1, 10000 do
-					local got = redis.call('ZRANGEBYSCORE', kowned(kind), '-inf', '(' .. fmt(now - stale), 'WITHSCORES', 'LIMIT', off, limit)
-					if #got == 0 then break end
-					for j = 1, #got, 2 do
-						local id = got[j]
-						if redis.call('HGET', krec(id), 'i') ~= inc then
-							cands[#cands + 1] = {tonumber(got[j + 1]), id}
-							found = found + 1
-						end
-					end
-					off = off + #got / 2
-					if found >= limit then break end
-				end
-			end
-			table.sort(cands, function(x, y)
-				if x[1] ~= y[1] then return x[1] < y[1] end
-				return x[2] < y[2]
-			end)
+			local cands = orphans(ks[prio], inc, now - stale, limit)
 			for j = 1, math.min(limit, #cands) do
-				out[#out + 1] = take(load(cands[j][2]), owner, inc, false, fmt(cands[j][1]))
+				local r = load(cands[j][2])
+				r._tracked = cands[j][3]
+				out[#out + 1] = take(r, owner, inc, false, fmt(cands[j][1]))
 			end
 		end
 	end

@@ -7,18 +7,20 @@
 --
 -- A lease is checked against its owner's lease hash (P l:OWNER, one
 -- HMGET for all the leases of an owner, not one read per record) and
--- renewed in its owned set (one ZADD XX per set): a heartbeat of N
--- leases is a few commands whatever N. The record hash is not written;
--- its h is brought up to date when it stops being owned.
+-- renewed in its incarnation's set (one ZADD XX per incarnation): a
+-- heartbeat of N leases is a few commands whatever N. The record hash is
+-- not written; its h is brought up to date when it stops being owned.
+-- When the call renewed every lease an incarnation holds, it also moves
+-- the incarnation's heartbeat (P hb) to now.
 local function renew()
 	local lost, cancel = {}, {}
-	local groups, order = {}, {} -- owner -> {ids, indexes, wanted values}
+	local groups, order = {}, {} -- owner -> {ids, indexes, wanted values, incarnations}
 	local n, b = 0, A
 	while b <= #ARGV do
 		local owner, inc, count = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
 		local g = groups[owner]
 		if not g then
-			g = {ids = {}, idx = {}, want = {}}
+			g = {ids = {}, idx = {}, want = {}, inc = {}}
 			groups[owner] = g
 			order[#order + 1] = owner
 		end
@@ -27,11 +29,11 @@ local function renew()
 		for _ = 1, count do
 			n = n + 1
 			local k = #g.ids + 1
-			g.ids[k], g.idx[k], g.want[k] = ARGV[b], n, ARGV[b + 1] .. suffix
+			g.ids[k], g.idx[k], g.want[k], g.inc[k] = ARGV[b], n, ARGV[b + 1] .. suffix, inc
 			b = b + 2
 		end
 	end
-	local owned = {} -- owned set key -> {NOW, id, NOW, id, ...}
+	local owned, renewed = {}, {} -- incarnation's set -> {NOW, id, ...}; ikey -> {owner, inc, n, ids}
 	for _, owner in ipairs(order) do
 		local g = groups[owner]
 		for j = 1, #g.ids, BULK do
@@ -40,15 +42,26 @@ local function renew()
 			for k = j, last do
 				local v, w = vals[k - j + 1], g.want[k]
 				if v and string.sub(v, 2, #w + 1) == w then
-					local key = kowned(string.sub(v, #w + 2))
+					local inc, id = g.inc[k], g.ids[k]
+					local key = kinc(owner, inc)
 					local args = owned[key]
 					if not args then
 						args = {}
 						owned[key] = args
 					end
 					args[#args + 1] = NOW
-					args[#args + 1] = g.ids[k]
-					if string.byte(v, 1) == 49 then cancel[#cancel + 1] = g.ids[k] end
+					args[#args + 1] = id
+					local ik = ikey(owner, inc)
+					local rn = renewed[ik]
+					if not rn then
+						rn = {owner, inc, 0, {}}
+						renewed[ik] = rn
+					end
+					if not rn[4][id] then
+						rn[4][id] = true
+						rn[3] = rn[3] + 1
+					end
+					if string.byte(v, 1) == 49 then cancel[#cancel + 1] = id end
 				else
 					lost[#lost + 1] = g.idx[k]
 				end
@@ -60,8 +73,33 @@ local function renew()
 			redis.call('ZADD', key, 'XX', unpack(args, j, math.min(j + BULK - 1, #args)))
 		end
 	end
+	for ik, rn in pairs(renewed) do
+		if redis.call('ZCARD', kinc(rn[1], rn[2])) == rn[3] then redis.call('ZADD', KHB, 'XX', 'GT', NOW, ik) end
+	end
 	table.sort(lost)
 	return {lost, cancel}
+end
+
+-- Heartbeat: runs of owner, incarnation, count, digest (16 hex digits:
+-- the XOR of the lease hashes, see leasehash), one per incarnation. A
+-- run whose count and digest are those of the leases the incarnation
+-- holds renews them all at once: its heartbeat (P hb) becomes now, no
+-- lease is read or written. Returns per run the IDs of its records with
+-- a pending cancel, or 0 when the leases do not match (the client then
+-- renews them one by one with Renew).
+local function heartbeat()
+	local out = {}
+	for b = A, #ARGV, 4 do
+		local owner, inc = ARGV[b], ARGV[b + 1]
+		local k = ikey(owner, inc)
+		if redis.call('ZCARD', kinc(owner, inc)) == tonumber(ARGV[b + 2]) and redis.call('HGET', KHD, k) == ARGV[b + 3] then
+			redis.call('ZADD', KHB, 'GT', NOW, k)
+			out[#out + 1] = redis.call('SMEMBERS', kcan(owner, inc))
+		else
+			out[#out + 1] = 0
+		end
+	end
+	return out
 end
 
 -- Update and Release: patches as id, owner, incarnation, fence,
@@ -160,7 +198,8 @@ local function finishall()
 	expiring = (#ARGV - A + 1) / FINISH_ARITY
 	-- Load every record first (once, however often the call names it)
 	-- and read the last heartbeats of the held ones with one ZMSCORE per
-	-- owned set: a finished record keeps its last heartbeat in h.
+	-- incarnation (and its heartbeat, see lastbeat): a finished record
+	-- keeps its last heartbeat in h.
 	local recs, beats, byset, added = {}, {}, {}, {}
 	for b = A, #ARGV, FINISH_ARITY do
 		local id = ARGV[b]
@@ -168,22 +207,30 @@ local function finishall()
 		local r = recs[id]
 		if r and not added[id] and holds(r, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]) then
 			added[id] = true
-			local key = kowned(kkind(r.n, r.q))
-			local ids = byset[key]
-			if not ids then
-				ids = {}
-				byset[key] = ids
+			local key = kinc(r.o, r.i)
+			local set = byset[key]
+			if not set then
+				set = {ik = ikey(r.o, r.i), ids = {}}
+				byset[key] = set
 			end
-			ids[#ids + 1] = id
+			set.ids[#set.ids + 1] = id
 		end
 	end
-	for key, ids in pairs(byset) do
+	for key, set in pairs(byset) do
+		local ids = set.ids
+		local hb = tonumber(redis.call('ZSCORE', KHB, set.ik) or '0')
 		for j = 1, #ids, BULK do
 			local last = math.min(j + BULK - 1, #ids)
 			local scores = redis.call('ZMSCORE', key, unpack(ids, j, last))
 			for k = j, last do
 				local sc = scores[k - j + 1]
-				if sc then beats[ids[k]] = fmt(tonumber(sc)) end
+				if sc then
+					beats[ids[k]] = fmt(math.max(tonumber(sc), hb))
+					recs[ids[k]]._tracked = true
+				else
+					-- owned through a previous version's library
+					beats[ids[k]] = lastbeat(recs[ids[k]])
+				end
 			end
 		end
 	end

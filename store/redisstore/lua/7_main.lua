@@ -1,7 +1,7 @@
 -- The operations and the one function Redis calls.
 
 local OPS = {
-	insert = insert, claim = claim, recover = recover, renew = renew, update = update,
+	insert = insert, claim = claim, recover = recover, renew = renew, heartbeat = heartbeat, update = update,
 	release = release, finish = finishall, cancel = cancel, retry = retry,
 	deletefinished = deletefinished, get = get, list = list, counts = counts, countsbyname = countsbyname,
 	announce = announce, withdraw = withdraw, servers = servers,
@@ -19,11 +19,13 @@ local function main(_, args)
 	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
 	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
+	KHB, KHD = P .. 'hb', P .. 'hd'
 	appended, first, seq, expiring = false, 0, 0, 0
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
-	zpend, spend, hpend = {}, {}, {}
+	zpend, spend, hpend, incpend = {}, {}, {}, {}
 	local result = f()
+	applyinc()
 	flush()
 	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
 	-- Twice the records written since the last time: retention keeps up
