@@ -334,11 +334,13 @@ type Completion struct {
 	Subtasks []Subtask
 }
 
-// FinishResult is the outcome of one Completion.
+// FinishResult is the outcome of one Completion. It carries no record:
+// the owner knows what it wrote, and sending back every finished record
+// was most of what a batch of finishes cost a networked store (read it
+// with Get when it is needed).
 type FinishResult struct {
-	// Record is the stored record (nil when Err is set).
-	Record *Record
-	// Err is nil, ErrNotOwner (the lease is not current: nothing was
+	// Err is nil (written, or written already by an earlier call under
+	// the same lease), ErrNotOwner (the lease is not current: nothing was
 	// written) or ErrNotFound.
 	Err error
 }
@@ -559,7 +561,8 @@ type Store interface {
 	// appends each terminal event, preceded by an updated event when the
 	// completion's Progress differs from the stored one (so that the final
 	// progress is always delivered before the end). A completion whose lease already ended
-	// the record (a repeated call) returns the record again with no error.
+	// the record (a repeated call) succeeds again with no error and writes
+	// nothing.
 	// The error is for the call as a whole; per-record outcomes are in the
 	// results, in order.
 	Finish(ctx context.Context, cs []Completion) ([]FinishResult, error)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ type mutant struct {
 	store.Store
 	kind string
 	last []store.Claimed
+	// over is the state the last Finish named per ID, which Get reports
+	// (finish-overwrites-terminal).
+	mu   sync.Mutex
+	over map[string]store.State
 }
 
 // current returns the lease the record of l is held under now.
@@ -54,16 +59,30 @@ func (m *mutant) Finish(ctx context.Context, cs []store.Completion) ([]store.Fin
 	}
 	res, err := m.Store.Finish(ctx, cs)
 	if m.kind == "finish-overwrites-terminal" && err == nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.over == nil {
+			m.over = map[string]store.State{}
+		}
 		for i, r := range res {
-			if r.Err != nil {
-				if rec, err := m.Store.Get(ctx, cs[i].Lease.ID); err == nil {
-					rec.State = cs[i].State
-					res[i] = store.FinishResult{Record: rec}
-				}
+			if r.Err == nil {
+				m.over[cs[i].Lease.ID] = cs[i].State
 			}
 		}
 	}
 	return res, err
+}
+
+func (m *mutant) Get(ctx context.Context, id string) (*store.Record, error) {
+	r, err := m.Store.Get(ctx, id)
+	if err == nil && m.kind == "finish-overwrites-terminal" {
+		m.mu.Lock()
+		if st, ok := m.over[id]; ok {
+			r.State = st
+		}
+		m.mu.Unlock()
+	}
+	return r, err
 }
 
 func (m *mutant) Update(ctx context.Context, ps []store.Patch) ([]store.Lease, error) {

@@ -226,7 +226,7 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 	case r == nil:
 		return store.FinishResult{Err: store.ErrNotFound}
 	case c.Lease.Ended(r):
-		return store.FinishResult{Record: r} // a repeated call
+		return store.FinishResult{} // a repeated call
 	case !c.Lease.Holds(r):
 		return store.FinishResult{Err: store.ErrNotOwner}
 	}
@@ -246,7 +246,7 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 	r.CancelRequested = false
 	w.event(r, store.TerminalKind(r))
 	w.put(r, b)
-	return store.FinishResult{Record: r} // decoded for this call: the caller may keep it
+	return store.FinishResult{}
 }
 
 // Release hands records back to the queue under their leases.

@@ -245,8 +245,17 @@ func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.Fini
 			return err
 		}
 		for _, v := range list(res) {
-			r, err := statusRecord(v, map[string]error{"owner": store.ErrNotOwner, "missing": store.ErrNotFound})
-			out = append(out, store.FinishResult{Record: r, Err: err})
+			var err error
+			switch st := str(v); st {
+			case "":
+			case "owner":
+				err = store.ErrNotOwner
+			case "missing":
+				err = store.ErrNotFound
+			default:
+				return fmt.Errorf("redisstore: unexpected finish status %q", st)
+			}
+			out = append(out, store.FinishResult{Err: err})
 		}
 		return nil
 	})

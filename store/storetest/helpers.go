@@ -106,7 +106,7 @@ func (e *env) finish(l store.Lease, st store.State) *store.Record {
 	if res[0].Err != nil {
 		e.t.Fatalf("Finish(%s, %s): %v", l, st, res[0].Err)
 	}
-	return res[0].Record
+	return e.get(l.ID)
 }
 
 func exitOf(st store.State) int {

@@ -201,6 +201,49 @@ local function load(id)
 	return r
 end
 
+-- leanload is load for the hot paths (a claim of a queued record, a
+-- finish): it reads only the fields in names (HMGET, no parsing of the
+-- whole hash, no copy of it kept) and falls back to load when a field
+-- the path may change is stored in pieces (a long progress, subtask
+-- list or error). Its record has no _raw: reply would not know the
+-- fields it did not read, so a caller that must return the record reads
+-- it afresh (rawreply).
+local PIECES = {'p2', 'u2', 'e2'}
+local function leanload(id, names)
+	local key = krec(id)
+	local n = #names
+	local args = {}
+	for j = 1, n do args[j] = names[j] end
+	for j, f in ipairs(PIECES) do args[n + j] = f end
+	local vals = redis.call('HMGET', key, unpack(args))
+	if not vals[1] then
+		-- names[1] is always 's' or 'n', which every record has
+		return nil
+	end
+	for j = n + 1, #args do
+		if vals[j] then return load(id) end
+	end
+	local r, old = {id = id}, {}
+	for j = 1, n do
+		local v = vals[j]
+		if v then
+			r[names[j]] = v
+			old[names[j]] = v
+		end
+	end
+	r._old, r._joined, r._lean = old, {}, true
+	return r
+end
+
+-- rawreply is reply for a record read by leanload: the stored hash as
+-- it is now, id first (the store's decoder joins pieces and drops
+-- empty values).
+local function rawreply(r)
+	local out = redis.call('HGETALL', krec(r.id))
+	table.insert(out, 1, r.id)
+	return out
+end
+
 local function empty(v) return v == nil or v == '' or v == false end
 
 -- pieces adds to out the hash fields that store value v of field f.
@@ -290,6 +333,7 @@ end
 -- joined and empty values dropped by the store's decoder), or for a new
 -- record its fields.
 local function reply(r)
+	if r._lean then return rawreply(r) end
 	local out = {r.id}
 	if r._raw then
 		for _, v in ipairs(r._raw) do out[#out + 1] = v end
