@@ -241,6 +241,8 @@ func (inv *invocation) benchSummary(all []bench.Result) {
 			SyncP50:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP50) })),
 			SyncP99:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP99) })),
 			PeakKiB:     int64(med(func(r bench.Result) float64 { return float64(r.PeakKiB) })),
+			CPU:         time.Duration(med(func(r bench.Result) float64 { return float64(r.CPU) })),
+			StreamBytes: int64(med(func(r bench.Result) float64 { return float64(r.StreamBytes) })),
 		}
 		for i := range rs[0].RSSKiB {
 			m.RSSKiB = append(m.RSSKiB, int64(med(func(r bench.Result) float64 {
