@@ -4,13 +4,14 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/bgtask/bgtask/internal/sse"
 )
 
 func init() {
-	sse.ReadFrames = func(ctx context.Context, reader any, dst []byte, maxBytes int) ([]byte, error) {
-		return reader.(*EventReader).appendFrames(ctx, dst, maxBytes)
+	sse.ReadFrames = func(ctx context.Context, reader any, dst []byte, maxBytes int, idle <-chan time.Time) ([]byte, error) {
+		return reader.(*EventReader).appendFrames(ctx, dst, maxBytes, idle)
 	}
 }
 
@@ -21,7 +22,7 @@ const frameBatch = 1024
 // a reader of all tasks (see sse.ReadFrames). Events in the tail's memory
 // are taken as shared entries, whose frames are encoded once for every
 // stream: a stream's cost per event is a copy of its frame.
-func (r *EventReader) appendFrames(ctx context.Context, dst []byte, maxBytes int) ([]byte, error) {
+func (r *EventReader) appendFrames(ctx context.Context, dst []byte, maxBytes int, idle <-chan time.Time) ([]byte, error) {
 	n0 := len(dst)
 	maxBytes = max(maxBytes, 1)
 	for range 1_000_000 { // bounded: each round appends, reads or waits
@@ -51,6 +52,8 @@ func (r *EventReader) appendFrames(ctx context.Context, dst []byte, maxBytes int
 				select {
 				case <-wake:
 					continue
+				case <-idle:
+					return dst, nil
 				case <-ctx.Done():
 					return dst, ctx.Err()
 				}
@@ -92,6 +95,8 @@ func (r *EventReader) appendFrames(ctx context.Context, dst []byte, maxBytes int
 		if wake != nil {
 			select {
 			case <-wake:
+			case <-idle:
+				return dst, nil
 			case <-ctx.Done():
 				return dst, ctx.Err()
 			}

@@ -105,7 +105,7 @@ func testFrames(t *testing.T, history int) {
 	var got []byte
 	for r.Pos() < head {
 		// A small limit: batches are cut within the tail's entries.
-		if got, err = r.appendFrames(ctx, got, 700); err != nil {
+		if got, err = r.appendFrames(ctx, got, 700, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +162,7 @@ func testFrames(t *testing.T, history int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reset, err := r2.appendFrames(ctx, nil, 700)
+	reset, err := r2.appendFrames(ctx, nil, 700, nil)
 	if w := fmt.Sprintf("event: reset\nid: %d\ndata: {\"seq\":%d}\n\n", r2.Pos(), r2.Pos()); err != nil || string(reset) != w || r2.Pos() < head {
 		t.Errorf("resume past the head %d: %q, %v; want %q", head, reset, err, w)
 	}

@@ -19,6 +19,8 @@ type stream struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	buf []byte
+	// deadline is the write deadline last set.
+	deadline time.Time
 }
 
 // streamHeaders writes the headers of an event stream.
@@ -48,7 +50,7 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 	// The request is read: lift ReadTimeout, which would otherwise end the
 	// stream (the server's read of the idle connection times out).
 	_ = st.rc.SetReadDeadline(time.Time{})
-	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	st.extendDeadline()
 	_ = st.rc.Flush()
 	return st
 }
@@ -73,13 +75,25 @@ func (st *stream) commit() error {
 	if len(st.buf) == 0 {
 		return nil
 	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	st.extendDeadline()
 	_, err := st.w.Write(st.buf)
 	st.buf = st.buf[:0]
 	if err == nil {
 		err = st.rc.Flush()
 	}
 	return err
+}
+
+// extendDeadline moves the write deadline to streamWriteTimeout from now,
+// unless it was set less than a second ago (a busy stream writes many
+// times a second).
+func (st *stream) extendDeadline() {
+	now := time.Now()
+	if st.deadline.Sub(now) > streamWriteTimeout-time.Second {
+		return
+	}
+	st.deadline = now.Add(streamWriteTimeout)
+	_ = st.rc.SetWriteDeadline(st.deadline)
 }
 
 // event writes one event without an ID now.
@@ -206,25 +220,25 @@ const streamMaxBatch = 128 << 10
 func (s *Server) followAll(r *http.Request, st *stream, rd *bgtask.EventReader) {
 	ctx := r.Context()
 	nextPing := time.Now().Add(s.ping)
+	idle := time.NewTimer(s.ping) // fires at nextPing
+	defer idle.Stop()
 	window := time.NewTimer(streamBatchWindow)
 	defer window.Stop()
 	for {
 		if now := time.Now(); !now.Before(nextPing) {
 			nextPing = now.Add(s.ping)
+			idle.Reset(s.ping)
 			if st.ping() != nil {
 				return
 			}
 		}
-		wctx, cancel := context.WithDeadline(ctx, nextPing)
-		buf, err := sse.ReadFrames(wctx, rd, st.buf, streamMaxBatch)
-		pingDue := wctx.Err() != nil
-		cancel()
+		buf, err := sse.ReadFrames(ctx, rd, st.buf, streamMaxBatch, idle.C)
 		st.buf = buf
 		if err != nil {
-			if ctx.Err() == nil && pingDue {
-				continue
-			}
 			return // manager stopping, client gone, or the store failed
+		}
+		if len(st.buf) == 0 {
+			continue // nothing came before the ping is due
 		}
 		full := len(st.buf) >= streamMaxBatch
 		if st.commit() != nil {

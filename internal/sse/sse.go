@@ -6,6 +6,7 @@ package sse
 import (
 	"context"
 	"strconv"
+	"time"
 )
 
 // AppendFrame appends one event to dst: its name, its ID, and data on one
@@ -39,7 +40,9 @@ func appendData(dst, data []byte) []byte {
 // Seq as the ID and its JSON as the data; a reset as event "reset" with
 // data {"seq":N}. The frames of an event held in the manager's memory are
 // encoded once and shared by every stream. It waits until it has at least
-// one frame, and stops appending at about maxBytes; it returns ctx's error
-// when ctx ends first, and bgtask.ErrStopped once the manager has stopped
-// and every event it held has been returned.
-var ReadFrames func(ctx context.Context, reader any, dst []byte, maxBytes int) ([]byte, error)
+// one frame, or until idle fires (then it returns dst as it was), and
+// stops appending at about maxBytes; it returns ctx's error when ctx ends
+// first, and bgtask.ErrStopped once the manager has stopped and every
+// event it held has been returned. (A wait on the store, while the
+// manager does not run, may outlast idle.)
+var ReadFrames func(ctx context.Context, reader any, dst []byte, maxBytes int, idle <-chan time.Time) ([]byte, error)
