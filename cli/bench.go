@@ -49,6 +49,8 @@ deleted afterwards:
   drain-stalled   drain with one subscriber that never reads
   drain-sse-stalled  drain with --sse-clients clients on /v1/events that read nothing
   drain-sse       drain with --sse-clients clients reading /v1/events over HTTP
+  sse-floor       no manager: the bytes of drain-sse's streams written to as many
+                  clients, 128 KiB at a time (what moving them costs at the least)
   latency  low load, one task in the system at a time (the next is submitted
            after the previous one finished): Submit call -> first line of the
            task, p50/p95/p99

@@ -34,10 +34,13 @@ const (
 	// DrainSSEStalled is drain with SSEClients clients connected to
 	// /v1/events that read nothing.
 	DrainSSEStalled = "drain-sse-stalled"
+	// SSEFloor moves the bytes of drain-sse's streams to as many clients
+	// without a manager: the floor of drain-sse's cost.
+	SSEFloor = "sse-floor"
 )
 
 // All lists every scenario in run order.
-var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, Latency, RSS}
+var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, SSEFloor, Latency, RSS}
 
 // Config sets what to measure. Zero values mean the documented defaults.
 type Config struct {
@@ -174,6 +177,7 @@ var scenarios = map[string]func(context.Context, *Config) (Result, error){
 	DrainStalled:    runDrainStalled,
 	DrainSSE:        runDrainSSE,
 	DrainSSEStalled: runDrainSSEStalled,
+	SSEFloor:        runSSEFloor,
 }
 
 // Line formats a result as key=value pairs.

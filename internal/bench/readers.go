@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +48,13 @@ func runDrainSSEStalled(ctx context.Context, cfg *Config) (Result, error) {
 // clients to /v1/events (reading everything, or nothing); it returns once
 // every client has its stream.
 func attachSSE(ctx context.Context, m *bgtask.Manager, n int, read bool) (readers, error) {
+	return serveClients(ctx, httpapi.New(httpapi.Config{Manager: m}), "/v1/events", n, read)
+}
+
+// serveClients serves h on a loopback port and connects n clients to path
+// (reading everything, or nothing); it returns once every client has its
+// response.
+func serveClients(ctx context.Context, h http.Handler, path string, n int, read bool) (readers, error) {
 	// Loopback sockets autotune to megabytes of buffer per connection: a
 	// client that reads nothing would still take that much from the
 	// server. Buffers of ordinary size model a real stalled client.
@@ -55,19 +63,20 @@ func attachSSE(ctx context.Context, m *bgtask.Manager, n int, read bool) (reader
 	if err != nil {
 		return readers{}, err
 	}
-	api := httpapi.New(httpapi.Config{Manager: m})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cctx, cancel := context.WithCancel(ctx)
 	dialer := &net.Dialer{Control: sockBuf(receiveBuffer)}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true,
 		DialContext: dialer.DialContext, ReadBufferSize: sseReadBuffer}}
 	var total atomic.Int64
-	url := "http://" + ln.Addr().String() + "/v1/events"
-	var wg sync.WaitGroup
+	url := "http://" + ln.Addr().String() + path
+	var wg, reading sync.WaitGroup
+	reading.Add(n)
 	connected := make(chan error, n)
 	for range n {
 		wg.Go(func() {
+			defer reading.Done()
 			req, err := http.NewRequestWithContext(cctx, "GET", url, nil)
 			if err != nil {
 				connected <- err
@@ -107,7 +116,7 @@ func attachSSE(ctx context.Context, m *bgtask.Manager, n int, read bool) (reader
 			return readers{}, errors.New("sse clients did not connect within 30s")
 		}
 	}
-	return readers{detach: stop, read: total.Load}, nil
+	return readers{detach: stop, read: total.Load, wait: reading.Wait}, nil
 }
 
 // sseReadBuffer is the read buffer of each drain-sse client: its
@@ -127,4 +136,78 @@ func discard(body io.Reader, total *atomic.Int64) {
 			return
 		}
 	}
+}
+
+// runSSEFloor moves the bytes drain-sse's clients read, without a manager:
+// a handler writes each of cfg.SSEClients clients (connected and reading
+// as in drain-sse) as many bytes as the frames of a drain of cfg.N tasks
+// (a started and a done event each, of a size measured on representative
+// events), copied per client from one shared block into the client's
+// batch and written 128 KiB at a time, as /v1/events writes a busy stream.
+// Its CPU time is the floor of what drain-sse's streams add to a drain.
+func runSSEFloor(ctx context.Context, cfg *Config) (Result, error) {
+	per := int64(cfg.N) * int64(len(sampleFrame(bgtask.EventStarted))+len(sampleFrame(bgtask.EventDone)))
+	block := bytes.Repeat(sampleFrame(bgtask.EventStarted), (floorBatch/len(sampleFrame(bgtask.EventStarted)))+1)[:floorBatch]
+	start := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_ = rc.Flush()
+		select {
+		case <-start:
+		case <-r.Context().Done():
+			return
+		}
+		buf := make([]byte, 0, floorBatch)
+		for left := per; left > 0; {
+			k := min(left, floorBatch)
+			buf = append(buf[:0], block[:k]...)
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			left -= k
+		}
+	})
+	rd, err := serveClients(ctx, h, "/", cfg.SSEClients, true)
+	if err != nil {
+		return Result{}, err
+	}
+	defer rd.detach()
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stopProfile()
+	cpu0, read0 := cpuTime(), rd.read()
+	t0 := time.Now()
+	close(start)
+	done := make(chan struct{})
+	go func() { rd.wait(); close(done) }()
+	r := Result{N: cfg.N}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.Capped = true
+	}
+	r.Elapsed, r.CPU, r.StreamBytes = time.Since(t0), cpuTime()-cpu0, rd.read()-read0
+	return r, nil
+}
+
+// floorBatch is the write size of sse-floor: /v1/events' most per write.
+const floorBatch = 128 << 10
+
+// sampleFrame is the /v1/events frame of a representative event of a
+// drain's no-op task.
+func sampleFrame(kind bgtask.EventKind) []byte {
+	ev := bgtask.Event{Seq: 40000, Kind: kind, TaskID: "01a22d5b-cf05-7b93-a02d-6876d2cbfbbe", Name: "noop",
+		State: bgtask.StateOngoing, Attempt: 1, Time: time.Date(2026, 11, 30, 16, 0, 0, 123456789, time.UTC)}
+	if kind.Terminal() {
+		code := 0
+		ev.State, ev.ExitCode = bgtask.StateSuccess, &code
+	}
+	return fmt.Appendf(nil, "event: %s\nid: %d\ndata: %s\n\n", ev.Kind, ev.Seq, ev.JSON())
 }

@@ -121,6 +121,9 @@ type readers struct {
 	detach func()
 	// read, if set, returns the bytes the readers have read so far.
 	read func() int64
+	// wait, if set, waits until every reader has read its stream to the
+	// end.
+	wait func()
 }
 
 // drain stores N tasks, starts a manager (after attach, if set, has
