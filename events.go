@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bgtask/bgtask/internal/sse"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -67,10 +68,12 @@ type Event struct {
 	enc *encoded
 }
 
-// encoded caches one event's JSON, computed on first use.
+// encoded caches one event's encodings, computed on first use: its JSON,
+// and its frame in the /v1/events stream (the JSON is part of the frame).
 type encoded struct {
-	once sync.Once
-	raw  []byte
+	once  sync.Once
+	raw   []byte
+	frame []byte
 }
 
 // eventJSON is Event without methods, for encoding.
@@ -85,12 +88,30 @@ func (e Event) JSON() []byte {
 		b, _ := json.Marshal(eventJSON(e))
 		return b
 	}
-	e.enc.once.Do(func() {
-		c := e
+	return e.enc.get(&e).raw
+}
+
+// frame returns the event's server-sent event frame: its kind as the
+// name, its Seq as the ID, its JSON as the data.
+func (e *Event) frame() []byte {
+	if e.enc == nil {
+		return sse.AppendFrame(nil, string(e.Kind), e.Seq, e.JSON())
+	}
+	return e.enc.get(e).frame
+}
+
+// get encodes e into enc once.
+func (enc *encoded) get(e *Event) *encoded {
+	enc.once.Do(func() {
+		c := *e
 		c.enc = nil
-		e.enc.raw, _ = json.Marshal(eventJSON(c))
+		raw, _ := json.Marshal(eventJSON(c))
+		f := sse.AppendFrame(make([]byte, 0, len(raw)+len(c.Kind)+40), string(c.Kind), c.Seq, raw)
+		// The JSON within the frame: one copy of the bytes for both.
+		at := len(f) - len(raw) - 2
+		enc.raw, enc.frame = f[at:at+len(raw):at+len(raw)], f
 	})
-	return e.enc.raw
+	return enc
 }
 
 // eventOf converts a log entry into an Event.

@@ -36,6 +36,9 @@ type EventReader struct {
 	// checked is false until the position has been checked against the
 	// store (a resumed position may be older than the window, or bogus).
 	checked bool
+	// ents and keep are appendFrames' scratch space.
+	ents []*tailEntry
+	keep []bool
 }
 
 // Follow returns a reader positioned as opts says (nil: all tasks, from

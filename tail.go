@@ -112,28 +112,32 @@ func (t *eventTail) route(e *store.Event) {
 	}
 }
 
-// tailSlot is one entry of the ring: the log entry as read, and its JSON
-// encoding, made on first use by a reader and shared by all of them.
+// tailSlot is one entry of the ring: the log entry as read, and the
+// entry as readers use it, made by the first reader.
 type tailSlot struct {
-	ev  store.Event
-	enc atomic.Pointer[encoded]
+	ev store.Event
+	e  atomic.Pointer[tailEntry]
 }
 
-// event returns the slot's entry as an Event sharing the slot's encoding.
-// Called with t.mu held (read).
-func (sl *tailSlot) event() Event {
-	ev := eventOf(&sl.ev)
-	enc := sl.enc.Load()
-	if enc == nil {
-		n := new(encoded)
-		if sl.enc.CompareAndSwap(nil, n) {
-			enc = n
-		} else {
-			enc = sl.enc.Load()
-		}
+// tailEntry is a log entry as an Event, with its encodings (made on first
+// use), shared by every reader. It does not change (but for the encodings,
+// made once), so readers use it after they released the tail's lock.
+type tailEntry struct {
+	ev  Event // ev.enc is &enc
+	enc encoded
+}
+
+// entry returns the slot's shared entry. Called with t.mu held (read).
+func (sl *tailSlot) entry() *tailEntry {
+	if e := sl.e.Load(); e != nil {
+		return e
 	}
-	ev.enc = enc
-	return ev
+	e := &tailEntry{ev: eventOf(&sl.ev)}
+	e.ev.enc = &e.enc
+	if sl.e.CompareAndSwap(nil, e) {
+		return e
+	}
+	return sl.e.Load()
 }
 
 // append adds entries to the ring (emptied first after a gap) and wakes
@@ -156,7 +160,7 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 			t.start = (t.start + 1) % len(t.ring)
 		}
 		sl.ev = evs[i]
-		sl.enc.Store(nil)
+		sl.e.Store(nil)
 	}
 	t.head = evs[len(evs)-1].Seq
 	close(t.wake)
@@ -170,31 +174,56 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 func (t *eventTail) after(seq uint64, max int) (evs []Event, ok bool, wake <-chan struct{}, stopped bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	i, ok, wake, stopped := t.locate(seq)
+	if i < 0 {
+		return nil, ok, wake, stopped
+	}
+	evs = make([]Event, 0, min(t.n-i, max))
+	for ; i < t.n && len(evs) < max; i++ {
+		evs = append(evs, t.ring[(t.start+i)%len(t.ring)].entry().ev)
+	}
+	return evs, true, wake, false
+}
+
+// entriesAfter is after for readers that use the entries themselves
+// (shared, not to be modified): it appends them to dst.
+func (t *eventTail) entriesAfter(seq uint64, max int, dst []*tailEntry) (ents []*tailEntry, ok bool, wake <-chan struct{}, stopped bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i, ok, wake, stopped := t.locate(seq)
+	if i < 0 {
+		return dst, ok, wake, stopped
+	}
+	for end := min(t.n, i+max); i < end; i++ {
+		dst = append(dst, t.ring[(t.start+i)%len(t.ring)].entry())
+	}
+	return dst, true, wake, false
+}
+
+// locate returns the index (from t.start) of the entry after seq, or -1
+// with after's ok, wake and stopped when there is none to hand out.
+// Called with t.mu held.
+func (t *eventTail) locate(seq uint64) (i int, ok bool, wake <-chan struct{}, stopped bool) {
 	if t.closed {
 		// The manager stopped: hand out what memory still holds after
 		// seq (the last outcomes, read by drain), then say so.
 		if !t.ready || seq >= t.head || t.n == 0 || seq+1 < t.ring[t.start].ev.Seq {
-			return nil, true, nil, true
+			return -1, true, nil, true
 		}
 	} else if !t.ready {
-		return nil, false, t.wake, false
+		return -1, false, t.wake, false
 	}
 	if seq >= t.head {
-		return nil, true, t.wake, false
+		return -1, true, t.wake, false
 	}
 	if t.n == 0 {
-		return nil, false, t.wake, false
+		return -1, false, t.wake, false
 	}
 	first := t.ring[t.start].ev.Seq
 	if seq+1 < first {
-		return nil, false, t.wake, false
+		return -1, false, t.wake, false
 	}
-	i := int(seq + 1 - first)
-	evs = make([]Event, 0, min(t.n-i, max))
-	for ; i < t.n && len(evs) < max; i++ {
-		evs = append(evs, t.ring[(t.start+i)%len(t.ring)].event())
-	}
-	return evs, true, t.wake, false
+	return int(seq + 1 - first), true, t.wake, false
 }
 
 // followed reports whether the tail has been followed: its memory serves

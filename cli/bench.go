@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type benchFlags struct {
 	store     string
 	json      bool
 	child     bool
+	profile   string
 }
 
 func newBenchCmd(inv *invocation) *cobra.Command {
@@ -47,6 +49,8 @@ deleted afterwards:
   drain-stalled   drain with one subscriber that never reads
   drain-sse-stalled  drain with --sse-clients clients on /v1/events that read nothing
   drain-sse       drain with --sse-clients clients reading /v1/events over HTTP
+  sse-floor       no manager: the bytes of drain-sse's streams written to as many
+                  clients, 128 KiB at a time (what moving them costs at the least)
   latency  low load, one task in the system at a time (the next is submitted
            after the previous one finished): Submit call -> first line of the
            task, p50/p95/p99
@@ -80,6 +84,7 @@ scheduling benchmark.`,
 	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
 	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store")
 	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
+	fl.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of each drain run's timed part into `DIR` (SCENARIO-REP.pprof)")
 	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
 	_ = fl.MarkHidden("child")
 	cmd.AddCommand(newBenchIdleCmd(inv))
@@ -108,6 +113,11 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 	if f.child {
 		return inv.benchChild(ctx, f, dir)
 	}
+	if f.profile != "" {
+		if err := os.MkdirAll(f.profile, 0o755); err != nil {
+			return err
+		}
+	}
 	var all []bench.Result
 	scs := f.cfg.Scenarios
 	for rep := range f.reps {
@@ -116,7 +126,7 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 		// disk flushing and caches cold for the next).
 		for k := range scs {
 			sc := scs[(rep+k)%len(scs)]
-			r, err := inv.benchRun(ctx, f, sc, dir)
+			r, err := inv.benchRun(ctx, f, sc, dir, rep+1)
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", sc, rep+1, err)
 			}
@@ -135,7 +145,7 @@ func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
 }
 
 // benchRun runs one scenario in a child process and parses its result.
-func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir string) (bench.Result, error) {
+func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir string, rep int) (bench.Result, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return bench.Result{}, err
@@ -146,6 +156,10 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 		"--payload", strconv.Itoa(f.cfg.Payload), "--latency-samples", strconv.Itoa(f.cfg.LatencySamples),
 		"--rss-tasks", strconv.Itoa(f.cfg.RSSTasks), "--sse-clients", strconv.Itoa(f.cfg.SSEClients),
 		"--timeout", f.cfg.Timeout.String()}
+	if f.profile != "" {
+		// The child writes its profile to this file.
+		args = append(args, "--cpuprofile", filepath.Join(f.profile, fmt.Sprintf("%s-%d.pprof", sc, rep)))
+	}
 	cctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, exe, args...)
@@ -167,6 +181,7 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 // benchChild runs the scenarios in this process, each on a fresh store.
 func (inv *invocation) benchChild(ctx context.Context, f *benchFlags, dir string) error {
 	cfg := f.cfg
+	cfg.CPUProfile = f.profile
 	cfg.Out = bytes.NewBuffer(nil)
 	cfg.SyncDir = dir
 	runs := 0
@@ -228,6 +243,8 @@ func (inv *invocation) benchSummary(all []bench.Result) {
 			SyncP50:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP50) })),
 			SyncP99:     time.Duration(med(func(r bench.Result) float64 { return float64(r.SyncP99) })),
 			PeakKiB:     int64(med(func(r bench.Result) float64 { return float64(r.PeakKiB) })),
+			CPU:         time.Duration(med(func(r bench.Result) float64 { return float64(r.CPU) })),
+			StreamBytes: int64(med(func(r bench.Result) float64 { return float64(r.StreamBytes) })),
 		}
 		for i := range rs[0].RSSKiB {
 			m.RSSKiB = append(m.RSSKiB, int64(med(func(r bench.Result) float64 {

@@ -34,10 +34,13 @@ const (
 	// DrainSSEStalled is drain with SSEClients clients connected to
 	// /v1/events that read nothing.
 	DrainSSEStalled = "drain-sse-stalled"
+	// SSEFloor moves the bytes of drain-sse's streams to as many clients
+	// without a manager: the floor of drain-sse's cost.
+	SSEFloor = "sse-floor"
 )
 
 // All lists every scenario in run order.
-var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, Latency, RSS}
+var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, SSEFloor, Latency, RSS}
 
 // Config sets what to measure. Zero values mean the documented defaults.
 type Config struct {
@@ -73,6 +76,9 @@ type Config struct {
 	// SSEClients is the number of /v1/events clients of drain-sse.
 	// Default 200.
 	SSEClients int
+	// CPUProfile, if set, is a file that receives the CPU profile of the
+	// timed part of the drain scenarios (one scenario per file).
+	CPUProfile string
 }
 
 // Result is one scenario's figures.
@@ -100,6 +106,13 @@ type Result struct {
 	RSSKiB  []int64 `json:"rss_kib,omitempty"`
 	PeakKiB int64   `json:"peak_rss_kib"`
 	Capped  bool    `json:"capped,omitempty"`
+	// CPU is the CPU time (user and system) the process used in the timed
+	// part of a drain: the manager's, and the in-process readers' of the
+	// drain-* variants.
+	CPU time.Duration `json:"cpu_ns,omitempty"`
+	// StreamBytes is what the drain-sse clients read in the timed part
+	// (all clients together, HTTP chunk framing included).
+	StreamBytes int64 `json:"stream_bytes,omitempty"`
 }
 
 func (c *Config) defaults() {
@@ -164,6 +177,7 @@ var scenarios = map[string]func(context.Context, *Config) (Result, error){
 	DrainStalled:    runDrainStalled,
 	DrainSSE:        runDrainSSE,
 	DrainSSEStalled: runDrainSSEStalled,
+	SSEFloor:        runSSEFloor,
 }
 
 // Line formats a result as key=value pairs.
@@ -199,6 +213,12 @@ func (r Result) Line() string {
 		kv("rss_mib_at_10_50_100pct", strings.Join(parts, ","))
 	}
 	kv("peak_rss_mib", r.PeakKiB/1024)
+	if r.CPU > 0 {
+		kv("cpu_s", strconv.FormatFloat(r.CPU.Seconds(), 'f', 3, 64))
+	}
+	if r.StreamBytes > 0 {
+		kv("stream_mib", r.StreamBytes>>20)
+	}
 	if r.Capped {
 		kv("capped", true)
 	}

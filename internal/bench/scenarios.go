@@ -114,9 +114,21 @@ func runDrain(ctx context.Context, cfg *Config) (Result, error) {
 	return drain(ctx, cfg, nil)
 }
 
+// readers are what a drain variant attaches to the manager before it
+// starts.
+type readers struct {
+	// detach stops the readers.
+	detach func()
+	// read, if set, returns the bytes the readers have read so far.
+	read func() int64
+	// wait, if set, waits until every reader has read its stream to the
+	// end.
+	wait func()
+}
+
 // drain stores N tasks, starts a manager (after attach, if set, has
 // attached its readers) and measures until every task ran.
-func drain(ctx context.Context, cfg *Config, attach func(*bgtask.Manager) (func(), error)) (Result, error) {
+func drain(ctx context.Context, cfg *Config, attach func(*bgtask.Manager) (readers, error)) (Result, error) {
 	var ran atomic.Int64
 	all := make(chan struct{})
 	n := int64(cfg.N)
@@ -132,13 +144,24 @@ func drain(ctx context.Context, cfg *Config, attach func(*bgtask.Manager) (func(
 	if _, _, err := submitBatches(ctx, m, cfg.N, cfg.BatchSize, payloadArgs(cfg.Payload)); err != nil {
 		return Result{}, err
 	}
+	var rd readers
 	if attach != nil {
-		detach, err := attach(m)
+		rd, err = attach(m)
 		if err != nil {
 			return Result{}, err
 		}
-		defer detach()
+		defer rd.detach()
 	}
+	stopProfile, err := startProfile(cfg.CPUProfile)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stopProfile()
+	var read0 int64
+	if rd.read != nil {
+		read0 = rd.read()
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	if err := m.Start(ctx); err != nil {
 		return Result{}, err
@@ -151,6 +174,11 @@ func drain(ctx context.Context, cfg *Config, attach func(*bgtask.Manager) (func(
 		r.Capped = true
 	}
 	r.Elapsed = time.Since(start)
+	r.CPU = cpuTime() - cpu0
+	if rd.read != nil {
+		r.StreamBytes = rd.read() - read0
+	}
+	stopProfile()
 	r.TasksPerSec = float64(ran.Load()) / r.Elapsed.Seconds()
 	for ctx.Err() == nil {
 		c, err := st.Counts(ctx)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/quote"
+	"github.com/bgtask/bgtask/internal/sse"
 )
 
 // stream writes server-sent events. Frames are gathered in buf and go to
@@ -18,7 +18,9 @@ import (
 type stream struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
-	buf bytes.Buffer
+	buf []byte
+	// deadline is the write deadline last set.
+	deadline time.Time
 }
 
 // streamHeaders writes the headers of an event stream.
@@ -48,7 +50,7 @@ func (s *Server) startStream(w http.ResponseWriter) *stream {
 	// The request is read: lift ReadTimeout, which would otherwise end the
 	// stream (the server's read of the idle connection times out).
 	_ = st.rc.SetReadDeadline(time.Time{})
-	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	st.extendDeadline()
 	_ = st.rc.Flush()
 	return st
 }
@@ -63,56 +65,59 @@ const streamWriteTimeout = time.Minute
 // one write per client per window, not one per event.
 const streamBatchWindow = 25 * time.Millisecond
 
-// frame adds one event to the batch; id "" writes none (the client's last
-// ID stays).
-func (st *stream) frame(kind, id string, data []byte) {
-	st.buf.WriteString("event: ")
-	st.buf.WriteString(kind)
-	if id != "" {
-		st.buf.WriteString("\nid: ")
-		st.buf.WriteString(id)
-	}
-	st.buf.WriteString("\ndata: ")
-	st.buf.Write(data)
-	st.buf.WriteString("\n\n")
+// frame adds one event to the batch.
+func (st *stream) frame(kind string, id uint64, data []byte) {
+	st.buf = sse.AppendFrame(st.buf, kind, id, data)
 }
 
 // commit writes the batch to the client.
 func (st *stream) commit() error {
-	if st.buf.Len() == 0 {
+	if len(st.buf) == 0 {
 		return nil
 	}
-	_ = st.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	_, err := st.w.Write(st.buf.Bytes())
-	st.buf.Reset()
+	st.extendDeadline()
+	_, err := st.w.Write(st.buf)
+	st.buf = st.buf[:0]
 	if err == nil {
 		err = st.rc.Flush()
 	}
 	return err
 }
 
-// event writes one event now.
-func (st *stream) event(kind, id string, v any) error {
+// extendDeadline moves the write deadline to streamWriteTimeout from now,
+// unless it was set less than a second ago (a busy stream writes many
+// times a second).
+func (st *stream) extendDeadline() {
+	now := time.Now()
+	if st.deadline.Sub(now) > streamWriteTimeout-time.Second {
+		return
+	}
+	st.deadline = now.Add(streamWriteTimeout)
+	_ = st.rc.SetWriteDeadline(st.deadline)
+}
+
+// event writes one event without an ID now.
+func (st *stream) event(kind string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	st.frame(kind, id, data)
+	st.buf = sse.AppendFrameNoID(st.buf, kind, data)
 	return st.commit()
 }
 
 // add adds a task event to the batch, with its shared encoding.
 func (st *stream) add(ev bgtask.Event) {
-	st.frame(string(ev.Kind), strconv.FormatUint(ev.Seq, 10), ev.JSON())
+	st.frame(string(ev.Kind), ev.Seq, ev.JSON())
 }
 
 func (st *stream) close() {
-	st.frame("server_close", "", []byte("{}"))
+	st.buf = sse.AppendFrameNoID(st.buf, "server_close", []byte("{}"))
 	_ = st.commit()
 }
 
 func (st *stream) ping() error {
-	st.buf.WriteString(": ping\n\n")
+	st.buf = append(st.buf, ": ping\n\n"...)
 	return st.commit()
 }
 
@@ -169,7 +174,7 @@ func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 	defer s.streams.Add(-1)
 	st := s.startStream(w)
 	if !resuming {
-		if st.event("state", "", info) != nil || info.State.Terminal() {
+		if st.event("state", info) != nil || info.State.Terminal() {
 			st.close()
 			return
 		}
@@ -199,7 +204,57 @@ func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) {
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 	st := s.startStream(w)
-	s.follow(r, st, rd, "")
+	s.followAll(r, st, rd)
+}
+
+// streamMaxBatch is about the most bytes of events one write of the
+// all-tasks stream carries. A stream that has that much to send writes it
+// at once, without waiting out the batch window.
+const streamMaxBatch = 128 << 10
+
+// followAll writes every task's events until the client leaves or the
+// manager stops. The frames of the events come encoded once for all
+// streams (sse.ReadFrames); a stream copies them into its batch, and
+// writes and flushes the batch at most once per streamBatchWindow unless
+// it is full.
+func (s *Server) followAll(r *http.Request, st *stream, rd *bgtask.EventReader) {
+	ctx := r.Context()
+	nextPing := time.Now().Add(s.ping)
+	idle := time.NewTimer(s.ping) // fires at nextPing
+	defer idle.Stop()
+	window := time.NewTimer(streamBatchWindow)
+	defer window.Stop()
+	for {
+		if now := time.Now(); !now.Before(nextPing) {
+			nextPing = now.Add(s.ping)
+			idle.Reset(s.ping)
+			if st.ping() != nil {
+				return
+			}
+		}
+		buf, err := sse.ReadFrames(ctx, rd, st.buf, streamMaxBatch, idle.C)
+		st.buf = buf
+		if err != nil {
+			return // manager stopping, client gone, or the store failed
+		}
+		if len(st.buf) == 0 {
+			continue // nothing came before the ping is due
+		}
+		full := len(st.buf) >= streamMaxBatch
+		if st.commit() != nil {
+			return
+		}
+		if full {
+			continue // behind: no window
+		}
+		// Events arriving meanwhile go out together after the window.
+		window.Reset(streamBatchWindow)
+		select {
+		case <-window.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // follow writes events until the client leaves or the manager stops; a
@@ -255,7 +310,7 @@ func (s *Server) sendAll(ctx context.Context, st *stream, evs []bgtask.Event, ta
 	for _, ev := range evs {
 		if ev.Kind == bgtask.EventReset {
 			if taskID == "" {
-				st.frame("reset", strconv.FormatUint(ev.Seq, 10), []byte(fmt.Sprintf(`{"seq":%d}`, ev.Seq)))
+				st.frame("reset", ev.Seq, []byte(fmt.Sprintf(`{"seq":%d}`, ev.Seq)))
 				continue
 			}
 			// The log lost this task's events: send its state instead.
@@ -267,7 +322,7 @@ func (s *Server) sendAll(ctx context.Context, st *stream, evs []bgtask.Event, ta
 			if err != nil {
 				return true, err
 			}
-			st.frame("state", strconv.FormatUint(ev.Seq, 10), data)
+			st.frame("state", ev.Seq, data)
 			if info.State.Terminal() {
 				st.close()
 				return true, nil
