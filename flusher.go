@@ -108,10 +108,20 @@ func (f *flusher) flushDue(ctx context.Context) (time.Time, bool) {
 
 func (f *flusher) write(ctx context.Context, due []*running) {
 	patches := make([]store.Patch, 0, len(due))
+	runs := make([]*running, 0, len(due))
 	for _, r := range due {
-		if r.mayWrite() {
-			patches = append(patches, r.patch())
+		if !r.mayWrite() {
+			continue
 		}
+		// A progress that changed and came back to what was written last
+		// is not written (nor announced) again.
+		if p := r.patch(); !r.wrote(p) {
+			patches = append(patches, p)
+			runs = append(runs, r)
+		}
+	}
+	if len(patches) == 0 {
+		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.m.cfg.StoreTimeout)
 	lost, err := f.m.store.Update(sctx, patches)
@@ -124,6 +134,9 @@ func (f *flusher) write(ctx context.Context, due []*running) {
 		return
 	}
 	f.fails.ok(f.m.logger, f.m.clock)
+	for i, r := range runs {
+		r.written = &patches[i]
+	}
 	for _, l := range lost {
 		if r := f.m.runs.get(l.ID); r != nil && r.lease == l {
 			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")

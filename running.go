@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +60,9 @@ type running struct {
 
 	// nextFlush is guarded by the flusher's mu.
 	nextFlush time.Time
+	// written is the last progress and subtask list the flusher wrote
+	// (nil: what was claimed, rec's); only the flusher's goroutine uses it.
+	written *store.Patch
 
 	// parallel tasks: subMu guards subtasks and subTasks.
 	subMu    sync.Mutex
@@ -160,6 +164,16 @@ func (r *running) renewedBefore(t time.Time) bool {
 func (r *running) patch() store.Patch {
 	p := store.Progress(r.task.progress.Snapshot())
 	return store.Patch{Lease: r.lease, Progress: &p, Subtasks: r.subtaskSnapshot()}
+}
+
+// wrote reports whether p's progress and subtasks are what the flusher
+// wrote last (or, before its first write, what was claimed).
+func (r *running) wrote(p store.Patch) bool {
+	prog, subs := r.rec.Progress, r.rec.Subtasks
+	if r.written != nil {
+		prog, subs = *r.written.Progress, r.written.Subtasks
+	}
+	return *p.Progress == prog && slices.Equal(p.Subtasks, subs)
 }
 
 // subtaskSnapshot copies the subtask list with each subtask's progress; nil
