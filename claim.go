@@ -133,9 +133,12 @@ func (c *claimer) recover(ctx context.Context) bool {
 	defer m.claimGate.Unlock()
 	n, ni := m.slots.takeAll(false), m.slots.takeAll(true)
 	held := m.runs.leases()
+	p := c.params(n, ni)
+	p.Abandoned = m.runs.abandonedLeases()
 	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
-		return m.store.Recover(ctx, c.params(n, ni), held)
+		return m.store.Recover(ctx, p, held)
 	})
+	m.runs.recovered(recovered)
 	for _, cl := range recovered {
 		if !cl.Exhausted {
 			m.logger.Info("recovered task", "task_id", cl.Record.ID, "task", cl.Record.Name, "prev_owner", cl.PrevOwner, "attempt", cl.Record.Attempt)

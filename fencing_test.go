@@ -72,6 +72,79 @@ func TestLeaseNotRenewedStopsTheRun(t *testing.T) {
 	}
 }
 
+// A run stopped because its lease could not be renewed in time did start:
+// when the store is back, the same server takes its record back as a new
+// attempt, so a non-retriable task ends FAILURE "orphaned after 1
+// attempt" instead of running again as attempt 1 (found by a tester with
+// a Redis outage longer than the stale threshold: the task ran twice),
+// and a retriable one runs again as attempt 2.
+func TestAbandonedRunComesBackAsANewAttempt(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	fs := newFaultStore(openStoreAt(t, t.TempDir(), fake))
+	t.Cleanup(func() { fs.Close() })
+	entered := make(chan string, 10)
+	attempts := make(chan int, 10)
+	hold := func(ctx context.Context, tk *bgtask.Task) error {
+		entered <- tk.Name()
+		attempts <- tk.Attempt()
+		if tk.Attempt() > 1 {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	e := setupOn(t, fs, []bgtask.Definition{
+		{Name: "once", Run: hold},
+		{Name: "again", Run: hold, Retriable: true},
+	}, &bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 3 * time.Second, TimeoutGrace: time.Second})
+	once := e.submit("once")
+	again := e.submit("again")
+	for range 2 {
+		recv(t, entered, "start of a run")
+		if a := recv(t, attempts, "attempt"); a != 1 {
+			t.Fatalf("first run's attempt %d", a)
+		}
+	}
+	fs.fail(true, "Renew", "Update", "Recover", "Claim")
+	for i := 1; i <= 3; i++ {
+		fake.Advance(time.Second)
+		if !fs.waitFailed("Renew", i) {
+			t.Fatalf("renewal %d was not attempted", i)
+		}
+	}
+	fs.fail(false, "Renew", "Update", "Recover", "Claim")
+	// The next sweeps recover (the runs leave the run set as they end).
+	deadline := time.Now().Add(waitFor)
+	for time.Now().Before(deadline) {
+		fake.Advance(time.Second)
+		if r, err := fs.Get(context.Background(), once); err == nil && r.State.Terminal() {
+			if r2, err := fs.Get(context.Background(), again); err == nil && r2.State.Terminal() {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	info := e.waitState(once, bgtask.StateFailure)
+	if info.Attempt != 1 || info.Error != "orphaned after 1 attempt" {
+		t.Fatalf("non-retriable abandoned task: attempt %d error %q, want FAILURE \"orphaned after 1 attempt\" at attempt 1", info.Attempt, info.Error)
+	}
+	if n := recv(t, entered, "re-run of the retriable task"); n != "again" {
+		t.Fatalf("re-run of %q, want only the retriable task", n)
+	}
+	if a := recv(t, attempts, "attempt"); a != 2 {
+		t.Fatalf("re-run of the retriable task as attempt %d, want 2", a)
+	}
+	if info := e.waitState(again, bgtask.StateSuccess); info.Attempt != 2 {
+		t.Fatalf("retriable task ended at attempt %d, want 2", info.Attempt)
+	}
+	select {
+	case n := <-entered:
+		t.Fatalf("%s ran once more", n)
+	default:
+	}
+}
+
 // A fixed server ID must not defeat crash recovery: a server restarted with
 // the same ID recovers the tasks of its earlier life at once.
 func TestSameServerIDRecoversItsEarlierLife(t *testing.T) {

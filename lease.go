@@ -75,6 +75,9 @@ func (k *leaseKeeper) expire(rs []*running, err error) {
 	stopped := 0
 	for _, r := range rs {
 		if r.renewedBefore(cutoff) && r.mayWrite() {
+			// Its record, once the run is gone, is taken back by Recover
+			// as a new attempt: the run did start.
+			m.runs.abandon(r.lease)
 			r.endWrites()
 			r.stop(errLeaseExpired)
 			stopped++

@@ -17,6 +17,50 @@ type runSet struct {
 	byID  map[string]*running
 	cause error
 	empty chan struct{} // closed while byID is empty; replaced when a run is added
+	// abandoned holds the leases of runs stopped because their lease could
+	// not be renewed in time, until Recover takes their records back as a
+	// new attempt (store.ClaimParams.Abandoned); at most maxAbandoned.
+	abandoned map[string]store.Lease
+}
+
+// maxAbandoned bounds runSet.abandoned: records taken over by another
+// server never come back to this one's Recover.
+const maxAbandoned = 10000
+
+// abandon notes that l's run started and was given up without an outcome.
+func (s *runSet) abandon(l store.Lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.abandoned == nil {
+		s.abandoned = make(map[string]store.Lease)
+	}
+	if len(s.abandoned) >= maxAbandoned {
+		for id := range s.abandoned { // drop any one
+			delete(s.abandoned, id)
+			break
+		}
+	}
+	s.abandoned[l.ID] = l
+}
+
+// abandonedLeases lists the leases noted by abandon.
+func (s *runSet) abandonedLeases() []store.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.Lease, 0, len(s.abandoned))
+	for _, l := range s.abandoned {
+		out = append(out, l)
+	}
+	return out
+}
+
+// recovered forgets the abandoned leases of records Recover took back.
+func (s *runSet) recovered(cs []store.Claimed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		delete(s.abandoned, c.Record.ID)
+	}
 }
 
 func newRunSet() *runSet {

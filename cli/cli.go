@@ -36,6 +36,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"time"
 
 	"github.com/bgtask/bgtask"
 )
@@ -63,6 +64,8 @@ type Config struct {
 	// ownProcess is set by Main only: task mode may then redirect file
 	// descriptors and handle SIGINT/SIGTERM for the whole process.
 	ownProcess bool
+	// reconnectFor shortens the reconnect bound of watch (tests only).
+	reconnectFor time.Duration
 }
 
 // Main runs the command line of the current process (os.Args) with the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -62,6 +63,9 @@ type invocation struct {
 	// runTask runs a decoded `bgtask run` request; nil: taskmode.Run.
 	// The argv fuzz test records the request instead.
 	runTask func(context.Context, *taskmode.Config, *taskmode.Request) int
+	// reconnectFor is how long watch and submit --wait try to resume a
+	// dropped stream (0: client.DefaultGiveUpAfter); tests shorten it.
+	reconnectFor time.Duration
 }
 
 func newInvocation(cfg *Config) *invocation {
@@ -69,15 +73,16 @@ func newInvocation(cfg *Config) *invocation {
 		cfg = &Config{}
 	}
 	inv := &invocation{
-		name:    cfg.Name,
-		version: cfg.Version,
-		stdout:  cfg.Stdout,
-		stderr:  cfg.Stderr,
-		getenv:  cfg.Getenv,
-		own:     cfg.ownProcess,
-		app:     cfg.Registry,
-		builtin: tasks.Builtin(),
-		test:    testtasks.Registry(),
+		name:         cfg.Name,
+		version:      cfg.Version,
+		stdout:       cfg.Stdout,
+		stderr:       cfg.Stderr,
+		getenv:       cfg.Getenv,
+		own:          cfg.ownProcess,
+		reconnectFor: cfg.reconnectFor,
+		app:          cfg.Registry,
+		builtin:      tasks.Builtin(),
+		test:         testtasks.Registry(),
 	}
 	if inv.name == "" {
 		inv.name = "bgtask"

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,8 +60,15 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
 		defer stop()
 	}
+	if !utf8.ValidString(id) {
+		return errors.New("task ID is not valid UTF-8")
+	}
 	r := newRenderer(inv.stdout, jsonOut)
-	err := c.Follow(ctx, id, r.render)
+	opts := &client.FollowOpts{GiveUpAfter: inv.reconnectFor, OnReconnect: func(err error) {
+		r.interrupt()
+		inv.diag("lost the event stream of task %s (%v); reconnecting…", id, err)
+	}}
+	err := c.Follow(ctx, id, opts, r.render)
 	if r.end != nil {
 		r.finish()
 		if code := r.end.exitCode(); code != 0 {
@@ -76,6 +84,11 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 	}
 	if err != nil {
 		r.interrupt()
+		if !retryable(err) {
+			// Following again would meet the same answer (unknown task,
+			// refused token, invalid ID).
+			return inv.apiError(err)
+		}
 		return inv.apiError(fmt.Errorf("%w (task %s: follow it again with `%s watch %s`)", err, id, inv.name, id))
 	}
 	// The server closed the stream before the task ended (it is shutting
@@ -83,6 +96,15 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 	r.interrupt()
 	inv.diag("the server closed the stream before task %s ended (follow it again with `%s watch %s`)", id, inv.name, id)
 	return exitStatus(bgtask.ExitFailure)
+}
+
+// retryable reports whether following a task again may succeed where err
+// failed: the server could not be reached, the stream broke, or the
+// server answered 5xx. An API answer of 4xx (unknown task, refused token,
+// invalid ID) will not change.
+func retryable(err error) bool {
+	var ce *client.Error
+	return !errors.As(err, &ce) || ce.Status >= 500
 }
 
 // outcome is how a task ended, as its terminal event or record says.

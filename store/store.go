@@ -279,6 +279,15 @@ type ClaimParams struct {
 	// deals with those). Queued records are claimed first (oldest first),
 	// then orphans (oldest renewal first).
 	StaleAfter time.Duration
+	// Abandoned (Recover only) lists leases of this very incarnation whose
+	// runs started and were stopped without an outcome (the lease could
+	// not be renewed in time). Recover takes such a record, when it
+	// still holds that lease, as it takes an earlier life's: a new run is
+	// a new attempt (Attempt + 1), and a record out of attempts ends
+	// FAILURE "orphaned after N attempts". Without it a record of this
+	// incarnation is taken as a claim whose answer was lost, with the
+	// same Attempt.
+	Abandoned []Lease
 }
 
 // Claimed is one record won by Claim or Recover.
@@ -544,7 +553,8 @@ type Store interface {
 	// holds under no lease in held: records from an earlier life of this
 	// server (another Incarnation; taken over as orphans, Attempt + 1) and
 	// records this very incarnation claimed but never started (a claim
-	// whose answer was lost; re-leased with the same Attempt). A backend
+	// whose answer was lost; re-leased with the same Attempt) or started
+	// and abandoned (p.Abandoned; Attempt + 1). A backend
 	// that knows which incarnations are dead (an embedded store opened by
 	// one process knows every incarnation not seen since it opened) also
 	// recovers their records whatever their Owner. Limits and names apply

@@ -22,34 +22,77 @@ type StreamEvent struct {
 	Event *bgtask.Event
 }
 
-// maxReconnects bounds how often Follow reconnects after a dropped stream.
-const maxReconnects = 100
+// DefaultGiveUpAfter is how long Follow tries to resume a dropped stream
+// without a successful reconnect before it gives up.
+const DefaultGiveUpAfter = 15 * time.Second
+
+// FollowOpts tune Follow. The zero value (or nil) is the default.
+type FollowOpts struct {
+	// GiveUpAfter bounds how long Follow keeps reconnecting a dropped
+	// stream without a reconnect that delivers an event (0:
+	// DefaultGiveUpAfter). A successful reconnect starts the bound anew
+	// for the next drop.
+	GiveUpAfter time.Duration
+	// OnReconnect, if set, is called once each time a stream that was
+	// delivering events drops and Follow starts reconnecting (not per
+	// attempt), with the error that dropped it.
+	OnReconnect func(err error)
+}
 
 // Follow streams a task's events to fn until the task's stream ends
-// (server_close), fn returns false, or ctx ends. A dropped connection is
-// resumed with Last-Event-ID.
-func (c *Client) Follow(ctx context.Context, id string, fn func(StreamEvent) bool) error {
+// (server_close), fn returns false, or ctx ends.
+//
+// A first connection that cannot be made, or that the server answers with
+// an error, fails at once, like any other request. A connection that drops
+// after it was established is resumed with Last-Event-ID; Follow gives up
+// when no reconnect has succeeded for opts.GiveUpAfter, with an error
+// saying so. An API error (unknown task, refused token) is returned at
+// once: retrying will not help.
+func (c *Client) Follow(ctx context.Context, id string, opts *FollowOpts, fn func(StreamEvent) bool) error {
 	if err := checkUTF8("task ID", id); err != nil {
 		return err
 	}
+	var o FollowOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.GiveUpAfter <= 0 {
+		o.GiveUpAfter = DefaultGiveUpAfter
+	}
 	last := ""
-	var lastErr error
-	for range maxReconnects {
-		done, err := c.followOnce(ctx, id, &last, fn)
+	connected := false      // some connection has delivered an event
+	var droppedAt time.Time // when the current outage began (zero: none)
+	for {
+		delivered := false
+		done, err := c.followOnce(ctx, id, &last, func(se StreamEvent) bool {
+			delivered = true
+			return fn(se)
+		})
 		if done || ctx.Err() != nil {
 			return err
 		}
 		if _, ok := err.(*Error); ok {
 			return err // an API error will not go away by retrying
 		}
-		lastErr = err
+		if !connected && !delivered {
+			return err // the first connection could not be made
+		}
+		connected = true
+		if delivered || droppedAt.IsZero() {
+			// A new outage: the stream was delivering events.
+			droppedAt = time.Now()
+			if o.OnReconnect != nil {
+				o.OnReconnect(err)
+			}
+		} else if time.Since(droppedAt) >= o.GiveUpAfter {
+			return fmt.Errorf("event stream dropped and could not be resumed for %v: %w", o.GiveUpAfter, err)
+		}
 		select {
 		case <-time.After(retryDelay):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("event stream kept dropping: %w", lastErr)
 }
 
 // followOnce reads one connection; done is true when the stream ended

@@ -59,6 +59,7 @@ type Server struct {
 	tp      throughput
 	// dashboard is set when a dashboard is served (its page is public).
 	dashboard bool
+	health    health
 	// stopCtx is cancelled by BeginShutdown (stop).
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -153,7 +154,3 @@ func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
 
 // Streams returns the number of open event streams.
 func (s *Server) Streams() int64 { return s.streams.Load() }
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "server_id": s.m.ServerID()})
-}

@@ -133,6 +133,10 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 	for _, l := range held {
 		keep[l.ID] = l.Fence
 	}
+	abandoned := make(map[string]uint64, len(p.Abandoned))
+	for _, l := range p.Abandoned {
+		abandoned[l.ID] = l.Fence
+	}
 	var out []store.Claimed
 	err := s.exec(ctx, func(w *wtx) error {
 		out = out[:0]
@@ -143,7 +147,7 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 			}
 			limits[r.Idle()]--
 			how := "orphan"
-			if r.Incarnation == p.Incarnation {
+			if f, ok := abandoned[r.ID]; r.Incarnation == p.Incarnation && (!ok || f != r.Fence) {
 				how = "same"
 			}
 			out = w.claimOne(out, r.ID, p, how)

@@ -79,6 +79,10 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 	for _, l := range held {
 		args = append(args, l.ID, l.Incarnation, strconv.FormatUint(l.Fence, 10))
 	}
+	args = append(args, "--")
+	for _, l := range p.Abandoned {
+		args = append(args, l.ID, strconv.FormatUint(l.Fence, 10))
+	}
 	res, err := s.run(ctx, "recover", args...)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ var fencingTests = []test{
 	{name: "Fencing/FinishIsIdempotentByLease", fn: testFinishIdempotent},
 	{name: "Recover/EarlierLifeOfThisServer", fn: testRecoverEarlierLife},
 	{name: "Recover/ClaimedButNeverStarted", fn: testRecoverNeverStarted},
+	{name: "Recover/AbandonedRunIsAnAttempt", fn: testRecoverAbandoned},
 	{name: "Recover/ExhaustedAndLimits", fn: testRecoverExhausted},
 }
 
@@ -199,6 +200,50 @@ func testRecoverNeverStarted(e *env) {
 	if got := e.get(running.ID); got.Fence != rl.Fence {
 		t.Fatalf("Recover re-leased a record under a held lease")
 	}
+}
+
+// testRecoverAbandoned: runs this incarnation started and stopped without
+// an outcome (its lease could not be renewed in time) are recovered as a
+// new attempt, not as claims whose answer was lost: a record out of
+// attempts ends FAILURE, the others run again with Attempt + 1. (Found by
+// a tester: after a store outage longer than the lease, a non-retriable
+// task ran twice, both times as attempt 1.)
+func testRecoverAbandoned(e *env) {
+	t := e.t
+	once := Owned("job", s1.id, s1.inc)
+	once.MaxAttempts = 1
+	onceLease := e.insert(once)[0].Lease
+	twice := Owned("job", s1.id, s1.inc)
+	twice.MaxAttempts = 3
+	twiceLease := e.insert(twice)[0].Lease
+	lostAnswer := NewRecord("job")
+	e.insert(lostAnswer)
+	if cl := e.claim(s1.params(1, "job")); len(cl) != 1 || cl[0].Record.ID != lostAnswer.ID {
+		t.Fatalf("claim = %v", claimedIDs(cl))
+	}
+	// A stale fence in Abandoned does not count: only the lease the
+	// record holds.
+	stale := store.Lease{ID: lostAnswer.ID, Owner: s1.id, Incarnation: s1.inc, Attempt: 1, Fence: 99}
+	p := s1.params(10, "job")
+	p.Abandoned = []store.Lease{onceLease, twiceLease, stale}
+	got := e.recover(p)
+	byID := map[string]store.Claimed{}
+	for _, c := range got {
+		byID[c.Record.ID] = c
+	}
+	if len(got) != 3 {
+		t.Fatalf("Recover took %v, want the 3 records", claimedIDs(got))
+	}
+	if c := byID[once.ID]; !c.Exhausted || c.Record.State != store.Failure || c.Record.Attempt != 1 || c.Record.Error != "orphaned after 1 attempt" {
+		t.Errorf("abandoned record out of attempts: %+v exhausted %v, want FAILURE \"orphaned after 1 attempt\" at attempt 1", c.Record, c.Exhausted)
+	}
+	if c := byID[twice.ID]; c.Exhausted || c.Record.Attempt != 2 || c.Lease.Attempt != 2 || c.Lease.Fence != twiceLease.Fence+1 {
+		t.Errorf("abandoned record with attempts left: attempt %d lease %v, want attempt 2 under fence %d", c.Record.Attempt, c.Lease, twiceLease.Fence+1)
+	}
+	if c := byID[lostAnswer.ID]; c.Exhausted || c.Record.Attempt != 1 {
+		t.Errorf("claimed-but-never-started record: attempt %d, want 1 (same attempt)", c.Record.Attempt)
+	}
+	e.wantRefused(twiceLease)
 }
 
 func testRecoverExhausted(e *env) {

@@ -212,7 +212,9 @@ local function claim()
 end
 
 -- Recover: like Claim's arguments (stale unused), then after the tags
--- '--' and the held leases as id, fence pairs.
+-- '--' and the held leases as id, incarnation, fence triples, then '--'
+-- and the abandoned leases (started, stopped without an outcome) as id,
+-- fence pairs: taken as a new attempt, not as a lost claim answer.
 local function recover()
 	local owner, inc = ARGV[A], ARGV[A + 1]
 	local limits = {n = tonumber(ARGV[A + 2]), i = tonumber(ARGV[A + 3])}
@@ -225,9 +227,16 @@ local function recover()
 		j = j + 1
 	end
 	j = j + 1
-	while j + 2 <= #ARGV + 1 do
+	while j + 2 <= #ARGV and ARGV[j] ~= '--' do
 		held[ARGV[j] .. ' ' .. ARGV[j + 1] .. ' ' .. ARGV[j + 2]] = true
 		j = j + 3
+	end
+	-- then, after a second '--', the abandoned leases as id, fence pairs
+	local abandoned = {}
+	j = j + 1
+	while j + 1 <= #ARGV do
+		abandoned[ARGV[j] .. ' ' .. ARGV[j + 1]] = true
+		j = j + 2
 	end
 	local cands = {n = {}, i = {}}
 	flush()
@@ -252,7 +261,7 @@ local function recover()
 		table.sort(list, function(x, y) return x.id < y.id end)
 		for k = 1, math.min(limits[prio], #list) do
 			local r = list[k]
-			out[#out + 1] = take(r, owner, inc, r.i == inc)
+			out[#out + 1] = take(r, owner, inc, r.i == inc and not abandoned[r.id .. ' ' .. (r.f or '')])
 		end
 	end
 	return done(out)

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+)
+
+// fakeStream serves /v1/tasks/abc/events: the n-th connection (from 0)
+// is answered by conns[n], the last one for all later connections.
+func fakeStream(t *testing.T, conns ...func(w http.ResponseWriter)) (addr string, count *atomic.Int32) {
+	t.Helper()
+	count = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(count.Add(1)) - 1
+		conns[min(n, len(conns)-1)](w)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String(), count
+}
+
+// stateEvent answers with the task's state and ends the stream without
+// server_close (a dropped stream).
+func stateEvent(state bgtask.State) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		code := ""
+		if state == bgtask.StateSuccess {
+			code = `,"exit_code":0`
+		}
+		fmt.Fprintf(w, "event: state\nid: 1\ndata: {\"id\":\"abc\",\"name\":\"ok\",\"state\":%q%s}\n\n", state, code)
+	}
+}
+
+// hangUp breaks the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// A first connection that cannot be made used to be retried 100 times,
+// silently (about 50 s): it now fails at once, like submit.
+func TestWatchFirstConnectionFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	addr, count := fakeStream(t, hangUp)
+	cfg := &Config{reconnectFor: time.Hour}
+	code, out, errOut := cliCtx(context.Background(), addr, cfg, "watch", "abc")
+	if code != bgtask.ExitFailure || out != "" || strings.Contains(errOut, "reconnecting") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1, one line, no reconnecting", code, out, errOut)
+	}
+	if n := count.Load(); n != 1 {
+		t.Fatalf("%d connections; want 1", n)
+	}
+	code, _, errOut = cliCtx(context.Background(), "127.0.0.1:1", cfg, "watch", "abc")
+	if code != bgtask.ExitFailure || !strings.Contains(errOut, "cannot reach server") || strings.Contains(errOut, "reconnecting") {
+		t.Fatalf("nothing listening: exit %d, stderr %q; want exit 1, cannot reach server", code, errOut)
+	}
+}
+
+// A stream that drops is resumed; the user is told once, not per attempt,
+// and the watch gives up when no reconnect succeeds, saying how to follow
+// again.
+func TestWatchDroppedStreamGivesUp(t *testing.T) {
+	t.Parallel()
+	addr, count := fakeStream(t, stateEvent(bgtask.StateOngoing), hangUp)
+	cfg := &Config{reconnectFor: 300 * time.Millisecond}
+	code, _, errOut := cliCtx(context.Background(), addr, cfg, "watch", "abc")
+	if code != bgtask.ExitFailure || strings.Count(errOut, "reconnecting") != 1 ||
+		!strings.Contains(errOut, "could not be resumed") || !strings.Contains(errOut, "follow it again with `bgtask watch abc`") {
+		t.Fatalf("exit %d, stderr %q; want exit 1, one reconnecting notice, how to follow again", code, errOut)
+	}
+	if n := count.Load(); n < 2 {
+		t.Fatalf("%d connections; want reconnects", n)
+	}
+}
+
+func TestWatchDroppedStreamResumes(t *testing.T) {
+	t.Parallel()
+	addr, _ := fakeStream(t, stateEvent(bgtask.StateOngoing), hangUp, hangUp, stateEvent(bgtask.StateSuccess))
+	cfg := &Config{reconnectFor: time.Hour}
+	code, out, errOut := cliCtx(context.Background(), addr, cfg, "watch", "abc")
+	if code != 0 || strings.Count(errOut, "reconnecting") != 1 || !strings.Contains(out, "abc SUCCESS") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 after one reconnecting notice", code, out, errOut)
+	}
+}
+
+// An unknown task exits 2 without suggesting to follow it again.
+func TestWatchUnknownTaskNoFollowAgain(t *testing.T) {
+	t.Parallel()
+	addr, _ := fakeStream(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error":{"code":"unknown_task","message":"task not found: \"abc\""}}`)
+	})
+	code, _, errOut := cliCtx(context.Background(), addr, &Config{}, "watch", "abc")
+	if code != bgtask.ExitNotFound || strings.Contains(errOut, "follow it again") || !strings.Contains(errOut, "not found") {
+		t.Fatalf("exit %d, stderr %q; want 2 without follow it again", code, errOut)
+	}
+}
