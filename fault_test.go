@@ -50,6 +50,13 @@ func (f *faultStore) check(method string) error {
 }
 
 // waitFailed waits until method has failed at least n times in all.
+// failures returns how many calls of method failed so far.
+func (f *faultStore) failures(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed[method]
+}
+
 func (f *faultStore) waitFailed(method string, n int) bool {
 	deadline := time.After(waitFor)
 	for {

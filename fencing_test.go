@@ -85,6 +85,7 @@ func TestAbandonedRunComesBackAsANewAttempt(t *testing.T) {
 	t.Cleanup(func() { fs.Close() })
 	entered := make(chan string, 10)
 	attempts := make(chan int, 10)
+	stopped := make(chan error, 10)
 	hold := func(ctx context.Context, tk *bgtask.Task) error {
 		entered <- tk.Name()
 		attempts <- tk.Attempt()
@@ -92,6 +93,7 @@ func TestAbandonedRunComesBackAsANewAttempt(t *testing.T) {
 			return nil
 		}
 		<-ctx.Done()
+		stopped <- context.Cause(ctx)
 		return ctx.Err()
 	}
 	e := setupOn(t, fs, []bgtask.Definition{
@@ -107,15 +109,29 @@ func TestAbandonedRunComesBackAsANewAttempt(t *testing.T) {
 		}
 	}
 	fs.fail(true, "Renew", "Update", "Recover", "Claim")
-	for i := 1; i <= 3; i++ {
+	// Renewals fail until both runs are stopped for their leases: the
+	// clock moves on once each failed renewal has been seen or both runs
+	// have stopped (then nothing is left to renew).
+	deadline := time.Now().Add(waitFor)
+	for i, n := 1, 0; n < 2; i++ {
 		fake.Advance(time.Second)
-		if !fs.waitFailed("Renew", i) {
-			t.Fatalf("renewal %d was not attempted", i)
+		for fs.failures("Renew") < i && n < 2 {
+			select {
+			case cause := <-stopped:
+				if !strings.Contains(cause.Error(), "lease lost") {
+					t.Fatalf("run stopped with cause %v, want lease lost", cause)
+				}
+				n++
+			case <-time.After(time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d failed renewals %d runs stopped, want both", fs.failures("Renew"), n)
+			}
 		}
 	}
 	fs.fail(false, "Renew", "Update", "Recover", "Claim")
 	// The next sweeps recover (the runs leave the run set as they end).
-	deadline := time.Now().Add(waitFor)
+	deadline = time.Now().Add(waitFor)
 	for time.Now().Before(deadline) {
 		fake.Advance(time.Second)
 		if r, err := fs.Get(context.Background(), once); err == nil && r.State.Terminal() {
