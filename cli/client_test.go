@@ -435,3 +435,36 @@ func TestServeFlagMistakesAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// 0 for an interval and empty tags used to be accepted silently (0 became
+// the default), --max-connections 0 was no usage error, and
+// --heartbeat-interval 60s --stale-after 30s was refused naming
+// Config.StaleAfter: every rule is now checked up front, naming the flag.
+func TestServeFlagRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--stale-after", "0"}, "--stale-after must be more than 0"},
+		{[]string{"--heartbeat-interval", "0"}, "--heartbeat-interval must be more than 0"},
+		{[]string{"--retention", "0"}, "--retention must be more than 0"},
+		{[]string{"--max-workers", "0"}, "--max-workers must be at least 1"},
+		{[]string{"--max-connections", "0"}, "--max-connections must be at least 1"},
+		{[]string{"--heartbeat-interval", "60s", "--stale-after", "30s"}, "--stale-after (30s) must exceed --heartbeat-interval (1m0s)"},
+		{[]string{"--stale-after", "3s"}, "--stale-after (3s) must exceed --heartbeat-interval (5s, the default)"},
+		{[]string{"--tags", "a b,,c"}, `tag "a b" contains white space`},
+		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
+	} {
+		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)
+		// A server that starts after all (the check missing) is stopped,
+		// and the case fails on its exit code.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		code, _, errOut := cliCtx(ctx, "", &Config{}, args...)
+		cancel()
+		if code != bgtask.ExitFailure || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "Config.") ||
+			!strings.HasSuffix(errOut, "(see --help)\n") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want one usage line saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
