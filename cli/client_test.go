@@ -183,6 +183,7 @@ func TestErrorMessages(t *testing.T) {
 		// Used to say "bgtask: --state: bgtask: invalid argument: ...".
 		{[]string{"list", "--state", "DONE"}, `--state "DONE": want ONGOING`, true},
 		{[]string{"submit", "--timeout", "soon", "ok"}, `invalid argument "soon" for "--timeout"`, true},
+		{[]string{"submit", "--timeout", "0", "ok"}, "--timeout must be more than 0", true},
 		{[]string{"status"}, "accepts 1 arg(s), received 0", true},
 		{[]string{"nope"}, `unknown command "nope"`, true},
 		{[]string{"watch", "--bad"}, "unknown flag: --bad", true},
