@@ -224,7 +224,14 @@ func backupStore(st store.Store, logger *slog.Logger) {
 	logger.Info("backup written", "file", file, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
-// shutdown stops accepting requests, then stops the manager gracefully.
+// streamsDrainTimeout bounds how long the event streams may take, once the
+// manager stopped, to send their last events and end (a client that reads
+// nothing is cut off then).
+const streamsDrainTimeout = 5 * time.Second
+
+// shutdown stops accepting requests, then stops the manager gracefully;
+// event streams end after the manager stopped, once they sent its last
+// events.
 func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -237,6 +244,14 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 	// other requests the same grace.
 	_ = srv.Shutdown(ctx)
 	<-stopped
+	// The manager has written the last outcomes and read its event log to
+	// the end: the streams now send them (a task stream its terminal event
+	// and server_close) and end. Let those bytes out before the
+	// connections close; Close at once cut streams in their batch window,
+	// before their last events.
+	sctx, scancel := context.WithTimeout(context.Background(), streamsDrainTimeout)
+	defer scancel()
+	_ = srv.Shutdown(sctx)
 	_ = srv.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", serveErr)

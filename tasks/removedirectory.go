@@ -236,7 +236,7 @@ func (rd *remover) removeChild(ctx context.Context, a *removeArgs) error {
 		rd.log.Info("directory never appeared", "child", a.child, "waited", a.wait)
 		return nil
 	case !info.IsDir():
-		return fmt.Errorf("%w: %q is a %v", errNotDir, a.child, info.Mode().Type())
+		return fmt.Errorf("%w: %q is %s", errNotDir, a.child, fileKind(info.Mode()))
 	}
 	if err := rd.removeTwice(a.child); err != nil {
 		return fmt.Errorf("removeDirectory: remove %q: %w", a.child, err)
@@ -321,4 +321,21 @@ func (rd *remover) removeTwice(name string) error {
 		err = rd.root.RemoveAll(name)
 	}
 	return err
+}
+
+// fileKind names what a file of mode m is, for messages.
+func fileKind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	case t == 0:
+		return "a regular file"
+	}
+	return "not a directory (" + m.Type().String() + ")"
 }

@@ -31,7 +31,9 @@ const (
 // HTTPServer returns an http.Server for handler (s, or s wrapped in
 // middleware) with the timeouts above. Its Shutdown also ends the reads of
 // request bodies in progress (a client that sent half a body does not hold
-// the shutdown for its grace period).
+// the shutdown for its grace period). Event streams end once the manager
+// stopped, after they sent its last events: Shutdown (not Close) after
+// the manager's Stop lets those bytes out.
 func (s *Server) HTTPServer(handler http.Handler, errorLog *log.Logger) *http.Server {
 	srv := &http.Server{
 		Handler:           handler,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
 )
 
@@ -51,6 +52,13 @@ func setupStore(t *testing.T, token string, sc *boltstore.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return setupOn(t, token, st)
+}
+
+// setupOn is setup on st, which it closes at the end of the test.
+func setupOn(t *testing.T, token string, st store.Store) *env {
+	t.Helper()
+	var err error
 	e := &env{t: t, step: make(chan struct{})}
 	reg := bgtask.NewRegistry()
 	reg.MustAdd(bgtask.Definition{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }})

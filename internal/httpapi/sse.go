@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -111,6 +112,17 @@ func (st *stream) add(ev bgtask.Event) {
 	st.frame(string(ev.Kind), ev.Seq, ev.JSON())
 }
 
+// state adds the task's state to the batch as an event "state" with its
+// EventSeq as the ID (a client that resumes with it has seen the state).
+func (st *stream) state(info *bgtask.TaskInfo) error {
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	st.frame("state", info.EventSeq, data)
+	return nil
+}
+
 func (st *stream) close() {
 	st.buf = sse.AppendFrameNoID(st.buf, "server_close", []byte("{}"))
 	_ = st.commit()
@@ -142,7 +154,9 @@ func lastEventID(r *http.Request) (uint64, bool, error) {
 // then live events; after the terminal event, "server_close" and the end.
 // With Last-Event-ID it replays from the store's event log what the client
 // missed instead of the state (the state when the log no longer reaches
-// back that far). A stream of a finished task always ends.
+// back that far, or when the ID is past the task's end but not its
+// terminal event). A stream of a finished task always ends, with the
+// terminal event or the final state, then "server_close".
 func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	after, resuming, err := lastEventID(r)
@@ -179,7 +193,14 @@ func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if info.State.Terminal() && after >= info.EventSeq {
-		st.close() // the client saw the end already
+		// after == EventSeq: the client saw the terminal event. A later
+		// position is not one this task's stream gave (beyond the log's
+		// head, an ID of another or a wiped store, or of another
+		// stream): the final state, so that the stream ends with the
+		// outcome.
+		if after == info.EventSeq || st.state(info) == nil {
+			st.close()
+		}
 		return
 	}
 	s.follow(r, st, rd, id)
@@ -295,8 +316,14 @@ func (s *Server) follow(r *http.Request, st *stream, rd *bgtask.EventReader, tas
 			quiet = time.After(streamBatchWindow)
 		case <-quiet:
 			quiet = nil
-		case <-errs:
-			return // manager stopping or client gone
+		case err := <-errs:
+			// The manager stopped (after reading its log to the end:
+			// the events it holds were delivered), the client left, or
+			// the store failed.
+			if errors.Is(err, bgtask.ErrStopped) {
+				s.endStopped(st, taskID)
+			}
+			return
 		case <-ping.C:
 			if st.ping() != nil {
 				return
@@ -304,6 +331,26 @@ func (s *Server) follow(r *http.Request, st *stream, rd *bgtask.EventReader, tas
 		}
 	}
 }
+
+// endStopped ends a task stream whose reader learnt that the manager
+// stopped before the task's terminal event came (a reader that fell behind
+// the tail's memory, or one that had not read yet): if the task has
+// finished, its final state and server_close. A task still ONGOING (handed
+// back, or left to be recovered) ends without server_close: the client
+// resumes with Last-Event-ID, from this server once it is back or from
+// another one sharing the store.
+func (s *Server) endStopped(st *stream, taskID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), endStoppedTimeout)
+	defer cancel()
+	info, err := s.m.Get(ctx, taskID)
+	if err != nil || !info.State.Terminal() || st.state(info) != nil {
+		return
+	}
+	st.close()
+}
+
+// endStoppedTimeout bounds endStopped's read of the record.
+const endStoppedTimeout = 5 * time.Second
 
 // sendAll writes a batch; end is true when the stream has ended.
 func (s *Server) sendAll(ctx context.Context, st *stream, evs []bgtask.Event, taskID string) (end bool, err error) {
