@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -372,6 +373,20 @@ func TestAgainstAServer(t *testing.T) {
 		code, _, errOut = cliCtx(ctx, addr, cfg, "status", "no-such-task")
 		if code != bgtask.ExitNotFound {
 			t.Errorf("status of an unknown ID: exit %d, stderr %q; want %d", code, errOut, bgtask.ExitNotFound)
+		}
+	})
+
+	// An ID was escaped twice on its way (status ../../etc/passwd said
+	// "task not found: ..%2F..%2Fetc%2Fpasswd"): it is echoed as typed,
+	// quoted.
+	t.Run("unknown ID echoed as typed", func(t *testing.T) {
+		for _, id := range []string{"../../etc/passwd", "a b%20c", "x?y#z"} {
+			for _, cmd := range []string{"status", "cancel", "watch"} {
+				code, _, errOut := cliCtx(ctx, addr, cfg, cmd, id)
+				if want := "task not found: " + strconv.Quote(id); code != bgtask.ExitNotFound || !strings.Contains(errOut, want) {
+					t.Errorf("%s %q: exit %d, stderr %q; want %d saying %s", cmd, id, code, errOut, bgtask.ExitNotFound, want)
+				}
+			}
 		}
 	})
 
