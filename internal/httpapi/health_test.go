@@ -73,4 +73,3 @@ func TestHealthzChecksTheStore(t *testing.T) {
 		t.Errorf("with the token: %s; want the store's error", body)
 	}
 }
-
