@@ -16,11 +16,11 @@ func mapStoreErr(err error, id string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %s", ErrNotFound, quote.Clip(id))
+		return fmt.Errorf("%w: %s", ErrNotFound, quote.Q(id))
 	case errors.Is(err, store.ErrFinished):
-		return fmt.Errorf("%w: %s", ErrFinished, quote.Clip(id))
+		return fmt.Errorf("%w: %s", ErrFinished, quote.Q(id))
 	case errors.Is(err, store.ErrNothingToRetry):
-		return fmt.Errorf("%w: %s is not a finished parallel task with failed subtasks", ErrNothingToRetry, quote.Clip(id))
+		return fmt.Errorf("%w: %s is not a finished parallel task with failed subtasks", ErrNothingToRetry, quote.Q(id))
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -183,6 +184,7 @@ func TestErrorMessages(t *testing.T) {
 		// Used to say "bgtask: --state: bgtask: invalid argument: ...".
 		{[]string{"list", "--state", "DONE"}, `--state "DONE": want ONGOING`, true},
 		{[]string{"submit", "--timeout", "soon", "ok"}, `invalid argument "soon" for "--timeout"`, true},
+		{[]string{"submit", "--timeout", "0", "ok"}, "--timeout must be more than 0", true},
 		{[]string{"status"}, "accepts 1 arg(s), received 0", true},
 		{[]string{"nope"}, `unknown command "nope"`, true},
 		{[]string{"watch", "--bad"}, "unknown flag: --bad", true},
@@ -374,6 +376,20 @@ func TestAgainstAServer(t *testing.T) {
 		}
 	})
 
+	// An ID was escaped twice on its way (status ../../etc/passwd said
+	// "task not found: ..%2F..%2Fetc%2Fpasswd"): it is echoed as typed,
+	// quoted.
+	t.Run("unknown ID echoed as typed", func(t *testing.T) {
+		for _, id := range []string{"../../etc/passwd", "a b%20c", "x?y#z"} {
+			for _, cmd := range []string{"status", "cancel", "watch"} {
+				code, _, errOut := cliCtx(ctx, addr, cfg, cmd, id)
+				if want := "task not found: " + strconv.Quote(id); code != bgtask.ExitNotFound || !strings.Contains(errOut, want) {
+					t.Errorf("%s %q: exit %d, stderr %q; want %d saying %s", cmd, id, code, errOut, bgtask.ExitNotFound, want)
+				}
+			}
+		}
+	})
+
 	// The end line of a cancelled wait used to say "(exit 1)", the
 	// record's code, while the command exits 5.
 	t.Run("cancelled wait", func(t *testing.T) {
@@ -432,6 +448,39 @@ func TestServeFlagMistakesAreUsageErrors(t *testing.T) {
 		code, _, errOut := cliCtx(context.Background(), "", &Config{}, args...)
 		if code != bgtask.ExitFailure || !strings.HasSuffix(errOut, "(see --help)\n") || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want one usage line", args, code, errOut)
+		}
+	}
+}
+
+// 0 for an interval and empty tags used to be accepted silently (0 became
+// the default), --max-connections 0 was no usage error, and
+// --heartbeat-interval 60s --stale-after 30s was refused naming
+// Config.StaleAfter: every rule is now checked up front, naming the flag.
+func TestServeFlagRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--stale-after", "0"}, "--stale-after must be more than 0"},
+		{[]string{"--heartbeat-interval", "0"}, "--heartbeat-interval must be more than 0"},
+		{[]string{"--retention", "0"}, "--retention must be more than 0"},
+		{[]string{"--max-workers", "0"}, "--max-workers must be at least 1"},
+		{[]string{"--max-connections", "0"}, "--max-connections must be at least 1"},
+		{[]string{"--heartbeat-interval", "60s", "--stale-after", "30s"}, "--stale-after (30s) must exceed --heartbeat-interval (1m0s)"},
+		{[]string{"--stale-after", "3s"}, "--stale-after (3s) must exceed --heartbeat-interval (5s, the default)"},
+		{[]string{"--tags", "a b,,c"}, `tag "a b" contains white space`},
+		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
+	} {
+		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)
+		// A server that starts after all (the check missing) is stopped,
+		// and the case fails on its exit code.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		code, _, errOut := cliCtx(ctx, "", &Config{}, args...)
+		cancel()
+		if code != bgtask.ExitFailure || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "Config.") ||
+			!strings.HasSuffix(errOut, "(see --help)\n") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want one usage line saying %q", tc.args, code, errOut, tc.want)
 		}
 	}
 }

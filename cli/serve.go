@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -82,6 +83,9 @@ other origins. See docs/security.md.`,
 			if !cmd.Flags().Changed("store") {
 				f.store = inv.getenv(EnvStore)
 			}
+			if err := checkServeFlags(&f, cmd.Flags().Changed); err != nil {
+				return err
+			}
 			return inv.serve(cmd.Context(), &f)
 		},
 	}
@@ -91,15 +95,15 @@ other origins. See docs/security.md.`,
 	fl.StringVar(&f.store, "store", "", storeFlagHelp)
 	fl.StringVar(&f.token, "token", "", "bearer token required on every endpoint but /healthz (default $BGTASK_TOKEN; visible in ps: prefer --token-file)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "read the bearer token from this file (surrounding white space removed)")
-	fl.IntVar(&f.maxConns, "max-connections", httpapi.DefaultMaxConnections, "connections served at once; more wait to be accepted")
+	fl.IntVar(&f.maxConns, "max-connections", httpapi.DefaultMaxConnections, "connections served at once, at least 1; more wait to be accepted")
 	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
-	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once; more wait ONGOING")
-	durationVar(fl, &f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept")
-	durationVar(fl, &f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown")
+	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once, at least 1; more wait ONGOING")
+	durationVar(fl, &f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept; more than 0")
+	durationVar(fl, &f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown (0: stop them at once)")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
-	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags (comma-separated)")
-	durationVar(fl, &f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for")
-	durationVar(fl, &f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over")
+	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags, comma-separated; each non-empty, without white space")
+	durationVar(fl, &f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for; more than 0, less than --stale-after")
+	durationVar(fl, &f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over; more than --heartbeat-interval")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -114,12 +118,6 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	warnTokenFile(logger, f.tokenFile)
-	if f.maxConns < 1 {
-		return fmt.Errorf("--max-connections must be at least 1, got %d", f.maxConns)
-	}
-	if f.maxWorkers < 1 {
-		return usagef("serve: --max-workers must be at least 1, got %d", f.maxWorkers)
-	}
 	dir := f.dataDir
 	if f.store == "" {
 		if dir, err = inv.dataDir(f.dataDir); err != nil {
@@ -148,7 +146,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 		Tags:       f.tags,
 		MaxWorkers: f.maxWorkers,
 		Retention:  f.retention,
-		// Validated by NewManager.
+		// Checked by checkServeFlags.
 		HeartbeatInterval: f.heartbeat,
 		StaleAfter:        f.staleAfter,
 		Hooks:             []bgtask.Hook{hook},
@@ -257,6 +255,50 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 	_ = srv.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", serveErr)
+	}
+	return nil
+}
+
+// checkServeFlags applies serve's rules to the flags it passes on, so that
+// a mistake is a usage error naming the flag (not a Config field): counts
+// are at least 1, intervals more than 0 (there is no "0 means the
+// default": the default is what a flag left out gets), --stale-after
+// exceeds --heartbeat-interval, and tags are non-empty words without
+// white space. changed reports whether a flag was given.
+func checkServeFlags(f *serveFlags, changed func(string) bool) error {
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"max-workers", f.maxWorkers}, {"max-connections", f.maxConns}} {
+		if c.v < 1 {
+			return usagef("serve: --%s must be at least 1, got %d", c.name, c.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"heartbeat-interval", f.heartbeat}, {"stale-after", f.staleAfter}, {"retention", f.retention}} {
+		if d.v <= 0 {
+			return usagef("serve: --%s must be more than 0, got %v", d.name, d.v)
+		}
+	}
+	if f.staleAfter <= f.heartbeat {
+		given := func(name string) string {
+			if changed(name) {
+				return ""
+			}
+			return ", the default"
+		}
+		return usagef("serve: --stale-after (%v%s) must exceed --heartbeat-interval (%v%s)",
+			f.staleAfter, given("stale-after"), f.heartbeat, given("heartbeat-interval"))
+	}
+	for i, tag := range f.tags {
+		switch {
+		case tag == "":
+			return usagef("serve: --tags: tag %d is empty (want comma-separated tags, e.g. --tags gpu,eu)", i+1)
+		case strings.IndexFunc(tag, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			return usagef("serve: --tags: tag %q contains white space (want comma-separated tags without spaces, e.g. --tags gpu,eu)", tag)
+		}
 	}
 	return nil
 }

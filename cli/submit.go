@@ -42,7 +42,7 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 	fl.BoolVar(&f.wait, "wait", false, "follow the task until it ends; the exit code tells how it ended")
 	fl.StringVar(&f.key, "idempotency-key", "", "submitting the same key again returns the same task")
 	fl.StringVar(&f.priority, "priority", "", "normal or idle (default: the definition's)")
-	fl.Var(&f.timeout, "timeout", "timeout of one run, e.g. 90s or 90 (default: the definition's, else the server's)")
+	fl.Var(&f.timeout, "timeout", "timeout of one run, more than 0, e.g. 90s or 90 (default: the definition's, else the server's; there is no \"none\")")
 	fl.Var(&f.idleTimeout, "idle-timeout", "idle-priority tasks: longest wait for an idle period")
 	return cmd
 }
@@ -51,6 +51,9 @@ func (inv *invocation) submit(cmd *cobra.Command, f *submitFlags, name string, a
 	c, err := inv.client(&f.clientFlags)
 	if err != nil {
 		return err
+	}
+	if f.timeout.IsSet && f.timeout.D == 0 {
+		return usagef("submit: --timeout must be more than 0; leave it out for the definition's timeout, else the server's default")
 	}
 	req := httpapi.SubmitRequest{Name: name, Args: args, IdempotencyKey: f.key, Priority: f.priority}
 	if f.timeout.D > 0 {

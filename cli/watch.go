@@ -35,7 +35,11 @@ with the message and an ETA, when piped one line per event (--json: one JSON
 object per line, see docs/cli.md). It exits 0 on SUCCESS, 5 on CANCELLED and
 the task's exit code on FAILURE, as soon as it has seen the task's end, even
 if the server goes away right after. Ctrl-C stops watching (exit 130); the
-task keeps running.`,
+task keeps running.
+
+A server that cannot be reached fails at once (exit 1). A stream that drops
+is resumed where it stopped, with one "reconnecting…" line on stderr, and
+given up after 15s without a successful reconnect (exit 1).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := inv.client(&f)

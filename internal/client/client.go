@@ -55,9 +55,15 @@ func New(addr, token string) (*Client, error) {
 	return &Client{base: u, token: token, http: &http.Client{}}, nil
 }
 
+// url returns the URL of path, which is escaped already (IDs go through
+// url.PathEscape). Adding it to the unescaped Path used to escape it a
+// second time: an ID "../x" reached the server as "..%2Fx".
 func (c *Client) url(path string, q url.Values) string {
 	u := *c.base
-	u.Path += path
+	u.RawPath = c.base.EscapedPath() + path
+	if p, err := url.PathUnescape(u.RawPath); err == nil {
+		u.Path = p
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }

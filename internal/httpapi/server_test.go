@@ -216,6 +216,10 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/v1/tasks", `{"name":"quick","priority":"urgent"}`, nil, 400, "bad_request"},
 		{"POST", "/v1/tasks", `{"name":"quick","timeout":"soon"}`, nil, 400, "bad_request"},
 		{"POST", "/v1/tasks", `{"name":"quick","timeout":"-5s"}`, nil, 400, "bad_request"},
+		// "0" used to be stored as no timeout (the default applied, the
+		// record said nothing): every run has a timeout.
+		{"POST", "/v1/tasks", `{"name":"quick","timeout":"0"}`, nil, 400, "bad_request"},
+		{"POST", "/v1/tasks", `{"name":"quick","timeout":"0s"}`, nil, 400, "bad_request"},
 		{"POST", "/v1/tasks", big, nil, 413, "body_too_large"},
 		{"POST", "/v1/tasks", strings.Repeat("x", httpapi.MaxBodyBytes+10), nil, 413, "body_too_large"},
 		{"GET", "/v1/tasks/nope", "", nil, 404, "not_found"},

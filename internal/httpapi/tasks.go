@@ -19,7 +19,10 @@ type SubmitRequest struct {
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
 	Priority       string   `json:"priority,omitempty"`
 	// Timeout and IdleTimeout are Go durations ("90s", "5m") or bare
-	// numbers of seconds ("90"), as everywhere in bgtask.
+	// numbers of seconds ("90"), as everywhere in bgtask. Timeout is more
+	// than 0 (400 otherwise); absent, the run gets the definition's
+	// timeout, else the server's default. IdleTimeout "0" is the same as
+	// absent: an idle-priority task waits for an idle period unbounded.
 	Timeout     string `json:"timeout,omitempty"`
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 }
@@ -92,6 +95,11 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		v, err := duration.Parse(d.in)
 		if err != nil {
 			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %s", d.field, duration.Syntax, quote.Q(d.in)))
+		}
+		if v == 0 && d.field == "timeout" {
+			// Every run has a timeout: 0 can mean neither "none" nor,
+			// unambiguously, the default (which leaving it out asks for).
+			return nil, badRequest(CodeBadRequest, `"timeout": want more than 0; leave "timeout" out for the definition's timeout, else the server's default (every run has one)`)
 		}
 		*d.out = v
 	}
