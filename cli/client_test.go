@@ -484,3 +484,30 @@ func TestServeFlagRules(t *testing.T) {
 		}
 	}
 }
+
+// Piped output prints one line per change of what the line shows: a
+// parallel task's updated events that change only a subtask's progress
+// printed about 40 identical lines for demo.parallel.
+func TestWatchPipedSkipsRepeatedLines(t *testing.T) {
+	var out strings.Builder
+	r := &renderer{w: &out, now: time.Now}
+	prog := func(cur float64, msg string) bgtask.ProgressInfo {
+		return bgtask.ProgressInfo{Current: cur, Total: 6, Message: msg}
+	}
+	evs := []client.StreamEvent{
+		{Kind: "started", Event: &bgtask.Event{Kind: bgtask.EventStarted, State: bgtask.StateOngoing}},
+		{Kind: "updated", Event: &bgtask.Event{Kind: bgtask.EventUpdated, State: bgtask.StateOngoing, Progress: prog(0, "6 of 6 subtasks to run")}},
+		{Kind: "updated", Event: &bgtask.Event{Kind: bgtask.EventUpdated, State: bgtask.StateOngoing, Progress: prog(0, "6 of 6 subtasks to run")}},
+		{Kind: "updated", Event: &bgtask.Event{Kind: bgtask.EventUpdated, State: bgtask.StateOngoing, Progress: prog(0, "6 of 6 subtasks to run")}},
+		{Kind: "updated", Event: &bgtask.Event{Kind: bgtask.EventUpdated, State: bgtask.StateOngoing, Progress: prog(1, "subtask shard-1 succeeded")}},
+		{Kind: "updated", Event: &bgtask.Event{Kind: bgtask.EventUpdated, State: bgtask.StateOngoing, Progress: prog(1, "subtask shard-1 succeeded")}},
+		{Kind: "done", Event: &bgtask.Event{Kind: bgtask.EventDone, State: bgtask.StateSuccess, Progress: prog(1, "subtask shard-1 succeeded")}},
+	}
+	for _, se := range evs {
+		r.render(se)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("printed %d lines, want 4 (started, two updates, done):\n%s", len(lines), out.String())
+	}
+}

@@ -176,6 +176,10 @@ type renderer struct {
 	rateFrom  float64
 	drawn     bool
 	end       *outcome // set by the terminal event
+	// lastLine is the last plain line printed without its time: an
+	// updated event that would print the same (a parallel task's
+	// subtask progress, which the line does not show) prints nothing.
+	lastLine string
 }
 
 func newRenderer(w io.Writer, jsonOut bool) *renderer {
@@ -234,11 +238,15 @@ func (r *renderer) render(se client.StreamEvent) bool {
 	case r.tty:
 		r.draw()
 	default:
-		line := fmt.Sprintf("%s %-15s %-9s %s", formatTime(r.now()), kind, state, progressText(r.prog))
+		line := fmt.Sprintf("%-15s %-9s %s", kind, state, progressText(r.prog))
 		if msg != "" {
 			line += " error: " + msg
 		}
-		fmt.Fprintln(r.w, oneLine(line, 4000))
+		if kind == string(bgtask.EventUpdated) && line == r.lastLine {
+			break
+		}
+		r.lastLine = line
+		fmt.Fprintln(r.w, oneLine(formatTime(r.now())+" "+line, 4000))
 	}
 	return r.end == nil
 }
