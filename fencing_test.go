@@ -20,9 +20,11 @@ func afterRuns() (bgtask.Hook, <-chan *bgtask.AttemptResult) {
 
 // advanceUntil moves the fake clock on by step, again and again, until
 // done reports true (checked a few times after each step), failing the
-// test after waitFor or 1,000 steps. A loop on the fake clock arms its
-// next timer from the time it finishes a round, so a step made while a
-// round runs is absorbed: the test cannot count on one round per step.
+// test after waitFor or 1,000 steps. Tests used to count exactly one
+// renewal per step, and under load CI saw a third renewal never come
+// ("renewal 3 was not attempted"); which interleaving of the lease
+// keeper's loop and the steps caused it was not pinned down, so the test
+// no longer depends on one round per step.
 func advanceUntil(t *testing.T, fake *clock.Fake, step time.Duration, done func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
