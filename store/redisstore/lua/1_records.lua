@@ -314,6 +314,24 @@ end
 
 local function empty(v) return v == nil or v == '' or v == false end
 
+-- savefields is save for a record read by leanload whose changes are
+-- known to be short plain values (no subtasks, nothing in pieces): one
+-- HSET of the fields among names whose value differs from the stored
+-- one, without save's pass over every field.
+local function savefields(r, names)
+	local old, set = r._old, {}
+	for _, f in ipairs(names) do
+		local v = r[f]
+		if empty(v) then v = '' else v = tostring(v) end
+		if v ~= (old[f] or '') then
+			set[#set + 1] = f
+			set[#set + 1] = v
+			old[f] = v
+		end
+	end
+	if #set > 0 then redis.call('HSET', krec(r.id), unpack(set)) end
+end
+
 -- pieces adds to out the hash fields that store value v of field f.
 local function pieces(f, v, out)
 	if not CHUNKED[f] or #v <= CHUNK then

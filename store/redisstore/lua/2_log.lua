@@ -104,12 +104,18 @@ local function terminalkind(r)
 	return 'failed'
 end
 
--- finish ends r in state st (r's fields e, x, p, u already set).
-local function finish(r, st)
+-- FINISHED are the fields finish changes (with e, x and p set by its
+-- caller) when the record has no subtasks.
+local FINISHED = {'s', 'fi', 'o', 'c', 'h', 'e', 'x', 'p', 'es'}
+
+-- finish ends r in state st (r's fields e, x, p, u already set). A
+-- record read by leanload without subtasks and with short values (lean)
+-- is written by savefields.
+local function finish(r, st, lean)
 	local from = r.s
 	unown(r)
 	r.s, r.fi, r.o, r.c = st, NOW, '', ''
 	emit(r, terminalkind(r))
-	save(r)
+	if lean then savefields(r, FINISHED) else save(r) end
 	reindex(r, from)
 end

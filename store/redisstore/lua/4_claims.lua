@@ -1,5 +1,8 @@
 -- Claims: queued records and orphans, Recover.
 
+-- TAKEN are the fields take changes.
+local TAKEN = {'a', 'o', 'i', 'f', 'h', 'st', 'p', 'es'}
+
 -- reset prepares r for a new attempt: progress cleared, subtasks that
 -- had not succeeded back to PENDING.
 local function reset(r)
@@ -37,24 +40,13 @@ local function take(r, owner, inc, same, last)
 		attempt = attempt + 1
 	end
 	r.a, r.o, r.i, r.f, r.h, r.st = fmt(attempt), owner, inc, fmt(num(r.f) + 1), NOW, NOW
-	if r._lean and empty(r.u) then
-		-- The common claim (no subtasks): the fields it changes are
-		-- known, one HSET without save's comparisons.
-		local hadp = not empty(r.p)
-		r.p = ''
-		emit(r, 'started')
-		local key = krec(r.id)
-		if hadp then
-			redis.call('HSET', key, 'a', r.a, 'o', owner, 'i', inc, 'f', r.f, 'h', NOW, 'st', NOW, 'es', r.es, 'p', '')
-		else
-			redis.call('HSET', key, 'a', r.a, 'o', owner, 'i', inc, 'f', r.f, 'h', NOW, 'st', NOW, 'es', r.es)
-		end
-		own(r)
-		return {prev, '', rawreply(r)}
-	end
 	reset(r)
 	emit(r, 'started')
-	save(r)
+	if r._lean and empty(r.u) then
+		savefields(r, TAKEN) -- the common claim: no subtasks
+	else
+		save(r)
+	end
 	own(r)
 	return {prev, '', reply(r)}
 end

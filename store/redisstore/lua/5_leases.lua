@@ -170,29 +170,6 @@ local FINISH_ARITY = 11
 -- FINISHF are the fields a finish reads and may change (leanload).
 local FINISHF = {'s', 'n', 'q', 'o', 'i', 'f', 'a', 'p', 'u', 'e', 'x', 'c', 'h', 'es'}
 
--- finishlean is finish for a record read by leanload with no subtasks
--- and no value long enough to be stored in pieces: the fields it changes
--- are known, one HSET without save's comparisons.
-local function finishlean(r, st)
-	local from, old = r.s, r._old
-	unown(r)
-	r.s, r.fi, r.o, r.c = st, NOW, '', ''
-	emit(r, terminalkind(r))
-	local set = {'s', st, 'fi', NOW, 'o', '', 'es', r.es}
-	local function put(f, v)
-		set[#set + 1] = f
-		set[#set + 1] = v
-	end
-	if not empty(r.h) then put('h', r.h) end
-	if not empty(old.c) then put('c', '') end
-	for _, f in ipairs({'e', 'x', 'p'}) do
-		local v = r[f] or ''
-		if v ~= (old[f] or '') then put(f, v) end
-	end
-	redis.call('HSET', krec(r.id), unpack(set))
-	reindex(r, from)
-end
-
 local function finishall()
 	local out = {}
 	expiring = (#ARGV - A + 1) / FINISH_ARITY
@@ -248,11 +225,7 @@ local function finishall()
 				emit(r, 'updated')
 			end
 			if ARGV[b + 9] == '1' then r.u = ARGV[b + 10] end
-			if r._lean and empty(r.u) and #r.e <= CHUNK and #(r.p or '') <= CHUNK then
-				finishlean(r, ARGV[b + 4])
-			else
-				finish(r, ARGV[b + 4])
-			end
+			finish(r, ARGV[b + 4], r._lean and empty(r.u) and #r.e <= CHUNK and #(r.p or '') <= CHUNK)
 			out[#out + 1] = ''
 		elseif terminal(r.s) and r.i == inc and r.f == fence then
 			out[#out + 1] = ''
