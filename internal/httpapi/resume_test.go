@@ -97,14 +97,7 @@ func TestResumeFromAnyPositionEndsWithTheOutcome(t *testing.T) {
 				e.step <- struct{}{}
 			}
 			for i, s := range streams {
-				var kinds []string
-				for {
-					ev := s.nextEvent()
-					kinds = append(kinds, ev.kind)
-					if ev.kind == "server_close" {
-						break
-					}
-				}
+				kinds := kindsToClose(s)
 				if n := len(kinds); n < 2 || kinds[n-2] != "done" {
 					t.Fatalf("ONGOING task, resumed %s: %v, want ..., done, server_close", positions[i].name, kinds)
 				}
@@ -135,14 +128,7 @@ func TestTaskStreamAfterStopEndsWithTheOutcome(t *testing.T) {
 			if err := e.m.Stop(ctx); err != nil {
 				t.Fatal(err)
 			}
-			var kinds []string
-			for {
-				ev := s.nextEvent()
-				kinds = append(kinds, ev.kind)
-				if ev.kind == "server_close" {
-					break
-				}
-			}
+			kinds := kindsToClose(s)
 			if n := len(kinds); n < 2 || kinds[n-2] != "cancelled" {
 				t.Fatalf("stream across the stop: %v, want ..., cancelled, server_close", kinds)
 			}

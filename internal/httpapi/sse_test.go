@@ -34,6 +34,19 @@ func followTo(s *sse, current int) sseEvent {
 }
 
 // wantEnd checks that the stream's response ends (no more pings).
+// kindsToClose reads s up to and including server_close and returns the
+// events' kinds.
+func kindsToClose(s *sse) []string {
+	var kinds []string
+	for {
+		ev := s.nextEvent()
+		kinds = append(kinds, ev.kind)
+		if ev.kind == "server_close" {
+			return kinds
+		}
+	}
+}
+
 func wantEnd(t *testing.T, s *sse) {
 	t.Helper()
 	done := make(chan bool, 1)
@@ -67,14 +80,7 @@ func TestResumedStreamOfAFinishedTaskEnds(t *testing.T) {
 	e.waitState(info.ID, bgtask.StateSuccess)
 
 	s2 := e.stream("/v1/tasks/"+info.ID+"/events", "Last-Event-ID", mid.id)
-	var kinds []string
-	for {
-		ev := s2.nextEvent()
-		kinds = append(kinds, ev.kind)
-		if ev.kind == "server_close" {
-			break
-		}
-	}
+	kinds := kindsToClose(s2)
 	if n := len(kinds); n < 2 || kinds[n-2] != "done" {
 		t.Fatalf("resumed stream %v, want ..., done, server_close", kinds)
 	}
