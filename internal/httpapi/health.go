@@ -52,13 +52,16 @@ func (s *Server) checkStore(ctx context.Context) error {
 	defer cancel()
 	_, h.err = s.m.Counts(cctx)
 	h.checked = time.Now()
+	if h.err != nil {
+		// once per check, not per request answered from the cache
+		s.logger.Warn("health check: store unavailable", "err", h.err)
+	}
 	return h.err
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	body := HealthBody{Status: "ok", ServerID: s.m.ServerID()}
 	if err := s.checkStore(r.Context()); err != nil {
-		s.logger.Warn("health check: store unavailable", "err", err)
 		body.Status = "unavailable"
 		msg := "store unavailable"
 		if s.authorized(r) {
