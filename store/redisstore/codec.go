@@ -295,7 +295,73 @@ func recordOf(id string, f map[string]string) (*store.Record, error) {
 	return r, nil
 }
 
-// decodeEvent decodes one stream entry ("0-SEQ", [field, value, ...]).
+// decodeEntry appends to evs the events of one stream entry ("0-SEQ",
+// its fields) with a Seq greater than after. An entry is either the
+// events of one call (fields f, t and b; see writelog in lua/2_log.lua)
+// or, as earlier versions wrote it, one event with its fields as the
+// entry's.
+func decodeEntry(evs []store.Event, id string, fields map[string]any, after uint64) ([]store.Event, error) {
+	body, batch := fields["b"].(string)
+	if !batch {
+		flat := make([]any, 0, 2*len(fields))
+		for k, v := range fields {
+			flat = append(flat, k, v)
+		}
+		ev, err := decodeEvent(id, flat)
+		if err != nil {
+			return evs, err
+		}
+		if ev.Seq > after {
+			evs = append(evs, ev)
+		}
+		return evs, nil
+	}
+	_, last, _ := strings.Cut(id, "-")
+	lastSeq, err1 := strconv.ParseUint(last, 10, 64)
+	seq, err2 := strconv.ParseUint(str(fields["f"]), 10, 64)
+	if err1 != nil || err2 != nil || seq == 0 || seq > lastSeq {
+		return evs, fmt.Errorf("redisstore: bad log entry %q (first %q)", id, str(fields["f"]))
+	}
+	t := micros(str(fields["t"]))
+	for body != "" {
+		var ev store.Event
+		ev.Seq, ev.Time = seq, t
+		for body != "" && body[0] != '\n' {
+			k := 0
+			for k < len(body) && body[k] >= 'a' && body[k] <= 'z' {
+				k++
+			}
+			colon := strings.IndexByte(body[k:], ':')
+			if k == 0 || colon <= 0 {
+				return evs, fmt.Errorf("redisstore: log entry %s: malformed event %d", id, seq)
+			}
+			n, err := strconv.Atoi(body[k : k+colon])
+			start := k + colon + 1
+			if err != nil || n < 0 || n > len(body)-start {
+				return evs, fmt.Errorf("redisstore: log entry %s: malformed event %d", id, seq)
+			}
+			if err := setEventField(&ev, body[:k], body[start:start+n]); err != nil {
+				return evs, fmt.Errorf("redisstore: log entry %s, event %d: %w", id, seq, err)
+			}
+			body = body[start+n:]
+		}
+		if body == "" {
+			return evs, fmt.Errorf("redisstore: log entry %s: event %d not terminated", id, seq)
+		}
+		body = body[1:]
+		if seq > after {
+			evs = append(evs, ev)
+		}
+		seq++
+	}
+	if seq != lastSeq+1 {
+		return evs, fmt.Errorf("redisstore: log entry %s holds events %s to %d", id, str(fields["f"]), seq-1)
+	}
+	return evs, nil
+}
+
+// decodeEvent decodes one stream entry of one event ("0-SEQ", [field,
+// value, ...]).
 func decodeEvent(id string, fields []any) (store.Event, error) {
 	var ev store.Event
 	_, seq, _ := strings.Cut(id, "-")

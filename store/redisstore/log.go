@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -39,6 +40,10 @@ func (s *Store) ReadLog(ctx context.Context, after uint64, limit int, wait time.
 	return s.waitLog(ctx, after, limit, wait, page)
 }
 
+// entryMax is the most events one log entry holds (ENTRYMAX in
+// lua/2_log.lua): an entry is the events of one call.
+const entryMax = 64
+
 // readLog reads the head and the entries after after in one MULTI/EXEC
 // (atomic, one round trip): plain GET and XRANGE, not a function call,
 // so that the entries go from the stream to the reply without passing
@@ -48,40 +53,70 @@ func (s *Store) readLog(ctx context.Context, after uint64, limit int) (store.Log
 	if s.closed.Load() {
 		return store.LogPage{}, store.ErrClosed
 	}
-	key := s.cfg.Prefix + "log"
 	var seq *redis.StringCmd
-	var xr *redis.XMessageSliceCmd
+	var ranges []*redis.XMessageSliceCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		seq = p.Get(ctx, s.cfg.Prefix+"seq")
-		xr = p.XRangeN(ctx, key, "(0-"+strconv.FormatUint(after, 10), "+", int64(limit))
+		ranges = s.logRange(ctx, p, after, limit)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return store.LogPage{}, s.wrap(ctx, err)
 	}
-	if err := xr.Err(); err != nil {
-		return store.LogPage{}, s.wrap(ctx, err)
-	}
 	head, _ := strconv.ParseUint(seq.Val(), 10, 64)
 	page := store.LogPage{Head: head}
-	msgs := xr.Val()
+	from := after
 	if after > head {
 		page.Truncated = true
-		if msgs, err = s.rdb.XRangeN(ctx, key, "-", "+", int64(limit)).Result(); err != nil {
+		from = 0
+		if ranges, err = s.logRangeCmds(ctx, 0, limit); err != nil {
 			return store.LogPage{}, s.wrap(ctx, err)
 		}
 	}
-	for _, m := range msgs {
-		ev, err := decodeEvent(m.ID, flatten(m.Values))
-		if err != nil {
-			return store.LogPage{}, err
+	for _, r := range ranges {
+		if err := r.Err(); err != nil {
+			return store.LogPage{}, s.wrap(ctx, err)
 		}
-		page.Events = append(page.Events, ev)
+		for _, m := range r.Val() {
+			if page.Events, err = decodeEntry(page.Events, m.ID, m.Values, from); err != nil {
+				return store.LogPage{}, err
+			}
+		}
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
 	}
 	if after < head && (len(page.Events) == 0 || page.Events[0].Seq != after+1) {
 		page.Truncated = true
 	}
 	return page, nil
+}
+
+// logRange queues on p the reads of the entries that hold the first
+// limit events after after: those whose last event is at most
+// after + limit (at most limit entries), then the next one, which may
+// hold the rest. Reading by Seq rather than by a count of entries keeps a
+// page at about limit events whatever the entries hold (1 to entryMax).
+func (s *Store) logRange(ctx context.Context, p redis.Cmdable, after uint64, limit int) []*redis.XMessageSliceCmd {
+	key := s.cfg.Prefix + "log"
+	upto := after + uint64(limit)
+	if upto < after { // overflow
+		upto = math.MaxUint64
+	}
+	return []*redis.XMessageSliceCmd{
+		p.XRangeN(ctx, key, "(0-"+strconv.FormatUint(after, 10), "0-"+strconv.FormatUint(upto, 10), int64(limit)),
+		p.XRangeN(ctx, key, "(0-"+strconv.FormatUint(upto, 10), "+", 1),
+	}
+}
+
+// logRangeCmds runs logRange's reads in one round trip.
+func (s *Store) logRangeCmds(ctx context.Context, after uint64, limit int) ([]*redis.XMessageSliceCmd, error) {
+	var ranges []*redis.XMessageSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ranges = s.logRange(ctx, p, after, limit)
+		return nil
+	})
+	return ranges, err
 }
 
 // waitLog blocks until an entry after after is appended, wait passes or
@@ -97,9 +132,11 @@ func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.
 	defer close(read)
 	stop := context.AfterFunc(ctx, func() { s.unblock(id, read) })
 	defer stop()
+	// Entries hold up to entryMax events: this many entries hold about
+	// limit events at most (a page is cut at limit).
 	streams, err := conn.XRead(ctx, &redis.XReadArgs{
 		Streams: []string{s.cfg.Prefix + "log", "0-" + strconv.FormatUint(after, 10)},
-		Count:   int64(limit),
+		Count:   int64(max(1, limit/entryMax)),
 		Block:   max(wait, time.Millisecond),
 	}).Result()
 	switch {
@@ -112,12 +149,13 @@ func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.
 	}
 	for _, st := range streams {
 		for _, m := range st.Messages {
-			ev, err := decodeEvent(m.ID, flatten(m.Values))
-			if err != nil {
+			if page.Events, err = decodeEntry(page.Events, m.ID, m.Values, after); err != nil {
 				return store.LogPage{}, err
 			}
-			page.Events = append(page.Events, ev)
 		}
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
 	}
 	if n := len(page.Events); n > 0 {
 		page.Truncated = page.Events[0].Seq != after+1
@@ -142,14 +180,4 @@ func (s *Store) unblock(id int64, read <-chan struct{}) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// flatten turns go-redis' decoded stream fields back into pairs (their
-// order does not matter to decodeEvent).
-func flatten(m map[string]any) []any {
-	out := make([]any, 0, 2*len(m))
-	for k, v := range m {
-		out = append(out, k, v)
-	}
-	return out
 }

@@ -15,9 +15,11 @@ import (
 var logTests = []test{
 	{name: "Log/DenseIncreasingSeqs", fn: testLogDense},
 	{name: "Log/ReadAfterAndLimit", fn: testLogPaging},
+	{name: "Log/ReadInsideOneCallsEvents", fn: testLogPagingOneCall},
 	{name: "Log/WaitWakesOnAppend", fn: testLogWait},
 	{name: "Log/WaitEndsWithContext", fn: testLogWaitCtx},
 	{name: "Log/TrimmedByCount", fn: testLogTrimCount, log: 10},
+	{name: "Log/TrimmedByCountAfterLargeCalls", fn: testLogTrimCountLargeCalls, log: 100},
 	{name: "Log/TrimmedByAge", fn: testLogTrimAge, age: time.Hour},
 	{name: "Log/PositionPastHead", fn: testLogPastHead},
 	{name: "Log/ConcurrentWritersOneOrder", fn: testLogConcurrent},
@@ -171,6 +173,48 @@ func testLogPaging(e *env) {
 	}
 }
 
+// testLogPagingOneCall: one call that appends many events (a claim of
+// 150 records: 150 started events) is read like many calls: any
+// position, any limit, the events in order, never more than the limit (a
+// store may keep a call's events together, as the Redis store does).
+func testLogPagingOneCall(e *env) {
+	t := e.t
+	recs := make([]*store.Record, 150)
+	for i := range recs {
+		recs[i] = NewRecord("job")
+	}
+	e.insert(recs...) // Seq 1: enqueued
+	cl := e.claim(s1.params(150, "job"))
+	if len(cl) != 150 {
+		t.Fatalf("claimed %d of 150", len(cl))
+	}
+	e.finish(cl[0].Lease, store.Success) // and one more call after it
+	byID := map[string]bool{}
+	for _, c := range cl {
+		byID[c.Lease.ID] = true
+	}
+	const head = 152
+	for _, tc := range []struct {
+		after uint64
+		limit int
+		n     int
+	}{{0, 1, 1}, {0, 10, 10}, {1, 1, 1}, {5, 100, 100}, {63, 2, 2}, {64, 1, 1}, {60, 10, 10}, {120, 100, 32}, {149, 5, 3}, {151, 5, 1}, {152, 5, 0}, {0, 1000, 152}} {
+		page, err := e.s.ReadLog(t.Context(), tc.after, tc.limit, 0)
+		if err != nil {
+			t.Fatalf("ReadLog(%d, %d): %v", tc.after, tc.limit, err)
+		}
+		if len(page.Events) != tc.n || page.Head != head || page.Truncated {
+			t.Fatalf("ReadLog(%d, %d) = %d events head %d truncated %v; want %d, %d, false", tc.after, tc.limit, len(page.Events), page.Head, page.Truncated, tc.n, head)
+		}
+		e.checkDense(page.Events, tc.after+1)
+		for _, ev := range page.Events {
+			if ev.Seq >= 2 && ev.Seq <= 151 && (ev.Kind != store.EventStarted || !byID[ev.TaskID] || ev.Attempt != 1) {
+				t.Fatalf("event %d = %s of %s attempt %d; want started of a claimed record, attempt 1", ev.Seq, ev.Kind, ev.TaskID, ev.Attempt)
+			}
+		}
+	}
+}
+
 func testLogWait(e *env) {
 	t := e.t
 	e.insert(NewRecord("job"))
@@ -236,6 +280,37 @@ func testLogTrimCount(e *env) {
 	// The newest ten are always there.
 	if page := e.readLog(50); page.Truncated || len(page.Events) != 10 {
 		t.Fatalf("ReadLog(50): truncated %v, %d entries; want the last 10", page.Truncated, len(page.Events))
+	}
+}
+
+// testLogTrimCountLargeCalls: calls of many events each (claims of 90
+// records) are trimmed to the bound too (within a call's events), and
+// what is kept is the newest.
+func testLogTrimCountLargeCalls(e *env) {
+	t := e.t
+	for range 10 {
+		recs := make([]*store.Record, 90)
+		for i := range recs {
+			recs[i] = NewRecord("job")
+		}
+		e.insert(recs...)
+		if cl := e.claim(s1.params(90, "job")); len(cl) != 90 {
+			t.Fatalf("claimed %d of 90", len(cl))
+		}
+	}
+	page, err := e.s.ReadLog(t.Context(), 0, 10_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !page.Truncated || page.Head != 910 {
+		t.Fatalf("log of 910 events bounded to 100, read from 0: truncated %v head %d; want truncated, head 910", page.Truncated, page.Head)
+	}
+	if n := len(page.Events); n < 100 || n > 300 {
+		t.Fatalf("log bounded to 100 keeps %d events", n)
+	}
+	e.checkDense(page.Events, 911-uint64(len(page.Events)))
+	if page := e.readLog(810); page.Truncated || len(page.Events) != 100 {
+		t.Fatalf("ReadLog(810): truncated %v, %d events; want the last 100", page.Truncated, len(page.Events))
 	}
 }
 

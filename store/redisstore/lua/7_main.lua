@@ -24,7 +24,9 @@ local function main(_, args)
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
 	zpend, spend, hpend, incpend = {}, {}, {}, {}
+	pending = {}
 	local result = f()
+	writelog()
 	applyinc()
 	flush()
 	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
