@@ -233,8 +233,8 @@ local PLAIN = {n = true, s = true, a = true, m = true, o = true, i = true, f = t
 -- below), and _raw, the stored
 -- hash as HGETALL returned it (what reply sends back, with _set, the
 -- writes since, after it).
-local function load(id)
-	local flat = redis.call('HGETALL', krec(id))
+local function load(id, flat)
+	flat = flat or redis.call('HGETALL', krec(id))
 	if #flat == 0 then return nil end
 	local r, old, parts = {id = id}, {}, nil
 	for j = 1, #flat, 2 do
@@ -303,6 +303,33 @@ local function leanload(id, names)
 	return r
 end
 
+-- PIECED are the pieces after which a lean record is not lean: the
+-- second piece of a field a hot path may change.
+local PIECED = {p2 = true, u2 = true, e2 = true}
+
+-- wholeload is leanload for a path that answers with the whole record (a
+-- claim): one HGETALL, which reply sends back with the writes since
+-- (_raw and _set), of which only the fields in want (a set) are kept
+-- in r and _old. Like leanload it falls back to load when a field the
+-- path may change is stored in pieces.
+local function wholeload(id, want)
+	local flat = redis.call('HGETALL', krec(id))
+	if #flat == 0 then return nil end
+	local r, old = {id = id}, {}
+	for j = 1, #flat, 2 do
+		local f = flat[j]
+		if want[f] then
+			local v = flat[j + 1]
+			r[f] = v
+			old[f] = v
+		elseif PIECED[f] then
+			return load(id, flat)
+		end
+	end
+	r._old, r._joined, r._lean, r._raw, r._set = old, {}, true, flat, {}
+	return r
+end
+
 -- rawreply is reply for a record read by leanload: the stored hash as
 -- it is now, id first (the store's decoder joins pieces and drops
 -- empty values).
@@ -329,7 +356,13 @@ local function savefields(r, names)
 			old[f] = v
 		end
 	end
-	if #set > 0 then redis.call('HSET', krec(r.id), unpack(set)) end
+	if #set > 0 then
+		redis.call('HSET', krec(r.id), unpack(set))
+		if r._raw then
+			local out = r._set
+			for j = 1, #set do out[#out + 1] = set[j] end
+		end
+	end
 end
 
 -- pieces adds to out the hash fields that store value v of field f.
@@ -419,13 +452,16 @@ end
 -- joined and empty values dropped by the store's decoder), or for a new
 -- record its fields.
 local function reply(r)
-	if r._lean then return rawreply(r) end
-	local out = {r.id}
+	if r._lean and not r._raw then return rawreply(r) end
 	if r._raw then
-		for _, v in ipairs(r._raw) do out[#out + 1] = v end
+		-- (the record is not used after its reply: _raw is reused)
+		local out = r._raw
+		table.insert(out, 1, r.id)
 		for _, v in ipairs(r._set) do out[#out + 1] = v end
+		r._raw = nil
 		return out
 	end
+	local out = {r.id}
 	for _, f in ipairs(FIELDS) do
 		local v = r[f]
 		if v ~= nil and v ~= '' and v ~= false then

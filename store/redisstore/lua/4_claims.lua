@@ -51,8 +51,9 @@ local function take(r, owner, inc, same, last)
 	return {prev, '', reply(r)}
 end
 
--- CLAIMF are the fields take reads and may change (leanload).
-local CLAIMF = {'s', 'n', 'q', 'a', 'm', 'f', 'u', 'p', 'c', 'o', 'i', 'h', 'es', 'e', 'x'}
+-- CLAIMF are the fields take reads and may change (wholeload).
+local CLAIMF = {s = true, n = true, q = true, a = true, m = true, f = true, u = true, p = true, c = true, o = true,
+	i = true, h = true, es = true, e = true, x = true}
 
 -- kinds returns the queue kinds of names that a server with tags may
 -- run, split by priority letter: {n = {...}, i = {...}}.
@@ -187,7 +188,7 @@ local function claim()
 		end
 		table.sort(ids)
 		for j = 1, math.min(limit, #ids) do
-			out[#out + 1] = take(leanload(ids[j], CLAIMF), owner, inc, false)
+			out[#out + 1] = take(wholeload(ids[j], CLAIMF), owner, inc, false)
 		end
 		limit = limit - math.min(limit, #ids)
 		-- orphans, oldest heartbeat first
