@@ -266,11 +266,11 @@ func BenchmarkMemory(b *testing.B) {
 			b.ReportMetric(float64(used), "B/record-hash")
 			continue
 		}
-		per := float64(used) / float64(n)
+		per, unit := float64(used)/float64(n), "entry"
 		if name == "log" {
-			per = float64(used) / float64(DefaultLogMaxEvents)
+			per, unit = float64(used)/float64(DefaultLogMaxEvents), "event"
 		}
-		b.ReportMetric(per, fmt.Sprintf("B/%s-entry", name))
+		b.ReportMetric(per, "B/"+name+"-"+unit)
 	}
 	for left := n; left > 0; {
 		got, err := s.DeleteFinished(ctx, -time.Hour, 10_000)
