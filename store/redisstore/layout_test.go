@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bgtask/bgtask/internal/redistest"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/storetest"
 )
@@ -15,12 +14,7 @@ import (
 // back whole.
 func TestRecordHashStaysCompact(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t, nil)
-	s, err := New(t.Context(), srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := privateStore(t)
 	ctx := t.Context()
 	long := strings.Repeat("0123456789", 25)
 	r := storetest.Owned("job", "web-1", "web-1/1")

@@ -11,17 +11,25 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestLogEntryHoldsOneCallsEvents: a call's events go into one stream
-// entry (at most entryMax of them), and values of any bytes (newlines,
-// colons, digits, invalid UTF-8) come back from the log exactly.
-func TestLogEntryHoldsOneCallsEvents(t *testing.T) {
-	t.Parallel()
+// privateStore opens a store with the default config on a private
+// redis-server of t's own; both end with t.
+func privateStore(t *testing.T) *Store {
+	t.Helper()
 	srv := redistest.Start(t, nil)
 	s, err := New(t.Context(), srv.URL(0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestLogEntryHoldsOneCallsEvents: a call's events go into one stream
+// entry (at most entryMax of them), and values of any bytes (newlines,
+// colons, digits, invalid UTF-8) come back from the log exactly.
+func TestLogEntryHoldsOneCallsEvents(t *testing.T) {
+	t.Parallel()
+	s := privateStore(t)
 	ctx := t.Context()
 	recs := make([]*store.Record, 150)
 	for i := range recs {
@@ -70,12 +78,7 @@ func TestLogEntryHoldsOneCallsEvents(t *testing.T) {
 // of the current shape.
 func TestLogReadsOneEventEntries(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t, nil)
-	s, err := New(t.Context(), srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := privateStore(t)
 	ctx := t.Context()
 	if _, err := s.Insert(ctx, []*store.Record{storetest.NewRecord("job")}); err != nil { // Seq 1
 		t.Fatal(err)

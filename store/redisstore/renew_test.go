@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/bgtask/bgtask/internal/redistest"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/storetest"
 	"github.com/redis/go-redis/v9"
@@ -21,12 +20,7 @@ import (
 // checked against their own owner's lease hash.
 func TestRenewManyLeasesOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t, nil)
-	s, err := New(t.Context(), srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := privateStore(t)
 	ctx := t.Context()
 	var leases []store.Lease
 	for _, owner := range []string{"web-1", "web-2"} {
