@@ -204,6 +204,21 @@ local function claim()
 	return done(out)
 end
 
+-- HoldsExactly: owner, incarnation, count, digest (as Heartbeat's) of
+-- the leases the caller holds, all of that incarnation. Returns 1 when
+-- the owner's lease hash holds exactly those (its size is count, and the
+-- incarnation's set has count records with that digest: each of its
+-- records is in the hash too), so that Recover would take nothing; 0
+-- otherwise. A few commands whatever the count.
+local function holdsexactly()
+	local owner, inc, count, digest = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2]), ARGV[A + 3]
+	if redis.call('HLEN', klease(owner)) ~= count then return 0 end
+	if count == 0 then return 1 end
+	if redis.call('ZCARD', kinc(owner, inc)) ~= count then return 0 end
+	if redis.call('HGET', KHD, ikey(owner, inc)) ~= digest then return 0 end
+	return 1
+end
+
 -- Recover: like Claim's arguments (stale unused), then after the tags
 -- '--' and the held leases as id, incarnation, fence triples, then '--'
 -- and the abandoned leases (started, stopped without an outcome) as id,

@@ -1,7 +1,7 @@
 -- The operations and the one function Redis calls.
 
 local OPS = {
-	insert = insert, claim = claim, recover = recover, renew = renew, heartbeat = heartbeat, update = update,
+	insert = insert, claim = claim, recover = recover, holdsexactly = holdsexactly, renew = renew, heartbeat = heartbeat, update = update,
 	release = release, finish = finishall, cancel = cancel, retry = retry,
 	deletefinished = deletefinished, get = get, list = list, counts = counts, countsbyname = countsbyname,
 	announce = announce, withdraw = withdraw, servers = servers,
