@@ -148,7 +148,7 @@ type Store struct {
 	// a lease is a process that had the file before and died.
 	liveMu      sync.Mutex
 	live        map[string]struct{}
-	stats       struct{ commits, ops atomic.Uint64 }
+	stats       struct{ commits, ops, txs atomic.Uint64 }
 	closeResult error
 	closeOnce   sync.Once
 }
@@ -432,11 +432,15 @@ type Stats struct {
 	// Ops is the number of mutating calls they applied; Ops/Commits is
 	// the mean group commit size.
 	Ops uint64
+	// Transactions is the number of write transactions the writer began,
+	// committed or not (one that changed nothing, an empty claim, is
+	// rolled back: no fsync).
+	Transactions uint64
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.stats.commits.Load(), Ops: s.stats.ops.Load()}
+	return Stats{Commits: s.stats.commits.Load(), Ops: s.stats.ops.Load(), Transactions: s.stats.txs.Load()}
 }
 
 // Path returns the database file's path.

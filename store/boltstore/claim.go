@@ -133,6 +133,12 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 	for _, l := range held {
 		keep[l.ID] = l.Fence
 	}
+	if len(p.Abandoned) == 0 {
+		nothing, err := s.nothingToRecover(ctx, p, keep)
+		if nothing || err != nil {
+			return nil, err
+		}
+	}
 	abandoned := make(map[string]uint64, len(p.Abandoned))
 	for _, l := range p.Abandoned {
 		abandoned[l.ID] = l.Fence
@@ -158,6 +164,39 @@ func (s *Store) Recover(ctx context.Context, p store.ClaimParams, held []store.L
 		return nil
 	})
 	return out, err
+}
+
+// nothingToRecover reports whether Recover would find nothing to take,
+// from the owned index alone, in a read-only transaction (not the
+// writer's, no record decoded): every record the owner holds is held by
+// p's incarnation under a lease in keep, and no record is held by a dead
+// incarnation. A server recovers at every heartbeat; without this each
+// recovery was a write transaction that decoded every record the server
+// held. (A lease in keep whose fence is older than the record's, a claim
+// answer lost while the run of the old lease goes on, is taken by the
+// first recovery after that run ends.)
+func (s *Store) nothingToRecover(ctx context.Context, p store.ClaimParams, keep map[string]uint64) (bool, error) {
+	nothing := true
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOwned).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			e, ok := parseOwned(k, v)
+			if !ok {
+				continue
+			}
+			if e.owner == p.Owner {
+				if _, held := keep[e.id]; !held || e.incarnation != p.Incarnation {
+					nothing = false
+					return nil
+				}
+			} else if e.incarnation != p.Incarnation && !s.isLive(e.incarnation) {
+				nothing = false
+				return nil
+			}
+		}
+		return nil
+	})
+	return nothing, err
 }
 
 // recoverable lists, oldest first, the owned records the caller may run

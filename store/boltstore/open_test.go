@@ -256,8 +256,8 @@ func TestNoCommitWithoutChange(t *testing.T) {
 	if _, err := s.Recover(ctx, store.ClaimParams{Owner: "s", Incarnation: "s/1", Names: []string{"job"}, Limit: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Stats(); got != before {
-		t.Fatalf("Stats after calls that change nothing = %+v, want %+v", got, before)
+	if got := s.Stats(); got.Commits != before.Commits || got.Ops != before.Ops {
+		t.Fatalf("Stats after calls that change nothing = %+v, want the commits and ops of %+v", got, before)
 	}
 	if _, err := s.Insert(ctx, []*store.Record{storetest.NewRecord("job")}); err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ func (s *Store) run(batch []*op) (err error) {
 	if err != nil {
 		return fmt.Errorf("boltstore: begin: %w", err)
 	}
+	s.stats.txs.Add(1)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("boltstore: panic in transaction: %v", p)
