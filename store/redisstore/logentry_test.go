@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bgtask/bgtask/internal/redistest"
@@ -176,4 +177,98 @@ func FuzzDecodeEntry(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLargeValuesLeaveNoHole: values up to the manager's limits (1 MiB of
+// arguments, a long progress message and error) are stored and read back
+// whole, and the log stays dense. A record of about 256 KiB or more failed
+// inside the function (too many results to unpack: its HSET of 64-byte
+// pieces), after P seq had moved: a hole in the log that made servers
+// report a truncated log at every read, and a 500 to the submitter.
+func TestLargeValuesLeaveNoHole(t *testing.T) {
+	t.Parallel()
+	s := privateStore(t)
+	ctx := t.Context()
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	r := storetest.Owned("job", "web-1", "web-1/1")
+	r.Args = []string{big[:300_000], big[:(1<<20)-300_000]}
+	res, err := s.Insert(ctx, []*store.Record{r})
+	if err != nil {
+		t.Fatalf("Insert of 1 MiB of arguments: %v", err)
+	}
+	l := res[0].Lease
+	msg := big[:500_000]
+	if _, err := s.Update(ctx, []store.Patch{{Lease: l, Progress: &store.Progress{Current: 1, Total: 2, Message: msg}}}); err != nil {
+		t.Fatalf("Update with a 500 kB message: %v", err)
+	}
+	fin, err := s.Finish(ctx, []store.Completion{{Lease: l, State: store.Failure, Error: big[:300_000], Progress: &store.Progress{Current: 2, Total: 2, Message: "short"}}})
+	if err != nil || fin[0].Err != nil {
+		t.Fatalf("Finish with a 300 kB error = %+v, %v", fin, err)
+	}
+	got, err := s.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Args[0] != r.Args[0] || got.Args[1] != r.Args[1] || got.Error != big[:300_000] || got.Progress.Message != "short" || got.State != store.Failure {
+		t.Fatalf("large values did not read back whole (args %d+%d bytes, error %d bytes, message %q, state %s)",
+			len(got.Args[0]), len(got.Args[1]), len(got.Error), got.Progress.Message, got.State)
+	}
+	// No stale piece of the long message, and the log is dense.
+	if n := s.rdb.HLen(ctx, s.cfg.Prefix+"t:"+r.ID).Val(); n > 64 {
+		t.Fatalf("record hash holds %d fields", n)
+	}
+	page, err := s.ReadLog(ctx, 0, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Truncated || page.Head != uint64(len(page.Events)) || len(page.Events) != 4 {
+		t.Fatalf("log after insert, update, finish: %d events, head %d, truncated %v; want 4 (started, updated, updated, failed), 4, false", len(page.Events), page.Head, page.Truncated)
+	}
+}
+
+// TestFailedCallLeavesNoHole: a call that fails inside Redis after it
+// produced events (here an Update whose second record's key is not a
+// hash) moves neither P seq nor the log: the next call's events follow
+// the last written one, and a reader from 0 sees no truncation.
+func TestFailedCallLeavesNoHole(t *testing.T) {
+	t.Parallel()
+	s := privateStore(t)
+	ctx := t.Context()
+	a, b := storetest.Owned("job", "web-1", "web-1/1"), storetest.Owned("job", "web-1", "web-1/1")
+	res, err := s.Insert(ctx, []*store.Record{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.Set(ctx, s.cfg.Prefix+"t:"+b.ID, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	head := func() uint64 {
+		t.Helper()
+		p, err := s.ReadLog(ctx, 0, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Head
+	}
+	before := head()
+	_, err = s.Update(ctx, []store.Patch{
+		{Lease: res[0].Lease, Progress: &store.Progress{Current: 1}},
+		{Lease: res[1].Lease, Progress: &store.Progress{Current: 1}},
+	})
+	if err == nil {
+		t.Fatal("Update of a record whose key is not a hash succeeded")
+	}
+	if h := head(); h != before {
+		t.Fatalf("a failed call moved the log's head from %d to %d", before, h)
+	}
+	if _, err := s.Insert(ctx, []*store.Record{storetest.NewRecord("job")}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ReadLog(ctx, 0, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Truncated || page.Head != before+1 || uint64(len(page.Events)) != page.Head {
+		t.Fatalf("log after a failed call and an insert: %d events, head %d (was %d), truncated %v; want dense", len(page.Events), page.Head, before, page.Truncated)
+	}
 }

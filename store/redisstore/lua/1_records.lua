@@ -221,6 +221,9 @@ end
 -- hash-max-listpack-value, 64 by default, bytes).
 local CHUNK = 64
 local CHUNKED = {d = true, u = true, p = true, e = true}
+-- MAXPIECES: a value longer than MAXPIECES pieces is stored whole (the
+-- hash is past a listpack's 128 entries anyway).
+local MAXPIECES = 32
 
 local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
 -- PLAIN: the fields above (not pieces), written out: a library's
@@ -367,7 +370,7 @@ end
 
 -- pieces adds to out the hash fields that store value v of field f.
 local function pieces(f, v, out)
-	if not CHUNKED[f] or #v <= CHUNK then
+	if not CHUNKED[f] or #v <= CHUNK or #v > CHUNK * MAXPIECES then
 		out[f] = v
 		return
 	end
@@ -408,11 +411,10 @@ local function save(r)
 						set[#set + 1] = pv
 					end
 				end
-				-- pieces of the old value that the new one does not have
-				if CHUNKED[f] and was and #was > CHUNK then
-					for k = 2, math.ceil(#was / CHUNK) do
-						if want[f .. k] == nil then del[#del + 1] = f .. k end
-					end
+				-- stored pieces of the old value that the new one does not have
+				for k = 2, 1000000 do
+					if old[f .. k] == nil then break end
+					if want[f .. k] == nil then del[#del + 1] = f .. k end
 				end
 			end
 			if CHUNKED[f] then joined[f] = v end
@@ -426,13 +428,17 @@ local function save(r)
 		else
 			del[#del + 1] = f
 		end
-		if CHUNKED[f] and #was > CHUNK then
-			for k = 2, math.ceil(#was / CHUNK) do del[#del + 1] = f .. k end
+		if CHUNKED[f] then
+			for k = 2, 1000000 do
+				if old[f .. k] == nil then break end
+				del[#del + 1] = f .. k
+			end
 		end
 	end
 	local key = krec(r.id)
-	if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-	if #set > 0 then redis.call('HSET', key, unpack(set)) end
+	-- (in commands of at most BULK arguments: Lua's unpack has a limit)
+	if #del > 0 then bulk('HDEL', key, del) end
+	if #set > 0 then bulk('HSET', key, set) end
 	-- what is stored now
 	for j = 1, #set, 2 do old[set[j]] = set[j + 1] end
 	for _, f in ipairs(del) do old[f] = nil end

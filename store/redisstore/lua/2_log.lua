@@ -17,10 +17,14 @@ local ENTRYMAX = 64
 -- Seq pendfirst); writelog appends them.
 local pending, pendfirst = {}, 0
 
+-- writelog appends the pending events and moves P seq to the last of
+-- them in the same step: P seq never names an event the log did not get
+-- (a call that fails before its events are written leaves no hole).
 local function writelog()
 	if #pending == 0 then return end
-	redis.call('XADD', KLOG, '0-' .. fmt(pendfirst + #pending - 1), 'f', fmt(pendfirst), 't', NOW, 'b',
-		table.concat(pending))
+	local last = fmt(pendfirst + #pending - 1)
+	redis.call('XADD', KLOG, '0-' .. last, 'f', fmt(pendfirst), 't', NOW, 'b', table.concat(pending))
+	redis.call('SET', KSEQ, last)
 	pending = {}
 end
 
@@ -33,7 +37,8 @@ local function emit(r, kind)
 	if appended then
 		seq = seq + 1
 	else
-		seq = redis.call('INCR', KSEQ)
+		-- (P seq moves when the events are written: writelog)
+		seq = tonumber(redis.call('GET', KSEQ) or '0') + 1
 		first = seq
 	end
 	if #pending >= ENTRYMAX then writelog() end

@@ -29,7 +29,6 @@ local function main(_, args)
 	writelog()
 	applyinc()
 	flush()
-	if appended and seq ~= first then redis.call('SET', KSEQ, fmt(seq)) end
 	-- Twice the records written since the last time: retention keeps up
 	-- with any rate.
 	if RETAIN > 0 and expiring > 0 and housekeeping() then expire(RETAIN, 2 * (expiring + HOUSEKEEPING)) end
