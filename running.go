@@ -133,6 +133,14 @@ func (r *running) armGrace(t clock.Timer) {
 	r.graceTimer = t
 }
 
+// isFinalized reports whether the run has ended and handed its outcome
+// to the completer.
+func (r *running) isFinalized() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.finalized
+}
+
 // mayWrite reports whether the run may still write progress.
 func (r *running) mayWrite() bool {
 	r.mu.Lock()

@@ -74,13 +74,17 @@ func (t *eventTail) runOnce(ctx context.Context) {
 		t.m.claimer.enqueued() // whatever was enqueued meanwhile
 	}
 	if len(page.Events) == 0 {
-		if page.Truncated && page.Head < head {
-			// The log starts again below this server's position (a Redis
-			// that lost its data): follow it from its head. Staying at
-			// the old position read the same truncated page back to back,
-			// thousands of warnings a second.
+		if page.Truncated && page.Head != head {
+			// Nothing readable between this server's position and the
+			// log's head (trimmed away, or a log that starts again below
+			// the position: a Redis that lost its data): follow it from
+			// its head, and wake the readers so that they find out.
+			// Staying at the old position read the same truncated page
+			// back to back, thousands of warnings a second.
 			t.mu.Lock()
 			t.start, t.n, t.head = 0, 0, page.Head
+			close(t.wake)
+			t.wake = make(chan struct{})
 			t.mu.Unlock()
 		}
 		return
@@ -150,6 +154,12 @@ func (t *eventTail) append(evs []store.Event, gap bool) {
 	for i := range evs {
 		if len(t.ring) == 0 {
 			break
+		}
+		if t.n > 0 && evs[i].Seq != t.ring[(t.start+t.n-1)%len(t.ring)].ev.Seq+1 {
+			// Not the next Seq (a log with a hole): memory starts again
+			// here, so that locate's arithmetic (Seqs dense from the
+			// first kept) holds; a reader from before it reads the store.
+			t.start, t.n = 0, 0
 		}
 		var sl *tailSlot
 		if t.n < len(t.ring) {

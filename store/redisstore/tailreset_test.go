@@ -9,16 +9,45 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/redistest"
+	"github.com/bgtask/bgtask/store/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // A Redis that lost its data (restarted without persistence; here its keys
-// purged) has an event log whose head is below the manager's position. The
-// event tail used to read that truncated page back to back, logging "the
-// event log moved past this server's position" thousands of times a
-// second; it follows the log from its new head, once warned, and tasks
-// run on.
+// purged) has an event log whose head is below the manager's position; a
+// log whose entries up to its head are gone (trimmed, or a hole at its
+// end, which a call failing inside Redis used to leave) has nothing to
+// read between the position and the head. The event tail used to read
+// that truncated page back to back, logging "the event log moved past
+// this server's position" thousands of times a second; it follows the log
+// from its head, once warned, and tasks run on.
 func TestTailFollowsALogThatStartsAgain(t *testing.T) {
-	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		breakLog func(ctx context.Context, url string) error
+	}{
+		{"purged", func(ctx context.Context, url string) error {
+			_, err := newStore(t, url, nil).Purge(ctx)
+			return err
+		}},
+		{"head past the last entry", func(ctx context.Context, url string) error {
+			opt, err := redis.ParseURL(url)
+			if err != nil {
+				return err
+			}
+			c := redis.NewClient(opt)
+			defer c.Close()
+			return c.IncrBy(ctx, redisstore.DefaultPrefix+"seq", 5).Err()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tailFollows(t, tc.breakLog)
+		})
+	}
+}
+
+func tailFollows(t *testing.T, breakLog func(ctx context.Context, url string) error) {
 	srv := redistest.Start(t, nil)
 	var buf lockedBuffer
 	reg := bgtask.NewRegistry()
@@ -45,7 +74,7 @@ func TestTailFollowsALogThatStartsAgain(t *testing.T) {
 		}
 		waitDone(id)
 	}
-	if _, err := newStore(t, srv.URL(0), nil).Purge(t.Context()); err != nil {
+	if err := breakLog(t.Context(), srv.URL(0)); err != nil {
 		t.Fatal(err)
 	}
 	const moved = "the event log moved past"
