@@ -175,9 +175,9 @@ func (cw *completerWriter) runOnce(ctx context.Context) {
 	if len(fins)+len(rels) == 0 {
 		return
 	}
-	err := c.writeFinishes(ctx, fins)
+	err := c.writeIsolating(ctx, fins, c.writeFinishes)
 	if err == nil {
-		err = c.writeReleases(ctx, rels)
+		err = c.writeIsolating(ctx, rels, c.writeReleases)
 	}
 	if errors.Is(err, store.ErrClosed) {
 		// The store was closed under the manager: no retry can succeed.
@@ -215,6 +215,29 @@ func (cw *completerWriter) runOnce(ctx context.Context) {
 	if more {
 		cw.loop.Wake()
 	}
+}
+
+// writeIsolating writes ws with write. When the store refuses the whole
+// call (an error other than ErrUnavailable, ErrClosed or the context's:
+// something in the batch it cannot take), it writes the two halves apart,
+// and so on down to single writes: one outcome the store refuses does not
+// hold back the others, which are written and settled; the refused ones
+// stay pending and are retried with backoff. Bounded: at most about
+// 2 × len(ws) calls. It returns the last error of a write that failed.
+func (c *completer) writeIsolating(ctx context.Context, ws []*pendingWrite, write func(context.Context, []*pendingWrite) error) error {
+	err := write(ctx, ws)
+	if err == nil || len(ws) < 2 || ctx.Err() != nil ||
+		errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	half := len(ws) / 2
+	errA := c.writeIsolating(ctx, ws[:half], write)
+	errB := c.writeIsolating(ctx, ws[half:], write)
+	if errB != nil {
+		return errB
+	}
+	return errA
 }
 
 func (c *completer) writeFinishes(ctx context.Context, ws []*pendingWrite) error {
