@@ -41,6 +41,9 @@ func (inv *invocation) addClientFlags(cmd *cobra.Command, f *clientFlags) {
 // defaults.
 func (inv *invocation) client(f *clientFlags) (*client.Client, error) {
 	server, token := f.server, f.token
+	if server != "" {
+		inv.serverArg = "--server " + server + " "
+	}
 	if server == "" {
 		server = inv.getenv("BGTASK_SERVER")
 	}

@@ -66,6 +66,9 @@ type invocation struct {
 	// reconnectFor is how long watch and submit --wait try to resume a
 	// dropped stream (0: client.DefaultGiveUpAfter); tests shorten it.
 	reconnectFor time.Duration
+	// serverArg is "--server ADDR " when the command was given --server
+	// (set by client), for the commands its hints suggest.
+	serverArg string
 }
 
 func newInvocation(cfg *Config) *invocation {

@@ -82,8 +82,8 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 	}
 	if ctx.Err() != nil {
 		r.interrupt()
-		inv.diag("stopped watching; task %s keeps running on the server (follow it: %s watch %s; cancel it: %s cancel %s)",
-			id, inv.name, id, inv.name, id)
+		inv.diag("stopped watching; task %s keeps running on the server (follow it: %s watch %s%s; cancel it: %s cancel %s%s)",
+			id, inv.name, inv.serverArg, id, inv.name, inv.serverArg, id)
 		return exitStatus(ExitInterrupted)
 	}
 	if err != nil {
@@ -93,12 +93,12 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 			// refused token, invalid ID).
 			return inv.apiError(err)
 		}
-		return inv.apiError(fmt.Errorf("%w (task %s: follow it again with `%s watch %s`)", err, id, inv.name, id))
+		return inv.apiError(fmt.Errorf("%w (task %s: follow it again with `%s watch %s%s`)", err, id, inv.name, inv.serverArg, id))
 	}
 	// The server closed the stream before the task ended (it is shutting
 	// down): the outcome is not known.
 	r.interrupt()
-	inv.diag("the server closed the stream before task %s ended (follow it again with `%s watch %s`)", id, inv.name, id)
+	inv.diag("the server closed the stream before task %s ended (follow it again with `%s watch %s%s`)", id, inv.name, inv.serverArg, id)
 	return exitStatus(bgtask.ExitFailure)
 }
 

@@ -81,6 +81,11 @@ func TestWatchDroppedStreamGivesUp(t *testing.T) {
 	if n := count.Load(); n < 2 {
 		t.Fatalf("%d connections; want reconnects", n)
 	}
+	// Given --server, the hint names it: the default server is another.
+	code, _, errOut = cliCtx(context.Background(), "127.0.0.1:1", cfg, "watch", "--server", addr, "abc")
+	if want := "follow it again with `bgtask watch --server " + addr + " abc`"; code != bgtask.ExitFailure || !strings.Contains(errOut, want) {
+		t.Fatalf("with --server: exit %d, stderr %q; want %q", code, errOut, want)
+	}
 }
 
 func TestWatchDroppedStreamResumes(t *testing.T) {
