@@ -162,7 +162,7 @@ func (m *Manager) decide(ctx context.Context, r *running, err error) outcome {
 		if sub.partial {
 			return outcome{state: StateSuccess}
 		}
-		return outcome{state: StateFailure, err: err.Error(), exitCode: ExitCode(err)}
+		return outcome{state: StateFailure, err: capText(err.Error()), exitCode: ExitCode(err)}
 	case !abandoned && ExitCode(err) == ExitSuccess && !isPanic(err):
 		return outcome{state: StateSuccess}
 	case errors.Is(cause, errShutdown):
@@ -181,7 +181,7 @@ func (m *Manager) decide(ctx context.Context, r *running, err error) outcome {
 	case m.work.Err() != nil:
 		return outcome{action: actNothing} // hard stop: the record is recovered later
 	}
-	return outcome{state: StateFailure, err: err.Error(), exitCode: ExitCode(err)}
+	return outcome{state: StateFailure, err: capText(err.Error()), exitCode: ExitCode(err)}
 }
 
 func isPanic(err error) bool {

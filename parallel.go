@@ -142,7 +142,7 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 	case ctx.Err() != nil:
 		verb = "interrupted" // not finished: a later attempt runs it again
 	default:
-		r.subtasks[i].State, r.subtasks[i].Error = store.Failure, err.Error()
+		r.subtasks[i].State, r.subtasks[i].Error = store.Failure, capText(err.Error())
 		verb = "failed"
 	}
 	r.subMu.Unlock()

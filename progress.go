@@ -36,7 +36,7 @@ func (p *Progress) Add(inc float64, msg string) {
 	p.update(func(i *ProgressInfo) {
 		i.Current += inc
 		if msg != "" {
-			i.Message = msg
+			i.Message = capText(msg)
 		}
 	})
 }
@@ -47,7 +47,7 @@ func (p *Progress) Set(cur float64, msg string) {
 	p.update(func(i *ProgressInfo) {
 		i.Current = cur
 		if msg != "" {
-			i.Message = msg
+			i.Message = capText(msg)
 		}
 	})
 }

@@ -298,6 +298,27 @@ func TestAgainstAServer(t *testing.T) {
 		}
 	})
 
+	t.Run("list next page keeps the filters", func(t *testing.T) {
+		for range 3 {
+			_, id, _ := cliCtx(ctx, addr, cfg, "submit", "ok")
+			if code, _, _ := cliCtx(ctx, addr, cfg, "watch", strings.TrimSpace(id)); code != 0 {
+				t.Fatalf("watch: exit %d", code)
+			}
+		}
+		// The hint used to be "list --cursor C": without the server, the
+		// state, the name or the page size.
+		_, _, errOut := cliCtx(ctx, "127.0.0.1:1", cfg, "list", "--server", addr, "--state", "success", "--name", "ok", "--limit", "2")
+		want := "more: bgtask list --server " + addr + " --state SUCCESS --name ok --limit 2 --cursor "
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("list hint %q; want %q…", errOut, want)
+		}
+		cursor := strings.TrimSpace(errOut[strings.Index(errOut, want)+len(want):])
+		code, out, _ := cliCtx(ctx, "127.0.0.1:1", cfg, "list", "--server", addr, "--state", "SUCCESS", "--name", "ok", "--limit", "2", "--cursor", cursor)
+		if code != 0 || !strings.Contains(out, "SUCCESS") || strings.Contains(out, "FAILURE") {
+			t.Fatalf("the hinted command: exit %d:\n%s", code, out)
+		}
+	})
+
 	t.Run("interrupted wait", func(t *testing.T) {
 		wctx, cancel := context.WithCancel(ctx)
 		var out, errb syncBuffer

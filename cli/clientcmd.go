@@ -42,7 +42,7 @@ func (inv *invocation) addClientFlags(cmd *cobra.Command, f *clientFlags) {
 func (inv *invocation) client(f *clientFlags) (*client.Client, error) {
 	server, token := f.server, f.token
 	if server != "" {
-		inv.serverArg = "--server " + server + " "
+		inv.serverArg = "--server " + shellWord(server) + " "
 	}
 	if server == "" {
 		server = inv.getenv("BGTASK_SERVER")

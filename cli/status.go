@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -124,7 +125,17 @@ func newListCmd(inv *invocation) *cobra.Command {
 			if f.json {
 				return inv.printJSON(localList(res))
 			}
-			inv.printList(res)
+			more := inv.serverArg
+			if f.state != "" {
+				more += "--state " + strings.ToUpper(f.state) + " "
+			}
+			if f.name != "" {
+				more += "--name " + shellWord(f.name) + " "
+			}
+			if cmd.Flags().Changed("limit") {
+				more += "--limit " + strconv.Itoa(f.limit) + " "
+			}
+			inv.printList(res, more)
 			return nil
 		},
 	}
@@ -137,7 +148,9 @@ func newListCmd(inv *invocation) *cobra.Command {
 	return cmd
 }
 
-func (inv *invocation) printList(res *bgtask.ListResult) {
+// printList prints a page; flags are the command's filters and server
+// (each followed by a space), repeated in the command for the next page.
+func (inv *invocation) printList(res *bgtask.ListResult, flags string) {
 	w := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tSTATE\tPROGRESS\tATTEMPT\tCREATED\tERROR")
 	for _, t := range res.Tasks {
@@ -147,8 +160,19 @@ func (inv *invocation) printList(res *bgtask.ListResult) {
 	}
 	w.Flush()
 	if res.NextCursor != "" {
-		fmt.Fprintf(inv.stderr, "more: %s list --cursor %s\n", inv.name, res.NextCursor)
+		fmt.Fprintf(inv.stderr, "more: %s list %s--cursor %s\n", inv.name, flags, res.NextCursor)
 	}
+}
+
+// shellWord returns s as one word for a POSIX shell: as it is when it
+// holds only letters, digits and ._-:/@+=, else in single quotes.
+func shellWord(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:/@+=", c)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }
 
 func oneLine(s string, n int) string {

@@ -190,11 +190,17 @@ func TestFullDiskOutcomeWrittenWhenSpaceReturns(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	dir := filepath.Join(mnt, "data")
 	s := startServer(t, dir)
-	// The outcome carries half a megabyte of progress message: writing it
-	// needs space the store has never used. The task ends once the disk is
-	// full (the marker lives outside the tmpfs).
+	// The record carries 700 kB of arguments (which the task ignores):
+	// writing its outcome rewrites it, which needs space the store has
+	// never used. The task ends once the disk is full (the marker lives
+	// outside the tmpfs). Its progress message, half a megabyte, is
+	// stored cut to bgtask.MaxTextBytes.
 	marker := filepath.Join(t.TempDir(), "disk-full")
-	id := s.submit("big_progress", "524288", marker)
+	args := []string{"big_progress", "524288", marker}
+	for range 7 {
+		args = append(args, strings.Repeat("p", 100_000)) // (one argv string may hold 128 kB)
+	}
+	id := s.submit(args...)
 	s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
 	stream := s.openStream("/v1/tasks/"+id+"/events", "")
 	filler := filepath.Join(mnt, "filler")
@@ -221,8 +227,9 @@ func TestFullDiskOutcomeWrittenWhenSpaceReturns(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if info := s.waitState(id, bgtask.StateSuccess); info.Error != "" || len(info.Progress.Message) != 524288 {
-		t.Fatalf("record once space returned: error %q, message of %d bytes", info.Error, len(info.Progress.Message))
+	if info := s.waitState(id, bgtask.StateSuccess); info.Error != "" || len(info.Progress.Message) > bgtask.MaxTextBytes ||
+		!strings.HasSuffix(info.Progress.Message, "bytes cut]") || len(info.Args) != 9 {
+		t.Fatalf("record once space returned: error %q, message of %d bytes, %d arguments", info.Error, len(info.Progress.Message), len(info.Args))
 	}
 	kinds := stream.kinds()
 	if n := len(kinds); n < 2 || kinds[n-2] != "done" || kinds[n-1] != "server_close" {
