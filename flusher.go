@@ -138,13 +138,8 @@ func (f *flusher) write(ctx context.Context, due []*running) {
 		r.written = &patches[i]
 	}
 	for _, l := range lost {
-		if r := f.m.runs.get(l.ID); r != nil && r.lease == l && !r.isFinalized() {
-			// (A finalized run's own Finish may have ended the lease
-			// before this Update: no warning; the completer reports a
-			// refused outcome.)
-			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")
-			r.endWrites()
-			r.stop(errLost)
+		if r := f.m.runs.get(l.ID); r != nil && r.lease == l {
+			r.leaseLost()
 		}
 	}
 }

@@ -55,17 +55,7 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 	}
 	for _, r := range rs {
 		if lost[r.rec.ID] {
-			if r.isFinalized() {
-				// Its outcome is with the completer: the Finish that ends
-				// the lease may have landed between the list of runs and
-				// this Renew. Nothing to stop; a refused outcome is
-				// reported by the completer.
-				continue
-			}
-			r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")
-			// A pending outcome of r is refused by the store now.
-			r.endWrites()
-			r.stop(errLost)
+			r.leaseLost()
 			continue
 		}
 		r.renewed(started)

@@ -133,12 +133,22 @@ func (r *running) armGrace(t clock.Timer) {
 	r.graceTimer = t
 }
 
-// isFinalized reports whether the run has ended and handed its outcome
-// to the completer.
-func (r *running) isFinalized() bool {
+// leaseLost acts on the store's word that r's lease is no longer current
+// (a Renew or an Update found it lost): the run writes nothing more and
+// stops, with a warning. A run that has already handed its outcome to the
+// completer is left alone: its own Finish may have ended the lease before
+// that call, and a refused outcome is reported by the completer.
+func (r *running) leaseLost() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.finalized
+	finalized := r.finalized
+	r.mu.Unlock()
+	if finalized {
+		return
+	}
+	r.task.Logger().Warn("lease lost: the task was taken over or ended elsewhere; stopping it without writing")
+	// A pending outcome of r is refused by the store now.
+	r.endWrites()
+	r.stop(errLost)
 }
 
 // mayWrite reports whether the run may still write progress.

@@ -181,15 +181,10 @@ func (s *Store) nothingToRecover(ctx context.Context, p store.ClaimParams, keep 
 		c := tx.Bucket(bucketOwned).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			e, ok := parseOwned(k, v)
-			if !ok {
+			if !ok || !recoveryCandidate(e, p, s.isLive) {
 				continue
 			}
-			if e.owner == p.Owner {
-				if _, held := keep[e.id]; !held || e.incarnation != p.Incarnation {
-					nothing = false
-					return nil
-				}
-			} else if e.incarnation != p.Incarnation && !s.isLive(e.incarnation) {
+			if _, held := keep[e.id]; !held || e.owner != p.Owner || e.incarnation != p.Incarnation {
 				nothing = false
 				return nil
 			}
@@ -197,6 +192,12 @@ func (s *Store) nothingToRecover(ctx context.Context, p store.ClaimParams, keep 
 		return nil
 	})
 	return nothing, err
+}
+
+// recoveryCandidate reports whether Recover looks at the owned record e:
+// the caller's server holds it, or a dead incarnation does.
+func recoveryCandidate(e ownedEntry, p store.ClaimParams, live func(string) bool) bool {
+	return e.owner == p.Owner || e.incarnation != p.Incarnation && !live(e.incarnation)
 }
 
 // recoverable lists, oldest first, the owned records the caller may run
@@ -213,8 +214,7 @@ func (w *wtx) recoverable(p store.ClaimParams, keep map[string]uint64, live func
 	}
 	c := w.index[ixOwned].Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		e, ok := parseOwned(k, v)
-		if ok && (e.owner == p.Owner || e.incarnation != p.Incarnation && !live(e.incarnation)) {
+		if e, ok := parseOwned(k, v); ok && recoveryCandidate(e, p, live) {
 			add(e.id)
 		}
 	}

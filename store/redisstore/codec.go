@@ -303,11 +303,7 @@ func recordOf(id string, f map[string]string) (*store.Record, error) {
 func decodeEntry(evs []store.Event, id string, fields map[string]any, after uint64) ([]store.Event, error) {
 	body, batch := fields["b"].(string)
 	if !batch {
-		flat := make([]any, 0, 2*len(fields))
-		for k, v := range fields {
-			flat = append(flat, k, v)
-		}
-		ev, err := decodeEvent(id, flat)
+		ev, err := decodeEvent(id, fields)
 		if err != nil {
 			return evs, err
 		}
@@ -360,9 +356,9 @@ func decodeEntry(evs []store.Event, id string, fields map[string]any, after uint
 	return evs, nil
 }
 
-// decodeEvent decodes one stream entry of one event ("0-SEQ", [field,
-// value, ...]).
-func decodeEvent(id string, fields []any) (store.Event, error) {
+// decodeEvent decodes one stream entry of one event ("0-SEQ", its fields),
+// as earlier versions wrote them.
+func decodeEvent(id string, fields map[string]any) (store.Event, error) {
 	var ev store.Event
 	_, seq, _ := strings.Cut(id, "-")
 	n, err := strconv.ParseUint(seq, 10, 64)
@@ -370,8 +366,8 @@ func decodeEvent(id string, fields []any) (store.Event, error) {
 		return ev, fmt.Errorf("redisstore: bad log entry ID %q", id)
 	}
 	ev.Seq = n
-	for i := 0; i+1 < len(fields); i += 2 {
-		if err := setEventField(&ev, str(fields[i]), str(fields[i+1])); err != nil {
+	for k, v := range fields {
+		if err := setEventField(&ev, k, str(v)); err != nil {
 			return ev, fmt.Errorf("redisstore: log entry %s: %w", id, err)
 		}
 	}

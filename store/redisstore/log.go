@@ -77,14 +77,9 @@ func (s *Store) readLog(ctx context.Context, after uint64, limit int) (store.Log
 		if err := r.Err(); err != nil {
 			return store.LogPage{}, s.wrap(ctx, err)
 		}
-		for _, m := range r.Val() {
-			if page.Events, err = decodeEntry(page.Events, m.ID, m.Values, from); err != nil {
-				return store.LogPage{}, err
-			}
+		if page.Events, err = decodeEntries(page.Events, r.Val(), from, limit); err != nil {
+			return store.LogPage{}, err
 		}
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
 	}
 	if after < head && (len(page.Events) == 0 || page.Events[0].Seq != after+1) {
 		page.Truncated = true
@@ -119,6 +114,24 @@ func (s *Store) logRangeCmds(ctx context.Context, after uint64, limit int) ([]*r
 	return ranges, err
 }
 
+// decodeEntries appends to evs the events after after of msgs, up to
+// limit events in all.
+func decodeEntries(evs []store.Event, msgs []redis.XMessage, after uint64, limit int) ([]store.Event, error) {
+	for _, m := range msgs {
+		if len(evs) >= limit {
+			break
+		}
+		var err error
+		if evs, err = decodeEntry(evs, m.ID, m.Values, after); err != nil {
+			return evs, err
+		}
+	}
+	if len(evs) > limit {
+		evs = evs[:limit]
+	}
+	return evs, nil
+}
+
 // waitLog blocks until an entry after after is appended, wait passes or
 // ctx ends. page is what the non-blocking read found (its Head).
 func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.Duration, page store.LogPage) (store.LogPage, error) {
@@ -148,14 +161,9 @@ func (s *Store) waitLog(ctx context.Context, after uint64, limit int, wait time.
 		return store.LogPage{}, s.wrap(ctx, err)
 	}
 	for _, st := range streams {
-		for _, m := range st.Messages {
-			if page.Events, err = decodeEntry(page.Events, m.ID, m.Values, after); err != nil {
-				return store.LogPage{}, err
-			}
+		if page.Events, err = decodeEntries(page.Events, st.Messages, after, limit); err != nil {
+			return store.LogPage{}, err
 		}
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
 	}
 	if n := len(page.Events); n > 0 {
 		page.Truncated = page.Events[0].Seq != after+1

@@ -580,6 +580,13 @@ local function unown(r)
 	end
 end
 
+-- holding reports whether the incarnation owner/inc holds count records
+-- whose leases have that digest (16 hex digits, see leasehash): exactly
+-- the leases a caller with that count and digest has.
+local function holding(owner, inc, count, digest)
+	return redis.call('ZCARD', kinc(owner, inc)) == count and redis.call('HGET', KHD, ikey(owner, inc)) == digest
+end
+
 local function holds(r, owner, inc, fence)
 	return r ~= nil and r.s == 'ONGOING' and r.o ~= nil and r.o ~= '' and r.o == owner and r.i == inc and r.f == fence
 end

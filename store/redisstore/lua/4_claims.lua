@@ -213,10 +213,8 @@ end
 local function holdsexactly()
 	local owner, inc, count, digest = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2]), ARGV[A + 3]
 	if redis.call('HLEN', klease(owner)) ~= count then return 0 end
-	if count == 0 then return 1 end
-	if redis.call('ZCARD', kinc(owner, inc)) ~= count then return 0 end
-	if redis.call('HGET', KHD, ikey(owner, inc)) ~= digest then return 0 end
-	return 1
+	if count == 0 or holding(owner, inc, count, digest) then return 1 end
+	return 0
 end
 
 -- Recover: like Claim's arguments (stale unused), then after the tags

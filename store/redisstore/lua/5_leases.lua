@@ -92,7 +92,7 @@ local function heartbeat()
 	for b = A, #ARGV, 4 do
 		local owner, inc = ARGV[b], ARGV[b + 1]
 		local k = ikey(owner, inc)
-		if redis.call('ZCARD', kinc(owner, inc)) == tonumber(ARGV[b + 2]) and redis.call('HGET', KHD, k) == ARGV[b + 3] then
+		if holding(owner, inc, tonumber(ARGV[b + 2]), ARGV[b + 3]) then
 			redis.call('ZADD', KHB, 'GT', NOW, k)
 			out[#out + 1] = redis.call('SMEMBERS', kcan(owner, inc))
 		else
