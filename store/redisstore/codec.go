@@ -217,19 +217,28 @@ func insertArgs(r *store.Record) []any {
 
 // decodeRecord decodes the script's reply for a record: its ID, then
 // field/value pairs as stored (pieces not joined, "" for an emptied
-// field), a later pair overriding an earlier one (see reply in
-// lua/1_records.lua).
+// field, z the packed hot fields), a later pair overriding an earlier
+// one (see reply in lua/1_records.lua).
 func decodeRecord(v any) (*store.Record, error) {
 	flat, ok := v.([]any)
 	if !ok || len(flat)%2 != 1 {
 		return nil, fmt.Errorf("redisstore: bad record reply %T", v)
 	}
-	f := make(map[string]string, len(flat)/2)
+	id := str(flat[0])
+	f := make(map[string]string, len(flat)/2+len(hotFields))
 	for i := 1; i < len(flat); i += 2 {
-		f[str(flat[i])] = str(flat[i+1])
+		k, v := str(flat[i]), str(flat[i+1])
+		if k != "z" {
+			f[k] = v
+			continue
+		}
+		// the packed hot fields, in their place: a later pair wins
+		if err := unpackHot(f, v); err != nil {
+			return nil, fmt.Errorf("redisstore: record %s: %w", id, err)
+		}
 	}
 	joinChunks(f)
-	return recordOf(str(flat[0]), f)
+	return recordOf(id, f)
 }
 
 // chunked lists the fields the library stores in 64-byte pieces (f, f2,
@@ -257,7 +266,27 @@ func joinChunks(f map[string]string) {
 	}
 }
 
-// recordOf builds the record id from its hash fields (pieces joined).
+// hotFields are the fields packed in z, joined by '|' (see HOT in
+// lua/1_records.lua).
+var hotFields = [...]string{"s", "a", "f", "c", "x", "es", "h"}
+
+// unpackHot sets in f the fields packed in z.
+func unpackHot(f map[string]string, z string) error {
+	if strings.Count(z, "|") != len(hotFields)-1 {
+		return fmt.Errorf("bad packed fields %q", z)
+	}
+	for i, k := range hotFields {
+		if i < len(hotFields)-1 {
+			f[k], z, _ = strings.Cut(z, "|")
+		} else {
+			f[k] = z
+		}
+	}
+	return nil
+}
+
+// recordOf builds the record id from its hash fields (pieces joined, z
+// unpacked).
 func recordOf(id string, f map[string]string) (*store.Record, error) {
 	// A field emptied by a change may be stored as "" (see save in
 	// lua/1_records.lua): the same as absent.

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,5 +53,102 @@ func TestRecordHashStaysCompact(t *testing.T) {
 	// The shorter progress message left no stale piece behind.
 	if n := s.rdb.HExists(ctx, s.cfg.Prefix+"t:"+r.ID, "p2").Val(); n {
 		t.Fatal("a stale piece of the old progress is still stored")
+	}
+}
+
+// oldLayout rewrites record id's hash as a store before the packed hot
+// fields wrote it: each of z's fields in a hash field of its own.
+func oldLayout(t *testing.T, s *Store, id string) {
+	t.Helper()
+	ctx := t.Context()
+	key := s.cfg.Prefix + "t:" + id
+	z, err := s.rdb.HGet(ctx, key, "z").Result()
+	if err != nil {
+		t.Fatalf("record %s has no z: %v", id, err)
+	}
+	f := map[string]string{}
+	if err := unpackHot(f, z); err != nil {
+		t.Fatal(err)
+	}
+	var set []any
+	for k, v := range f {
+		if v != "" {
+			set = append(set, k, v)
+		}
+	}
+	if err := s.rdb.HDel(ctx, key, "z").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.HSet(ctx, key, set...).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOldLayoutRecords: records stored before the hot fields were packed
+// into z (each in a field of its own) read the same, are claimed,
+// finished and cancelled as before, and are moved to the packed layout by
+// their first write.
+func TestOldLayoutRecords(t *testing.T) {
+	t.Parallel()
+	s := privateStore(t)
+	ctx := t.Context()
+	queued, owned, other := storetest.NewRecord("job", "q"), storetest.Owned("job", "web-1", "web-1/1"), storetest.NewRecord("other", "c")
+	res, err := s.Insert(ctx, []*store.Record{queued, owned, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{queued.ID, owned.ID, other.ID} {
+		before, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldLayout(t, s, id)
+		after, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("record of the old layout reads\n%+v\nwant\n%+v", after, before)
+		}
+	}
+	// a claim of a queued record, a finish of an owned one, a cancel
+	cl, err := s.Claim(ctx, store.ClaimParams{Owner: "web-2", Incarnation: "web-2/1", Names: []string{"job"}, Limit: 10})
+	if err != nil || len(cl) != 1 || cl[0].Record.ID != queued.ID {
+		t.Fatalf("Claim = %+v, %v; want the queued record", cl, err)
+	}
+	if r := cl[0].Record; r.Attempt != 1 || r.Owner != "web-2" || r.Incarnation != "web-2/1" || r.Fence != 1 || r.StartedAt.IsZero() || r.Args[0] != "q" {
+		t.Fatalf("claimed record = %+v", r)
+	}
+	fin, err := s.Finish(ctx, []store.Completion{{Lease: res[1].Lease, State: store.Success}, {Lease: cl[0].Lease, State: store.Failure, Error: "boom"}})
+	if err != nil || fin[0].Err != nil || fin[1].Err != nil {
+		t.Fatalf("Finish = %+v, %v", fin, err)
+	}
+	if _, err := s.RequestCancel(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.State{queued.ID: store.Failure, owned.ID: store.Success, other.ID: store.Cancelled}
+	for id, st := range want {
+		r, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != st || r.FinishedAt.IsZero() || r.Owner != "" {
+			t.Fatalf("%s = %+v, want %s", id, r, st)
+		}
+		if id == queued.ID && (r.Error != "boom" || r.Attempt != 1) {
+			t.Fatalf("failed record = %+v", r)
+		}
+		fields, err := s.rdb.HKeys(ctx, s.cfg.Prefix+"t:"+id).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(fields, "z") {
+			t.Fatalf("%s: no z after a write: %v", id, fields)
+		}
+		for _, f := range hotFields {
+			if slices.Contains(fields, f) {
+				t.Fatalf("%s: field %s of the old layout still stored: %v", id, f, fields)
+			}
+		}
 	}
 }

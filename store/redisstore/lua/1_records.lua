@@ -17,7 +17,7 @@
 --
 -- Keys are built here from PREFIX; docs/redis.md lists them all.
 --
--- Record hash fields: n name, s state, a attempt, m max attempts, o owner,
+-- A record's fields: n name, s state, a attempt, m max attempts, o owner,
 -- i incarnation, f fence, h heartbeat (µs; while the record is owned the
 -- current one is its score in its owned set, see lastbeat), c cancel
 -- requested ("1"),
@@ -26,7 +26,9 @@
 -- e error, x exit code, k idempotency key, q queue kind (priority letter
 -- and JSON array of sorted tags), d everything the store never reads
 -- (args, creation time, timeouts, tags, priority; opaque here), es the
--- Seq of the newest task event about the record.
+-- Seq of the newest task event about the record. Seven of them (s a f c
+-- x es h) are stored together in one hash field, z (see HOT); the others
+-- in a hash field each.
 
 -- The call's arguments and clock, set by main at the start of every call
 -- (Redis runs one call at a time).
@@ -45,6 +47,16 @@ local appended, first, seq, expiring = false, 0, 0, 0
 local HOUSEKEEPING = 16
 
 local function fmt(n) return string.format('%d', n) end
+-- LENS caches the decimal text of small lengths (Lua formats a number it
+-- concatenates with sprintf, a cost on every key and event built).
+local LENS = {}
+local function L(n)
+	local v = LENS[n]
+	if v then return v end
+	v = string.format('%d', n)
+	if n < 4096 then LENS[n] = v end
+	return v
+end
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
 local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
 
@@ -54,7 +66,7 @@ local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
 local function krec(id) return P .. 't:' .. id end
 local function kstate(s) return P .. 's:' .. s end
 local function knamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
-local function kkind(name, q) return #name .. ':' .. name .. ':' .. q end
+local function kkind(name, q) return L(#name) .. ':' .. name .. ':' .. q end
 local function kqueue(kind) return P .. 'q:' .. kind end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
@@ -63,7 +75,7 @@ local function knames() return P .. 'names' end
 local function klease(owner) return P .. 'l:' .. owner end
 -- An incarnation's own keys are named by ikey: owner and incarnation,
 -- the owner preceded by its length.
-local function ikey(owner, inc) return #owner .. ':' .. owner .. ':' .. inc end
+local function ikey(owner, inc) return L(#owner) .. ':' .. owner .. ':' .. inc end
 -- kinc is the sorted set of the records an incarnation holds (score: the
 -- record's own heartbeat, µs); kcan the set of those with a pending
 -- cancel. KHB (P hb: ikey -> the incarnation's heartbeat, µs) and KHD
@@ -225,11 +237,47 @@ local CHUNKED = {d = true, u = true, p = true, e = true}
 -- hash is past a listpack's 128 entries anyway).
 local MAXPIECES = 32
 
-local FIELDS = {'n', 's', 'a', 'm', 'o', 'i', 'f', 'h', 'c', 'p', 'u', 'st', 'fi', 'e', 'x', 'k', 'q', 'd', 'es'}
+-- FIELDS are the fields stored in a hash field each.
+local FIELDS = {'n', 'm', 'o', 'i', 'p', 'u', 'st', 'fi', 'e', 'k', 'q', 'd'}
+-- HOT are the fields stored together in z: a claim or a finish reads
+-- and writes one short value instead of seven fields (the cost of a
+-- hash field, in Redis and in the Lua that moves it, is most of the
+-- cost of those paths). Owner and incarnation (any length) and the start
+-- and end times (one path each) keep a field each, so that z stays under
+-- the 64 bytes of a compact hash value. Records written before z existed
+-- hold the hot fields in a field each (load reads both; save moves them
+-- into z).
+local HOT = {'s', 'a', 'f', 'c', 'x', 'es', 'h'}
+-- HOTSET: the fields of HOT, as a set.
+local HOTSET = {s = true, a = true, f = true, c = true, x = true, es = true, h = true}
 -- PLAIN: the fields above (not pieces), written out: a library's
 -- top-level code runs before the standard functions are reachable.
 local PLAIN = {n = true, s = true, a = true, m = true, o = true, i = true, f = true, h = true, c = true, p = true,
 	u = true, st = true, fi = true, e = true, x = true, k = true, q = true, d = true, es = true}
+
+-- packhot returns z for r: s, a, f, c, x, es and h joined by '|' (none of
+-- them can hold one: a state, numbers, '1'); an empty field is ''.
+local function packhot(r)
+	return (r.s or '') .. '|' .. (r.a or '') .. '|' .. (r.f or '') .. '|' .. (r.c or '') .. '|' .. (r.x or '') .. '|' ..
+		(r.es or '') .. '|' .. (r.h or '')
+end
+
+local ZPAT = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+
+-- unpackhot sets r's hot fields from z (an empty one to nil). It
+-- returns false for a value that is not a z.
+local function unpackhot(r, z)
+	local s, a, f, c, x, es, h = string.match(z, ZPAT)
+	if not s then return false end
+	if a == '' then a = nil end
+	if f == '' then f = nil end
+	if c == '' then c = nil end
+	if x == '' then x = nil end
+	if es == '' then es = nil end
+	if h == '' then h = nil end
+	r.s, r.a, r.f, r.c, r.x, r.es, r.h = s, a, f, c, x, es, h
+	return true
+end
 
 -- load returns the record id (nil if none), its fields joined, with
 -- _old, what is stored (field -> value, pieces separate), _joined (see
@@ -244,6 +292,8 @@ local function load(id, flat)
 		local f, v = flat[j], flat[j + 1]
 		if PLAIN[f] then
 			r[f] = v
+		elseif f == 'z' then
+			-- (applied below: z wins over a field of the old layout)
 		else
 			local base, n = string.match(f, '^([dupe])(%d+)$')
 			if base then
@@ -262,6 +312,7 @@ local function load(id, flat)
 		end
 		for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
 	end
+	if old.z then unpackhot(r, old.z) end
 	-- _joined: the stored values of the fields that have pieces, joined
 	-- (save compares with it; the other fields' are in _old)
 	local joined = {}
@@ -272,36 +323,35 @@ local function load(id, flat)
 	return r
 end
 
--- leanload is load for the hot paths (a claim of a queued record, a
--- finish): it reads only the fields in names (HMGET, no parsing of the
--- whole hash, no copy of it kept) and falls back to load when a field
--- the path may change is stored in pieces (a long progress, subtask
--- list or error). Its record has no _raw: reply would not know the
+-- leanload is load for the hot paths (a finish): it reads z and the
+-- fields in names (HMGET, no parsing of the whole hash, no copy of it
+-- kept) and falls back to load when a field the path may change is
+-- stored in pieces (a long progress, subtask list or error) or the
+-- record has no z (written before z existed). Its record has no _raw: reply would not know the
 -- fields it did not read, so a caller that must return the record reads
 -- it afresh (rawreply).
 local PIECES = {'p2', 'u2', 'e2'}
 local function leanload(id, names)
 	local key = krec(id)
 	local n = #names
-	local args = {}
-	for j = 1, n do args[j] = names[j] end
-	for j, f in ipairs(PIECES) do args[n + j] = f end
+	local args = {'z'}
+	for j = 1, n do args[j + 1] = names[j] end
+	for j, f in ipairs(PIECES) do args[n + 1 + j] = f end
 	local vals = redis.call('HMGET', key, unpack(args))
-	if not vals[1] then
-		-- names[1] is always 's' or 'n', which every record has
-		return nil
-	end
-	for j = n + 1, #args do
+	-- (no z: no record, or one of the old layout)
+	if not vals[1] then return load(id) end
+	for j = n + 2, #args do
 		if vals[j] then return load(id) end
 	end
-	local r, old = {id = id}, {}
+	local r, old = {id = id}, {z = vals[1]}
 	for j = 1, n do
-		local v = vals[j]
+		local v = vals[j + 1]
 		if v then
 			r[names[j]] = v
 			old[names[j]] = v
 		end
 	end
+	if not unpackhot(r, vals[1]) then return load(id) end
 	r._old, r._joined, r._lean = old, {}, true
 	return r
 end
@@ -313,8 +363,8 @@ local PIECED = {p2 = true, u2 = true, e2 = true}
 -- wholeload is leanload for a path that answers with the whole record (a
 -- claim): one HGETALL, which reply sends back with the writes since
 -- (_raw and _set), of which only the fields in want (a set) are kept
--- in r and _old. Like leanload it falls back to load when a field the
--- path may change is stored in pieces.
+-- in r and _old, with z. Like leanload it falls back to load when a
+-- field the path may change is stored in pieces or there is no z.
 local function wholeload(id, want)
 	local flat = redis.call('HGETALL', krec(id))
 	if #flat == 0 then return nil end
@@ -325,10 +375,13 @@ local function wholeload(id, want)
 			local v = flat[j + 1]
 			r[f] = v
 			old[f] = v
+		elseif f == 'z' then
+			old.z = flat[j + 1]
 		elseif PIECED[f] then
 			return load(id, flat)
 		end
 	end
+	if not old.z or not unpackhot(r, old.z) then return load(id, flat) end
 	r._old, r._joined, r._lean, r._raw, r._set = old, {}, true, flat, {}
 	return r
 end
@@ -344,10 +397,11 @@ end
 
 local function empty(v) return v == nil or v == '' or v == false end
 
--- savefields is save for a record read by leanload whose changes are
--- known to be short plain values (no subtasks, nothing in pieces): one
--- HSET of the fields among names whose value differs from the stored
--- one, without save's pass over every field.
+-- savefields is save for a record read by leanload or wholeload (which
+-- has a z) whose changes are known to be short plain values (no
+-- subtasks, nothing in pieces): one HSET of z and of the fields among
+-- names whose value differs from the stored one, without save's pass
+-- over every field.
 local function savefields(r, names)
 	local old, set = r._old, {}
 	for _, f in ipairs(names) do
@@ -358,6 +412,12 @@ local function savefields(r, names)
 			set[#set + 1] = v
 			old[f] = v
 		end
+	end
+	local z = packhot(r)
+	if z ~= old.z then
+		set[#set + 1] = 'z'
+		set[#set + 1] = z
+		old.z = z
 	end
 	if #set > 0 then
 		redis.call('HSET', krec(r.id), unpack(set))
@@ -420,6 +480,15 @@ local function save(r)
 			if CHUNKED[f] then joined[f] = v end
 		end
 	end
+	local z = packhot(r)
+	if z ~= old.z then
+		set[#set + 1] = 'z'
+		set[#set + 1] = z
+	end
+	-- a record of the old layout: its hot fields are in z now
+	for _, f in ipairs(HOT) do
+		if old[f] ~= nil then del[#del + 1] = f end
+	end
 	for _, e in ipairs(emptied) do
 		local f, was = e[1], e[2]
 		if #set > 0 then
@@ -447,8 +516,12 @@ local function save(r)
 		local out = r._set
 		for j = 1, #set do out[#out + 1] = set[j] end
 		for _, f in ipairs(del) do
-			out[#out + 1] = f
-			out[#out + 1] = ''
+			-- (a hot field of the old layout moved into z, which the
+			-- reader applies where it comes: not emptied)
+			if not HOTSET[f] then
+				out[#out + 1] = f
+				out[#out + 1] = ''
+			end
 		end
 	end
 end
@@ -467,7 +540,7 @@ local function reply(r)
 		r._raw = nil
 		return out
 	end
-	local out = {r.id}
+	local out = {r.id, 'z', packhot(r)}
 	for _, f in ipairs(FIELDS) do
 		local v = r[f]
 		if v ~= nil and v ~= '' and v ~= false then
@@ -510,7 +583,7 @@ end
 local function leasevalue(r)
 	local c = '0'
 	if r.c == '1' then c = '1' end
-	return c .. r.f .. ':' .. #r.i .. ':' .. r.i .. kkind(r.n, r.q)
+	return c .. r.f .. ':' .. L(#r.i) .. ':' .. r.i .. kkind(r.n, r.q)
 end
 
 -- lastbeat returns r's last heartbeat (µs): while it is owned, the later

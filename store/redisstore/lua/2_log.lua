@@ -28,7 +28,7 @@ local function writelog()
 	pending = {}
 end
 
-local function item(k, v) return k .. #v .. ':' .. v end
+local function item(k, v) return k .. L(#v) .. ':' .. v end
 
 -- emit adds the event of kind about r to the call's log entry. A task
 -- event also sets r.es, which the caller's save then writes: emit comes
@@ -44,8 +44,8 @@ local function emit(r, kind)
 	if #pending >= ENTRYMAX then writelog() end
 	if #pending == 0 then pendfirst = seq end
 	local a = r.a or '0'
-	local ev = 'k' .. #kind .. ':' .. kind .. 'id' .. #r.id .. ':' .. r.id .. 'n' .. #r.n .. ':' .. r.n ..
-		's' .. #r.s .. ':' .. r.s .. 'a' .. #a .. ':' .. a
+	local ev = 'k' .. L(#kind) .. ':' .. kind .. 'id' .. L(#r.id) .. ':' .. r.id .. 'n' .. L(#r.n) .. ':' .. r.n ..
+		's' .. L(#r.s) .. ':' .. r.s .. 'a' .. L(#a) .. ':' .. a
 	if r.p and r.p ~= '' then ev = ev .. item('p', r.p) end
 	if kind == 'done' or kind == 'partial_success' or kind == 'failed' or kind == 'cancelled' then
 		if r.e and r.e ~= '' then ev = ev .. item('e', r.e) end
@@ -131,8 +131,9 @@ local function terminalkind(r)
 end
 
 -- FINISHED are the fields finish changes (with e, x and p set by its
--- caller) when the record has no subtasks.
-local FINISHED = {'s', 'fi', 'o', 'c', 'h', 'e', 'x', 'p', 'es'}
+-- caller) when the record has no subtasks, besides those in z (s, c, h,
+-- x, es).
+local FINISHED = {'fi', 'o', 'e', 'p'}
 
 -- finish ends r in state st (r's fields e, x, p, u already set). A
 -- record read by leanload without subtasks and with short values (lean)

@@ -1,7 +1,7 @@
 -- Claims: queued records and orphans, Recover.
 
--- TAKEN are the fields take changes.
-local TAKEN = {'a', 'o', 'i', 'f', 'h', 'st', 'p', 'es'}
+-- TAKEN are the fields take changes besides those in z (a, f, h, es).
+local TAKEN = {'o', 'i', 'st', 'p'}
 
 -- reset prepares r for a new attempt: progress cleared, subtasks that
 -- had not succeeded back to PENDING.
@@ -51,9 +51,9 @@ local function take(r, owner, inc, same, last)
 	return {prev, '', reply(r)}
 end
 
--- CLAIMF are the fields take reads and may change (wholeload).
-local CLAIMF = {s = true, n = true, q = true, a = true, m = true, f = true, u = true, p = true, c = true, o = true,
-	i = true, h = true, es = true, e = true, x = true}
+-- CLAIMF are the fields take reads and may change (wholeload) besides
+-- those in z.
+local CLAIMF = {n = true, q = true, m = true, u = true, p = true, e = true, o = true, i = true}
 
 -- kinds returns the queue kinds of names that a server with tags may
 -- run, split by priority letter: {n = {...}, i = {...}}.
@@ -111,7 +111,7 @@ local function orphans(kinds, inc, cutoff, limit)
 		len = tonumber(len)
 		local owner, their = string.sub(rest, 1, len), string.sub(rest, len + 2)
 		if their ~= inc then
-			local key, suffix = kinc(owner, their), ':' .. #their .. ':' .. their
+			local key, suffix = kinc(owner, their), ':' .. L(#their) .. ':' .. their
 			local off, found = 0, 0
 			for _ = 1, 10000 do
 				local got = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', off, ORPHANPAGE)
@@ -179,14 +179,23 @@ local function claim()
 	for _, prio in ipairs({'n', 'i'}) do
 		local limit = limits[prio]
 		-- queued, oldest ID first across every kind
-		local ids = {}
+		local ids, from = {}, 0
 		flush()
 		if limit > 0 then
 			for _, kind in ipairs(ks[prio]) do
-				for _, id in ipairs(redis.call('ZRANGE', kqueue(kind), 0, limit - 1)) do ids[#ids + 1] = id end
+				local got = redis.call('ZRANGE', kqueue(kind), 0, limit - 1)
+				if #got > 0 then
+					from = from + 1
+					if #ids == 0 then
+						ids = got
+					else
+						for _, id in ipairs(got) do ids[#ids + 1] = id end
+					end
+				end
 			end
 		end
-		table.sort(ids)
+		-- (one queue's IDs come in order already)
+		if from > 1 then table.sort(ids) end
 		for j = 1, math.min(limit, #ids) do
 			out[#out + 1] = take(wholeload(ids[j], CLAIMF), owner, inc, false)
 		end

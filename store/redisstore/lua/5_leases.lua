@@ -24,7 +24,7 @@ local function renew()
 			groups[owner] = g
 			order[#order + 1] = owner
 		end
-		local suffix = ':' .. #inc .. ':' .. inc
+		local suffix = ':' .. L(#inc) .. ':' .. inc
 		b = b + 3
 		for _ = 1, count do
 			n = n + 1
@@ -168,7 +168,8 @@ end
 local FINISH_ARITY = 11
 
 -- FINISHF are the fields a finish reads and may change (leanload).
-local FINISHF = {'s', 'n', 'q', 'o', 'i', 'f', 'a', 'p', 'u', 'e', 'x', 'c', 'h', 'es'}
+-- (besides those in z)
+local FINISHF = {'n', 'q', 'o', 'i', 'p', 'u', 'e'}
 
 local function finishall()
 	local out = {}
