@@ -63,24 +63,91 @@ local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANC
 local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
 
 -- keys
+--
+-- The keys a batch names for every record (its state, name, kind, owner
+-- and incarnation) are built once per call: the C* caches, emptied by
+-- resetkeys at the start of every call (the prefix is the call's).
+local CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC
+local function resetkeys() CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {}, {} end
+
+-- cached2 returns cache[a][b] (nil if none) and cache[a], made if
+-- missing.
+local function cached2(cache, a, b)
+	local t = cache[a]
+	if not t then
+		t = {}
+		cache[a] = t
+	end
+	return t[b], t
+end
+
 local function krec(id) return P .. 't:' .. id end
-local function kstate(s) return P .. 's:' .. s end
-local function knamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
-local function kkind(name, q) return L(#name) .. ':' .. name .. ':' .. q end
-local function kqueue(kind) return P .. 'q:' .. kind end
+local function kstate(s)
+	local v = CST[s]
+	if not v then
+		v = P .. 's:' .. s
+		CST[s] = v
+	end
+	return v
+end
+local function knamestate(s, name)
+	local v, t = cached2(CNS, s, name)
+	if not v then
+		v = P .. 'ns:' .. s .. ':' .. name
+		t[name] = v
+	end
+	return v
+end
+local function kkind(name, q)
+	local v, t = cached2(CKIND, name, q)
+	if not v then
+		v = L(#name) .. ':' .. name .. ':' .. q
+		t[q] = v
+	end
+	return v
+end
+local function kqueue(kind)
+	local v = CQ[kind]
+	if not v then
+		v = P .. 'q:' .. kind
+		CQ[kind] = v
+	end
+	return v
+end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
 -- knames is the set of task names ever stored (for CountsByName).
 local function knames() return P .. 'names' end
-local function klease(owner) return P .. 'l:' .. owner end
+local function klease(owner)
+	local v = CLEASE[owner]
+	if not v then
+		v = P .. 'l:' .. owner
+		CLEASE[owner] = v
+	end
+	return v
+end
 -- An incarnation's own keys are named by ikey: owner and incarnation,
 -- the owner preceded by its length.
-local function ikey(owner, inc) return L(#owner) .. ':' .. owner .. ':' .. inc end
+local function ikey(owner, inc)
+	local v, t = cached2(CIKEY, owner, inc)
+	if not v then
+		v = L(#owner) .. ':' .. owner .. ':' .. inc
+		t[inc] = v
+	end
+	return v
+end
 -- kinc is the sorted set of the records an incarnation holds (score: the
 -- record's own heartbeat, µs); kcan the set of those with a pending
 -- cancel. KHB (P hb: ikey -> the incarnation's heartbeat, µs) and KHD
 -- (P hd: ikey -> digest of its held leases) are set by main.
-local function kinc(owner, inc) return P .. 'li:' .. ikey(owner, inc) end
+local function kinc(owner, inc)
+	local v, t = cached2(CINC, owner, inc)
+	if not v then
+		v = P .. 'li:' .. ikey(owner, inc)
+		t[inc] = v
+	end
+	return v
+end
 local function kcan(owner, inc) return P .. 'lc:' .. ikey(owner, inc) end
 
 -- Index writes are collected during a call and written by flush, one
@@ -134,16 +201,28 @@ end
 
 -- applyPending writes one kind of pending change: pend maps a key to
 -- {k = v}; v false removes k (remCmd), any other v adds it (addCmd, with
--- the arguments entry appends: score and member, field and value, or
--- the member alone).
-local function applyPending(pend, addCmd, remCmd, entry)
+-- the arguments shape names: 'z' score and member, 'h' field and value,
+-- 's' the member alone).
+local function applyPending(pend, addCmd, remCmd, shape)
 	for key, m in pairs(pend) do
-		local add, rem = {}, {}
+		local add, rem, na, nr = {}, {}, 0, 0
 		for k, v in pairs(m) do
-			if v then entry(add, k, v) else rem[#rem + 1] = k end
+			if not v then
+				nr = nr + 1
+				rem[nr] = k
+			elseif shape == 'z' then
+				add[na + 1], add[na + 2] = v, k
+				na = na + 2
+			elseif shape == 'h' then
+				add[na + 1], add[na + 2] = k, v
+				na = na + 2
+			else
+				na = na + 1
+				add[na] = k
+			end
 		end
-		if #rem > 0 then bulk(remCmd, key, rem) end
-		if #add > 0 then bulk(addCmd, key, add) end
+		if nr > 0 then bulk(remCmd, key, rem) end
+		if na > 0 then bulk(addCmd, key, add) end
 	end
 end
 
@@ -206,15 +285,9 @@ local function applyinc()
 end
 
 flush = function()
-	applyPending(zpend, 'ZADD', 'ZREM', function(a, member, score)
-		a[#a + 1] = score
-		a[#a + 1] = member
-	end)
-	applyPending(spend, 'SADD', 'SREM', function(a, member) a[#a + 1] = member end)
-	applyPending(hpend, 'HSET', 'HDEL', function(a, field, v)
-		a[#a + 1] = field
-		a[#a + 1] = v
-	end)
+	applyPending(zpend, 'ZADD', 'ZREM', 'z')
+	applyPending(spend, 'SADD', 'SREM', 's')
+	applyPending(hpend, 'HSET', 'HDEL', 'h')
 	zpend, spend, hpend = {}, {}, {}
 end
 
@@ -331,12 +404,19 @@ end
 -- fields it did not read, so a caller that must return the record reads
 -- it afresh (rawreply).
 local PIECES = {'p2', 'u2', 'e2'}
+-- LEANARGS[names] is leanload's HMGET fields for names (a constant
+-- table of its callers): z, names, PIECES.
+local LEANARGS = {}
 local function leanload(id, names)
 	local key = krec(id)
 	local n = #names
-	local args = {'z'}
-	for j = 1, n do args[j + 1] = names[j] end
-	for j, f in ipairs(PIECES) do args[n + 1 + j] = f end
+	local args = LEANARGS[names]
+	if not args then
+		args = {'z'}
+		for j = 1, n do args[j + 1] = names[j] end
+		for j, f in ipairs(PIECES) do args[n + 1 + j] = f end
+		LEANARGS[names] = args
+	end
 	local vals = redis.call('HMGET', key, unpack(args))
 	-- (no z: no record, or one of the old layout)
 	if not vals[1] then return load(id) end
@@ -664,7 +744,9 @@ local function holds(r, owner, inc, fence)
 	return r ~= nil and r.s == 'ONGOING' and r.o ~= nil and r.o ~= '' and r.o == owner and r.i == inc and r.f == fence
 end
 
+-- NOSUBS: subtasks' answer for a record without any (never changed).
+local NOSUBS = {}
 local function subtasks(r)
-	if not r.u or r.u == '' then return {} end
+	if not r.u or r.u == '' then return NOSUBS end
 	return cjson.decode(r.u)
 end

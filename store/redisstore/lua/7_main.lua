@@ -21,6 +21,7 @@ local function main(_, args)
 	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
 	KHB, KHD = P .. 'hb', P .. 'hd'
 	appended, first, seq, expiring = false, 0, 0, 0
+	resetkeys()
 	local f = OPS[ARGV[1]]
 	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
 	zpend, spend, hpend, incpend = {}, {}, {}, {}
