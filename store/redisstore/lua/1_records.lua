@@ -70,84 +70,55 @@ local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
 local CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC
 local function resetkeys() CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {}, {} end
 
--- cached2 returns cache[a][b] (nil if none) and cache[a], made if
--- missing.
-local function cached2(cache, a, b)
+-- memo1 returns cache[a], built by build(a) if missing; memo2
+-- cache[a][b], built by build(a, b).
+local function memo1(cache, a, build)
+	local v = cache[a]
+	if not v then
+		v = build(a)
+		cache[a] = v
+	end
+	return v
+end
+local function memo2(cache, a, b, build)
 	local t = cache[a]
 	if not t then
 		t = {}
 		cache[a] = t
 	end
-	return t[b], t
+	local v = t[b]
+	if not v then
+		v = build(a, b)
+		t[b] = v
+	end
+	return v
 end
 
 local function krec(id) return P .. 't:' .. id end
-local function kstate(s)
-	local v = CST[s]
-	if not v then
-		v = P .. 's:' .. s
-		CST[s] = v
-	end
-	return v
-end
-local function knamestate(s, name)
-	local v, t = cached2(CNS, s, name)
-	if not v then
-		v = P .. 'ns:' .. s .. ':' .. name
-		t[name] = v
-	end
-	return v
-end
-local function kkind(name, q)
-	local v, t = cached2(CKIND, name, q)
-	if not v then
-		v = L(#name) .. ':' .. name .. ':' .. q
-		t[q] = v
-	end
-	return v
-end
-local function kqueue(kind)
-	local v = CQ[kind]
-	if not v then
-		v = P .. 'q:' .. kind
-		CQ[kind] = v
-	end
-	return v
-end
+local function buildstate(s) return P .. 's:' .. s end
+local function kstate(s) return memo1(CST, s, buildstate) end
+local function buildnamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
+local function knamestate(s, name) return memo2(CNS, s, name, buildnamestate) end
+local function buildkind(name, q) return L(#name) .. ':' .. name .. ':' .. q end
+local function kkind(name, q) return memo2(CKIND, name, q, buildkind) end
+local function buildqueue(kind) return P .. 'q:' .. kind end
+local function kqueue(kind) return memo1(CQ, kind, buildqueue) end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
 -- knames is the set of task names ever stored (for CountsByName).
 local function knames() return P .. 'names' end
-local function klease(owner)
-	local v = CLEASE[owner]
-	if not v then
-		v = P .. 'l:' .. owner
-		CLEASE[owner] = v
-	end
-	return v
-end
+local function buildlease(owner) return P .. 'l:' .. owner end
+local function klease(owner) return memo1(CLEASE, owner, buildlease) end
 -- An incarnation's own keys are named by ikey: owner and incarnation,
 -- the owner preceded by its length.
-local function ikey(owner, inc)
-	local v, t = cached2(CIKEY, owner, inc)
-	if not v then
-		v = L(#owner) .. ':' .. owner .. ':' .. inc
-		t[inc] = v
-	end
-	return v
-end
+local function buildikey(owner, inc) return L(#owner) .. ':' .. owner .. ':' .. inc end
+local function ikey(owner, inc) return memo2(CIKEY, owner, inc, buildikey) end
 -- kinc is the sorted set of the records an incarnation holds (score: the
 -- record's own heartbeat, µs); kcan the set of those with a pending
 -- cancel. KHB (P hb: ikey -> the incarnation's heartbeat, µs) and KHD
 -- (P hd: ikey -> digest of its held leases) are set by main.
-local function kinc(owner, inc)
-	local v, t = cached2(CINC, owner, inc)
-	if not v then
-		v = P .. 'li:' .. ikey(owner, inc)
-		t[inc] = v
-	end
-	return v
-end
+local function buildinc(owner, inc) return P .. 'li:' .. ikey(owner, inc) end
+local function kinc(owner, inc) return memo2(CINC, owner, inc, buildinc) end
 local function kcan(owner, inc) return P .. 'lc:' .. ikey(owner, inc) end
 
 -- Index writes are collected during a call and written by flush, one
