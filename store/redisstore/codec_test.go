@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bgtask/bgtask/store"
+	"github.com/bgtask/bgtask/store/storetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -57,6 +58,27 @@ func TestProgressAndQueueKind(t *testing.T) {
 	} {
 		if got := queueKind(&tc.r); got != tc.want {
 			t.Errorf("queueKind(%+v) = %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}
+
+// TestDecodeRecordPackedFields: z is unpacked where it comes in a reply
+// (a later pair wins over it, it wins over an earlier one), and a value
+// that is not a z is an error, not a panic or a half-read record.
+func TestDecodeRecordPackedFields(t *testing.T) {
+	d := encodeData(storetest.NewRecord("job", "a"))
+	reply := []any{"id1", "n", "job", "d", d, "s", "ONGOING", "z", "SUCCESS|2|3||0|17|1764547200000000", "h", "1764547200000009"}
+	r, err := decodeRecord(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "SUCCESS" || r.Attempt != 2 || r.Fence != 3 || r.CancelRequested || r.ExitCode == nil || *r.ExitCode != 0 ||
+		r.EventSeq != 17 || r.HeartbeatAt.UnixMicro() != 1764547200000009 {
+		t.Fatalf("decoded %+v", r)
+	}
+	for _, z := range []string{"", "SUCCESS", "SUCCESS|2|3||0|17", "SUCCESS|2|3||0|17|1|extra", "|||||||"} {
+		if _, err := decodeRecord([]any{"id1", "n", "job", "d", d, "z", z}); err == nil {
+			t.Errorf("z %q: no error", z)
 		}
 	}
 }
