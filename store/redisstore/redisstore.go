@@ -119,6 +119,9 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkURL(url); err != nil {
+		return nil, err
+	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
@@ -334,6 +337,26 @@ func chunks(n int, fn func(lo, hi int) error) error {
 	for lo := 0; lo < n; lo += maxBatch {
 		if err := fn(lo, min(lo+maxBatch, n)); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkURL refuses what go-redis would quietly default: a redis:// or
+// rediss:// URL without a host (it would connect to localhost:6379,
+// perhaps someone else's Redis) or with a database that is not a
+// number from 0 up (-1 became database 0).
+func checkURL(raw string) error {
+	u, err := neturl.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return nil // go-redis' own error names the problem
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("redisstore: %s: no host (want redis://[user:pass@]HOST:PORT/DB)", u.Redacted())
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("redisstore: %s: invalid database %q (want a number from 0)", u.Redacted(), db)
 		}
 	}
 	return nil

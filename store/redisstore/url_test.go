@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"crypto/tls"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bgtask/bgtask/internal/redistest"
@@ -33,6 +34,11 @@ func TestURLs(t *testing.T) {
 		{"TLS, untrusted certificate", secure.URL(0), nil, false},
 		{"plain to a TLS port", "redis://" + host(secure) + "/0?max_retries=-1", nil, false},
 		{"not a Redis URL", "http://" + host(plain), nil, false},
+		{"no host", "redis://", nil, false},
+		{"no host, a database", "redis:///0", nil, false},
+		{"a port and no host", "redis://:" + strings.Split(host(plain), ":")[1] + "/0", nil, false},
+		{"negative database", "redis://" + host(plain) + "/-1", nil, false},
+		{"database not a number", "redis://" + host(plain) + "/abc", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := redisstore.New(t.Context(), tc.url, tc.cfg)
