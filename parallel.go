@@ -160,12 +160,6 @@ func (m *Manager) runSubtask(ctx context.Context, r *running, i int) {
 // subtasks that never finished take the parent's state.
 func (m *Manager) finalSubtasks(r *running, o outcome) []store.Subtask {
 	subs := r.subtaskSnapshot()
-	for i := range subs {
-		if subs[i].State == store.Ongoing || subs[i].State == store.SubtaskPending {
-			if o.state == StateCancelled || o.state == StateFailure {
-				subs[i].State, subs[i].Error = store.State(o.state), o.err
-			}
-		}
-	}
+	store.EndSubtasks(subs, store.State(o.state), o.err)
 	return subs
 }

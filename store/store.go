@@ -449,6 +449,21 @@ func EventOf(r *Record, k EventKind) Event {
 	return ev
 }
 
+// EndSubtasks gives the subtasks of subs that never finished (ONGOING
+// or PENDING) state st and error err when a record ends FAILURE or
+// CANCELLED (no change for another st), so that a retry re-runs them.
+// It changes subs in place.
+func EndSubtasks(subs []Subtask, st State, err string) {
+	if st != Failure && st != Cancelled {
+		return
+	}
+	for i := range subs {
+		if subs[i].State == Ongoing || subs[i].State == SubtaskPending {
+			subs[i].State, subs[i].Error = st, err
+		}
+	}
+}
+
 // ExhaustedError is the error stored on a record that a claim ended
 // because it had used up its attempts: "orphaned after N attempt(s)".
 func ExhaustedError(attempts int) string {

@@ -100,6 +100,7 @@ func exhaust(r *store.Record, now time.Time) {
 	r.FinishedAt = now
 	r.Owner = ""
 	r.CancelRequested = false
+	store.EndSubtasks(r.Subtasks, r.State, r.Error)
 }
 
 // startAttempt leases r to owner and resets what a new attempt does not

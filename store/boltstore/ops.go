@@ -297,6 +297,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string) (*store.Record, er
 			code := store.FailureExitCode
 			r.ExitCode = &code
 			r.CancelRequested = false
+			store.EndSubtasks(r.Subtasks, r.State, r.Error)
 			w.event(r, store.EventCancelled)
 			return
 		}

@@ -19,6 +19,7 @@ var claimTests = []test{
 	{name: "Claim/LeaseAgeAfterRenewingAll", fn: testLeaseAgeAfterRenewingAll},
 	{name: "Claim/RacesFinish", fn: testClaimRacesFinish},
 	{name: "Claim/ExhaustedAttempts", fn: testClaimExhausted},
+	{name: "Claim/EndedByTheStoreEndsSubtasks", fn: testEndedSubtasks},
 	{name: "Claim/ResetsTheAttempt", fn: testClaimResets},
 }
 
@@ -536,6 +537,52 @@ func testClaimResets(e *env) {
 		}
 		if d := cmp.Diff(want, rec.Subtasks); d != "" {
 			t.Errorf("subtasks after takeover: succeeded kept, the rest pending (-want +got):\n%s", d)
+		}
+	}
+}
+
+// testEndedSubtasks: a parallel record the store ends itself (an orphan
+// out of attempts, a cancel of an unowned record) gives its subtasks
+// that never finished its state and error, as a run's outcome does, so
+// that a retry re-runs an orphan's; succeeded subtasks keep theirs.
+func testEndedSubtasks(e *env) {
+	t := e.t
+	subs := func() []store.Subtask {
+		return []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: store.Ongoing}, {Key: "c", State: store.SubtaskPending}}
+	}
+	orphan := Owned("job", s1.id, s1.inc)
+	orphan.MaxAttempts = 1
+	orphan.Subtasks = subs()
+	queued := NewRecord("job", "q")
+	queued.Subtasks = subs()
+	e.insert(orphan, queued)
+	if _, err := e.s.RequestCancel(t.Context(), queued.ID); err != nil {
+		t.Fatalf("RequestCancel: %v", err)
+	}
+	e.clock.Advance(time.Hour)
+	p := s2.params(10, "other")
+	p.StaleAfter = time.Minute
+	p.Names = []string{"job"}
+	e.claim(p)
+	for _, c := range []struct {
+		id  string
+		st  store.State
+		err string
+	}{{orphan.ID, store.Failure, "orphaned after 1 attempt"}, {queued.ID, store.Cancelled, "cancelled"}} {
+		r := e.get(c.id)
+		want := []store.Subtask{{Key: "a", State: store.Success}, {Key: "b", State: c.st, Error: c.err}, {Key: "c", State: c.st, Error: c.err}}
+		if r.State != c.st {
+			t.Fatalf("%s is %s, want %s", c.id, r.State, c.st)
+		}
+		if d := cmp.Diff(want, r.Subtasks); d != "" {
+			t.Errorf("%s: subtasks (-want +got):\n%s", c.id, d)
+		}
+		if c.st != store.Failure {
+			continue // (Retry re-runs failed subtasks: a cancelled task's are not)
+		}
+		got, err := e.s.Retry(t.Context(), c.id, store.RetryParams{Attempts: 1})
+		if err != nil || got.State != store.Ongoing {
+			t.Errorf("%s: Retry = %+v, %v; want it ONGOING again", c.id, got, err)
 		}
 	}
 }

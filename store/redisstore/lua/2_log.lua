@@ -137,10 +137,23 @@ local FINISHED = {'fi', 'o', 'e', 'p'}
 
 -- finish ends r in state st (r's fields e, x, p, u already set). A
 -- record read by leanload without subtasks and with short values (lean)
--- is written by savefields.
+-- is written by savefields. Ending FAILURE or CANCELLED, its subtasks
+-- that never finished take that state and r's error (as the manager
+-- does with a run's outcome, store.EndSubtasks): an orphaned or
+-- cancelled parallel task can be retried.
 local function finish(r, st, lean)
 	local from = r.s
 	unown(r)
+	if not lean and (st == 'FAILURE' or st == 'CANCELLED') and not empty(r.u) then
+		local subs, changed = subtasks(r), false
+		for _, s in ipairs(subs) do
+			if s[2] == 'ONGOING' or s[2] == 'PENDING' then
+				s[2], s[3] = st, r.e or ''
+				changed = true
+			end
+		end
+		if changed then r.u = cjson.encode(subs) end
+	end
 	r.s, r.fi, r.o, r.c = st, NOW, '', ''
 	emit(r, terminalkind(r))
 	if lean then savefields(r, FINISHED) else save(r) end
