@@ -266,7 +266,7 @@ func joinChunks(f map[string]string) {
 	}
 }
 
-// hotFields are the fields packed in z, joined by '|' (see HOT in
+// hotFields are the fields packed in z, joined by '|' (see packhot in
 // lua/1_records.lua).
 var hotFields = [...]string{"s", "a", "f", "c", "x", "es", "h"}
 

@@ -283,7 +283,7 @@ local MAXPIECES = 32
 
 -- FIELDS are the fields stored in a hash field each.
 local FIELDS = {'n', 'm', 'o', 'i', 'p', 'u', 'st', 'fi', 'e', 'k', 'q', 'd'}
--- HOT are the fields stored together in z: a claim or a finish reads
+-- HOT: the fields stored together in z (a set): a claim or a finish reads
 -- and writes one short value instead of seven fields (the cost of a
 -- hash field, in Redis and in the Lua that moves it, is most of the
 -- cost of those paths). Owner and incarnation (any length) and the start
@@ -291,9 +291,7 @@ local FIELDS = {'n', 'm', 'o', 'i', 'p', 'u', 'st', 'fi', 'e', 'k', 'q', 'd'}
 -- the 64 bytes of a compact hash value. Records written before z existed
 -- hold the hot fields in a field each (load reads both; save moves them
 -- into z).
-local HOT = {'s', 'a', 'f', 'c', 'x', 'es', 'h'}
--- HOTSET: the fields of HOT, as a set.
-local HOTSET = {s = true, a = true, f = true, c = true, x = true, es = true, h = true}
+local HOT = {s = true, a = true, f = true, c = true, x = true, es = true, h = true}
 -- PLAIN: the fields above (not pieces), written out: a library's
 -- top-level code runs before the standard functions are reachable.
 local PLAIN = {n = true, s = true, a = true, m = true, o = true, i = true, f = true, h = true, c = true, p = true,
@@ -537,7 +535,7 @@ local function save(r)
 		set[#set + 1] = z
 	end
 	-- a record of the old layout: its hot fields are in z now
-	for _, f in ipairs(HOT) do
+	for f in pairs(HOT) do
 		if old[f] ~= nil then del[#del + 1] = f end
 	end
 	for _, e in ipairs(emptied) do
@@ -569,7 +567,7 @@ local function save(r)
 		for _, f in ipairs(del) do
 			-- (a hot field of the old layout moved into z, which the
 			-- reader applies where it comes: not emptied)
-			if not HOTSET[f] then
+			if not HOT[f] then
 				out[#out + 1] = f
 				out[#out + 1] = ''
 			end

@@ -144,7 +144,7 @@ local FINISHED = {'fi', 'o', 'e', 'p'}
 local function finish(r, st, lean)
 	local from = r.s
 	unown(r)
-	if not lean and (st == 'FAILURE' or st == 'CANCELLED') and not empty(r.u) then
+	if (st == 'FAILURE' or st == 'CANCELLED') and not empty(r.u) then
 		local subs, changed = subtasks(r), false
 		for _, s in ipairs(subs) do
 			if s[2] == 'ONGOING' or s[2] == 'PENDING' then
