@@ -85,7 +85,14 @@ func TestRemoveDirectoryChildAppearsAfterLaunch(t *testing.T) {
 	// A long wait: only noticing the child ends the run.
 	s := newProc(t, debugLog...).start("run", "--attach-console", "removeDirectory", parent, "late", "600")
 	s.line("looking for the directory")
-	mkdirs(t, parent, "late")
+	// The child appears whole (built beside, then renamed into place): a
+	// MkdirAll then a write raced the run, which may remove the new
+	// directory between the two.
+	staging := t.TempDir()
+	mkdirs(t, staging, "late")
+	if err := os.Rename(filepath.Join(staging, "late"), filepath.Join(parent, "late")); err != nil {
+		t.Fatal(err)
+	}
 	if code := s.wait(); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
