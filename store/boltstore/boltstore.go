@@ -361,6 +361,9 @@ func (s *Store) init() (first, head uint64, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				if errors.Is(err, bolterrors.ErrIncompatibleValue) {
+					return &DamageError{File: s.path, Problem: fmt.Sprintf("a value where the bucket %q belongs", name)}
+				}
 				return err
 			}
 		}
