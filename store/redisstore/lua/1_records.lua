@@ -35,6 +35,24 @@
 local ARGV, P, now, NOW, LOGMAX, LOGAGE, RETAIN
 local A = 7 -- first argument of the operation
 
+-- The standard functions the library calls, as locals: a call through a
+-- global is a lookup in the globals' table (and a second one in the
+-- library's: string.sub) every time, an upvalue none. A library's
+-- top-level code cannot reach them (its load runs in another
+-- environment), so main sets them at its first call (bind).
+local rcall, sha1hex, ssub, smatch, sformat, sbyte, sfind, mmin, mmax, mfloor
+local tsort, tinsert, tconcat, bxor, tohex, jencode, jdecode
+local tonum, tostr, ipairs_, pairs_, unpack_, next_
+local function bind()
+	rcall, sha1hex = redis.call, redis.sha1hex
+	ssub, smatch, sformat, sbyte, sfind = string.sub, string.match, string.format, string.byte, string.find
+	mmin, mmax, mfloor = math.min, math.max, math.floor
+	tsort, tinsert, tconcat = table.sort, table.insert, table.concat
+	bxor, tohex = bit.bxor, bit.tohex
+	jencode, jdecode = cjson.encode, cjson.decode
+	tonum, tostr, ipairs_, pairs_, unpack_, next_ = tonumber, tostring, ipairs, pairs, unpack, next
+end
+
 -- appended is true once the call appended to the log; first and seq are
 -- then the first and last Seq it used (the first from INCR P seq, the
 -- last written back at the end of the call); expiring is how many
@@ -46,14 +64,14 @@ local appended, first, seq, expiring = false, 0, 0, 0
 -- up to LOGMAX + HOUSEKEEPING entries).
 local HOUSEKEEPING = 16
 
-local function fmt(n) return string.format('%d', n) end
+local function fmt(n) return sformat('%d', n) end
 -- LENS caches the decimal text of small lengths (Lua formats a number it
 -- concatenates with sprintf, a cost on every key and event built).
 local LENS = {}
 local function L(n)
 	local v = LENS[n]
 	if v then return v end
-	v = string.format('%d', n)
+	v = sformat('%d', n)
 	if n < 4096 then LENS[n] = v end
 	return v
 end
@@ -71,7 +89,8 @@ local CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC
 local function resetkeys() CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {}, {} end
 
 -- memo1 returns cache[a], built by build(a) if missing; memo2
--- cache[a][b], built by build(a, b).
+-- cache[a][b], built by build(a, b). (The key functions below look in
+-- their cache first: a hit costs one call, not two.)
 local function memo1(cache, a, build)
 	local v = cache[a]
 	if not v then
@@ -96,29 +115,41 @@ end
 
 local function krec(id) return P .. 't:' .. id end
 local function buildstate(s) return P .. 's:' .. s end
-local function kstate(s) return memo1(CST, s, buildstate) end
+local function kstate(s) return CST[s] or memo1(CST, s, buildstate) end
 local function buildnamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
-local function knamestate(s, name) return memo2(CNS, s, name, buildnamestate) end
+local function knamestate(s, name)
+	local t = CNS[s]
+	return t and t[name] or memo2(CNS, s, name, buildnamestate)
+end
 local function buildkind(name, q) return L(#name) .. ':' .. name .. ':' .. q end
-local function kkind(name, q) return memo2(CKIND, name, q, buildkind) end
+local function kkind(name, q)
+	local t = CKIND[name]
+	return t and t[q] or memo2(CKIND, name, q, buildkind)
+end
 local function buildqueue(kind) return P .. 'q:' .. kind end
-local function kqueue(kind) return memo1(CQ, kind, buildqueue) end
+local function kqueue(kind) return CQ[kind] or memo1(CQ, kind, buildqueue) end
 local function kowned(kind) return P .. 'o:' .. kind end
 local function kkinds(name) return P .. 'qs:' .. name end
 -- knames is the set of task names ever stored (for CountsByName).
 local function knames() return P .. 'names' end
 local function buildlease(owner) return P .. 'l:' .. owner end
-local function klease(owner) return memo1(CLEASE, owner, buildlease) end
+local function klease(owner) return CLEASE[owner] or memo1(CLEASE, owner, buildlease) end
 -- An incarnation's own keys are named by ikey: owner and incarnation,
 -- the owner preceded by its length.
 local function buildikey(owner, inc) return L(#owner) .. ':' .. owner .. ':' .. inc end
-local function ikey(owner, inc) return memo2(CIKEY, owner, inc, buildikey) end
+local function ikey(owner, inc)
+	local t = CIKEY[owner]
+	return t and t[inc] or memo2(CIKEY, owner, inc, buildikey)
+end
 -- kinc is the sorted set of the records an incarnation holds (score: the
 -- record's own heartbeat, µs); kcan the set of those with a pending
 -- cancel. KHB (P hb: ikey -> the incarnation's heartbeat, µs) and KHD
 -- (P hd: ikey -> digest of its held leases) are set by main.
 local function buildinc(owner, inc) return P .. 'li:' .. ikey(owner, inc) end
-local function kinc(owner, inc) return memo2(CINC, owner, inc, buildinc) end
+local function kinc(owner, inc)
+	local t = CINC[owner]
+	return t and t[inc] or memo2(CINC, owner, inc, buildinc)
+end
 local function kcan(owner, inc) return P .. 'lc:' .. ikey(owner, inc) end
 
 -- Index writes are collected during a call and written by flush, one
@@ -138,8 +169,14 @@ local function zset(key, member, score)
 	end
 	m[member] = score
 end
-local function zadd(key, score, member) zset(key, member, score) end
-local function zrem(key, member) zset(key, member, false) end
+local function zadd(key, score, member)
+	local m = zpend[key]
+	if m then m[member] = score else zset(key, member, score) end
+end
+local function zrem(key, member)
+	local m = zpend[key]
+	if m then m[member] = false else zset(key, member, false) end
+end
 local function sset(key, member, add)
 	local m = spend[key]
 	if not m then
@@ -166,7 +203,7 @@ local BULK = 1000
 
 local function bulk(cmd, key, args)
 	for j = 1, #args, BULK do
-		redis.call(cmd, key, unpack(args, j, math.min(j + BULK - 1, #args)))
+		rcall(cmd, key, unpack_(args, j, mmin(j + BULK - 1, #args)))
 	end
 end
 
@@ -175,9 +212,9 @@ end
 -- the arguments shape names: 'z' score and member, 'h' field and value,
 -- 's' the member alone).
 local function applyPending(pend, addCmd, remCmd, shape)
-	for key, m in pairs(pend) do
+	for key, m in pairs_(pend) do
 		local add, rem, na, nr = {}, {}, 0, 0
-		for k, v in pairs(m) do
+		for k, v in pairs_(m) do
 			if not v then
 				nr = nr + 1
 				rem[nr] = k
@@ -205,8 +242,8 @@ local incpend = {}
 -- leasehash is a lease's 64-bit hash, as two 32-bit lanes: the first 16
 -- hex digits of SHA-1("ID FENCE") (the store's client computes the same).
 local function leasehash(id, fence)
-	local h = redis.sha1hex(id .. ' ' .. fence)
-	return tonumber(string.sub(h, 1, 8), 16), tonumber(string.sub(h, 9, 16), 16)
+	local h = sha1hex(id .. ' ' .. fence)
+	return tonum(ssub(h, 1, 8), 16), tonum(ssub(h, 9, 16), 16)
 end
 
 -- incxor records that the lease (id, fence) entered or left the holding
@@ -220,7 +257,7 @@ local function incxor(owner, inc, id, fence)
 	end
 	if id then
 		local a, b = leasehash(id, fence or '')
-		e[3], e[4] = bit.bxor(e[3], a), bit.bxor(e[4], b)
+		e[3], e[4] = bxor(e[3], a), bxor(e[4], b)
 	end
 end
 
@@ -231,24 +268,24 @@ local flush
 -- held nothing before enters P hb with the call's time (no record it
 -- holds is older).
 local function applyinc()
-	if next(incpend) == nil then return end
+	if next_(incpend) == nil then return end
 	flush()
-	for k, e in pairs(incpend) do
+	for k, e in pairs_(incpend) do
 		local owner, inc = e[1], e[2]
-		if redis.call('ZCARD', kinc(owner, inc)) == 0 then
+		if rcall('ZCARD', kinc(owner, inc)) == 0 then
 			-- (its cancel set emptied as its records left)
-			redis.call('ZREM', KHB, k)
-			redis.call('HDEL', KHD, k)
+			rcall('ZREM', KHB, k)
+			rcall('HDEL', KHD, k)
 		else
-			local d = redis.call('HGET', KHD, k)
+			local d = rcall('HGET', KHD, k)
 			local a, b = 0, 0
 			if d then
-				a, b = tonumber(string.sub(d, 1, 8), 16), tonumber(string.sub(d, 9, 16), 16)
+				a, b = tonum(ssub(d, 1, 8), 16), tonum(ssub(d, 9, 16), 16)
 			else
-				redis.call('ZADD', KHB, 'NX', NOW, k)
+				rcall('ZADD', KHB, 'NX', NOW, k)
 			end
 			if not d or e[3] ~= 0 or e[4] ~= 0 then
-				redis.call('HSET', KHD, k, bit.tohex(bit.bxor(a, e[3]), 8) .. bit.tohex(bit.bxor(b, e[4]), 8))
+				rcall('HSET', KHD, k, tohex(bxor(a, e[3]), 8) .. tohex(bxor(b, e[4]), 8))
 			end
 		end
 	end
@@ -309,7 +346,7 @@ local ZPAT = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 -- unpackhot sets r's hot fields from z (an empty one to nil). It
 -- returns false for a value that is not a z.
 local function unpackhot(r, z)
-	local s, a, f, c, x, es, h = string.match(z, ZPAT)
+	local s, a, f, c, x, es, h = smatch(z, ZPAT)
 	if not s then return false end
 	if a == '' then a = nil end
 	if f == '' then f = nil end
@@ -327,7 +364,7 @@ end
 -- hash as HGETALL returned it (what reply sends back, with _set, the
 -- writes since, after it).
 local function load(id, flat)
-	flat = flat or redis.call('HGETALL', krec(id))
+	flat = flat or rcall('HGETALL', krec(id))
 	if #flat == 0 then return nil end
 	local r, old, parts = {id = id}, {}, nil
 	for j = 1, #flat, 2 do
@@ -337,32 +374,46 @@ local function load(id, flat)
 		elseif f == 'z' then
 			-- (applied below: z wins over a field of the old layout)
 		else
-			local base, n = string.match(f, '^([dupe])(%d+)$')
+			local base, n = smatch(f, '^([dupe])(%d+)$')
 			if base then
 				parts = parts or {}
-				parts[#parts + 1] = {base, tonumber(n), v}
+				parts[#parts + 1] = {base, tonum(n), v}
 			end
 		end
 		old[f] = v
 	end
 	if parts then
 		if #parts > 1 then
-			table.sort(parts, function(x, y)
+			tsort(parts, function(x, y)
 				if x[1] ~= y[1] then return x[1] < y[1] end
 				return x[2] < y[2]
 			end)
 		end
-		for _, pt in ipairs(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
+		for _, pt in ipairs_(parts) do r[pt[1]] = r[pt[1]] .. pt[3] end
 	end
 	if old.z then unpackhot(r, old.z) end
 	-- _joined: the stored values of the fields that have pieces, joined
 	-- (save compares with it; the other fields' are in _old)
 	local joined = {}
 	if parts then
-		for _, pt in ipairs(parts) do joined[pt[1]] = r[pt[1]] end
+		for _, pt in ipairs_(parts) do joined[pt[1]] = r[pt[1]] end
 	end
 	r._old, r._joined, r._raw, r._set = old, joined, flat, {}
 	return r
+end
+
+-- newrec returns a record table for id with room for every field a hot
+-- path sets, newold one for what is stored of it (z and the fields a
+-- lean load reads): a table built up key by key is rehashed at 1, 2, 4,
+-- 8 and 16 keys, most of the cost of reading a record into Lua. (A
+-- constructor sizes the table for all the keys it names, nil ones too.)
+local function newrec(id)
+	return {id = id, n = nil, q = nil, m = nil, u = nil, p = nil, e = nil, o = nil, i = nil,
+		s = nil, a = nil, f = nil, c = nil, x = nil, es = nil, h = nil, st = nil, fi = nil,
+		_old = nil, _lean = nil, _raw = nil, _set = nil, _tracked = nil}
+end
+local function newold(z)
+	return {z = z, n = nil, q = nil, m = nil, u = nil, p = nil, e = nil, o = nil, i = nil, st = nil, fi = nil}
 end
 
 -- leanload is load for the hot paths (a finish): it reads z and the
@@ -383,16 +434,16 @@ local function leanload(id, names)
 	if not args then
 		args = {'z'}
 		for j = 1, n do args[j + 1] = names[j] end
-		for j, f in ipairs(PIECES) do args[n + 1 + j] = f end
+		for j, f in ipairs_(PIECES) do args[n + 1 + j] = f end
 		LEANARGS[names] = args
 	end
-	local vals = redis.call('HMGET', key, unpack(args))
+	local vals = rcall('HMGET', key, unpack_(args))
 	-- (no z: no record, or one of the old layout)
 	if not vals[1] then return load(id) end
 	for j = n + 2, #args do
 		if vals[j] then return load(id) end
 	end
-	local r, old = {id = id}, {z = vals[1]}
+	local r, old = newrec(id), newold(vals[1])
 	for j = 1, n do
 		local v = vals[j + 1]
 		if v then
@@ -401,7 +452,7 @@ local function leanload(id, names)
 		end
 	end
 	if not unpackhot(r, vals[1]) then return load(id) end
-	r._old, r._joined, r._lean = old, {}, true
+	r._old, r._lean = old, true
 	return r
 end
 
@@ -415,9 +466,9 @@ local PIECED = {p2 = true, u2 = true, e2 = true}
 -- in r and _old, with z. Like leanload it falls back to load when a
 -- field the path may change is stored in pieces or there is no z.
 local function wholeload(id, want)
-	local flat = redis.call('HGETALL', krec(id))
+	local flat = rcall('HGETALL', krec(id))
 	if #flat == 0 then return nil end
-	local r, old = {id = id}, {}
+	local r, old = newrec(id), newold(nil)
 	for j = 1, #flat, 2 do
 		local f = flat[j]
 		if want[f] then
@@ -431,7 +482,8 @@ local function wholeload(id, want)
 		end
 	end
 	if not old.z or not unpackhot(r, old.z) then return load(id, flat) end
-	r._old, r._joined, r._lean, r._raw, r._set = old, {}, true, flat, {}
+	-- (_set: room for the writes of a claim, see newold)
+	r._old, r._lean, r._raw, r._set = old, true, flat, {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}
 	return r
 end
 
@@ -439,8 +491,8 @@ end
 -- it is now, id first (the store's decoder joins pieces and drops
 -- empty values).
 local function rawreply(r)
-	local out = redis.call('HGETALL', krec(r.id))
-	table.insert(out, 1, r.id)
+	local out = rcall('HGETALL', krec(r.id))
+	tinsert(out, 1, r.id)
 	return out
 end
 
@@ -453,9 +505,9 @@ local function empty(v) return v == nil or v == '' or v == false end
 -- over every field.
 local function savefields(r, names)
 	local old, set = r._old, {}
-	for _, f in ipairs(names) do
+	for _, f in ipairs_(names) do
 		local v = r[f]
-		if empty(v) then v = '' else v = tostring(v) end
+		if empty(v) then v = '' else v = tostr(v) end
 		if v ~= (old[f] or '') then
 			set[#set + 1] = f
 			set[#set + 1] = v
@@ -469,7 +521,7 @@ local function savefields(r, names)
 		old.z = z
 	end
 	if #set > 0 then
-		redis.call('HSET', krec(r.id), unpack(set))
+		rcall('HSET', krec(r.id), unpack_(set))
 		if r._raw then
 			local out = r._set
 			for j = 1, #set do out[#out + 1] = set[j] end
@@ -483,10 +535,10 @@ local function pieces(f, v, out)
 		out[f] = v
 		return
 	end
-	out[f] = string.sub(v, 1, CHUNK)
+	out[f] = ssub(v, 1, CHUNK)
 	local k = 2
 	for pos = CHUNK + 1, #v, CHUNK do
-		out[f .. k] = string.sub(v, pos, pos + CHUNK - 1)
+		out[f .. k] = ssub(v, pos, pos + CHUNK - 1)
 		k = k + 1
 	end
 end
@@ -499,9 +551,9 @@ end
 local function save(r)
 	local old, joined = r._old or {}, r._joined or {}
 	local set, del, emptied = {}, {}, {}
-	for _, f in ipairs(FIELDS) do
+	for _, f in ipairs_(FIELDS) do
 		local v = r[f]
-		if empty(v) then v = nil else v = tostring(v) end
+		if empty(v) then v = nil else v = tostr(v) end
 		local was = joined[f] or old[f]
 		if was == '' then was = nil end
 		if v ~= was then
@@ -514,7 +566,7 @@ local function save(r)
 			else
 				local want = {}
 				pieces(f, v, want)
-				for pf, pv in pairs(want) do
+				for pf, pv in pairs_(want) do
 					if old[pf] ~= pv then
 						set[#set + 1] = pf
 						set[#set + 1] = pv
@@ -535,10 +587,10 @@ local function save(r)
 		set[#set + 1] = z
 	end
 	-- a record of the old layout: its hot fields are in z now
-	for f in pairs(HOT) do
+	for f in pairs_(HOT) do
 		if old[f] ~= nil then del[#del + 1] = f end
 	end
-	for _, e in ipairs(emptied) do
+	for _, e in ipairs_(emptied) do
 		local f, was = e[1], e[2]
 		if #set > 0 then
 			set[#set + 1] = f
@@ -559,12 +611,12 @@ local function save(r)
 	if #set > 0 then bulk('HSET', key, set) end
 	-- what is stored now
 	for j = 1, #set, 2 do old[set[j]] = set[j + 1] end
-	for _, f in ipairs(del) do old[f] = nil end
+	for _, f in ipairs_(del) do old[f] = nil end
 	r._old, r._joined = old, joined
 	if r._raw then
 		local out = r._set
 		for j = 1, #set do out[#out + 1] = set[j] end
-		for _, f in ipairs(del) do
+		for _, f in ipairs_(del) do
 			-- (a hot field of the old layout moved into z, which the
 			-- reader applies where it comes: not emptied)
 			if not HOT[f] then
@@ -584,23 +636,23 @@ local function reply(r)
 	if r._raw then
 		-- (the record is not used after its reply: _raw is reused)
 		local out = r._raw
-		table.insert(out, 1, r.id)
-		for _, v in ipairs(r._set) do out[#out + 1] = v end
+		tinsert(out, 1, r.id)
+		for _, v in ipairs_(r._set) do out[#out + 1] = v end
 		r._raw = nil
 		return out
 	end
 	local out = {r.id, 'z', packhot(r)}
-	for _, f in ipairs(FIELDS) do
+	for _, f in ipairs_(FIELDS) do
 		local v = r[f]
 		if v ~= nil and v ~= '' and v ~= false then
 			out[#out + 1] = f
-			out[#out + 1] = tostring(v)
+			out[#out + 1] = tostr(v)
 		end
 	end
 	return out
 end
 
-local function num(v) return tonumber(v) or 0 end
+local function num(v) return tonum(v) or 0 end
 
 -- index moves r from state 'from' (nil: new) to r.s.
 local function reindex(r, from)
@@ -645,16 +697,16 @@ end
 local function lastbeat(r)
 	if r.o and r.o ~= '' then
 		local inc = r.i or ''
-		local sc = redis.call('ZSCORE', kinc(r.o, inc), r.id)
+		local sc = rcall('ZSCORE', kinc(r.o, inc), r.id)
 		r._tracked = sc ~= false
 		if sc then
-			local v = tonumber(sc)
-			local hb = redis.call('ZSCORE', KHB, ikey(r.o, inc))
-			if hb and tonumber(hb) > v then v = tonumber(hb) end
+			local v = tonum(sc)
+			local hb = rcall('ZSCORE', KHB, ikey(r.o, inc))
+			if hb and tonum(hb) > v then v = tonum(hb) end
 			return fmt(v)
 		end
-		sc = redis.call('ZSCORE', kowned(kkind(r.n, r.q)), r.id)
-		if sc then return fmt(tonumber(sc)) end
+		sc = rcall('ZSCORE', kowned(kkind(r.n, r.q)), r.id)
+		if sc then return fmt(tonum(sc)) end
 	end
 	return r.h
 end
@@ -687,7 +739,7 @@ local function unown(r)
 	local kind = kkind(r.n, r.q)
 	if r.o and r.o ~= '' then
 		local inc = r.i or ''
-		if r._tracked == nil then r._tracked = redis.call('ZSCORE', kinc(r.o, inc), r.id) ~= false end
+		if r._tracked == nil then r._tracked = rcall('ZSCORE', kinc(r.o, inc), r.id) ~= false end
 		if r._tracked then
 			zrem(kinc(r.o, inc), r.id)
 			incxor(r.o, inc, r.id, r.f)
@@ -706,7 +758,7 @@ end
 -- whose leases have that digest (16 hex digits, see leasehash): exactly
 -- the leases a caller with that count and digest has.
 local function holding(owner, inc, count, digest)
-	return redis.call('ZCARD', kinc(owner, inc)) == count and redis.call('HGET', KHD, ikey(owner, inc)) == digest
+	return rcall('ZCARD', kinc(owner, inc)) == count and rcall('HGET', KHD, ikey(owner, inc)) == digest
 end
 
 local function holds(r, owner, inc, fence)
@@ -717,5 +769,5 @@ end
 local NOSUBS = {}
 local function subtasks(r)
 	if not r.u or r.u == '' then return NOSUBS end
-	return cjson.decode(r.u)
+	return jdecode(r.u)
 end

@@ -23,8 +23,8 @@ local pending, pendfirst = {}, 0
 local function writelog()
 	if #pending == 0 then return end
 	local last = fmt(pendfirst + #pending - 1)
-	redis.call('XADD', KLOG, '0-' .. last, 'f', fmt(pendfirst), 't', NOW, 'b', table.concat(pending))
-	redis.call('SET', KSEQ, last)
+	rcall('XADD', KLOG, '0-' .. last, 'f', fmt(pendfirst), 't', NOW, 'b', tconcat(pending))
+	rcall('SET', KSEQ, last)
 	pending = {}
 end
 
@@ -38,7 +38,7 @@ local function emit(r, kind)
 		seq = seq + 1
 	else
 		-- (P seq moves when the events are written: writelog)
-		seq = tonumber(redis.call('GET', KSEQ) or '0') + 1
+		seq = tonum(rcall('GET', KSEQ) or '0') + 1
 		first = seq
 	end
 	if #pending >= ENTRYMAX then writelog() end
@@ -51,13 +51,13 @@ local function emit(r, kind)
 		if r.e and r.e ~= '' then ev = ev .. item('e', r.e) end
 		if r.x and r.x ~= '' then ev = ev .. item('x', r.x) end
 		local errs, any = {}, false
-		for _, s in ipairs(subtasks(r)) do
+		for _, s in ipairs_(subtasks(r)) do
 			if s[2] == 'FAILURE' then
 				errs[s[1]] = s[3]
 				any = true
 			end
 		end
-		if any then ev = ev .. item('se', cjson.encode(errs)) end
+		if any then ev = ev .. item('se', jencode(errs)) end
 	end
 	if kind == 'cancel' then ev = ev .. item('o', r.o) end
 	pending[#pending + 1] = ev .. '\n'
@@ -71,26 +71,26 @@ local function trimlog()
 	writelog()
 	if LOGMAX > 0 then
 		local head = seq
-		if not appended then head = tonumber(redis.call('GET', KSEQ) or '0') end
-		if head > LOGMAX then redis.call('XTRIM', KLOG, 'MINID', '0-' .. fmt(head - LOGMAX + 1)) end
+		if not appended then head = tonum(rcall('GET', KSEQ) or '0') end
+		if head > LOGMAX then rcall('XTRIM', KLOG, 'MINID', '0-' .. fmt(head - LOGMAX + 1)) end
 	end
 	if LOGAGE <= 0 then return end
 	local cutoff = now - LOGAGE
 	-- The common case, nothing too old: one look at the oldest entry.
-	local oldest = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 1)
+	local oldest = rcall('XRANGE', KLOG, '-', '+', 'COUNT', 1)
 	if #oldest == 0 then return end
 	for j = 1, #oldest[1][2], 2 do
-		if oldest[1][2][j] == 't' and tonumber(oldest[1][2][j + 1]) >= cutoff then return end
+		if oldest[1][2][j] == 't' and tonum(oldest[1][2][j + 1]) >= cutoff then return end
 	end
 	for _ = 1, 1000 do
-		local old = redis.call('XRANGE', KLOG, '-', '+', 'COUNT', 16)
+		local old = rcall('XRANGE', KLOG, '-', '+', 'COUNT', 16)
 		if #old == 0 then return end
 		local keep = nil
-		for _, e in ipairs(old) do
+		for _, e in ipairs_(old) do
 			local f = e[2]
 			local t = 0
 			for j = 1, #f, 2 do
-				if f[j] == 't' then t = tonumber(f[j + 1]) end
+				if f[j] == 't' then t = tonum(f[j + 1]) end
 			end
 			if t >= cutoff then
 				keep = e[1]
@@ -98,19 +98,19 @@ local function trimlog()
 			end
 		end
 		if keep then
-			redis.call('XTRIM', KLOG, 'MINID', keep)
+			rcall('XTRIM', KLOG, 'MINID', keep)
 			return
 		end
 		local last = old[#old][1]
-		redis.call('XTRIM', KLOG, 'MINID', last)
-		redis.call('XDEL', KLOG, last)
+		rcall('XTRIM', KLOG, 'MINID', last)
+		rcall('XDEL', KLOG, last)
 	end
 end
 
 -- housekeeping reports whether the call's Seqs crossed a multiple of
 -- HOUSEKEEPING.
 local function housekeeping()
-	return appended and math.floor((first - 1) / HOUSEKEEPING) ~= math.floor(seq / HOUSEKEEPING)
+	return appended and mfloor((first - 1) / HOUSEKEEPING) ~= mfloor(seq / HOUSEKEEPING)
 end
 
 local function done(result)
@@ -120,7 +120,7 @@ end
 
 local function terminalkind(r)
 	if r.s == 'SUCCESS' then
-		for _, s in ipairs(subtasks(r)) do
+		for _, s in ipairs_(subtasks(r)) do
 			if s[2] == 'FAILURE' then return 'partial_success' end
 		end
 		return 'done'
@@ -146,13 +146,13 @@ local function finish(r, st, lean)
 	unown(r)
 	if (st == 'FAILURE' or st == 'CANCELLED') and not empty(r.u) then
 		local subs, changed = subtasks(r), false
-		for _, s in ipairs(subs) do
+		for _, s in ipairs_(subs) do
 			if s[2] == 'ONGOING' or s[2] == 'PENDING' then
 				s[2], s[3] = st, r.e or ''
 				changed = true
 			end
 		end
-		if changed then r.u = cjson.encode(subs) end
+		if changed then r.u = jencode(subs) end
 	end
 	r.s, r.fi, r.o, r.c = st, NOW, '', ''
 	emit(r, terminalkind(r))

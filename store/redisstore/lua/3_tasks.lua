@@ -17,8 +17,8 @@ local function insert()
 	-- stores nothing. The same record again (a repeated call whose answer
 	-- was lost) is answered as the first call was.
 	local repeated = {}
-	for j, r in ipairs(recs) do
-		local old = redis.call('EXISTS', krec(r.id)) == 1 and load(r.id)
+	for j, r in ipairs_(recs) do
+		local old = rcall('EXISTS', krec(r.id)) == 1 and load(r.id)
 		if old then
 			if old.n ~= r.n or old.d ~= r.d then
 				return redis.error_reply('DUPID ' .. r.id)
@@ -29,7 +29,7 @@ local function insert()
 	-- One enqueued event for the call, naming its first queued record
 	-- (the contract's "TaskID is one of them"), not one per record.
 	local out, queued = {}, nil
-	for j, r in ipairs(recs) do
+	for j, r in ipairs_(recs) do
 		local old = repeated[j]
 		if old then
 			local lease = ''
@@ -37,11 +37,11 @@ local function insert()
 			out[#out + 1] = {r.id, '', lease}
 		else
 			local existing = nil
-			if r.k ~= '' then existing = redis.call('HGET', KIDEM, r.k) end
+			if r.k ~= '' then existing = rcall('HGET', KIDEM, r.k) end
 			if existing then
 				out[#out + 1] = {existing, '1', ''}
 			else
-				if r.k ~= '' then redis.call('HSET', KIDEM, r.k, r.id) end
+				if r.k ~= '' then rcall('HSET', KIDEM, r.k, r.id) end
 				r.s = 'ONGOING'
 				if r.o ~= '' then
 					r.a, r.f, r.h, r.st = '1', '1', NOW, NOW
@@ -98,7 +98,7 @@ local function retry()
 	if not r then return {'missing'} end
 	local subs = subtasks(r)
 	local failed = false
-	for _, s in ipairs(subs) do
+	for _, s in ipairs_(subs) do
 		if s[2] == 'FAILURE' then
 			s[2], s[3], s[4] = 'PENDING', '', ''
 			failed = true
@@ -106,9 +106,9 @@ local function retry()
 	end
 	if not terminal(r.s) or not failed then return {'nothing'} end
 	local from = r.s
-	r.u = cjson.encode(subs)
+	r.u = jencode(subs)
 	r.s, r.fi, r.e, r.x, r.o, r.i = 'ONGOING', '', '', '', '', ''
-	local grant = tonumber(ARGV[A + 1])
+	local grant = tonum(ARGV[A + 1])
 	if grant > 0 then r.m = fmt(num(r.a) + grant) end
 	save(r)
 	reindex(r, from)
@@ -122,17 +122,17 @@ local function deleterec(id)
 	local r = load(id)
 	zrem(KFIN, id)
 	if not r then return end
-	redis.call('DEL', krec(id))
+	rcall('DEL', krec(id))
 	zrem(kstate(r.s), id)
 	zrem(knamestate(r.s, r.n), id)
-	if r.k and r.k ~= '' and redis.call('HGET', KIDEM, r.k) == id then redis.call('HDEL', KIDEM, r.k) end
+	if r.k and r.k ~= '' and rcall('HGET', KIDEM, r.k) == id then rcall('HDEL', KIDEM, r.k) end
 end
 
 -- DeleteFinished: older than (µs), limit. Also trims the log by age.
 local function deletefinished()
-	local cutoff = now - tonumber(ARGV[A])
-	local ids = redis.call('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonumber(ARGV[A + 1]))
-	for _, id in ipairs(ids) do deleterec(id) end
+	local cutoff = now - tonum(ARGV[A])
+	local ids = rcall('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, tonum(ARGV[A + 1]))
+	for _, id in ipairs_(ids) do deleterec(id) end
 	trimlog()
 	return #ids
 end
@@ -142,8 +142,8 @@ end
 local function expire(age, limit)
 	if age <= 0 then return end
 	flush()
-	local ids = redis.call('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(now - age), 'LIMIT', 0, limit)
-	for _, id in ipairs(ids) do deleterec(id) end
+	local ids = rcall('ZRANGEBYSCORE', KFIN, '-inf', '(' .. fmt(now - age), 'LIMIT', 0, limit)
+	for _, id in ipairs_(ids) do deleterec(id) end
 end
 
 -- Get: id. Returns the record, or {} if there is none.
@@ -157,10 +157,10 @@ end
 -- limit, ID prefix ('' any). Returns {records..., next cursor or ''}
 -- newest first. IDs sort by creation, so a prefix is a lex range.
 local function list()
-	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonum(ARGV[A + 3])
 	local idp = ARGV[A + 4] or ''
 	local keys = {}
-	for _, s in ipairs(STATES) do
+	for _, s in ipairs_(STATES) do
 		if st == '' or st == s then
 			if name == '' then keys[#keys + 1] = kstate(s) else keys[#keys + 1] = knamestate(s, name) end
 		end
@@ -173,12 +173,12 @@ local function list()
 		if cursor == '' or cursor > top then max = '(' .. top end
 	end
 	local ids = {}
-	for _, key in ipairs(keys) do
-		for _, id in ipairs(redis.call('ZREVRANGEBYLEX', key, max, min, 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
+	for _, key in ipairs_(keys) do
+		for _, id in ipairs_(rcall('ZREVRANGEBYLEX', key, max, min, 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
 	end
-	table.sort(ids, function(x, y) return x > y end)
+	tsort(ids, function(x, y) return x > y end)
 	local out, next = {}, ''
-	for j = 1, math.min(limit, #ids) do
+	for j = 1, mmin(limit, #ids) do
 		local r = load(ids[j])
 		if r then out[#out + 1] = reply(beat(r)) end
 	end
@@ -189,7 +189,7 @@ end
 
 local function counts()
 	local out = {}
-	for _, s in ipairs(STATES) do out[#out + 1] = redis.call('ZCARD', kstate(s)) end
+	for _, s in ipairs_(STATES) do out[#out + 1] = rcall('ZCARD', kstate(s)) end
 	return out
 end
 
@@ -197,9 +197,9 @@ end
 -- every name ever stored: 4 ZCARDs (O(1) each) per name.
 local function countsbyname()
 	local out = {}
-	for _, name in ipairs(redis.call('SMEMBERS', knames())) do
+	for _, name in ipairs_(rcall('SMEMBERS', knames())) do
 		out[#out + 1] = name
-		for _, s in ipairs(STATES) do out[#out + 1] = redis.call('ZCARD', knamestate(s, name)) end
+		for _, s in ipairs_(STATES) do out[#out + 1] = rcall('ZCARD', knamestate(s, name)) end
 	end
 	return out
 end

@@ -9,12 +9,12 @@ local function reset(r)
 	r.p = ''
 	local subs = subtasks(r)
 	if #subs > 0 then
-		for _, s in ipairs(subs) do
+		for _, s in ipairs_(subs) do
 			if s[2] ~= 'SUCCESS' then
 				s[2], s[3], s[4] = 'PENDING', '', ''
 			end
 		end
-		r.u = cjson.encode(subs)
+		r.u = jencode(subs)
 	end
 end
 
@@ -59,16 +59,16 @@ local CLAIMF = {n = true, q = true, m = true, u = true, p = true, e = true, o = 
 -- run, split by priority letter: {n = {...}, i = {...}}.
 local function kinds(names, tags)
 	local out = {n = {}, i = {}}
-	for _, name in ipairs(names) do
+	for _, name in ipairs_(names) do
 		local qs = {'n[]', 'i[]'}
-		if next(tags) then
+		if next_(tags) then
 			flush()
-			for _, q in ipairs(redis.call('SMEMBERS', kkinds(name))) do qs[#qs + 1] = q end
+			for _, q in ipairs_(rcall('SMEMBERS', kkinds(name))) do qs[#qs + 1] = q end
 		end
-		for _, q in ipairs(qs) do
-			local ok = string.sub(q, 2) == '[]'
+		for _, q in ipairs_(qs) do
+			local ok = ssub(q, 2) == '[]'
 			if not ok then
-				for _, t in ipairs(cjson.decode(string.sub(q, 2))) do
+				for _, t in ipairs_(jdecode(ssub(q, 2))) do
 					if tags[t] then
 						ok = true
 						break
@@ -76,7 +76,7 @@ local function kinds(names, tags)
 				end
 			end
 			if ok then
-				local list = out[string.sub(q, 1, 1)]
+				local list = out[ssub(q, 1, 1)]
 				list[#list + 1] = kkind(name, q)
 			end
 		end
@@ -101,31 +101,31 @@ local function orphans(kinds, inc, cutoff, limit)
 	applyinc()
 	flush()
 	local want = {}
-	for _, kind in ipairs(kinds) do want[kind] = true end
+	for _, kind in ipairs_(kinds) do want[kind] = true end
 	local cands, seen = {}, {}
 	local below = '(' .. fmt(cutoff)
-	local incs = redis.call('ZRANGEBYSCORE', KHB, '-inf', below, 'WITHSCORES')
+	local incs = rcall('ZRANGEBYSCORE', KHB, '-inf', below, 'WITHSCORES')
 	for j = 1, #incs, 2 do
-		local k, hb = incs[j], tonumber(incs[j + 1])
-		local len, rest = string.match(k, '^(%d+):(.*)$')
-		len = tonumber(len)
-		local owner, their = string.sub(rest, 1, len), string.sub(rest, len + 2)
+		local k, hb = incs[j], tonum(incs[j + 1])
+		local len, rest = smatch(k, '^(%d+):(.*)$')
+		len = tonum(len)
+		local owner, their = ssub(rest, 1, len), ssub(rest, len + 2)
 		if their ~= inc then
 			local key, suffix = kinc(owner, their), ':' .. L(#their) .. ':' .. their
 			local off, found = 0, 0
 			for _ = 1, 10000 do
-				local got = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', off, ORPHANPAGE)
+				local got = rcall('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', off, ORPHANPAGE)
 				if #got == 0 then break end
 				local ids = {}
 				for g = 1, #got, 2 do ids[#ids + 1] = got[g] end
-				local vals = redis.call('HMGET', klease(owner), unpack(ids))
+				local vals = rcall('HMGET', klease(owner), unpack_(ids))
 				for g = 1, #ids do
 					local id, v = ids[g], vals[g]
-					local fence = v and string.match(v, '^.(%d+)')
-					if fence and string.sub(v, 2 + #fence, 1 + #fence + #suffix) == suffix then
-						if want[string.sub(v, 2 + #fence + #suffix)] and not seen[id] then
+					local fence = v and smatch(v, '^.(%d+)')
+					if fence and ssub(v, 2 + #fence, 1 + #fence + #suffix) == suffix then
+						if want[ssub(v, 2 + #fence + #suffix)] and not seen[id] then
 							seen[id] = true
-							cands[#cands + 1] = {math.max(tonumber(got[2 * g]), hb), id, true}
+							cands[#cands + 1] = {mmax(tonum(got[2 * g]), hb), id, true}
 							found = found + 1
 						end
 					else
@@ -140,16 +140,16 @@ local function orphans(kinds, inc, cutoff, limit)
 			end
 		end
 	end
-	for _, kind in ipairs(kinds) do
+	for _, kind in ipairs_(kinds) do
 		local off, found = 0, 0
 		for _ = 1, 10000 do
-			local got = redis.call('ZRANGEBYSCORE', kowned(kind), '-inf', below, 'WITHSCORES', 'LIMIT', off, limit)
+			local got = rcall('ZRANGEBYSCORE', kowned(kind), '-inf', below, 'WITHSCORES', 'LIMIT', off, limit)
 			if #got == 0 then break end
 			for j = 1, #got, 2 do
 				local id = got[j]
-				if not seen[id] and redis.call('HGET', krec(id), 'i') ~= inc then
+				if not seen[id] and rcall('HGET', krec(id), 'i') ~= inc then
 					seen[id] = true
-					cands[#cands + 1] = {tonumber(got[j + 1]), id, false}
+					cands[#cands + 1] = {tonum(got[j + 1]), id, false}
 					found = found + 1
 				end
 			end
@@ -157,7 +157,7 @@ local function orphans(kinds, inc, cutoff, limit)
 			if found >= limit then break end
 		end
 	end
-	table.sort(cands, function(x, y)
+	tsort(cands, function(x, y)
 		if x[1] ~= y[1] then return x[1] < y[1] end
 		return x[2] < y[2]
 	end)
@@ -168,42 +168,42 @@ end
 -- none), #names, names..., tags...
 local function claim()
 	local owner, inc = ARGV[A], ARGV[A + 1]
-	local limits = {n = tonumber(ARGV[A + 2]), i = tonumber(ARGV[A + 3])}
-	local stale = tonumber(ARGV[A + 4])
-	local nn = tonumber(ARGV[A + 5])
+	local limits = {n = tonum(ARGV[A + 2]), i = tonum(ARGV[A + 3])}
+	local stale = tonum(ARGV[A + 4])
+	local nn = tonum(ARGV[A + 5])
 	local names, tags = {}, {}
 	for j = 1, nn do names[j] = ARGV[A + 5 + j] end
 	for j = A + 6 + nn, #ARGV do tags[ARGV[j]] = true end
 	local ks = kinds(names, tags)
 	local out = {}
-	for _, prio in ipairs({'n', 'i'}) do
+	for _, prio in ipairs_({'n', 'i'}) do
 		local limit = limits[prio]
 		-- queued, oldest ID first across every kind
 		local ids, from = {}, 0
 		flush()
 		if limit > 0 then
-			for _, kind in ipairs(ks[prio]) do
-				local got = redis.call('ZRANGE', kqueue(kind), 0, limit - 1)
+			for _, kind in ipairs_(ks[prio]) do
+				local got = rcall('ZRANGE', kqueue(kind), 0, limit - 1)
 				if #got > 0 then
 					from = from + 1
 					if #ids == 0 then
 						ids = got
 					else
-						for _, id in ipairs(got) do ids[#ids + 1] = id end
+						for _, id in ipairs_(got) do ids[#ids + 1] = id end
 					end
 				end
 			end
 		end
 		-- (one queue's IDs come in order already)
-		if from > 1 then table.sort(ids) end
-		for j = 1, math.min(limit, #ids) do
+		if from > 1 then tsort(ids) end
+		for j = 1, mmin(limit, #ids) do
 			out[#out + 1] = take(wholeload(ids[j], CLAIMF), owner, inc, false)
 		end
-		limit = limit - math.min(limit, #ids)
+		limit = limit - mmin(limit, #ids)
 		-- orphans, oldest heartbeat first
 		if stale > 0 and limit > 0 then
 			local cands = orphans(ks[prio], inc, now - stale, limit)
-			for j = 1, math.min(limit, #cands) do
+			for j = 1, mmin(limit, #cands) do
 				local r = load(cands[j][2])
 				r._tracked = cands[j][3]
 				out[#out + 1] = take(r, owner, inc, false, fmt(cands[j][1]))
@@ -220,8 +220,8 @@ end
 -- records is in the hash too), so that Recover would take nothing; 0
 -- otherwise. A few commands whatever the count.
 local function holdsexactly()
-	local owner, inc, count, digest = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2]), ARGV[A + 3]
-	if redis.call('HLEN', klease(owner)) ~= count then return 0 end
+	local owner, inc, count, digest = ARGV[A], ARGV[A + 1], tonum(ARGV[A + 2]), ARGV[A + 3]
+	if rcall('HLEN', klease(owner)) ~= count then return 0 end
 	if count == 0 or holding(owner, inc, count, digest) then return 1 end
 	return 0
 end
@@ -232,8 +232,8 @@ end
 -- fence pairs: taken as a new attempt, not as a lost claim answer.
 local function recover()
 	local owner, inc = ARGV[A], ARGV[A + 1]
-	local limits = {n = tonumber(ARGV[A + 2]), i = tonumber(ARGV[A + 3])}
-	local nn = tonumber(ARGV[A + 5])
+	local limits = {n = tonum(ARGV[A + 2]), i = tonum(ARGV[A + 3])}
+	local nn = tonum(ARGV[A + 5])
 	local names, tags, held = {}, {}, {}
 	for j = 1, nn do names[ARGV[A + 5 + j]] = true end
 	local j = A + 6 + nn
@@ -255,26 +255,26 @@ local function recover()
 	end
 	local cands = {n = {}, i = {}}
 	flush()
-	for _, id in ipairs(redis.call('HKEYS', klease(owner))) do
+	for _, id in ipairs_(rcall('HKEYS', klease(owner))) do
 		local r = load(id)
 		if r and r.s == 'ONGOING' and r.o == owner and names[r.n] and not held[id .. ' ' .. (r.i or '') .. ' ' .. (r.f or '')] then
-			local tagsok = string.sub(r.q, 2) == '[]'
+			local tagsok = ssub(r.q, 2) == '[]'
 			if not tagsok then
-				for _, t in ipairs(cjson.decode(string.sub(r.q, 2))) do
+				for _, t in ipairs_(jdecode(ssub(r.q, 2))) do
 					if tags[t] then tagsok = true end
 				end
 			end
 			if tagsok then
-				local list = cands[string.sub(r.q, 1, 1)]
+				local list = cands[ssub(r.q, 1, 1)]
 				list[#list + 1] = r
 			end
 		end
 	end
 	local out = {}
-	for _, prio in ipairs({'n', 'i'}) do
+	for _, prio in ipairs_({'n', 'i'}) do
 		local list = cands[prio]
-		table.sort(list, function(x, y) return x.id < y.id end)
-		for k = 1, math.min(limits[prio], #list) do
+		tsort(list, function(x, y) return x.id < y.id end)
+		for k = 1, mmin(limits[prio], #list) do
 			local r = list[k]
 			out[#out + 1] = take(r, owner, inc, r.i == inc and not abandoned[r.id .. ' ' .. (r.f or '')])
 		end

@@ -17,7 +17,7 @@ local function renew()
 	local groups, order = {}, {} -- owner -> {ids, indexes, wanted values, incarnations}
 	local n, b = 0, A
 	while b <= #ARGV do
-		local owner, inc, count = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
+		local owner, inc, count = ARGV[b], ARGV[b + 1], tonum(ARGV[b + 2])
 		local g = groups[owner]
 		if not g then
 			g = {ids = {}, idx = {}, want = {}, inc = {}}
@@ -34,14 +34,14 @@ local function renew()
 		end
 	end
 	local owned, renewed = {}, {} -- incarnation's set -> {NOW, id, ...}; ikey -> {owner, inc, n, ids}
-	for _, owner in ipairs(order) do
+	for _, owner in ipairs_(order) do
 		local g = groups[owner]
 		for j = 1, #g.ids, BULK do
-			local last = math.min(j + BULK - 1, #g.ids)
-			local vals = redis.call('HMGET', klease(owner), unpack(g.ids, j, last))
+			local last = mmin(j + BULK - 1, #g.ids)
+			local vals = rcall('HMGET', klease(owner), unpack_(g.ids, j, last))
 			for k = j, last do
 				local v, w = vals[k - j + 1], g.want[k]
-				if v and string.sub(v, 2, #w + 1) == w then
+				if v and ssub(v, 2, #w + 1) == w then
 					local inc, id = g.inc[k], g.ids[k]
 					local key = kinc(owner, inc)
 					local args = owned[key]
@@ -61,22 +61,22 @@ local function renew()
 						rn[4][id] = true
 						rn[3] = rn[3] + 1
 					end
-					if string.byte(v, 1) == 49 then cancel[#cancel + 1] = id end
+					if sbyte(v, 1) == 49 then cancel[#cancel + 1] = id end
 				else
 					lost[#lost + 1] = g.idx[k]
 				end
 			end
 		end
 	end
-	for key, args in pairs(owned) do
+	for key, args in pairs_(owned) do
 		for j = 1, #args, BULK do
-			redis.call('ZADD', key, 'XX', unpack(args, j, math.min(j + BULK - 1, #args)))
+			rcall('ZADD', key, 'XX', unpack_(args, j, mmin(j + BULK - 1, #args)))
 		end
 	end
-	for ik, rn in pairs(renewed) do
-		if redis.call('ZCARD', kinc(rn[1], rn[2])) == rn[3] then redis.call('ZADD', KHB, 'XX', 'GT', NOW, ik) end
+	for ik, rn in pairs_(renewed) do
+		if rcall('ZCARD', kinc(rn[1], rn[2])) == rn[3] then rcall('ZADD', KHB, 'XX', 'GT', NOW, ik) end
 	end
-	table.sort(lost)
+	tsort(lost)
 	return {lost, cancel}
 end
 
@@ -92,9 +92,9 @@ local function heartbeat()
 	for b = A, #ARGV, 4 do
 		local owner, inc = ARGV[b], ARGV[b + 1]
 		local k = ikey(owner, inc)
-		if holding(owner, inc, tonumber(ARGV[b + 2]), ARGV[b + 3]) then
-			redis.call('ZADD', KHB, 'GT', NOW, k)
-			out[#out + 1] = redis.call('SMEMBERS', kcan(owner, inc))
+		if holding(owner, inc, tonum(ARGV[b + 2]), ARGV[b + 3]) then
+			rcall('ZADD', KHB, 'GT', NOW, k)
+			out[#out + 1] = rcall('SMEMBERS', kcan(owner, inc))
 		else
 			out[#out + 1] = 0
 		end
@@ -147,7 +147,7 @@ local function release()
 			r.h = lastbeat(r)
 			unown(r)
 			r.o, r.i = '', ''
-			r.a = fmt(math.max(num(r.a) - 1, 0))
+			r.a = fmt(mmax(num(r.a) - 1, 0))
 			save(r)
 			enqueue(r)
 			queued = queued or r
@@ -194,16 +194,16 @@ local function finishall()
 			set.ids[#set.ids + 1] = id
 		end
 	end
-	for key, set in pairs(byset) do
+	for key, set in pairs_(byset) do
 		local ids = set.ids
-		local hb = tonumber(redis.call('ZSCORE', KHB, set.ik) or '0')
+		local hb = tonum(rcall('ZSCORE', KHB, set.ik) or '0')
 		for j = 1, #ids, BULK do
-			local last = math.min(j + BULK - 1, #ids)
-			local scores = redis.call('ZMSCORE', key, unpack(ids, j, last))
+			local last = mmin(j + BULK - 1, #ids)
+			local scores = rcall('ZMSCORE', key, unpack_(ids, j, last))
 			for k = j, last do
 				local sc = scores[k - j + 1]
 				if sc then
-					beats[ids[k]] = fmt(math.max(tonumber(sc), hb))
+					beats[ids[k]] = fmt(mmax(tonum(sc), hb))
 					recs[ids[k]]._tracked = true
 				else
 					-- owned through a previous version's library

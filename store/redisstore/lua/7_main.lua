@@ -8,22 +8,23 @@ local OPS = {
 }
 
 local function main(_, args)
+	if not rcall then bind() end
 	ARGV = args
 	P = ARGV[2]
-	now = tonumber(ARGV[3])
+	now = tonum(ARGV[3])
 	if not now then
-		local t = redis.call('TIME')
-		now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		local t = rcall('TIME')
+		now = tonum(t[1]) * 1000000 + tonum(t[2])
 	end
 	NOW = fmt(now)
-	LOGMAX, LOGAGE, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+	LOGMAX, LOGAGE, RETAIN = tonum(ARGV[4]), tonum(ARGV[5]), tonum(ARGV[6])
 	KFIN, KIDEM, KSEQ, KLOG = P .. 'fin', P .. 'idem', P .. 'seq', P .. 'log'
 	KSRV, KSRVEXP = P .. 'srv', P .. 'srvexp'
 	KHB, KHD = P .. 'hb', P .. 'hd'
 	appended, first, seq, expiring = false, 0, 0, 0
 	resetkeys()
 	local f = OPS[ARGV[1]]
-	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostring(ARGV[1])) end
+	if not f then return redis.error_reply('bgtask: unknown operation ' .. tostr(ARGV[1])) end
 	zpend, spend, hpend, incpend = {}, {}, {}, {}
 	pending = {}
 	local result = f()
