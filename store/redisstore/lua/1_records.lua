@@ -418,14 +418,14 @@ end
 
 -- leanload is load for the hot paths (a finish): it reads z and the
 -- fields in names (HMGET, no parsing of the whole hash, no copy of it
--- kept) and falls back to load when a field the path may change is
--- stored in pieces (a long progress, subtask list or error) or the
--- record has no z (written before z existed). Its record has no _raw: reply would not know the
--- fields it did not read, so a caller that must return the record reads
--- it afresh (rawreply).
-local PIECES = {'p2', 'u2', 'e2'}
+-- kept) and falls back to load when a field the path may change may be
+-- stored in pieces (a long progress, subtask list or error: its first
+-- piece, or the whole value, is CHUNK bytes or more) or the record has
+-- no z (written before z existed). Its record has no _raw: reply would
+-- not know the fields it did not read, so a caller that must return the
+-- record reads it afresh (rawreply).
 -- LEANARGS[names] is leanload's HMGET fields for names (a constant
--- table of its callers): z, names, PIECES.
+-- table of its callers): z, then names.
 local LEANARGS = {}
 local function leanload(id, names)
 	local key = krec(id)
@@ -434,21 +434,19 @@ local function leanload(id, names)
 	if not args then
 		args = {'z'}
 		for j = 1, n do args[j + 1] = names[j] end
-		for j, f in ipairs_(PIECES) do args[n + 1 + j] = f end
 		LEANARGS[names] = args
 	end
 	local vals = rcall('HMGET', key, unpack_(args))
 	-- (no z: no record, or one of the old layout)
 	if not vals[1] then return load(id) end
-	for j = n + 2, #args do
-		if vals[j] then return load(id) end
-	end
 	local r, old = newrec(id), newold(vals[1])
 	for j = 1, n do
 		local v = vals[j + 1]
 		if v then
-			r[names[j]] = v
-			old[names[j]] = v
+			local f = names[j]
+			if CHUNKED[f] and #v >= CHUNK then return load(id) end
+			r[f] = v
+			old[f] = v
 		end
 	end
 	if not unpackhot(r, vals[1]) then return load(id) end
