@@ -325,7 +325,7 @@ func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.Fini
 	}
 	out := make([]store.FinishResult, 0, len(cs))
 	err := chunks(len(cs), func(lo, hi int) error {
-		args := make([]any, 0, 11*(hi-lo))
+		args := make([]any, 0, 13*(hi-lo))
 		for _, c := range cs[lo:hi] {
 			if !c.State.Terminal() {
 				return fmt.Errorf("redisstore: finish of %s with state %q, want a terminal state", c.Lease.ID, c.State)
@@ -334,6 +334,8 @@ func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.Fini
 			args = append(args, string(c.State), c.Error, strconv.Itoa(c.ExitCode))
 			args = append(args, optional(c.Progress != nil, func() string { return encodeProgress(*c.Progress) })...)
 			args = append(args, optional(c.Subtasks != nil, func() string { return encodeSubtasks(c.Subtasks) })...)
+			h := leaseHash(c.Lease.ID, c.Lease.Fence)
+			args = append(args, strconv.FormatUint(h>>32, 10), strconv.FormatUint(h&0xffffffff, 10))
 		}
 		res, err := s.run(ctx, "finish", args...)
 		if err != nil {

@@ -247,8 +247,9 @@ local function leasehash(id, fence)
 end
 
 -- incxor records that the lease (id, fence) entered or left the holding
--- of owner/inc (id nil: only mark the incarnation for applyinc).
-local function incxor(owner, inc, id, fence)
+-- of owner/inc (id nil: only mark the incarnation for applyinc); ha and
+-- hb are the lease's hash when the caller has it (else computed).
+local function incxor(owner, inc, id, fence, ha, hb)
 	local k = ikey(owner, inc)
 	local e = incpend[k]
 	if not e then
@@ -256,7 +257,8 @@ local function incxor(owner, inc, id, fence)
 		incpend[k] = e
 	end
 	if id then
-		local a, b = leasehash(id, fence or '')
+		local a, b = ha, hb
+		if not a or not b then a, b = leasehash(id, fence or '') end
 		e[3], e[4] = bxor(e[3], a), bxor(e[4], b)
 	end
 end
@@ -410,7 +412,7 @@ end
 local function newrec(id)
 	return {id = id, n = nil, q = nil, m = nil, u = nil, p = nil, e = nil, o = nil, i = nil,
 		s = nil, a = nil, f = nil, c = nil, x = nil, es = nil, h = nil, st = nil, fi = nil,
-		_old = nil, _lean = nil, _raw = nil, _set = nil, _tracked = nil}
+		_old = nil, _lean = nil, _raw = nil, _set = nil, _tracked = nil, _ha = nil, _hb = nil}
 end
 local function newold(z)
 	return {z = z, n = nil, q = nil, m = nil, u = nil, p = nil, e = nil, o = nil, i = nil, st = nil, fi = nil}
@@ -740,7 +742,7 @@ local function unown(r)
 		if r._tracked == nil then r._tracked = rcall('ZSCORE', kinc(r.o, inc), r.id) ~= false end
 		if r._tracked then
 			zrem(kinc(r.o, inc), r.id)
-			incxor(r.o, inc, r.id, r.f)
+			incxor(r.o, inc, r.id, r.f, r._ha, r._hb)
 			if r.c == '1' then srem(kcan(r.o, inc), r.id) end
 		else
 			-- owned through a previous version's library

@@ -30,9 +30,13 @@ end
 
 local function item(k, v) return k .. L(#v) .. ':' .. v end
 
+-- TERMINALEV are the kinds of the events that end a run.
+local TERMINALEV = {done = true, partial_success = true, failed = true, cancelled = true}
+
 -- emit adds the event of kind about r to the call's log entry. A task
 -- event also sets r.es, which the caller's save then writes: emit comes
--- before save.
+-- before save. (The common event, no progress, error or subtasks, is
+-- one concatenation.)
 local function emit(r, kind)
 	if appended then
 		seq = seq + 1
@@ -41,26 +45,40 @@ local function emit(r, kind)
 		seq = tonum(rcall('GET', KSEQ) or '0') + 1
 		first = seq
 	end
-	if #pending >= ENTRYMAX then writelog() end
-	if #pending == 0 then pendfirst = seq end
-	local a = r.a or '0'
-	local ev = 'k' .. L(#kind) .. ':' .. kind .. 'id' .. L(#r.id) .. ':' .. r.id .. 'n' .. L(#r.n) .. ':' .. r.n ..
-		's' .. L(#r.s) .. ':' .. r.s .. 'a' .. L(#a) .. ':' .. a
-	if r.p and r.p ~= '' then ev = ev .. item('p', r.p) end
-	if kind == 'done' or kind == 'partial_success' or kind == 'failed' or kind == 'cancelled' then
-		if r.e and r.e ~= '' then ev = ev .. item('e', r.e) end
-		if r.x and r.x ~= '' then ev = ev .. item('x', r.x) end
-		local errs, any = {}, false
-		for _, s in ipairs_(subtasks(r)) do
-			if s[2] == 'FAILURE' then
-				errs[s[1]] = s[3]
-				any = true
-			end
-		end
-		if any then ev = ev .. item('se', jencode(errs)) end
+	local np = #pending
+	if np >= ENTRYMAX then
+		writelog()
+		np = 0
 	end
-	if kind == 'cancel' then ev = ev .. item('o', r.o) end
-	pending[#pending + 1] = ev .. '\n'
+	if np == 0 then pendfirst = seq end
+	local a, id, n, st = r.a or '0', r.id, r.n, r.s
+	local head = 'k' .. L(#kind) .. ':' .. kind .. 'id' .. L(#id) .. ':' .. id .. 'n' .. L(#n) .. ':' .. n ..
+		's' .. L(#st) .. ':' .. st .. 'a' .. L(#a) .. ':' .. a
+	local p, tail = r.p, nil
+	if p and p ~= '' then tail = item('p', p) end
+	if TERMINALEV[kind] then
+		local e, x = r.e, r.x
+		if e and e ~= '' then tail = (tail or '') .. item('e', e) end
+		if x and x ~= '' then tail = (tail or '') .. item('x', x) end
+		local subs = subtasks(r)
+		if subs ~= NOSUBS then
+			local errs, any = {}, false
+			for _, sub in ipairs_(subs) do
+				if sub[2] == 'FAILURE' then
+					errs[sub[1]] = sub[3]
+					any = true
+				end
+			end
+			if any then tail = (tail or '') .. item('se', jencode(errs)) end
+		end
+	elseif kind == 'cancel' then
+		tail = (tail or '') .. item('o', r.o)
+	end
+	if tail then
+		pending[np + 1] = head .. tail .. '\n'
+	else
+		pending[np + 1] = head .. '\n'
+	end
 	appended = true
 	if kind ~= 'enqueued' and kind ~= 'cancel' then r.es = fmt(seq) end
 end

@@ -159,13 +159,17 @@ local function release()
 end
 
 -- Finish: completions as id, owner, incarnation, fence, state, error,
--- exit code, progress flag + progress, subtasks flag + subtasks. A
+-- exit code, progress flag + progress, subtasks flag + subtasks, and the
+-- lease's hash (see leasehash) as its two 32-bit lanes in decimal, which
+-- the caller computes (the library's SHA-1 of it cost as much as the
+-- rest of the digest's upkeep; a lane that is not a number is computed
+-- here). A
 -- completion that changes the progress appends an updated event before
 -- the terminal one. Each
 -- result is a status: '' (applied or repeated), 'owner' or 'missing'
 -- (no record: the owner has what it wrote, and a reply of 100 records
 -- cost Redis more than the finish itself).
-local FINISH_ARITY = 11
+local FINISH_ARITY = 13
 
 -- FINISHF are the fields a finish reads and may change (leanload).
 -- (besides those in z)
@@ -226,6 +230,7 @@ local function finishall()
 				emit(r, 'updated')
 			end
 			if ARGV[b + 9] == '1' then r.u = ARGV[b + 10] end
+			r._ha, r._hb = tonum(ARGV[b + 11]), tonum(ARGV[b + 12])
 			finish(r, ARGV[b + 4], r._lean and empty(r.u) and #r.e <= CHUNK and #(r.p or '') <= CHUNK)
 			out[#out + 1] = ''
 		elseif terminal(r.s) and r.i == inc and r.f == fence then
