@@ -337,7 +337,7 @@ func TestPreviousVersionRecords(t *testing.T) {
 	ik := "5:old-1:old-1/1"
 	owned := p + "o:3:job:n[]"
 	beat := clk.Now().Add(20 * time.Second)
-	if err := s.rdb.ZRem(ctx, p+"li:"+ik, r.ID).Err(); err != nil {
+	if err := s.rdb.Del(ctx, p+"li:"+ik).Err(); err != nil {
 		t.Fatal(err)
 	}
 	s.rdb.ZRem(ctx, p+"hb", ik)

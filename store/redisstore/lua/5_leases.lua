@@ -74,7 +74,7 @@ local function renew()
 		end
 	end
 	for ik, rn in pairs_(renewed) do
-		if rcall('ZCARD', kinc(rn[1], rn[2])) == rn[3] then rcall('ZADD', KHB, 'XX', 'GT', NOW, ik) end
+		if lirecords(kinc(rn[1], rn[2])) == rn[3] then rcall('ZADD', KHB, 'XX', 'GT', NOW, ik) end
 	end
 	tsort(lost)
 	return {lost, cancel}
