@@ -133,14 +133,26 @@ func (s *Store) checkClaim(p store.ClaimParams) (skip bool, err error) {
 
 // decodeClaimed decodes claim replies: {previous owner, exhausted, record}.
 func decodeClaimed(res any) ([]store.Claimed, error) {
-	out := make([]store.Claimed, 0, len(list(res)))
-	for _, v := range list(res) {
-		e := list(v)
-		r, err := decodeRecord(e[2])
+	// One flat list: per record the previous owner, "1" when it ran out
+	// of attempts, the length of its reply, then the reply (put in
+	// lua/4_claims.lua).
+	flat := list(res)
+	var out []store.Claimed
+	for i := 0; i < len(flat); {
+		if i+3 > len(flat) {
+			return nil, fmt.Errorf("redisstore: claim reply cut short at %d of %d", i, len(flat))
+		}
+		k, ok := flat[i+2].(int64)
+		if !ok || k < 1 || int64(len(flat)-i-3) < k {
+			return nil, fmt.Errorf("redisstore: bad claim reply length %v at %d of %d", flat[i+2], i, len(flat))
+		}
+		prev, exhausted := str(flat[i]), str(flat[i+1]) == "1"
+		r, err := decodeRecord(flat[i+3 : i+3+int(k)])
 		if err != nil {
 			return nil, err
 		}
-		c := store.Claimed{Record: r, PrevOwner: str(e[0]), Exhausted: str(e[1]) == "1"}
+		i += 3 + int(k)
+		c := store.Claimed{Record: r, PrevOwner: prev, Exhausted: exhausted}
 		if !c.Exhausted {
 			c.Lease = r.Lease()
 		}

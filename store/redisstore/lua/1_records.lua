@@ -520,37 +520,6 @@ end
 
 local function empty(v) return v == nil or v == '' or v == false end
 
--- savefields is save for a record read by leanload or wholeload (which
--- has a z) whose changes are known to be short plain values (no
--- subtasks, nothing in pieces): one HSET of z and of the fields among
--- names whose value differs from the stored one, without save's pass
--- over every field.
-local function savefields(r, names)
-	local old, set = r._old, {}
-	for _, f in ipairs_(names) do
-		local v = r[f]
-		if empty(v) then v = '' else v = tostr(v) end
-		if v ~= (old[f] or '') then
-			set[#set + 1] = f
-			set[#set + 1] = v
-			old[f] = v
-		end
-	end
-	local z = packhot(r)
-	if z ~= old.z then
-		set[#set + 1] = 'z'
-		set[#set + 1] = z
-		old.z = z
-	end
-	if #set > 0 then
-		rcall('HSET', krec(r.id), unpack_(set))
-		if r._raw then
-			local out = r._set
-			for j = 1, #set do out[#out + 1] = set[j] end
-		end
-	end
-end
-
 -- pieces adds to out the hash fields that store value v of field f.
 local function pieces(f, v, out)
 	if not CHUNKED[f] or #v <= CHUNK or #v > CHUNK * MAXPIECES then

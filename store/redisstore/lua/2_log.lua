@@ -148,14 +148,9 @@ local function terminalkind(r)
 	return 'failed'
 end
 
--- FINISHED are the fields finish changes (with e, x and p set by its
--- caller) when the record has no subtasks, besides those in z (s, c, h,
--- x, es).
-local FINISHED = {'fi', 'o', 'e', 'p'}
-
 -- finish ends r in state st (r's fields e, x, p, u already set). A
 -- record read by leanload without subtasks and with short values (lean)
--- is written by savefields. Ending FAILURE or CANCELLED, its subtasks
+-- is written by one HSET of the fields a finish changes. Ending FAILURE or CANCELLED, its subtasks
 -- that never finished take that state and r's error (as the manager
 -- does with a run's outcome, store.EndSubtasks): an orphaned or
 -- cancelled parallel task can be retried.
@@ -174,6 +169,24 @@ local function finish(r, st, lean)
 	end
 	r.s, r.fi, r.o, r.c = st, NOW, '', ''
 	emit(r, terminalkind(r))
-	if lean then savefields(r, FINISHED) else save(r) end
+	if lean then
+		-- only the fields a finish changes when the record has no
+		-- subtasks (z: s, c, h, x, es; fi, o; e and p when they differ)
+		local old, z = r._old, packhot(r)
+		local e, p = r.e or '', r.p or ''
+		local set, k = {'fi', NOW, 'o', '', 'z', z, nil, nil, nil, nil}, 6
+		if e ~= (old.e or '') then
+			set[k + 1], set[k + 2] = 'e', e
+			k = k + 2
+		end
+		if p ~= (old.p or '') then
+			set[k + 1], set[k + 2] = 'p', p
+			k = k + 2
+		end
+		rcall('HSET', krec(r.id), unpack_(set, 1, k))
+		old.fi, old.o, old.z, old.e, old.p = NOW, '', z, e, p
+	else
+		save(r)
+	end
 	reindex(r, from)
 end

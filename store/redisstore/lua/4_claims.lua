@@ -1,7 +1,5 @@
 -- Claims: queued records and orphans, Recover.
 
--- TAKEN are the fields take changes besides those in z (a, f, h, es).
-local TAKEN = {'o', 'i', 'st', 'p'}
 
 -- reset prepares r for a new attempt: progress cleared, subtasks that
 -- had not succeeded back to PENDING.
@@ -18,11 +16,38 @@ local function reset(r)
 	end
 end
 
--- take claims r for owner/inc; same is true for a record this very
--- incarnation claimed but never started (its attempt is kept); last is
--- its last heartbeat when the caller knows it (an orphan's score). It
--- returns the reply entry.
-local function take(r, owner, inc, same, last)
+-- put appends to out (whose length is n) one claim's reply entry: the
+-- previous owner, '1' when the record ran out of attempts instead, the
+-- length of the record's reply, then that reply (see reply). The entries
+-- of a call follow one another in one flat list: a table costs Redis
+-- about as much to send as eight strings. It returns out's new length.
+local function put(out, n, prev, exhausted, r)
+	local raw = r._raw
+	if raw then
+		-- (reply's list without moving raw's items to insert the id)
+		local set = r._set
+		r._raw = nil
+		local nr, ns = #raw, #set
+		out[n + 1], out[n + 2], out[n + 3], out[n + 4] = prev, exhausted, 1 + nr + ns, r.id
+		n = n + 4
+		for j = 1, nr do out[n + j] = raw[j] end
+		n = n + nr
+		for j = 1, ns do out[n + j] = set[j] end
+		return n + ns
+	end
+	local rep = reply(r)
+	local k = #rep
+	out[n + 1], out[n + 2], out[n + 3] = prev, exhausted, k
+	n = n + 3
+	for j = 1, k do out[n + j] = rep[j] end
+	return n + k
+end
+
+-- take claims r for owner/inc and appends its entry to out (length n:
+-- see put); same is true for a record this very incarnation claimed but
+-- never started (its attempt is kept); last is its last heartbeat when
+-- the caller knows it (an orphan's score). It returns out's new length.
+local function take(out, n, r, owner, inc, same, last)
 	local prev = r.o or ''
 	local attempt = num(r.a)
 	if not same and prev ~= '' then r.h = last or lastbeat(r) end
@@ -35,7 +60,7 @@ local function take(r, owner, inc, same, last)
 			r.x = '1'
 			r.o = ''
 			finish(r, 'FAILURE')
-			return {prev, '1', reply(r)}
+			return put(out, n, prev, '1', r)
 		end
 		attempt = attempt + 1
 	end
@@ -43,12 +68,32 @@ local function take(r, owner, inc, same, last)
 	reset(r)
 	emit(r, 'started')
 	if r._lean and empty(r.u) then
-		savefields(r, TAKEN) -- the common claim: no subtasks
+		-- the common claim, no subtasks: one HSET of the fields a claim
+		-- changes, without comparing (owner, incarnation, start and z
+		-- are new, the progress is '' now), not save's pass over all
+		local old, z, key = r._old, packhot(r), krec(r.id)
+		local o, i, st = r.o, r.i, r.st
+		local set = r._set
+		if (old.p or '') ~= '' then
+			rcall('HSET', key, 'o', o, 'i', i, 'st', st, 'z', z, 'p', '')
+			if set then
+				local k = #set
+				set[k + 1], set[k + 2] = 'p', ''
+			end
+		else
+			rcall('HSET', key, 'o', o, 'i', i, 'st', st, 'z', z)
+		end
+		old.o, old.i, old.st, old.z, old.p = o, i, st, z, ''
+		if set then
+			local k = #set
+			set[k + 1], set[k + 2], set[k + 3], set[k + 4], set[k + 5], set[k + 6], set[k + 7], set[k + 8] =
+				'o', o, 'i', i, 'st', st, 'z', z
+		end
 	else
 		save(r)
 	end
 	own(r)
-	return {prev, '', reply(r)}
+	return put(out, n, prev, '', r)
 end
 
 -- CLAIMF are the fields take reads and may change (wholeload) besides
@@ -175,7 +220,7 @@ local function claim()
 	for j = 1, nn do names[j] = ARGV[A + 5 + j] end
 	for j = A + 6 + nn, #ARGV do tags[ARGV[j]] = true end
 	local ks = kinds(names, tags)
-	local out = {}
+	local out, n = {}, 0
 	for _, prio in ipairs_({'n', 'i'}) do
 		local limit = limits[prio]
 		-- queued, oldest ID first across every kind
@@ -197,7 +242,7 @@ local function claim()
 		-- (one queue's IDs come in order already)
 		if from > 1 then tsort(ids) end
 		for j = 1, mmin(limit, #ids) do
-			out[#out + 1] = take(wholeload(ids[j], CLAIMF), owner, inc, false)
+			n = take(out, n, wholeload(ids[j], CLAIMF), owner, inc, false)
 		end
 		limit = limit - mmin(limit, #ids)
 		-- orphans, oldest heartbeat first
@@ -206,7 +251,7 @@ local function claim()
 			for j = 1, mmin(limit, #cands) do
 				local r = load(cands[j][2])
 				r._tracked = cands[j][3]
-				out[#out + 1] = take(r, owner, inc, false, fmt(cands[j][1]))
+				n = take(out, n, r, owner, inc, false, fmt(cands[j][1]))
 			end
 		end
 	end
@@ -270,13 +315,13 @@ local function recover()
 			end
 		end
 	end
-	local out = {}
+	local out, n = {}, 0
 	for _, prio in ipairs_({'n', 'i'}) do
 		local list = cands[prio]
 		tsort(list, function(x, y) return x.id < y.id end)
 		for k = 1, mmin(limits[prio], #list) do
 			local r = list[k]
-			out[#out + 1] = take(r, owner, inc, r.i == inc and not abandoned[r.id .. ' ' .. (r.f or '')])
+			n = take(out, n, r, owner, inc, r.i == inc and not abandoned[r.id .. ' ' .. (r.f or '')])
 		end
 	end
 	return done(out)
