@@ -64,7 +64,6 @@ local appended, first, seq, expiring = false, 0, 0, 0
 -- up to LOGMAX + HOUSEKEEPING entries).
 local HOUSEKEEPING = 16
 
-local function fmt(n) return sformat('%d', n) end
 -- LENS caches the decimal text of small lengths (Lua formats a number it
 -- concatenates with sprintf, a cost on every key and event built).
 local LENS = {}
@@ -74,6 +73,24 @@ local function L(n)
 	v = sformat('%d', n)
 	if n < 4096 then LENS[n] = v end
 	return v
+end
+-- fmt is n's decimal text (small numbers, attempts and fences, from LENS).
+local function fmt(n) return LENS[n] or sformat('%d', n) end
+-- seqtext is fmt for the Seqs of a call's events, which follow one
+-- another: the thousands are formatted once, the rest is a cached
+-- three-digit suffix (string.format was a tenth of an event's cost).
+local SEQK, SEQKTEXT, PAD3 = -1, '', {}
+local function seqtext(n)
+	local k = mfloor(n / 1000)
+	if k == 0 then return L(n) end
+	if k ~= SEQK then SEQK, SEQKTEXT = k, sformat('%d', k) end
+	local r = n - k * 1000
+	local p = PAD3[r]
+	if not p then
+		p = sformat('%03d', r)
+		PAD3[r] = p
+	end
+	return SEQKTEXT .. p
 end
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
 local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
