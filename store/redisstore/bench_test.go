@@ -384,3 +384,62 @@ func benchRenew(b *testing.B, n int, fallback bool) {
 	b.ReportMetric(us/float64(b.N), "redis-µs/heartbeat")
 	b.ReportMetric(us/float64(b.N)/float64(n), "redis-µs/lease")
 }
+
+// BenchmarkList: one page of 50 (List's dashboard page) over 20,000
+// records of 1, 20 or 200 names, half of them finished (SUCCESS,
+// FAILURE, CANCELLED in turn), without a filter and with a state filter.
+// Records are indexed by state and name only, so a page without a name
+// merges the sets of every name: reports the function's time in Redis
+// per page (redis-µs/op).
+func BenchmarkList(b *testing.B) {
+	for _, names := range []int{1, 20, 200} {
+		b.Run(fmt.Sprintf("names=%d", names), func(b *testing.B) {
+			s, _, _ := benchStore(b)
+			ctx := context.Background()
+			states := []store.State{store.Success, store.Failure, store.Cancelled}
+			const n = 20_000
+			for lo := 0; lo < n; lo += 1000 {
+				rs := make([]*store.Record, 1000)
+				for i := range rs {
+					if (lo+i)%2 == 0 {
+						rs[i] = storetest.NewRecord(fmt.Sprintf("job-%d", (lo+i)%names), payload)
+					} else {
+						rs[i] = storetest.Owned(fmt.Sprintf("job-%d", (lo+i)%names), "web-1", "web-1/1")
+					}
+				}
+				res, err := s.Insert(ctx, rs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var cs []store.Completion
+				for i, r := range res {
+					if !r.Lease.IsZero() {
+						cs = append(cs, store.Completion{Lease: r.Lease, State: states[i%3]})
+					}
+				}
+				if _, err := s.Finish(ctx, cs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, p := range []store.ListParams{{Limit: 50}, {State: store.Failure, Limit: 50}} {
+				name := "all"
+				if p.State != "" {
+					name = string(p.State)
+				}
+				b.Run(name, func(b *testing.B) {
+					if err := s.rdb.ConfigResetStat(ctx).Err(); err != nil {
+						b.Fatal(err)
+					}
+					for range b.N {
+						page, err := s.List(ctx, p)
+						if err != nil || len(page.Records) != 50 {
+							b.Fatalf("List: %d records, %v", len(page.Records), err)
+						}
+					}
+					us, _ := redisCost(b, s)
+					b.ReportMetric(us/float64(b.N), "redis-µs/op")
+				})
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ var recordTests = []test{
 	{name: "List/PaginationStableUnderInserts", fn: testListPaginationConcurrent},
 	{name: "List/Limits", fn: testListLimits},
 	{name: "List/IDPrefix", fn: testListIDPrefix},
+	{name: "List/ManyNamesAndStates", fn: testListManyNames},
 	{name: "Counts", fn: testCounts},
 	{name: "CountsByName", fn: testCountsByName},
 }
@@ -468,5 +469,63 @@ func testCountsByName(e *env) {
 	want = store.NameCounts{"a": {store.Ongoing: 2}, "b.x": {store.Ongoing: 2}}
 	if d := cmp.Diff(want, counts()); d != "" {
 		t.Fatalf("CountsByName after deleting the finished records (-want +got):\n%s", d)
+	}
+}
+
+// testListManyNames: pages over records of many names in every state,
+// unevenly spread (one name holds most, some one each), with and
+// without filters and at several page sizes, give the IDs newest first
+// exactly once.
+func testListManyNames(e *env) {
+	t := e.t
+	type rec struct {
+		id, name string
+		state    store.State
+	}
+	var all []rec
+	names := func(i int) string {
+		if i%10 < 6 {
+			return "n0"
+		}
+		return fmt.Sprintf("n%d", 1+(i*7)%9)
+	}
+	for _, r := range e.insertMany(120, names) {
+		all = append(all, rec{r.ID, r.Name, store.Ongoing})
+	}
+	states := []store.State{store.Success, store.Failure, store.Cancelled, store.Success}
+	for i := range 30 {
+		name := names(i * 3)
+		r, l := e.run(s1, name)
+		st := states[i%len(states)]
+		e.finish(l, st)
+		all = append(all, rec{r.ID, name, st})
+	}
+	// a name with a single record, finished
+	r, l := e.run(s1, "lonely")
+	e.finish(l, store.Failure)
+	all = append(all, rec{r.ID, "lonely", store.Failure})
+	want := func(p store.ListParams) []string {
+		var ids []string
+		for _, r := range all {
+			if (p.State == "" || p.State == r.state) && (p.Name == "" || p.Name == r.name) && strings.HasPrefix(r.id, p.IDPrefix) {
+				ids = append(ids, r.id)
+			}
+		}
+		slices.Sort(ids)
+		slices.Reverse(ids)
+		return ids
+	}
+	prefix := all[len(all)/2].id[:9]
+	for _, p := range []store.ListParams{
+		{}, {State: store.Success}, {State: store.Failure}, {State: store.Ongoing}, {State: store.Cancelled},
+		{Name: "n0"}, {Name: "lonely"}, {Name: "n3", State: store.Ongoing}, {IDPrefix: prefix}, {IDPrefix: prefix, State: store.Success},
+	} {
+		for _, limit := range []int{1, 2, 5, 13, 1000} {
+			p.Limit = limit
+			ids, _ := e.listAll(p, nil)
+			if d := cmp.Diff(want(p), ids); d != "" {
+				t.Fatalf("paged IDs of %+v (-want +got):\n%s", p, d)
+			}
+		}
 	}
 }

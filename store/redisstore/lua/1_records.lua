@@ -102,8 +102,8 @@ local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
 -- The keys a batch names for every record (its state, name, kind, owner
 -- and incarnation) are built once per call: the C* caches, emptied by
 -- resetkeys at the start of every call (the prefix is the call's).
-local CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC
-local function resetkeys() CST, CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {}, {} end
+local CNS, CKIND, CQ, CLEASE, CIKEY, CINC
+local function resetkeys() CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {} end
 
 -- memo1 returns cache[a], built by build(a) if missing; memo2
 -- cache[a][b], built by build(a, b). (The key functions below look in
@@ -131,8 +131,6 @@ local function memo2(cache, a, b, build)
 end
 
 local function krec(id) return P .. 't:' .. id end
-local function buildstate(s) return P .. 's:' .. s end
-local function kstate(s) return CST[s] or memo1(CST, s, buildstate) end
 local function buildnamestate(s, name) return P .. 'ns:' .. s .. ':' .. name end
 local function knamestate(s, name)
 	local t = CNS[s]
@@ -666,11 +664,10 @@ local function num(v) return tonum(v) or 0 end
 local function reindex(r, from)
 	if from == r.s then return end
 	if from then
-		zrem(kstate(from), r.id)
 		zrem(knamestate(from, r.n), r.id)
+	else
+		sadd(knames(), r.n)
 	end
-	if not from then sadd(knames(), r.n) end
-	zadd(kstate(r.s), 0, r.id)
 	zadd(knamestate(r.s, r.n), 0, r.id)
 	if terminal(r.s) then
 		zadd(KFIN, r.fi, r.id)

@@ -123,7 +123,6 @@ local function deleterec(id)
 	zrem(KFIN, id)
 	if not r then return end
 	rcall('DEL', krec(id))
-	zrem(kstate(r.s), id)
 	zrem(knamestate(r.s, r.n), id)
 	if r.k and r.k ~= '' and rcall('HGET', KIDEM, r.k) == id then rcall('HDEL', KIDEM, r.k) end
 end
@@ -153,18 +152,69 @@ local function get()
 	return reply(beat(r))
 end
 
--- List: state ('' any), name ('' any), cursor ('' from the newest),
--- limit, ID prefix ('' any). Returns {records..., next cursor or ''}
--- newest first. IDs sort by creation, so a prefix is a lex range.
-local function list()
-	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonum(ARGV[A + 3])
-	local idp = ARGV[A + 4] or ''
+-- newest returns up to want IDs, newest first, of the union of keys
+-- (lex sets of IDs, one per state and name: a record is in one of them)
+-- between max and min (ZREVRANGEBYLEX bounds). It reads a few IDs from
+-- every key, then only from the keys that may hold more among the
+-- newest: about want + 2 × #keys IDs, not want × #keys.
+local function newest(keys, max, min, want)
+	local k = #keys
+	if k == 0 then return {} end
+	if k == 1 then return rcall('ZREVRANGEBYLEX', keys[1], max, min, 'LIMIT', 0, want) end
+	local c = mmax(2, mfloor((want + k - 1) / k) + 1)
+	local got, ids = {}, {}
+	for j = 1, k do
+		local g = rcall('ZREVRANGEBYLEX', keys[j], max, min, 'LIMIT', 0, c)
+		got[j] = g
+		for _, id in ipairs_(g) do ids[#ids + 1] = id end
+	end
+	tsort(ids, function(x, y) return x > y end)
+	-- t: the want-th newest read so far; the newest want of the union
+	-- are all at or above it. A key that gave c IDs all above t (or any
+	-- key that gave c when fewer than want were read) may hold more of
+	-- them: read the rest of its range above t.
+	local t = ids[want]
+	local more = false
+	for j = 1, k do
+		local g = got[j]
+		if #g == c and (not t or g[c] > t) then
+			local low = min
+			if t then low = '(' .. t end
+			for _, id in ipairs_(rcall('ZREVRANGEBYLEX', keys[j], '(' .. g[c], low, 'LIMIT', 0, want)) do
+				ids[#ids + 1] = id
+			end
+			more = true
+		end
+	end
+	if more then tsort(ids, function(x, y) return x > y end) end
+	local out = {}
+	for j = 1, mmin(want, #ids) do out[j] = ids[j] end
+	return out
+end
+
+-- statekeys returns the lex sets of the records in state st ('' any)
+-- of name ('' any: every name ever stored).
+local function statekeys(st, name)
+	local names = {name}
+	if name == '' then names = rcall('SMEMBERS', knames()) end
 	local keys = {}
 	for _, s in ipairs_(STATES) do
 		if st == '' or st == s then
-			if name == '' then keys[#keys + 1] = kstate(s) else keys[#keys + 1] = knamestate(s, name) end
+			for _, n in ipairs_(names) do keys[#keys + 1] = knamestate(s, n) end
 		end
 	end
+	return keys
+end
+
+-- List: state ('' any), name ('' any), cursor ('' from the newest),
+-- limit, ID prefix ('' any). Returns {records..., next cursor or ''}
+-- newest first. IDs sort by creation, so a prefix is a lex range. The
+-- records are indexed by state and name only (one sorted set each, no
+-- set per state across names: a finish moves two entries, not four), so
+-- a page without a name merges the sets of every name (newest).
+local function list()
+	local st, name, cursor, limit = ARGV[A], ARGV[A + 1], ARGV[A + 2], tonum(ARGV[A + 3])
+	local idp = ARGV[A + 4] or ''
 	local max, min = '+', '-'
 	if cursor ~= '' then max = '(' .. cursor end
 	if idp ~= '' then
@@ -172,11 +222,7 @@ local function list()
 		local top = idp .. '\255'
 		if cursor == '' or cursor > top then max = '(' .. top end
 	end
-	local ids = {}
-	for _, key in ipairs_(keys) do
-		for _, id in ipairs_(rcall('ZREVRANGEBYLEX', key, max, min, 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
-	end
-	tsort(ids, function(x, y) return x > y end)
+	local ids = newest(statekeys(st, name), max, min, limit + 1)
 	local out, next = {}, ''
 	for j = 1, mmin(limit, #ids) do
 		local r = load(ids[j])
@@ -187,9 +233,13 @@ local function list()
 	return out
 end
 
+-- Counts: the records in each state, summed over the names (4 ZCARDs,
+-- O(1) each, per name).
 local function counts()
-	local out = {}
-	for _, s in ipairs_(STATES) do out[#out + 1] = rcall('ZCARD', kstate(s)) end
+	local out = {0, 0, 0, 0}
+	for _, name in ipairs_(rcall('SMEMBERS', knames())) do
+		for j, s in ipairs_(STATES) do out[j] = out[j] + rcall('ZCARD', knamestate(s, name)) end
+	end
 	return out
 end
 
