@@ -256,7 +256,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	id := page.Records[0].ID
-	for _, k := range []string{"t:" + id, "s:SUCCESS", "ns:SUCCESS:job", "fin", "log"} {
+	for _, k := range []string{"t:" + id, "ns:SUCCESS:job", "fin", "log"} {
 		used, err := s.rdb.MemoryUsage(ctx, s.cfg.Prefix+k, 0).Result()
 		if err != nil {
 			b.Fatal(err)
