@@ -90,11 +90,12 @@ func (c *claimer) runOnce(ctx context.Context) {
 		if sweep {
 			p.StaleAfter = m.cfg.StaleAfter
 		}
+		at := m.clock.Now() // the leases are at least this old
 		claimed, ok := c.call(ctx, "claim", func(ctx context.Context) ([]store.Claimed, error) {
 			return m.store.Claim(ctx, p)
 		})
 		got, gotIdle := countByPriority(claimed)
-		c.launch(claimed, n, ni)
+		c.launch(claimed, n, ni, at)
 		if !ok {
 			return
 		}
@@ -135,6 +136,7 @@ func (c *claimer) recover(ctx context.Context) bool {
 	held := m.runs.leases()
 	p := c.params(n, ni)
 	p.Abandoned = m.runs.abandonedLeases()
+	at := m.clock.Now()
 	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
 		return m.store.Recover(ctx, p, held)
 	})
@@ -144,7 +146,7 @@ func (c *claimer) recover(ctx context.Context) bool {
 			m.logger.Info("recovered task", "task_id", cl.Record.ID, "task", cl.Record.Name, "prev_owner", cl.PrevOwner, "attempt", cl.Record.Attempt)
 		}
 	}
-	c.launch(recovered, n, ni)
+	c.launch(recovered, n, ni, at)
 	return ok
 }
 
@@ -174,7 +176,7 @@ func (c *claimer) params(limit, idleLimit int) store.ClaimParams {
 
 // launch starts the claimed records; n and ni slots were taken for them,
 // and the ones not used are freed.
-func (c *claimer) launch(claimed []store.Claimed, n, ni int) {
+func (c *claimer) launch(claimed []store.Claimed, n, ni int, at time.Time) {
 	m := c.m
 	for _, cl := range claimed {
 		idle := cl.Record.Idle()
@@ -188,7 +190,7 @@ func (c *claimer) launch(claimed []store.Claimed, n, ni int) {
 			m.slots.free(idle, 1)
 			continue
 		}
-		m.launch(cl.Record, cl.Lease)
+		m.launch(cl.Record, cl.Lease, at)
 	}
 	m.slots.free(false, max(n, 0))
 	m.slots.free(true, max(ni, 0))

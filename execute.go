@@ -11,9 +11,11 @@ import (
 	"github.com/bgtask/bgtask/store"
 )
 
-// newRunning prepares a run of a claimed record.
-func (m *Manager) newRunning(rec *store.Record, lease store.Lease, def *Definition) *running {
-	r := &running{rec: rec, lease: lease, def: def, idle: rec.Idle(), timeout: m.timeoutOf(rec, def), renewedAt: m.clock.Now()}
+// newRunning prepares a run of a claimed record; leasedAt is when the
+// call that took the lease started (the store's heartbeat of the lease is
+// no older), the run's first renewal for the lease keeper.
+func (m *Manager) newRunning(rec *store.Record, lease store.Lease, def *Definition, leasedAt time.Time) *running {
+	r := &running{rec: rec, lease: lease, def: def, idle: rec.Idle(), timeout: m.timeoutOf(rec, def), renewedAt: leasedAt}
 	r.task = &Task{
 		id:         rec.ID,
 		name:       rec.Name,
@@ -44,14 +46,15 @@ func (m *Manager) timeoutOf(rec *store.Record, def *Definition) time.Duration {
 	return m.cfg.DefaultTimeout
 }
 
-// launch starts a claimed record that holds a slot of its kind.
-func (m *Manager) launch(rec *store.Record, lease store.Lease) {
+// launch starts a claimed record that holds a slot of its kind; leasedAt
+// is when the call that took its lease started.
+func (m *Manager) launch(rec *store.Record, lease store.Lease, leasedAt time.Time) {
 	def, ok := m.cfg.Registry.Lookup(rec.Name)
 	if !ok || !def.submittable() { // the store filters by name; a registry changed under us
 		m.handBack(rec, lease)
 		return
 	}
-	r := m.newRunning(rec, lease, def)
+	r := m.newRunning(rec, lease, def, leasedAt)
 	m.runs.add(r)
 	if rec.CancelRequested {
 		r.stop(errCancelRequested)

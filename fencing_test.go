@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,85 @@ func TestLeaseNotRenewedStopsTheRun(t *testing.T) {
 	rec, err := fs.Get(context.Background(), id)
 	if err != nil || rec.State != store.Ongoing || rec.Progress.Current == 42 {
 		t.Fatalf("record after the lease was lost = %+v, %v; want it untouched, ONGOING", rec, err)
+	}
+}
+
+// hangingStore makes Renew and Announce hang, once hang is set, until
+// their context ends or release is closed: a store that stops answering
+// without refusing, as a Redis connection whose peer froze does.
+type hangingStore struct {
+	store.Store
+	hang    atomic.Bool
+	calls   atomic.Int64 // calls that hung
+	release chan struct{}
+}
+
+func (h *hangingStore) wait(ctx context.Context) error {
+	if !h.hang.Load() {
+		return nil
+	}
+	h.calls.Add(1)
+	select {
+	case <-ctx.Done():
+	case <-h.release:
+	}
+	return store.ErrUnavailable
+}
+
+func (h *hangingStore) Renew(ctx context.Context, ls []store.Lease) (store.RenewResult, error) {
+	if err := h.wait(ctx); err != nil {
+		return store.RenewResult{}, err
+	}
+	return h.Store.Renew(ctx, ls)
+}
+
+func (h *hangingStore) Announce(ctx context.Context, info store.ServerInfo, ttl time.Duration) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.Store.Announce(ctx, info, ttl)
+}
+
+// A renewal that hangs (no answer, no error: found by a tester who froze
+// the proxy in front of Redis; the run went on for 10 s after another
+// server had taken the task over) stops the run by its deadline all the
+// same: StaleAfter - HeartbeatInterval after its last renewal, before
+// StaleAfter lets another server take it over.
+func TestHangingRenewalStillStopsTheRun(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	hs := &hangingStore{Store: openStoreAt(t, t.TempDir(), fake), release: make(chan struct{})}
+	t.Cleanup(func() { hs.Close() })
+	causes := make(chan error, 1)
+	entered := make(chan struct{}, 1)
+	e := setupOn(t, hs, []bgtask.Definition{{Name: "hold", Run: func(ctx context.Context, t *bgtask.Task) error {
+		entered <- struct{}{}
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return ctx.Err()
+	}}}, &bgtask.Config{Clock: fake, HeartbeatInterval: time.Second, StaleAfter: 3 * time.Second, StoreTimeout: time.Hour, TimeoutGrace: time.Second})
+	t.Cleanup(func() { close(hs.release) }) // before the manager's Stop
+	e.submit("hold")
+	recv(t, entered, "start of the run")
+	hs.hang.Store(true)
+	hungAt := fake.Now()
+	var cause error
+	advanceUntil(t, fake, 100*time.Millisecond, func() bool {
+		select {
+		case cause = <-causes:
+			return true
+		default:
+			return false
+		}
+	})
+	if hs.calls.Load() == 0 {
+		t.Fatal("the run stopped without a renewal hanging")
+	}
+	if cause == nil || !strings.Contains(cause.Error(), "lease lost") {
+		t.Fatalf("run cancelled with cause %v, want lease lost", cause)
+	}
+	if d := fake.Now().Sub(hungAt); d >= 3*time.Second {
+		t.Fatalf("run stopped %v after the store stopped answering, want before StaleAfter (3s)", d)
 	}
 }
 

@@ -2,7 +2,9 @@ package bgtask
 
 import (
 	"context"
+	"errors"
 	"os"
+	"time"
 
 	"github.com/bgtask/bgtask/internal/service"
 	"github.com/bgtask/bgtask/store"
@@ -15,10 +17,16 @@ import (
 // a write; a pending cancel cancels it. A run whose lease could not be
 // renewed for StaleAfter - HeartbeatInterval is stopped too (cause: lease
 // lost), so that it never runs on while another server may have taken it
-// over.
+// over. That deadline is kept by a watch on its own timer, not by the
+// renewal's answer: a store that stops answering without refusing (a
+// connection that hangs) holds a renewal for up to StoreTimeout, twice
+// that with the announcement, long enough for another server to take the
+// task over meanwhile.
 type leaseKeeper struct {
 	m    *Manager
 	loop service.Loop
+	// watch stops overdue runs every watchInterval (stopOverdue).
+	watch service.Loop
 	// fails bounds the log lines of a store outage.
 	fails *failureLog
 }
@@ -26,12 +34,33 @@ type leaseKeeper struct {
 func newLeaseKeeper(m *Manager) *leaseKeeper {
 	k := &leaseKeeper{m: m, fails: newFailureLog("cannot renew leases", "lease renewals work again")}
 	k.loop = service.Loop{Interval: m.cfg.HeartbeatInterval, Clock: m.clock, RunOnce: k.runOnce}
+	k.watch = service.Loop{Interval: watchInterval(m.cfg.HeartbeatInterval), Clock: m.clock, RunOnce: k.watchOnce}
 	return k
+}
+
+// watchInterval is how often the watch looks for overdue runs: a quarter
+// of the heartbeat interval, so that a run stops within that of its
+// deadline, well before another server may take it over (a heartbeat
+// interval after the deadline).
+func watchInterval(heartbeat time.Duration) time.Duration {
+	return max(heartbeat/4, time.Millisecond)
+}
+
+// errRenewalUnanswered is the watch's reason for stopping a run: no
+// renewal of its lease has succeeded in time, whatever the store is doing.
+var errRenewalUnanswered = errors.New("no renewal of the lease has succeeded in time")
+
+// watchOnce stops the runs whose lease is overdue.
+func (k *leaseKeeper) watchOnce(context.Context) {
+	if n := k.stopOverdue(k.m.runs.all()); n > 0 {
+		k.m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", n, "err", errRenewalUnanswered)
+	}
 }
 
 func (k *leaseKeeper) runOnce(ctx context.Context) {
 	m := k.m
-	k.announce(ctx)
+	// The leases first: an announcement that hangs must not delay them.
+	defer k.announce(ctx)
 	rs := m.runs.all()
 	if len(rs) == 0 {
 		return
@@ -63,9 +92,21 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 	m.runs.stopRuns(res.CancelRequested, errCancelRequested)
 }
 
-// expire stops the runs whose lease has not been renewed for StaleAfter -
-// HeartbeatInterval: by then another server may take them over.
+// expire acts on a renewal that failed with err: it stops the overdue
+// runs (the watch would, a moment later) and logs the failure.
 func (k *leaseKeeper) expire(rs []*running, err error) {
+	m := k.m
+	if stopped := k.stopOverdue(rs); stopped > 0 {
+		// Not rate-bounded: each run is stopped once.
+		m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", stopped, "err", err)
+	}
+	k.fails.failed(m.logger, m.clock, "tasks", len(rs), "err", err)
+}
+
+// stopOverdue stops the runs of rs whose lease has not been renewed for
+// StaleAfter - HeartbeatInterval (by then another server may take them
+// over soon) and that may still write, and returns how many.
+func (k *leaseKeeper) stopOverdue(rs []*running) int {
 	m := k.m
 	limit := m.cfg.StaleAfter - m.cfg.HeartbeatInterval
 	cutoff := m.clock.Now().Add(-limit)
@@ -80,11 +121,7 @@ func (k *leaseKeeper) expire(rs []*running, err error) {
 			stopped++
 		}
 	}
-	if stopped > 0 {
-		// Not rate-bounded: each run is stopped once.
-		m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", stopped, "err", err)
-	}
-	k.fails.failed(m.logger, m.clock, "tasks", len(rs), "err", err)
+	return stopped
 }
 
 // announce renews this server's entry in the store's list of live servers.

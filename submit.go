@@ -210,6 +210,7 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 		return "", false, nil
 	}
 	rec.Owner, rec.Incarnation = m.cfg.ServerID, m.incarnation
+	at := m.clock.Now() // the lease is at least this old
 	res, err := m.store.Insert(ctx, []*store.Record{rec})
 	if err != nil || res[0].Existing {
 		m.freeSlot(rec.Idle())
@@ -221,7 +222,7 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 	stored := rec.Clone()
 	stored.Attempt, stored.Fence = res[0].Lease.Attempt, res[0].Lease.Fence
 	stored.StartedAt = m.clock.Now()
-	m.launch(stored, res[0].Lease)
+	m.launch(stored, res[0].Lease, at)
 	return rec.ID, true, nil
 }
 
