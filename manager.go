@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bgtask/bgtask/clock"
 	"github.com/bgtask/bgtask/store"
@@ -40,9 +42,10 @@ type Config struct {
 	// manager does not close it.
 	Store store.Store
 	// ServerID names this server in records (owner), in GET /v1/servers
-	// and in logs. Default: "<hostname>-<random>". A fixed ID is fine: each
-	// start is a new incarnation, and records the server held in an
-	// earlier life are recovered at start.
+	// and in logs: 1 to MaxServerIDLen bytes of UTF-8 without spaces or
+	// control characters (CheckServerID). Default: "<hostname>-<random>".
+	// A fixed ID is fine: each start is a new incarnation, and records the
+	// server held in an earlier life are recovered at start.
 	ServerID string
 	// Tags are this server's tags: a task whose definition has tags is
 	// claimed only by servers sharing one of them.
@@ -153,6 +156,8 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.ServerID == "" {
 		cfg.ServerID = hostname() + "-" + randomHex(4)
+	} else if err := CheckServerID(cfg.ServerID); err != nil {
+		return cfg, fmt.Errorf("bgtask: Config.ServerID: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -429,4 +434,28 @@ func (m *Manager) acceptingLocked() bool {
 // behalf: not cancelled by the hard stop, bounded by StoreTimeout.
 func (m *Manager) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
+}
+
+// MaxServerIDLen is the longest Config.ServerID, in bytes.
+const MaxServerIDLen = 128
+
+// CheckServerID reports why id cannot name a server (Config.ServerID,
+// bgtask serve --server-id), or nil: it must be 1 to MaxServerIDLen bytes
+// of valid UTF-8 without spaces or control characters, as it appears in
+// logs, in the dashboard and in store keys.
+func CheckServerID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("a server ID must not be empty")
+	case len(id) > MaxServerIDLen:
+		return fmt.Errorf("a server ID is at most %d bytes, got %d", MaxServerIDLen, len(id))
+	case !utf8.ValidString(id):
+		return errors.New("a server ID must be valid UTF-8")
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("a server ID must not contain spaces or control characters, got %q", id)
+		}
+	}
+	return nil
 }

@@ -376,3 +376,27 @@ func TestSubmitMany(t *testing.T) {
 		t.Fatalf("%d records after a rejected batch, want 50", len(res.Tasks))
 	}
 }
+
+// A Config.ServerID that cannot name a server in logs, the dashboard and
+// store keys is refused (spaces, control characters, invalid UTF-8, over
+// MaxServerIDLen bytes); an empty one is the default.
+func TestConfigServerIDChecked(t *testing.T) {
+	t.Parallel()
+	st := openStoreAt(t, t.TempDir(), nil)
+	t.Cleanup(func() { st.Close() })
+	for _, id := range []string{"web 1", "web\n1", "web\x001", "\xff", strings.Repeat("w", bgtask.MaxServerIDLen+1)} {
+		if _, err := bgtask.NewManager(&bgtask.Config{Registry: bgtask.NewRegistry(), Store: st, ServerID: id}); err == nil || !strings.Contains(err.Error(), "Config.ServerID") {
+			t.Errorf("NewManager with ServerID %q: %v, want an error naming Config.ServerID", id, err)
+		}
+	}
+	for _, id := range []string{"", "web-1", "ünïcode.host:8080", strings.Repeat("w", bgtask.MaxServerIDLen)} {
+		m, err := bgtask.NewManager(&bgtask.Config{Registry: bgtask.NewRegistry(), Store: st, ServerID: id})
+		if err != nil {
+			t.Errorf("NewManager with ServerID %q: %v", id, err)
+			continue
+		}
+		if id != "" && m.ServerID() != id {
+			t.Errorf("ServerID() = %q, want %q", m.ServerID(), id)
+		}
+	}
+}

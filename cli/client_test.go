@@ -492,6 +492,12 @@ func TestServeFlagRules(t *testing.T) {
 		{[]string{"--stale-after", "3s"}, "--stale-after (3s) must exceed --heartbeat-interval (5s, the default)"},
 		{[]string{"--tags", "a b,,c"}, `tag "a b" contains white space`},
 		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
+		// --server-id '' silently became the default, and IDs with
+		// spaces, newlines or of 300 bytes were accepted (a tester).
+		{[]string{"--server-id", ""}, "--server-id: a server ID must not be empty"},
+		{[]string{"--server-id", "web 1"}, "must not contain spaces or control characters"},
+		{[]string{"--server-id", "web\n1"}, "must not contain spaces or control characters"},
+		{[]string{"--server-id", strings.Repeat("w", 300)}, "a server ID is at most 128 bytes, got 300"},
 	} {
 		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)
 		// A server that starts after all (the check missing) is stopped,

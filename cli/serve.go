@@ -266,6 +266,11 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 // exceeds --heartbeat-interval, and tags are non-empty words without
 // white space. changed reports whether a flag was given.
 func checkServeFlags(f *serveFlags, changed func(string) bool) error {
+	if changed("server-id") {
+		if err := bgtask.CheckServerID(f.serverID); err != nil {
+			return usagef("serve: --server-id: %v", err)
+		}
+	}
 	for _, c := range []struct {
 		name string
 		v    int

@@ -42,17 +42,19 @@ func newServersCmd(inv *invocation) *cobra.Command {
 }
 
 // printServers prints one line per server: ID (* for the one asked),
-// host and PID, uptime, running tasks out of its slots, tags, task names.
+// host and PID, uptime, the tasks it runs and its worker slots (two
+// columns: idle-priority runs hold no worker slot, so RUNNING may exceed
+// WORKERS; "41/40" read as a broken limit), tags, task names.
 func (inv *invocation) printServers(servers []httpapi.ServerEntry) {
 	w := tabwriter.NewWriter(inv.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tHOST\tPID\tUP\tRUNNING\tTAGS\tTASKS")
+	fmt.Fprintln(w, "ID\tHOST\tPID\tUP\tRUNNING\tWORKERS\tTAGS\tTASKS")
 	for _, s := range servers {
 		id := s.ID
 		if s.Self {
 			id += " *"
 		}
 		up := s.SeenAt.Sub(s.StartedAt).Round(time.Second)
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\n", id, s.Host, s.PID, up, len(s.Running), s.MaxWorkers,
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", id, s.Host, s.PID, up, len(s.Running), s.MaxWorkers,
 			dash(strings.Join(s.Tags, ",")), dash(strings.Join(s.Names, ",")))
 	}
 	w.Flush()

@@ -45,11 +45,11 @@ func OpenStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logge
 	case "redis", "rediss":
 		s, err := redisstore.New(ctx, storeURL, &redisstore.Config{Logger: logger})
 		if err != nil {
-			return nil, "", fmt.Errorf("cannot open the store at %s: %w", u.Redacted(), err)
+			return nil, "", fmt.Errorf("cannot open the store at %s: %w", redisstore.RedactURL(storeURL), err)
 		}
-		return s, u.Redacted(), nil
+		return s, redisstore.RedactURL(storeURL), nil
 	}
-	return nil, "", fmt.Errorf("store URL %q: want redis://HOST:PORT/DB, rediss://… or none for the embedded store", u.Redacted())
+	return nil, "", fmt.Errorf("store URL %q: want redis://HOST:PORT/DB, rediss://… or none for the embedded store", redisstore.RedactURL(storeURL))
 }
 
 // storeFlagHelp is the help of --store.

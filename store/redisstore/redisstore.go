@@ -166,6 +166,9 @@ func cutPrefix(rawURL string) (string, string, error) {
 	if !q.Has("prefix") {
 		return rawURL, "", nil
 	}
+	if prefix == "" {
+		return "", "", fmt.Errorf("redisstore: %s: empty ?prefix= (leave it out for %q)", RedactURL(rawURL), DefaultPrefix)
+	}
 	q.Del("prefix")
 	u.RawQuery = q.Encode()
 	return u.String(), prefix, nil
@@ -352,12 +355,26 @@ func checkURL(raw string) error {
 		return nil // go-redis' own error names the problem
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("redisstore: %s: no host (want redis://[user:pass@]HOST:PORT/DB)", u.Redacted())
+		return fmt.Errorf("redisstore: %s: no host (want redis://[user:pass@]HOST:PORT/DB)", RedactURL(raw))
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return fmt.Errorf("redisstore: %s: invalid database %q (want a number from 0)", u.Redacted(), db)
+			return fmt.Errorf("redisstore: %s: invalid database %q (want a number from 0)", RedactURL(raw), db)
 		}
 	}
 	return nil
+}
+
+// RedactURL returns raw, a store URL, for messages: as written, but with
+// its password, if any, replaced by "xxxxx" (url.URL.Redacted, which
+// also drops the "//" of a URL without a host).
+func RedactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, ok := u.User.Password(); !ok {
+		return raw
+	}
+	return u.Redacted()
 }

@@ -39,6 +39,7 @@ func TestURLs(t *testing.T) {
 		{"a port and no host", "redis://:" + strings.Split(host(plain), ":")[1] + "/0", nil, false},
 		{"negative database", "redis://" + host(plain) + "/-1", nil, false},
 		{"database not a number", "redis://" + host(plain) + "/abc", nil, false},
+		{"empty prefix", plain.URL(5) + "?prefix=", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := redisstore.New(t.Context(), tc.url, tc.cfg)
@@ -103,5 +104,27 @@ func TestPrefixAndPurge(t *testing.T) {
 	}
 	if _, err := a.Insert(t.Context(), []*store.Record{storetest.NewRecord("job")}); err != nil {
 		t.Fatalf("Insert after Purge: %v", err)
+	}
+}
+
+// TestRedactURL: messages show a store URL as written (a URL without a
+// host lost its "//" through url.URL.Redacted: "redis:: no host"), with
+// a password replaced.
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"redis://":                      "redis://",
+		"redis:///0":                    "redis:///0",
+		"redis://h:6379/0?prefix=p:":    "redis://h:6379/0?prefix=p:",
+		"redis://:s3cret@h:6379/0":      "redis://:xxxxx@h:6379/0",
+		"rediss://user:s3cret@h:6380/1": "rediss://user:xxxxx@h:6380/1",
+	} {
+		if got := redisstore.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	_, err := redisstore.New(t.Context(), "redis://", nil)
+	if err == nil || !strings.Contains(err.Error(), "redis://: no host") {
+		t.Fatalf("New(redis://) = %v, want the URL as written and no host", err)
 	}
 }
