@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,8 @@ func TestNameCountsAndIDPrefix(t *testing.T) {
 		{"id_prefix=" + q2.ID, []string{q2.ID}},
 		{"id_prefix=" + q2.ID[:36-1] + "&name=boom", nil},
 		{"id_prefix=" + b.ID + "&state=FAILURE&name=boom", []string{b.ID}},
+		{"id_prefix=" + strings.ToUpper(q2.ID[:20]), []string{q2.ID}},
+		{"id_prefix=ffff", nil},
 		{"id_prefix=zz", nil},
 	} {
 		res := getJSON[bgtask.ListResult](e, "/v1/tasks?"+tc.query)
@@ -208,5 +211,25 @@ func TestTaskLog(t *testing.T) {
 	res = getJSON[httpapi.TaskLogResponse](e, "/v1/tasks/"+q.ID+"/log")
 	if k := kinds(res); !res.Complete || len(k) != 2 || k[0] != "started" || k[1] != "done" {
 		t.Errorf("log of a recent task in a trimmed log: complete %v, kinds %q", res.Complete, k)
+	}
+}
+
+// Task IDs are lowercase UUIDs: an ID or prefix in capitals finds the
+// task (a tester got 404 and an empty page), and an id_prefix of bytes
+// that are no text is a 400, as such a name is (it was 200 with nothing).
+func TestTaskIDCaseAndBadPrefix(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	q := e.submit("quick")
+	e.waitState(q.ID, bgtask.StateSuccess)
+	for _, path := range []string{"/v1/tasks/" + strings.ToUpper(q.ID), "/v1/tasks/%7B" + q.ID + "%7D"} {
+		if code, body := e.do("GET", path, ""); code != 200 || !strings.Contains(body, q.ID) {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	for _, p := range []string{"%ff", "01a2%00", "%1b%5B2J"} {
+		if code, body := e.do("GET", "/v1/tasks?id_prefix="+p, ""); code != 400 || !strings.Contains(body, "id_prefix") {
+			t.Errorf("GET /v1/tasks?id_prefix=%s: %d %s, want 400 naming id_prefix", p, code, body)
+		}
 	}
 }

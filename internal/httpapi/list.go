@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -59,6 +62,14 @@ func parseListQuery(q url.Values) (*bgtask.ListOpts, error) {
 		if len(p) > 36 {
 			return nil, badRequest(CodeBadRequest, "id_prefix: longer than a task ID")
 		}
+		// Bytes that are no text are refused, as in a name; a prefix no
+		// ID starts with finds nothing (the dashboard's search box sends
+		// what is typed). Task IDs are lowercase UUIDs: a prefix in
+		// capitals is the same prefix.
+		if !utf8.ValidString(p) || strings.ContainsFunc(p, unicode.IsControl) {
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("id_prefix: %s is not text", quote.Q(p)))
+		}
+		p = strings.ToLower(p)
 		opts.IDPrefix = p
 	}
 	if l := q.Get("limit"); l != "" {
@@ -75,6 +86,17 @@ func parseListQuery(q url.Values) (*bgtask.ListOpts, error) {
 		opts.Cursor = c
 	}
 	return opts, nil
+}
+
+// pathTaskID returns the request's {id}: a UUID in any of the forms
+// uuid.Parse reads (capitals, braces) in the canonical lowercase form the
+// manager gives IDs, anything else as it is (not found).
+func pathTaskID(r *http.Request) string {
+	id := r.PathValue("id")
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }
 
 // validTaskID reports whether s is a task ID as the manager makes them:

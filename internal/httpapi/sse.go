@@ -158,7 +158,7 @@ func lastEventID(r *http.Request) (uint64, bool, error) {
 // terminal event). A stream of a finished task always ends, with the
 // terminal event or the final state, then "server_close".
 func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id := pathTaskID(r)
 	after, resuming, err := lastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -57,7 +57,7 @@ func (s *Server) taskLog(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	info, err := s.m.Get(r.Context(), r.PathValue("id"))
+	info, err := s.m.Get(r.Context(), pathTaskID(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

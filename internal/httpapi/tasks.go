@@ -107,7 +107,7 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	info, err := s.m.Get(r.Context(), r.PathValue("id"))
+	info, err := s.m.Get(r.Context(), pathTaskID(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -143,7 +143,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, op func(context
 		s.writeError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
+	id := pathTaskID(r)
 	if err := op(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
