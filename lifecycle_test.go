@@ -193,7 +193,12 @@ func TestRetentionDeletesOnlyFinished(t *testing.T) {
 	e := setup(t, []bgtask.Definition{
 		{Name: "quick", Run: func(context.Context, *bgtask.Task) error { return nil }},
 		{Name: "hold", Run: g.run},
-	}, &bgtask.Config{Clock: fake, Retention: time.Hour, JanitorInterval: time.Minute, DefaultTimeout: 24 * time.Hour})
+	}, &bgtask.Config{Clock: fake, Retention: time.Hour, JanitorInterval: time.Minute, DefaultTimeout: 1000 * time.Hour,
+		// The clock jumps an hour and then a minute at a time: with the
+		// default StaleAfter the held run's lease would be overdue after
+		// any jump that came before a renewal (the lease keeper's watch
+		// stops such a run, as it must after a real hour without one).
+		StaleAfter: 1000 * time.Hour})
 	done := e.submit("quick")
 	e.waitState(done, bgtask.StateSuccess)
 	running := e.submit("hold")
