@@ -81,6 +81,20 @@ func (f *faultStore) Renew(ctx context.Context, ls []store.Lease) (store.RenewRe
 	return f.Store.Renew(ctx, ls)
 }
 
+func (f *faultStore) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
+	if err := f.check("Claim"); err != nil {
+		return nil, err
+	}
+	return f.Store.Claim(ctx, p)
+}
+
+func (f *faultStore) Recover(ctx context.Context, p store.ClaimParams, held []store.Lease) ([]store.Claimed, error) {
+	if err := f.check("Recover"); err != nil {
+		return nil, err
+	}
+	return f.Store.Recover(ctx, p, held)
+}
+
 func (f *faultStore) Finish(ctx context.Context, cs []store.Completion) ([]store.FinishResult, error) {
 	if err := f.check("Finish"); err != nil {
 		return nil, err
