@@ -52,9 +52,7 @@ var errRenewalUnanswered = errors.New("no renewal of the lease has succeeded in 
 
 // watchOnce stops the runs whose lease is overdue.
 func (k *leaseKeeper) watchOnce(context.Context) {
-	if n := k.stopOverdue(k.m.runs.all()); n > 0 {
-		k.m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", n, "err", errRenewalUnanswered)
-	}
+	k.stopOverdue(k.m.runs.all(), errRenewalUnanswered)
 }
 
 func (k *leaseKeeper) runOnce(ctx context.Context) {
@@ -95,18 +93,14 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 // expire acts on a renewal that failed with err: it stops the overdue
 // runs (the watch would, a moment later) and logs the failure.
 func (k *leaseKeeper) expire(rs []*running, err error) {
-	m := k.m
-	if stopped := k.stopOverdue(rs); stopped > 0 {
-		// Not rate-bounded: each run is stopped once.
-		m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", stopped, "err", err)
-	}
-	k.fails.failed(m.logger, m.clock, "tasks", len(rs), "err", err)
+	k.stopOverdue(rs, err)
+	k.fails.failed(k.m.logger, k.m.clock, "tasks", len(rs), "err", err)
 }
 
 // stopOverdue stops the runs of rs whose lease has not been renewed for
 // StaleAfter - HeartbeatInterval (by then another server may take them
-// over soon) and that may still write, and returns how many.
-func (k *leaseKeeper) stopOverdue(rs []*running) int {
+// over soon) and that may still write, with a warning giving why (err).
+func (k *leaseKeeper) stopOverdue(rs []*running, err error) {
 	m := k.m
 	limit := m.cfg.StaleAfter - m.cfg.HeartbeatInterval
 	cutoff := m.clock.Now().Add(-limit)
@@ -121,7 +115,10 @@ func (k *leaseKeeper) stopOverdue(rs []*running) int {
 			stopped++
 		}
 	}
-	return stopped
+	if stopped > 0 {
+		// Not rate-bounded: each run is stopped once.
+		m.logger.Warn("leases not renewed for too long: stopping tasks (cause: lease lost)", "stopped", stopped, "err", err)
+	}
 }
 
 // announce renews this server's entry in the store's list of live servers.

@@ -43,11 +43,12 @@ func OpenStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logge
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
+		where := redisstore.RedactURL(storeURL)
 		s, err := redisstore.New(ctx, storeURL, &redisstore.Config{Logger: logger})
 		if err != nil {
-			return nil, "", fmt.Errorf("cannot open the store at %s: %w", redisstore.RedactURL(storeURL), err)
+			return nil, "", fmt.Errorf("cannot open the store at %s: %w", where, err)
 		}
-		return s, redisstore.RedactURL(storeURL), nil
+		return s, where, nil
 	}
 	return nil, "", fmt.Errorf("store URL %q: want redis://HOST:PORT/DB, rediss://… or none for the embedded store", redisstore.RedactURL(storeURL))
 }

@@ -76,22 +76,7 @@ local function L(n)
 end
 -- fmt is n's decimal text (small numbers, attempts and fences, from LENS).
 local function fmt(n) return LENS[n] or sformat('%d', n) end
--- seqtext is fmt for the Seqs of a call's events, which follow one
--- another: the thousands are formatted once, the rest is a cached
--- three-digit suffix (string.format was a tenth of an event's cost).
-local SEQK, SEQKTEXT, PAD3 = -1, '', {}
-local function seqtext(n)
-	local k = mfloor(n / 1000)
-	if k == 0 then return L(n) end
-	if k ~= SEQK then SEQK, SEQKTEXT = k, sformat('%d', k) end
-	local r = n - k * 1000
-	local p = PAD3[r]
-	if not p then
-		p = sformat('%03d', r)
-		PAD3[r] = p
-	end
-	return SEQKTEXT .. p
-end
+
 local STATES = {'ONGOING', 'SUCCESS', 'FAILURE', 'CANCELLED'}
 local function terminal(s) return s == 'SUCCESS' or s == 'FAILURE' or s == 'CANCELLED' end
 
@@ -103,7 +88,10 @@ local KFIN, KIDEM, KSEQ, KLOG, KSRV, KSRVEXP, KHB, KHD -- set by main from P
 -- and incarnation) are built once per call: the C* caches, emptied by
 -- resetkeys at the start of every call (the prefix is the call's).
 local CNS, CKIND, CQ, CLEASE, CIKEY, CINC
-local function resetkeys() CNS, CKIND, CQ, CLEASE, CIKEY, CINC = {}, {}, {}, {}, {}, {} end
+-- LISENTED[key]: the call has written LISENT into the incarnation's set
+-- key (own).
+local LISENTED
+local function resetkeys() CNS, CKIND, CQ, CLEASE, CIKEY, CINC, LISENTED = {}, {}, {}, {}, {}, {}, {} end
 
 -- memo1 returns cache[a], built by build(a) if missing; memo2
 -- cache[a][b], built by build(a, b). (The key functions below look in
@@ -252,16 +240,6 @@ local function applyPending(pend, addCmd, remCmd, shape)
 			else
 				na = na + 1
 				add[na] = k
-			end
-		end
-		-- (LISENT first: a set that the ZADD creates is then a skip list
-		-- from the start)
-		if shape == 'z' and m[LISENT] and add[2] ~= LISENT then
-			for j = 4, na, 2 do
-				if add[j] == LISENT then
-					add[1], add[2], add[j - 1], add[j] = add[j - 1], add[j], add[1], add[2]
-					break
-				end
 			end
 		end
 		if nr > 0 then bulk(remCmd, key, rem) end
@@ -734,8 +712,14 @@ end
 -- its owner's lease hash.
 local function own(r)
 	local li = kinc(r.o, r.i)
+	if not LISENTED[li] then
+		-- (now, once per set and call, not with the call's pending ZADD
+		-- of records: a set that ZADD creates is a skip list when its
+		-- first member is long)
+		rcall('ZADD', li, '+inf', LISENT)
+		LISENTED[li] = true
+	end
 	zadd(li, r.h, r.id)
-	zadd(li, '+inf', LISENT)
 	hput(klease(r.o), r.id, leasevalue(r))
 	incxor(r.o, r.i, r.id, r.f)
 	if r.c == '1' then sadd(kcan(r.o, r.i), r.id) end

@@ -80,7 +80,7 @@ local function emit(r, kind)
 		pending[np + 1] = head .. '\n'
 	end
 	appended = true
-	if kind ~= 'enqueued' and kind ~= 'cancel' then r.es = seqtext(seq) end
+	if kind ~= 'enqueued' and kind ~= 'cancel' then r.es = fmt(seq) end
 end
 
 -- trimlog keeps the log within LOGMAX events (give or take the events
