@@ -108,14 +108,26 @@ func (r *EventReader) read(ctx context.Context) ([]Event, <-chan struct{}, error
 	return r.fromStore(ctx, wait)
 }
 
+// fromStore reads the log after the reader's position from the store,
+// waiting up to wait for an entry. Once the manager stopped it returns
+// ErrStopped, except when the event tail was never followed (its first
+// read had not answered): the tail's drain, which makes readers deliver
+// the outcomes written at Stop before they learn that it stopped, then
+// had nothing to go on, so the reader reads the log once more itself.
 func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Event, <-chan struct{}, error) {
 	t := r.m.tail
 	wake, stopped := t.wakeChan()
 	if stopped {
-		return nil, nil, ErrStopped
+		if t.followed() {
+			return nil, nil, ErrStopped
+		}
+		wait = 0
 	}
 	page, err := r.m.store.ReadLog(ctx, r.cursor, 1000, wait)
 	if err != nil {
+		if stopped {
+			return nil, nil, ErrStopped // (the store may be closed by now)
+		}
 		return nil, nil, err
 	}
 	r.checked = true
@@ -134,6 +146,9 @@ func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Even
 		raw[i].enc = new(encoded)
 	}
 	evs := r.take(raw)
+	if stopped && len(raw) == 0 {
+		return nil, nil, ErrStopped
+	}
 	if len(evs) == 0 && len(raw) == 0 && t.running() {
 		return nil, wake, nil // the tail wakes us when it reads more
 	}
