@@ -350,16 +350,38 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.state = stateStopping
 	m.mu.Unlock()
 
+	// hard ends TimeoutGrace after ctx: every wait and store call left
+	// once ctx ended fits in that time, a store that hangs included.
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelHard()
+	var hardTimer clock.Timer
+	var hardMu sync.Mutex
+	unhard := context.AfterFunc(ctx, func() {
+		hardMu.Lock()
+		defer hardMu.Unlock()
+		if hard.Err() == nil {
+			hardTimer = m.clock.AfterFunc(m.cfg.TimeoutGrace, cancelHard)
+		}
+	})
+	defer func() {
+		unhard()
+		hardMu.Lock()
+		if hardTimer != nil {
+			hardTimer.Stop()
+		}
+		hardMu.Unlock()
+	}()
+
 	_ = m.claimer.loop.Stop(context.Background())
 	// Wait for the Submits that passed the state check before it changed:
 	// their runs are in runs once this returns.
 	m.claimGate.Lock()
 	m.closedToRuns = true
 	m.claimGate.Unlock()
-	stopBy := time.Time{} // when Stop must return; zero: no deadline passed
+	deadlinePassed := false
 	if !m.runs.wait(ctx.Done(), nil) {
 		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())
-		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
+		deadlinePassed = true
 		m.runs.stopAll(errShutdown)
 		grace := m.clock.NewTimer(m.cfg.TimeoutGrace)
 		if !m.runs.wait(nil, grace.C()) {
@@ -367,7 +389,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		}
 		grace.Stop()
 	}
-	m.stopServices(stopBy)
+	m.stopServices(hard, deadlinePassed)
 	m.mu.Lock()
 	m.state = stateStopped
 	m.mu.Unlock()
@@ -388,35 +410,43 @@ func (m *Manager) giveUp() {
 	}
 }
 
-// stopServices stops every service but the claimer (stopped first); an
-// idle callback that ignores its context is waited for until stopBy (zero:
-// for TimeoutGrace).
-func (m *Manager) stopServices(stopBy time.Time) {
-	bg := context.Background()
-	m.completer.stop(bg)
-	_ = m.flusher.loop.Stop(bg)
-	_ = m.leases.loop.Stop(bg)
-	_ = m.leases.watch.Stop(bg)
-	_ = m.janitor.loop.Stop(bg)
+// stopServices stops every service but the claimer (stopped first). No
+// wait or store call outlasts hard (Stop's own bound); an idle callback
+// that ignores its context is waited for until hard ends, or for
+// TimeoutGrace when Stop's deadline had not passed.
+func (m *Manager) stopServices(hard context.Context, deadlinePassed bool) {
+	m.completer.stop(hard)
+	_ = m.flusher.loop.Stop(hard)
+	_ = m.leases.loop.Stop(hard)
+	_ = m.leases.watch.Stop(hard)
+	_ = m.janitor.loop.Stop(hard)
 	m.cancelWork()
-	_ = m.tail.loop.Stop(bg)
-	dctx, dcancel := m.storeCtx()
+	_ = m.tail.loop.Stop(hard)
+	dctx, dcancel := context.WithTimeout(hard, m.cfg.StoreTimeout)
 	m.tail.drain(dctx)
 	dcancel()
 	m.tail.close()
-	if stopBy.IsZero() {
-		stopBy = time.Now().Add(m.cfg.TimeoutGrace)
+	ictx, icancel := hard, context.CancelFunc(func() {})
+	if !deadlinePassed {
+		ictx, icancel = context.WithTimeout(hard, m.cfg.TimeoutGrace)
 	}
-	ctx, cancel := context.WithDeadline(bg, stopBy)
-	defer cancel()
-	if err := m.idle.sched.Stop(ctx); err != nil {
+	defer icancel()
+	if err := m.idle.sched.Stop(ictx); err != nil {
 		m.logger.Warn("idle scheduler did not stop in time: an idle callback ignores its context", "err", err)
 	}
-	wctx, wcancel := m.storeCtx()
+	wctx, wcancel := context.WithTimeout(hard, m.cfg.StoreTimeout)
 	defer wcancel()
 	if err := m.store.Withdraw(wctx, m.cfg.ServerID, m.incarnation); err != nil {
 		m.logger.Warn("cannot withdraw this server's announcement; it expires by itself", "err", err)
 	}
+}
+
+// Stopping reports whether Stop has been called: the manager is stopping
+// or stopped, and Submit and SubmitMany return ErrStopped.
+func (m *Manager) Stopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == stateStopping || m.state == stateStopped
 }
 
 // accepting reports whether runs may start.

@@ -3,6 +3,7 @@ package bgtask_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,4 +273,128 @@ func TestReaderGetsTheOutcomeWrittenAtStop(t *testing.T) {
 		}
 		st.Close()
 	}
+}
+
+// frozenStore makes every call the manager makes on its own behalf hang,
+// once frozen is set, until its context ends or release is closed: a
+// store that stops answering without refusing, as a Redis whose process
+// is stopped (SIGSTOP) does.
+type frozenStore struct {
+	store.Store
+	frozen  atomic.Bool
+	release chan struct{}
+}
+
+func (f *frozenStore) wait(ctx context.Context) error {
+	if !f.frozen.Load() {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+	case <-f.release:
+	}
+	return store.ErrUnavailable
+}
+
+func (f *frozenStore) Claim(ctx context.Context, p store.ClaimParams) ([]store.Claimed, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	return f.Store.Claim(ctx, p)
+}
+
+func (f *frozenStore) Recover(ctx context.Context, p store.ClaimParams, held []store.Lease) ([]store.Claimed, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	return f.Store.Recover(ctx, p, held)
+}
+
+func (f *frozenStore) Renew(ctx context.Context, ls []store.Lease) (store.RenewResult, error) {
+	if err := f.wait(ctx); err != nil {
+		return store.RenewResult{}, err
+	}
+	return f.Store.Renew(ctx, ls)
+}
+
+func (f *frozenStore) Update(ctx context.Context, ps []store.Patch) ([]store.Lease, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	return f.Store.Update(ctx, ps)
+}
+
+func (f *frozenStore) Finish(ctx context.Context, cs []store.Completion) ([]store.FinishResult, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	return f.Store.Finish(ctx, cs)
+}
+
+func (f *frozenStore) Release(ctx context.Context, ps []store.Patch) ([]store.Lease, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	return f.Store.Release(ctx, ps)
+}
+
+func (f *frozenStore) ReadLog(ctx context.Context, after uint64, limit int, wait time.Duration) (store.LogPage, error) {
+	if err := f.wait(ctx); err != nil {
+		return store.LogPage{}, err
+	}
+	return f.Store.ReadLog(ctx, after, limit, wait)
+}
+
+func (f *frozenStore) DeleteFinished(ctx context.Context, olderThan time.Duration, limit int) (int, error) {
+	if err := f.wait(ctx); err != nil {
+		return 0, err
+	}
+	return f.Store.DeleteFinished(ctx, olderThan, limit)
+}
+
+func (f *frozenStore) Announce(ctx context.Context, info store.ServerInfo, ttl time.Duration) error {
+	if err := f.wait(ctx); err != nil {
+		return err
+	}
+	return f.Store.Announce(ctx, info, ttl)
+}
+
+func (f *frozenStore) Withdraw(ctx context.Context, id, incarnation string) error {
+	if err := f.wait(ctx); err != nil {
+		return err
+	}
+	return f.Store.Withdraw(ctx, id, incarnation)
+}
+
+// Stop keeps its bound when the store stops answering: a tester froze
+// Redis (SIGSTOP) and sent SIGTERM, and the server took 52 s to exit where
+// 35 s were promised — the outcome writes, the event log's last read and
+// the withdrawal of the server's announcement each waited up to
+// StoreTimeout after Stop's time was up. StoreTimeout is an hour here, so
+// only a Stop that keeps its own bound (ctx's deadline plus TimeoutGrace)
+// returns.
+func TestStopBoundedWhenTheStoreHangs(t *testing.T) {
+	t.Parallel()
+	fs := &frozenStore{Store: openStoreAt(t, t.TempDir(), nil), release: make(chan struct{})}
+	t.Cleanup(func() { fs.Close() })
+	entered := make(chan struct{}, 2)
+	e := setupOn(t, fs, []bgtask.Definition{
+		{Name: "hold", Run: func(ctx context.Context, t *bgtask.Task) error {
+			entered <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}},
+		{Name: "hold-retriable", Retriable: true, Run: func(ctx context.Context, t *bgtask.Task) error {
+			entered <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}},
+	}, &bgtask.Config{StoreTimeout: time.Hour, TimeoutGrace: time.Second})
+	t.Cleanup(func() { close(fs.release) }) // after the test's Stop, before the cleanup's
+	e.submit("hold")
+	e.submit("hold-retriable")
+	recv(t, entered, "start of the first run")
+	recv(t, entered, "start of the second run")
+	fs.frozen.Store(true)
+	stopWithin(t, e.m)
 }

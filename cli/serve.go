@@ -63,8 +63,11 @@ Redis shared with other servers (--store redis://HOST:PORT/DB): it accepts
 tasks over the HTTP API, runs them, reports progress and events, and takes
 over tasks left ONGOING by a crash (on Redis: by any server that can run
 them, once their lease is stale). SIGINT or SIGTERM stop it gracefully:
-running tasks get --shutdown-timeout to finish, then retriable ones are handed
-back and the others end CANCELLED. SIGUSR1 writes a consistent copy of the
+running tasks get --shutdown-timeout to finish while the server still answers
+(reads, cancels; submissions and /healthz are 503), then retriable ones are
+handed back and the others end CANCELLED; the process exits at the latest
+10 s after --shutdown-timeout. A second SIGINT or SIGTERM exits at once (the
+running tasks are then recovered as after a crash). SIGUSR1 writes a consistent copy of the
 embedded store next to its file (bgtask.db.backup) while serving.
 
 Without a token the server answers only requests whose Host is a loopback
@@ -128,7 +131,12 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	forced := false // a second signal: exit without waiting for anything
+	defer func() {
+		if !forced {
+			st.Close()
+		}
+	}()
 
 	reg := inv.registry
 	if f.demo {
@@ -196,13 +204,15 @@ wait:
 				backupStore(st, logger)
 				continue
 			}
-			logger.Info("stopping", "signal", s.String())
+			logger.Info("stopping: running tasks may finish, new submissions are refused; send the signal again to exit at once",
+				"signal", s.String(), "shutdown_timeout", f.shutdownTimeout)
 			break wait
 		case serveErr = <-served:
 			break wait
 		}
 	}
-	return inv.shutdown(srv, m, f.shutdownTimeout, serveErr)
+	forced, err = inv.shutdown(srv, m, f.shutdownTimeout, serveErr, sig, logger)
+	return err
 }
 
 // backupStore writes a consistent copy of the embedded store next to its
@@ -229,21 +239,49 @@ func backupStore(st store.Store, logger *slog.Logger) {
 // nothing is cut off then).
 const streamsDrainTimeout = 5 * time.Second
 
-// shutdown stops accepting requests, then stops the manager gracefully;
-// event streams end after the manager stopped, once they sent its last
-// events.
-func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error) error {
+// errForcedStop is serve's error when a second signal ended the graceful
+// stop.
+var errForcedStop = errors.New("stopped by a second signal before the running tasks finished: they are recovered as orphans at the next start (or by another server on the same store)")
+
+// shutdown stops the manager gracefully while the HTTP server goes on
+// answering — reads, cancels and event streams work; submissions are 503
+// "server stopping" and /healthz is 503 "stopping", so that a load
+// balancer sends new work elsewhere — then shuts the HTTP server down:
+// the event streams send the manager's last events and end. It returns by
+// grace + bgtask.Config.TimeoutGrace + streamsDrainTimeout. A second
+// signal on sig returns at once (forced).
+func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error, sig <-chan os.Signal, logger *slog.Logger) (forced bool, err error) {
+	// Each connection closes after its current request: none lingers
+	// past the stop.
+	srv.SetKeepAlivesEnabled(false)
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
+	defer func() {
+		// Not on a forced exit: the cancel would end Stop's wait and
+		// have it cancel the runs and write their outcomes (CANCELLED
+		// "server shutdown") as the process exits. A forced stop writes
+		// nothing, as a crash: the records are recovered as orphans.
+		if !forced {
+			cancel()
+		}
+	}()
 	stopped := make(chan struct{})
 	go func() {
 		_ = m.Stop(ctx)
 		close(stopped)
 	}()
-	// Event streams stay open until the manager closes them; give the
-	// other requests the same grace.
-	_ = srv.Shutdown(ctx)
-	<-stopped
+	for waiting := true; waiting; {
+		select {
+		case <-stopped:
+			waiting = false
+		case s := <-sig:
+			if backupSignal != nil && s == backupSignal {
+				logger.Info("no backup copy while stopping", "signal", s.String())
+				continue
+			}
+			logger.Warn("second signal: exiting at once; running tasks are recovered as orphans", "signal", s.String())
+			return true, errForcedStop
+		}
+	}
 	// The manager has written the last outcomes and read its event log to
 	// the end: the streams now send them (a task stream its terminal event
 	// and server_close) and end. Let those bytes out before the
@@ -254,9 +292,9 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 	_ = srv.Shutdown(sctx)
 	_ = srv.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("http server: %w", serveErr)
+		return false, fmt.Errorf("http server: %w", serveErr)
 	}
-	return nil
+	return false, nil
 }
 
 // checkServeFlags applies serve's rules to the flags it passes on, so that

@@ -18,9 +18,12 @@ const (
 	HealthCacheFor = time.Second
 )
 
-// HealthBody is the JSON answer of GET /healthz: 200 with Status "ok", or
-// 503 with Status "unavailable" and Error naming the store's problem
-// (code store_unavailable, as the API's other endpoints answer then; the
+// HealthBody is the JSON answer of GET /healthz: 200 with Status "ok";
+// 503 with Status "stopping" (code unavailable) once the manager is
+// stopping, so that a load balancer sends new work elsewhere while the
+// server finishes its tasks and still answers reads and cancels; or 503
+// with Status "unavailable" and Error naming the store's problem (code
+// store_unavailable, as the API's other endpoints answer then; the
 // store's own error text only to a caller with the token, when the server
 // has one).
 type HealthBody struct {
@@ -61,6 +64,12 @@ func (s *Server) checkStore(ctx context.Context) error {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	body := HealthBody{Status: "ok", ServerID: s.m.ServerID()}
+	if s.m.Stopping() {
+		body.Status = "stopping"
+		body.Error = &ErrorDetail{Code: CodeUnavailable, Message: "server stopping"}
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
 	if err := s.checkStore(r.Context()); err != nil {
 		body.Status = "unavailable"
 		msg := "store unavailable"

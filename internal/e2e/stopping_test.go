@@ -1,0 +1,96 @@
+package e2e_test
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bgtask/bgtask"
+	"github.com/bgtask/bgtask/internal/httpapi"
+)
+
+// signal sends sig to the server without waiting for it to exit.
+func (s *server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// waitExit waits for the server to exit.
+func (s *server) waitExit(after string) {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+	case <-time.After(waitFor):
+		s.t.Fatalf("server did not exit %s\n%s", after, s.log())
+	}
+}
+
+// While a server stops gracefully it still answers: /healthz says
+// "stopping" (503, so that a load balancer sends new work elsewhere), a
+// submission is refused with 503 unavailable, reads work, and a cancel
+// reaches the running task. A tester found every connection refused for
+// the whole --shutdown-timeout: the listener was closed at the signal, so
+// a long task could not be cancelled nor its status read.
+func TestServerAnswersWhileStopping(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--shutdown-timeout", "10m")
+	id := s.submit("wait", "600")
+	s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
+	s.signal(syscall.SIGTERM)
+	b, raw := s.waitHealth(http.StatusServiceUnavailable)
+	if b.Status != "stopping" || b.Error == nil || b.Error.Code != httpapi.CodeUnavailable {
+		t.Fatalf("/healthz while stopping: %s; want status stopping, error code unavailable", raw)
+	}
+	if info := s.status(id); info.State != bgtask.StateOngoing {
+		t.Fatalf("status while stopping: %+v, want ONGOING", info)
+	}
+	code, _, errOut := s.run("submit", "success")
+	if code == 0 || !strings.Contains(errOut, "HTTP 503 unavailable") {
+		t.Fatalf("submit while stopping: exit %d, stderr %q; want refused with 503 unavailable", code, errOut)
+	}
+	if code, _, errOut := s.run("cancel", id); code != 0 {
+		t.Fatalf("cancel while stopping: exit %d %s", code, errOut)
+	}
+	// The cancel ends the last run: the stop completes, long before its
+	// timeout, and the task's outcome is the cancel's.
+	s.waitExit("after its last task was cancelled")
+	if s.err != nil {
+		t.Fatalf("server exited with %v\n%s", s.err, s.log())
+	}
+	s2 := startServer(t, s.dir)
+	if info := s2.status(id); info.State != bgtask.StateCancelled || info.Error == "server shutdown" {
+		t.Fatalf("task after the stop: %+v; want CANCELLED by the user's cancel", info)
+	}
+}
+
+// A second SIGTERM or SIGINT exits at once instead of waiting out
+// --shutdown-timeout; the task left running is recovered at the next
+// start, as after a crash.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		s := startServer(t, "", "--shutdown-timeout", "1h")
+		id := s.submit("wait", "600")
+		s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
+		s.signal(syscall.SIGTERM)
+		s.waitHealth(http.StatusServiceUnavailable) // the first signal was handled
+		s.signal(sig)
+		s.waitExit("after a second signal")
+		if s.err == nil {
+			t.Fatalf("%v: a forced stop exited 0; want an error\n%s", sig, s.log())
+		}
+		if !strings.Contains(s.log(), "second signal") {
+			t.Fatalf("%v: no word of the second signal in the log:\n%s", sig, s.log())
+		}
+		s2 := startServer(t, s.dir)
+		info := s2.waitState(id, bgtask.StateFailure)
+		if !strings.Contains(info.Error, "orphaned") {
+			t.Fatalf("%v: task after a forced stop: %+v; want FAILURE orphaned", sig, info)
+		}
+		s2.term()
+	}
+}
