@@ -32,14 +32,15 @@ var (
 	// wrapping it also wrap ErrInvalidArgument.
 	ErrArgsTooLarge = errors.New("bgtask: arguments too large")
 	// ErrIdempotencyConflict: the idempotency key of a submission belongs
-	// to a stored task of another name or other arguments. The error is an
+	// to a stored task of another name, other arguments or other options
+	// (priority, timeout, idle timeout). The error is an
 	// *IdempotencyConflictError, which names that task.
 	ErrIdempotencyConflict = errors.New("bgtask: idempotency key used by another task")
 )
 
 // IdempotencyConflictError is returned by Submit and SubmitMany when the
-// submission's IdempotencyKey is already held by a stored task whose name
-// or arguments differ. errors.Is(err, ErrIdempotencyConflict) holds.
+// submission's IdempotencyKey is already held by a stored task whose name,
+// arguments, priority, timeout or idle timeout differ. errors.Is(err, ErrIdempotencyConflict) holds.
 type IdempotencyConflictError struct {
 	// Key is the idempotency key.
 	Key string
@@ -50,7 +51,7 @@ type IdempotencyConflictError struct {
 
 // Error says which task holds the key.
 func (e *IdempotencyConflictError) Error() string {
-	return fmt.Sprintf("bgtask: idempotency key %q is held by task %s (%s) with other name or arguments", e.Key, e.TaskID, e.Name)
+	return fmt.Sprintf("bgtask: idempotency key %q is held by task %s (%s) with another name, other arguments or other options", e.Key, e.TaskID, e.Name)
 }
 
 // Unwrap returns ErrIdempotencyConflict.

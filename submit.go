@@ -82,7 +82,7 @@ func (m *Manager) Submit(ctx context.Context, name string, args []string, opts *
 }
 
 // checkExisting compares a submission with the stored task id that holds
-// its idempotency key: same name and arguments, or an
+// its idempotency key: same name, arguments, priority and timeouts, or an
 // *IdempotencyConflictError. A task deleted meanwhile (retention) passes.
 func (m *Manager) checkExisting(ctx context.Context, rec *store.Record, id string) error {
 	old, err := m.store.Get(ctx, id)
@@ -92,7 +92,8 @@ func (m *Manager) checkExisting(ctx context.Context, rec *store.Record, id strin
 		}
 		return err
 	}
-	if old.Name == rec.Name && slices.Equal(old.Args, rec.Args) {
+	if old.Name == rec.Name && slices.Equal(old.Args, rec.Args) && old.Priority == rec.Priority &&
+		old.Timeout == rec.Timeout && old.IdleTimeout == rec.IdleTimeout {
 		return nil
 	}
 	return &IdempotencyConflictError{Key: rec.IdempotencyKey, TaskID: id, Name: old.Name}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/tasks"
@@ -83,8 +84,8 @@ func TestSubmitArgsLimit(t *testing.T) {
 	}
 }
 
-// An idempotency key names one submission: the same name and arguments
-// get the stored task's ID, anything else an *IdempotencyConflictError
+// An idempotency key names one submission: the same name, arguments and
+// options get the stored task's ID, anything else an *IdempotencyConflictError
 // naming it. Fails on the old code: another task's ID came back silently.
 func TestIdempotencyKeyConflict(t *testing.T) {
 	t.Parallel()
@@ -99,10 +100,29 @@ func TestIdempotencyKeyConflict(t *testing.T) {
 	if again, err := e.m.Submit(ctx, "a", []string{"x"}, key); err != nil || again != id {
 		t.Fatalf("same submission again: %q %v, want %q", again, err, id)
 	}
+	explicit := &bgtask.SubmitOpts{IdempotencyKey: "k1", Priority: bgtask.PriorityNormal}
+	if again, err := e.m.Submit(ctx, "a", []string{"x"}, explicit); err != nil || again != id {
+		t.Fatalf("same submission with the default priority spelled out: %q %v, want %q", again, err, id)
+	}
+	// Other options under the same key (found by a fresh user: a repeat
+	// with another timeout came back 201 with the first task, the
+	// timeout silently dropped).
+	withOpts := func(edit func(*bgtask.SubmitOpts)) *bgtask.SubmitOpts {
+		o := *key
+		edit(&o)
+		return &o
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
-	}{{"b", []string{"x"}}, {"a", []string{"y"}}, {"a", nil}, {"a", []string{"x", ""}}} {
+		opts *bgtask.SubmitOpts
+	}{
+		{"b", []string{"x"}, key}, {"a", []string{"y"}, key}, {"a", nil, key}, {"a", []string{"x", ""}, key},
+		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.Timeout = 5 * time.Second })},
+		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.IdleTimeout = time.Second })},
+		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.Priority = bgtask.PriorityIdle })},
+	} {
+		key := tc.opts
 		_, err := e.m.Submit(ctx, tc.name, tc.args, key)
 		var ce *bgtask.IdempotencyConflictError
 		if !errors.As(err, &ce) || !errors.Is(err, bgtask.ErrIdempotencyConflict) || ce.TaskID != id || ce.Name != "a" || !strings.Contains(err.Error(), id) {
