@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/bgtask/bgtask"
-	"github.com/bgtask/bgtask/internal/quote"
 	"github.com/bgtask/bgtask/internal/sse"
 )
 
@@ -133,37 +133,47 @@ func (st *stream) ping() error {
 	return st.commit()
 }
 
-// lastEventID reads Last-Event-ID (or ?last_event_id= for clients that
-// cannot set headers).
-func lastEventID(r *http.Request) (uint64, bool, error) {
+// notGiven is the position a Last-Event-ID that is not a decimal event
+// sequence number stands for: past the head of any log (one would need
+// 2^64-1 events to give it), so it is served exactly like a number the
+// log did not give (one of another or a wiped store): a task stream sends
+// the state, the all-tasks stream a reset, then both follow from now.
+const notGiven = math.MaxUint64
+
+// lastEventID reads the position a client resumes after: the header
+// Last-Event-ID, else (header absent or empty) the query parameter
+// last_event_id, for clients that cannot set headers. ok is false when
+// both are empty (a new stream). A value is read as sent, with no trimming
+// (HTTP already strips the spaces and tabs around a header's value, not
+// those of a query parameter): ASCII digits, 0 to 18446744073709551615,
+// are that sequence number; anything else (a sign, a fraction, spaces, a
+// number past 2^64-1, any text, of any length) is notGiven, never an
+// error: a browser's EventSource stops reconnecting on a non-200 answer.
+func lastEventID(r *http.Request) (after uint64, ok bool) {
 	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
 		v = r.URL.Query().Get("last_event_id")
 	}
 	if v == "" {
-		return 0, false, nil
+		return 0, false
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, false, badRequest(CodeBadRequest, fmt.Sprintf("Last-Event-ID: want an event sequence number, got %s", quote.Q(v)))
+		return notGiven, true
 	}
-	return n, true, nil
+	return n, true
 }
 
 // taskEvents streams one task: its current state first (event "state"),
 // then live events; after the terminal event, "server_close" and the end.
 // With Last-Event-ID it replays from the store's event log what the client
 // missed instead of the state (the state when the log no longer reaches
-// back that far, or when the ID is past the task's end but not its
-// terminal event). A stream of a finished task always ends, with the
+// back that far, when the ID is past the task's end but not its terminal
+// event, or when it is not a number: see lastEventID). A stream of a finished task always ends, with the
 // terminal event or the final state, then "server_close".
 func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 	id := pathTaskID(r)
-	after, resuming, err := lastEventID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	after, resuming := lastEventID(r)
 	// Last-Event-ID 0 is a client that has seen nothing (or only a reset
 	// of an empty log): it gets the state, like a new stream.
 	resuming = resuming && after > 0
@@ -207,13 +217,10 @@ func (s *Server) taskEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // allEvents streams every task's events; Last-Event-ID resumes from the
-// store's event log ("reset" when it no longer reaches back that far).
+// store's event log ("reset" when it no longer reaches back that far, or
+// the ID is not one it gave: past its head, or not a number).
 func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) {
-	after, _, err := lastEventID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	after, _ := lastEventID(r)
 	if headStream(w, r) {
 		return
 	}
