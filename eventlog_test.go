@@ -2,6 +2,7 @@ package bgtask_test
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -117,5 +118,56 @@ func TestReaderBehindTheWindowGetsAReset(t *testing.T) {
 	}
 	if evs[0].Kind != bgtask.EventReset || evs[0].Seq == 0 {
 		t.Fatalf("first events of a reader left behind: %+v, want a reset", evs[:1])
+	}
+}
+
+// A reader positioned past the log's head (an ID of another or a wiped
+// store, or math.MaxUint64, which the HTTP streams use for a Last-Event-ID
+// that is not a number) gets a reset at the head first, then the events
+// that follow: the position is treated as one the log did not give.
+func TestReaderPastTheHeadGetsAResetThenFollows(t *testing.T) {
+	t.Parallel()
+	e := setup(t, []bgtask.Definition{quick("q")}, nil)
+	e.waitState(e.submit("q"), bgtask.StateSuccess)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	page, err := e.m.Store().ReadLog(ctx, 0, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []uint64{page.Head + 1000, math.MaxUint64} {
+		r, err := e.m.Follow(ctx, &bgtask.SubscribeOpts{After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reset := evs[0]
+		if reset.Kind != bgtask.EventReset || reset.Seq < page.Head || reset.Seq >= after {
+			t.Fatalf("after %d (head %d): first event %+v, want a reset at the head", after, page.Head, reset)
+		}
+		id := e.submit("q")
+		evs = evs[1:]
+		done := false
+		for range 100 {
+			if len(evs) == 0 {
+				if evs, err = r.Next(ctx); err != nil {
+					t.Fatalf("after %d: %v before the done event of %s", after, err, id)
+				}
+			}
+			ev := evs[0]
+			evs = evs[1:]
+			if ev.Seq <= reset.Seq {
+				t.Fatalf("after %d: %+v after the reset at %d", after, ev, reset.Seq)
+			}
+			if done = ev.Kind == bgtask.EventDone && ev.TaskID == id; done {
+				break
+			}
+		}
+		if !done {
+			t.Fatalf("after %d: no done event of %s in 100 events", after, id)
+		}
 	}
 }

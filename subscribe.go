@@ -12,8 +12,11 @@ type SubscribeOpts struct {
 	TaskID string
 	// After, if non-zero, starts after that Seq: a client resumes a stream
 	// after the last Seq it saw, and gets what it missed from the store's
-	// event log (across server restarts too), or an EventReset when the log
-	// no longer reaches back that far.
+	// event log (across server restarts too), or an EventReset (its Seq
+	// the log's head, from where the reader goes on) when the log no
+	// longer reaches back that far or After is past its head (a Seq of
+	// another or a wiped store; math.MaxUint64 always is). Any value is
+	// accepted: there is no invalid position. 0 (the default): from now.
 	After uint64
 	// Buffer is Subscribe's channel capacity. 0: Config.SubscriberBuffer.
 	Buffer int
