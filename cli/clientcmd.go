@@ -93,8 +93,12 @@ func taskExit(info *bgtask.TaskInfo) int {
 	case bgtask.StateCancelled:
 		return ExitCancelled
 	}
-	if info.ExitCode != nil && *info.ExitCode > 0 && *info.ExitCode <= bgtask.ExitTaskMax {
-		return *info.ExitCode
+	// A FAILURE exits with its code when that cannot be read as one of
+	// the command's own (1 bad flags or an unreachable server, 2 unknown
+	// name or ID, 5 CANCELLED): an orphan out of attempts (exit code 1),
+	// say, exits 3.
+	if c := info.ExitCode; c != nil && (*c == bgtask.ExitTimeout || *c >= bgtask.ExitTaskMin && *c <= bgtask.ExitTaskMax) {
+		return *c
 	}
 	return bgtask.ExitException
 }

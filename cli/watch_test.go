@@ -111,3 +111,35 @@ func TestWatchUnknownTaskNoFollowAgain(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 2 without follow it again", code, errOut)
 	}
 }
+
+// A FAILURE exits with a code no other outcome of the command has: the
+// task's own (4, 11–127), else 3. Found by a fresh user: a task that
+// ended FAILURE "orphaned after 1 attempt" (exit code 1) made watch exit
+// 1, which also means "server unreachable".
+func TestFailureExitCodeIsNeverTheCommandsOwn(t *testing.T) {
+	code := func(c int) *int { return &c }
+	for _, tc := range []struct {
+		info bgtask.TaskInfo
+		want int
+	}{
+		{bgtask.TaskInfo{State: bgtask.StateSuccess, ExitCode: code(0)}, 0},
+		{bgtask.TaskInfo{State: bgtask.StateCancelled, ExitCode: code(1)}, ExitCancelled},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(1)}, bgtask.ExitException}, // orphaned
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(2)}, bgtask.ExitException},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(3)}, bgtask.ExitException},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(4)}, bgtask.ExitTimeout},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(5)}, bgtask.ExitException},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(11)}, 11},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(127)}, 127},
+		{bgtask.TaskInfo{State: bgtask.StateFailure, ExitCode: code(128)}, bgtask.ExitException},
+		{bgtask.TaskInfo{State: bgtask.StateFailure}, bgtask.ExitException},
+	} {
+		if got := taskExit(&tc.info); got != tc.want {
+			c := "none"
+			if tc.info.ExitCode != nil {
+				c = fmt.Sprint(*tc.info.ExitCode)
+			}
+			t.Errorf("%s with exit code %s: command exits %d, want %d", tc.info.State, c, got, tc.want)
+		}
+	}
+}

@@ -101,7 +101,9 @@ func TestClientExitCodes(t *testing.T) {
 	}{
 		{[]string{"submit", "--wait", "success"}, 0},
 		{[]string{"submit", "--wait", "exception"}, bgtask.ExitException},
-		{[]string{"submit", "--wait", "failure"}, bgtask.ExitFailure},
+		// A FAILURE whose exit code is 1 (the task chose it; an orphan's)
+		// exits 3: 1 is the command's own "bad flags, server unreachable".
+		{[]string{"submit", "--wait", "failure"}, bgtask.ExitException},
 		{[]string{"submit", "--wait", "file_exists", "/nonexistent/x"}, 11},
 		{[]string{"submit", "--wait", "--timeout", "200ms", "wait", "60"}, bgtask.ExitTimeout},
 		{[]string{"submit", "nope"}, bgtask.ExitNotFound},

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +49,7 @@ func definitions() []bgtask.Definition {
 		{Name: "bytes", Description: "report BYTES bytes copied in 4 chunks 50 ms apart", Run: bytesCopied, ProgressUnit: "bytes"},
 		{Name: "big_progress", Description: "wait until the file MARKER exists, then report a progress message of BYTES bytes and return", Run: bigProgress},
 		{Name: "parallel", Description: "one subtask per key of KEYS; FAILKEYS fail on attempt 1", Subtasks: parallelKeys, RunSubtask: parallelSubtask},
-		{Name: "stop_server_after", Description: "wait until the file MARKER exists, send SIGTERM to this process (a server) and return once ADDR refuses connections", Run: stopServerAfter},
+		{Name: "stop_server_after", Description: "wait until the file MARKER exists, send SIGTERM to this process (a server) and return once the server at ADDR says it is stopping", Run: stopServerAfter},
 		{Name: "run_detached", Description: "bgtask.RunDetached(NAME, ARG...)", Run: runDetached},
 	}
 }
@@ -97,9 +97,10 @@ func wait(ctx context.Context, t *bgtask.Task) error {
 
 // stopServerAfter MARKER ADDR waits (at most a minute) until the file
 // MARKER exists, sends SIGTERM to its own process — the server running it
-// — and returns nil once the server's address ADDR refuses connections
-// (at most 30 s): the server is stopping gracefully and the task's end is
-// the last thing it does.
+// — and returns nil once the server at ADDR says it is stopping (its
+// /healthz answers 503, or it refuses connections; at most 30 s): the
+// server is stopping gracefully and the task's end is the last thing it
+// does.
 func stopServerAfter(ctx context.Context, t *bgtask.Task) error {
 	marker, addr := arg(t, 0, ""), arg(t, 1, "")
 	if marker == "" || addr == "" {
@@ -123,15 +124,19 @@ func stopServerAfter(ctx context.Context, t *bgtask.Task) error {
 	if err := self.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
+	hc := &http.Client{Timeout: time.Second}
 	for range 3000 {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		resp, err := hc.Get("http://" + addr + "/healthz")
 		if err != nil {
-			return nil
+			return nil // not listening: stopping
 		}
-		c.Close()
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return nil // "stopping" (the server answers while it stops)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return errors.New("stop_server_after: the server kept listening")
+	return errors.New("stop_server_after: the server never said it was stopping")
 }
 
 // childWait runs `sleep SECONDS` as a child process in the same process
