@@ -6,34 +6,98 @@ package duration
 
 import (
 	"errors"
-	"strconv"
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // Syntax describes the accepted spelling, for error messages and help.
-const Syntax = "a duration like 90s, 2m or 1h30m, or a number of seconds"
+const Syntax = "a duration like 90s, 2m or 1h30m, or a number of seconds like 90 or 1.5"
 
-// Parse parses a non-negative duration: a Go duration or a bare number of
-// seconds. Surrounding spaces are ignored.
+// Parse's errors wrap one of these; the message quotes the input.
+var (
+	// ErrSyntax: neither a Go duration nor a bare number of seconds.
+	ErrSyntax = errors.New("not " + Syntax)
+	// ErrNegative: a "-" before an otherwise valid duration.
+	ErrNegative = errors.New("duration must not be negative")
+	// ErrTooLarge: a bare number of seconds above 2^62 ns (about 146
+	// years). A Go duration beyond time.Duration's range is ErrSyntax, as
+	// time.ParseDuration does not tell the two apart.
+	ErrTooLarge = errors.New("duration too large")
+)
+
+// maxSeconds bounds a bare number of seconds: 2^62 ns.
+const maxSeconds = time.Duration(1 << 62)
+
+// Parse parses a non-negative duration, strictly:
+//
+//   - a bare number of seconds is ASCII digits, optionally followed by one
+//     "." and more digits: "90", "1.5", "0.25" (not "1.", ".5", "1e9",
+//     "1_000", "0x10", "+5");
+//   - anything else is a Go duration as time.ParseDuration reads it
+//     ("90s", "1m30s", "1.5h", "250ms"), without a sign.
+//
+// Nothing else is accepted: no sign, no surrounding space. A leading "-"
+// before a valid duration is ErrNegative; other mistakes are ErrSyntax;
+// ErrTooLarge beyond the range. Every error quotes v.
 func Parse(v string) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	d, err := time.ParseDuration(v)
+	d, err := parse(v)
 	if err != nil {
-		secs, ferr := strconv.ParseFloat(v, 64)
-		if ferr != nil || secs != secs { // NaN
-			return 0, errors.New("not " + Syntax)
-		}
-		if secs > float64(1<<62)/float64(time.Second) || secs < -float64(1<<62)/float64(time.Second) {
-			return 0, errors.New("duration too large")
-		}
-		d = time.Duration(secs * float64(time.Second))
-	}
-	if d < 0 {
-		return 0, errors.New("duration must not be negative")
+		return 0, fmt.Errorf("%s: %w", quote.Q(v), err)
 	}
 	return d, nil
 }
+
+func parse(v string) (time.Duration, error) {
+	if rest, ok := strings.CutPrefix(v, "-"); ok {
+		if _, err := parse(rest); err == nil || errors.Is(err, ErrTooLarge) {
+			return 0, ErrNegative
+		}
+		return 0, ErrSyntax
+	}
+	if bareSeconds(v) {
+		// The digits are a valid Go duration number: reading v+"s" is
+		// exact where a float would round.
+		d, err := time.ParseDuration(v + "s")
+		if err != nil || d > maxSeconds {
+			return 0, ErrTooLarge
+		}
+		return d, nil
+	}
+	if v == "" || !isDigit(v[0]) && v[0] != '.' {
+		// time.ParseDuration also takes a leading "+" (and "-", handled
+		// above); a space, letter or sign starts no Go duration here.
+		return 0, ErrSyntax
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, ErrSyntax
+	}
+	return d, nil
+}
+
+// bareSeconds reports whether v is digits, optionally "." and digits.
+func bareSeconds(v string) bool {
+	whole, frac, dot := strings.Cut(v, ".")
+	return allDigits(whole) && (!dot || allDigits(frac))
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // Value is a flag value (pflag.Value) holding a duration in Parse's
 // syntax. Set reports whether it was given.

@@ -1,23 +1,78 @@
 package duration
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 func TestParse(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]time.Duration{
 		"90": 90 * time.Second, "90s": 90 * time.Second, "1m30s": 90 * time.Second,
-		"1.5": 1500 * time.Millisecond, " 2m ": 2 * time.Minute, "0": 0, "250ms": 250 * time.Millisecond,
+		"1.5": 1500 * time.Millisecond, "0.25": 250 * time.Millisecond, "0": 0, "0.0": 0,
+		"250ms": 250 * time.Millisecond, "2m": 2 * time.Minute, "1.5h": 90 * time.Minute,
+		".5s": 500 * time.Millisecond, "1h0m0.5s": time.Hour + 500*time.Millisecond,
+		"0.1": 100 * time.Millisecond, "007": 7 * time.Second,
 	} {
 		if got, err := Parse(in); err != nil || got != want {
 			t.Errorf("Parse(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "x", "-1", "-1s", "NaN", "1e300", "-1e300", "90 s"} {
-		if got, err := Parse(in); err == nil {
-			t.Errorf("Parse(%q) = %v, want an error", in, got)
+}
+
+// TestParseIsStrict: what the documented syntax does not allow is refused,
+// with the input quoted in the error. "1e9", "1_000", "+5" and " 5" were
+// accepted (as 277777h46m40s, 16m40s, 5s and 5s).
+func TestParseIsStrict(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"1e9", ErrSyntax},
+		{"1E9", ErrSyntax},
+		{"1_000", ErrSyntax},
+		{"+5", ErrSyntax},
+		{"+5s", ErrSyntax},
+		{" 5", ErrSyntax},
+		{"5 ", ErrSyntax},
+		{" 2m ", ErrSyntax},
+		{"\t5s", ErrSyntax},
+		{"5\n", ErrSyntax},
+		{"0x10", ErrSyntax},
+		{"0x1p4", ErrSyntax},
+		{"1.", ErrSyntax},
+		{".5", ErrSyntax},
+		{"1.2.3", ErrSyntax},
+		{"١٢", ErrSyntax}, // Arabic-Indic digits
+		{"", ErrSyntax},
+		{"x", ErrSyntax},
+		{"NaN", ErrSyntax},
+		{"Inf", ErrSyntax},
+		{"infinity", ErrSyntax},
+		{"90 s", ErrSyntax},
+		{"--5", ErrSyntax},
+		{"-", ErrSyntax},
+		{"-x", ErrSyntax},
+		{"-1", ErrNegative},
+		{"-1s", ErrNegative},
+		{"-1.5", ErrNegative},
+		{"-0", ErrNegative},
+		{"1" + strings.Repeat("0", 300), ErrTooLarge},
+		{"9999999999999", ErrTooLarge}, // seconds: above 2^62 ns
+		{"2562048h", ErrSyntax},        // beyond time.Duration
+	} {
+		got, err := Parse(tc.in)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), quote.Q(tc.in)+": ") {
+			t.Errorf("Parse(%q): error %q does not quote the input", tc.in, err)
 		}
 	}
 }
@@ -31,7 +86,9 @@ func TestValue(t *testing.T) {
 	if err := v.Set("90"); err != nil || v.D != 90*time.Second || !v.IsSet {
 		t.Fatalf("Set(90): %v, %v", v.D, err)
 	}
-	if err := v.Set("x"); err == nil {
-		t.Fatal("Set(x) accepted")
+	for _, in := range []string{"x", "1e9", "+5"} {
+		if err := v.Set(in); err == nil {
+			t.Fatalf("Set(%q) accepted", in)
+		}
 	}
 }

@@ -208,13 +208,14 @@ func TestParseDuration(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]time.Duration{
 		"90": 90 * time.Second, "1.5": 1500 * time.Millisecond, "90s": 90 * time.Second,
-		"2m30s": 150 * time.Second, "250ms": 250 * time.Millisecond, "0": 0, " 5 ": 5 * time.Second,
+		"2m30s": 150 * time.Second, "250ms": 250 * time.Millisecond, "0": 0, "0.25": 250 * time.Millisecond,
 	} {
 		if got, err := ParseDuration(in); err != nil || got != want {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "abc", "-1", "-5s", "NaN", "Inf", "1e300", "5 s"} {
+	// " 5 ", "1e9", "1_000" and "+5" were accepted.
+	for _, in := range []string{"", "abc", "-1", "-5s", "NaN", "Inf", "1e300", "5 s", " 5 ", " 5", "1e9", "1_000", "+5", "+5s", "0x10"} {
 		if got, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
 		}

@@ -136,14 +136,16 @@ func envDuration(getenv func(string) string, name string, def time.Duration) (ti
 	}
 	d, err := ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s=%q: %v", name, v, err)
+		return 0, fmt.Errorf("%s: %w", name, err) // err quotes v
 	}
 	return d, nil
 }
 
 // ParseDuration parses a non-negative duration: a Go duration ("90s",
-// "1m30s", "250ms") or a bare number of seconds ("90", "1.5"). It is
-// duration.Parse, bgtask's one duration syntax.
+// "1m30s", "250ms") or a bare number of seconds ("90", "1.5"), without
+// sign or surrounding space. It is duration.Parse, bgtask's one duration
+// syntax; its errors wrap duration.ErrSyntax, ErrNegative or ErrTooLarge
+// and quote v.
 func ParseDuration(v string) (time.Duration, error) {
 	return duration.Parse(v)
 }
