@@ -62,7 +62,7 @@ type Config struct {
 	Version string
 
 	// ownProcess is set by Main only: task mode may then redirect file
-	// descriptors and handle SIGINT/SIGTERM for the whole process.
+	// descriptors and handle SIGHUP/SIGINT/SIGTERM for the whole process.
 	ownProcess bool
 	// reconnectFor shortens the reconnect bound of watch (tests only).
 	reconnectFor time.Duration
@@ -71,8 +71,8 @@ type Config struct {
 // Main runs the command line of the current process (os.Args) with the
 // application's registry app (nil: none) and returns the exit code for
 // os.Exit. It owns the process: a no-output task's stdout and stderr are
-// redirected at the file-descriptor level, and SIGINT/SIGTERM end a task
-// run cleanly (exit 130/143, workspace removed).
+// redirected at the file-descriptor level, and SIGHUP/SIGINT/SIGTERM end a
+// task run cleanly (exit 129/130/143, workspace removed).
 func Main(app *bgtask.Registry) int {
 	return MainWith(&Config{Registry: app})
 }

@@ -22,7 +22,9 @@ Exit codes:
   4        timeout: the timeout expired first
   5-10     reserved
   11-127   task-specific, via bgtask.Exit(n)
-  130/143  interrupted by SIGINT/SIGTERM
+  129      interrupted by SIGHUP (a hang-up), the workspace removed
+  130      interrupted by SIGINT (Ctrl-C), the workspace removed
+  143      interrupted by SIGTERM, the workspace removed
 
 Timeout: the task's own, else --timeout, else $BGTASK_DEFAULT_TIMEOUT, else
 10m (0 disables it). On expiry the task's context is cancelled, the runner

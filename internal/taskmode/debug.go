@@ -17,8 +17,9 @@ import (
 const tracerPollInterval = 100 * time.Millisecond
 
 // waitForDebugger prints the PID and blocks until SIGCONT arrives or a
-// tracer (gdb, dlv, strace) attaches. A SIGINT/SIGTERM or the end of ctx
-// stops the run instead: stop is then true and code its exit code.
+// tracer (gdb, dlv, strace) attaches. A stop signal (SIGHUP, SIGINT,
+// SIGTERM) or the end of ctx stops the run instead: stop is then true and
+// code its exit code.
 func (r *runner) waitForDebugger(ctx context.Context) (code int, stop bool) {
 	cont := make(chan os.Signal, 1)
 	if len(continueSignals) > 0 {

@@ -131,14 +131,14 @@ type outcome struct {
 	interrupted bool
 }
 
-// flushSignals returns once every SIGINT or SIGTERM that reached the
-// process before the call is in r.sigs (nothing to do when the runner does
-// not own the process). os/signal delivers asynchronously; the runner
-// sends itself a marker signal, SIGWINCH, and waits for it: the kernel
-// delivers the lower-numbered SIGINT (2) and SIGTERM (15) pending before
-// it first, and the runtime hands a batch of signals to os/signal in
-// increasing number, so the marker arrives after them. Bounded by a
-// second in case the marker is blocked.
+// flushSignals returns once every stop signal (SIGHUP, SIGINT, SIGTERM)
+// that reached the process before the call is in r.sigs (nothing to do
+// when the runner does not own the process). os/signal delivers
+// asynchronously; the runner sends itself a marker signal, SIGWINCH, and
+// waits for it: the kernel delivers the lower-numbered SIGHUP (1), SIGINT
+// (2) and SIGTERM (15) pending before it first, and the runtime hands a
+// batch of signals to os/signal in increasing number, so the marker
+// arrives after them. Bounded by a second in case the marker is blocked.
 func (r *runner) flushSignals() {
 	if r.sigs == nil {
 		return
@@ -161,7 +161,7 @@ func (r *runner) flushSignals() {
 	}
 }
 
-// pendingSignal returns a SIGINT or SIGTERM the runner has received and
+// pendingSignal returns a stop signal the runner has received and
 // not yet acted on, without waiting.
 func (r *runner) pendingSignal() (os.Signal, bool) {
 	select {

@@ -163,7 +163,9 @@ func TestMinRuntime(t *testing.T) {
 
 func TestSignalRemovesWorkspace(t *testing.T) {
 	t.Parallel()
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	// SIGHUP (a terminal or ssh hang-up) exited 129 and left the
+	// workspace behind.
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			p := newProc(t)

@@ -36,6 +36,9 @@ type proc struct {
 	state string // XDG_STATE_HOME
 	env   []string
 	sys   *syscall.SysProcAttr // for start; nil: none
+	// wrap is a command line start execs the binary through, the
+	// binary's path and arguments appended (nil: exec it directly).
+	wrap []string
 }
 
 func newProc(t *testing.T, env ...string) *proc {
@@ -101,6 +104,9 @@ type started struct {
 func (p *proc) start(args ...string) *started {
 	p.t.Helper()
 	cmd := exec.Command(bin, args...)
+	if p.wrap != nil {
+		cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], bin), args...)...)
+	}
 	cmd.Env = p.env
 	cmd.SysProcAttr = p.sys
 	s := &started{t: p.t, cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}

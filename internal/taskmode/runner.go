@@ -44,7 +44,8 @@ type Config struct {
 	Executable string
 	// OwnProcess lets the runner act on the whole process: redirect file
 	// descriptors 1 and 2 to /dev/null for no-output tasks and handle
-	// SIGINT and SIGTERM. Set by cli.Main only; in-process callers (tests,
+	// SIGHUP, SIGINT and SIGTERM (stopSignals). Set by cli.Main only;
+	// in-process callers (tests,
 	// cli.Run) leave it false and get io.Discard and context cancellation
 	// instead.
 	OwnProcess bool
@@ -71,7 +72,8 @@ type Request struct {
 
 // Run runs the request and returns the process exit code: one of the
 // bgtask.Exit* codes, a task-specific code, or 128+N after signal N
-// (130 for SIGINT, 143 for SIGTERM) or after ctx is cancelled (143).
+// (129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM) or after ctx is
+// cancelled (143).
 func Run(ctx context.Context, cfg *Config, req *Request) int {
 	r := newRunner(cfg)
 	return r.run(ctx, req)
@@ -83,8 +85,8 @@ type runner struct {
 	cfg    *Config
 	stderr io.Writer
 	getenv func(string) string
-	// sigs delivers SIGINT/SIGTERM when the runner owns the process; nil
-	// otherwise.
+	// sigs delivers the stop signals (SIGHUP, SIGINT, SIGTERM) when the
+	// runner owns the process; nil otherwise.
 	sigs chan os.Signal
 	// sigsReady is closed once sigs is registered (nil: nothing to await).
 	sigsReady chan struct{}
@@ -155,8 +157,9 @@ func (r *runner) run(ctx context.Context, req *Request) int {
 	return r.runInWorkspace(ctx, def, req, s)
 }
 
-// handleSignals routes SIGINT and SIGTERM to r.sigs when the runner owns
-// the process. Registering costs a few hundred microseconds (the runtime
+// handleSignals routes the stop signals (stopSignals: SIGHUP, SIGINT,
+// SIGTERM; SIGHUP not if the process started ignoring it) to r.sigs when
+// the runner owns the process. Registering costs a few hundred microseconds (the runtime
 // starts a thread for signal masks), so it runs concurrently with the stale
 // sweep; awaitSignalHandlers joins it before anything needs cleaning up. A
 // signal that arrives earlier kills the process the default way, with
@@ -171,7 +174,7 @@ func (r *runner) handleSignals() {
 	r.sigs = make(chan os.Signal, 2)
 	r.sigsReady = make(chan struct{})
 	go func() {
-		signal.Notify(r.sigs, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(r.sigs, handledStopSignals()...)
 		close(r.sigsReady)
 	}()
 }
