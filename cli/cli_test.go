@@ -150,7 +150,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--timeout", "x1", "record"}, `invalid argument "x1" for "--timeout"`},
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"tasks", "extra"}, "unknown command"},
-		{[]string{"--backgroundtask"}, "missing task name"},
+		// Named run, which the user did not type.
+		{[]string{"--backgroundtask"}, "bgtask: --backgroundtask: missing task name"},
+		{[]string{"--timeout", "1s", "--backgroundtask"}, "bgtask: --backgroundtask: missing task name"},
+		{[]string{"--bogus", "--backgroundtask", "record"}, "bgtask: --backgroundtask: unknown flag: --bogus"},
+		{[]string{"run"}, "bgtask: run: missing task name"},
 		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
 		{[]string{"bench", "idle", "--compare", "nope"}, `Config.Compare "nope" is not one of`},
 		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
@@ -172,17 +176,22 @@ func TestRewriteBackgroundTask(t *testing.T) {
 	t.Parallel()
 	root := &cobra.Command{Use: "bgtask"}
 	root.AddCommand(&cobra.Command{Use: "run"}, &cobra.Command{Use: "tasks"})
-	for _, tc := range []struct{ in, want []string }{
-		{nil, nil},
-		{[]string{"--backgroundtask", "x", "a"}, []string{"run", "x", "a"}},
-		{[]string{"--backgroundtask=x", "a"}, []string{"run", "x", "a"}},
-		{[]string{"--timeout", "1s", "--backgroundtask", "x"}, []string{"run", "--timeout", "1s", "x"}},
-		{[]string{"run", "x", "--backgroundtask", "y"}, []string{"run", "x", "--backgroundtask", "y"}},
-		{[]string{"--", "--backgroundtask", "y"}, []string{"--", "--backgroundtask", "y"}},
-		{[]string{"tasks"}, []string{"tasks"}},
+	for _, tc := range []struct {
+		in, want  []string
+		rewritten bool
+	}{
+		{nil, nil, false},
+		{[]string{"--backgroundtask", "x", "a"}, []string{"run", "x", "a"}, true},
+		{[]string{"--backgroundtask=x", "a"}, []string{"run", "x", "a"}, true},
+		{[]string{"--backgroundtask"}, []string{"run"}, true},
+		{[]string{"--timeout", "1s", "--backgroundtask", "x"}, []string{"run", "--timeout", "1s", "x"}, true},
+		{[]string{"run", "x", "--backgroundtask", "y"}, []string{"run", "x", "--backgroundtask", "y"}, false},
+		{[]string{"--", "--backgroundtask", "y"}, []string{"--", "--backgroundtask", "y"}, false},
+		{[]string{"tasks"}, []string{"tasks"}, false},
 	} {
-		if diff := cmp.Diff(tc.want, rewriteBackgroundTask(tc.in, root)); diff != "" {
-			t.Errorf("rewriteBackgroundTask(%q) (-want +got):\n%s", tc.in, diff)
+		got, rewritten := rewriteBackgroundTask(tc.in, root)
+		if diff := cmp.Diff(tc.want, got); diff != "" || rewritten != tc.rewritten {
+			t.Errorf("rewriteBackgroundTask(%q): rewritten %v, want %v (-want +got):\n%s", tc.in, rewritten, tc.rewritten, diff)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func (inv *invocation) controlCmd(use, short, done string, op func(*client.Clien
 	cmd := &cobra.Command{
 		Use:   use + " ID",
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Args:  taskIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := inv.client(&f)
 			if err != nil {

@@ -69,6 +69,9 @@ type invocation struct {
 	// serverArg is "--server ADDR " when the command was given --server
 	// (set by client), for the commands its hints suggest.
 	serverArg string
+	// backgroundTask is set when the command line said --backgroundtask
+	// (rewritten to run): messages about run then name that.
+	backgroundTask bool
 }
 
 func newInvocation(cfg *Config) *invocation {
@@ -116,7 +119,8 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 // bad flag value, wrong arguments) adds "(see --help)".
 func (inv *invocation) execute(ctx context.Context, args []string) int {
 	root := inv.newRoot()
-	root.SetArgs(rewriteBackgroundTask(args, root))
+	args, inv.backgroundTask = rewriteBackgroundTask(args, root)
+	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	var st exitStatus
 	switch {
@@ -206,7 +210,7 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 	root.SetOut(inv.stdout)
 	root.SetErr(inv.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%s: %w", c.Name(), err)}
+		return usageError{fmt.Errorf("%s: %w", inv.typed(c), err)}
 	})
 	root.SetVersionTemplate("{{.Version}}\n")
 	inv.global.register(root.PersistentFlags(), inv.getenv)
@@ -222,13 +226,13 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 //	bgtask [FLAGS] --backgroundtask NAME [ARG...]
 //	bgtask [FLAGS] --backgroundtask=NAME [ARG...]
 //
-// into `bgtask run [FLAGS] NAME [ARG...]`. It only looks before the first
-// subcommand name or "--", so a task argument spelled --backgroundtask is
-// left alone.
-func rewriteBackgroundTask(args []string, root *cobra.Command) []string {
+// into `bgtask run [FLAGS] NAME [ARG...]` and reports whether it did. It
+// only looks before the first subcommand name or "--", so a task argument
+// spelled --backgroundtask is left alone.
+func rewriteBackgroundTask(args []string, root *cobra.Command) ([]string, bool) {
 	for i, a := range args {
 		if a == "--" || isCommand(root, a) {
-			return args
+			return args, false
 		}
 		name, ok := strings.CutPrefix(a, "--backgroundtask=")
 		if a != "--backgroundtask" && !ok {
@@ -238,9 +242,18 @@ func rewriteBackgroundTask(args []string, root *cobra.Command) []string {
 		if ok {
 			out = append(out, name)
 		}
-		return append(out, args[i+1:]...)
+		return append(out, args[i+1:]...), true
 	}
-	return args
+	return args, false
+}
+
+// typed is how the user spelled command c, for messages: "--backgroundtask"
+// for the run command when the command line said that, else c's name.
+func (inv *invocation) typed(c *cobra.Command) string {
+	if inv.backgroundTask && c.Name() == "run" {
+		return "--backgroundtask"
+	}
+	return c.Name()
 }
 
 func isCommand(root *cobra.Command, name string) bool {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,9 @@ Environment:
                                   $XDG_STATE_HOME/bgtask/workspaces/NAME
                                   (else ~/.local/state/bgtask/...)`
 
+// errMissingTaskName: `run` or `--backgroundtask` without a task name.
+var errMissingTaskName = errors.New("missing task name")
+
 func newRunCmd(inv *invocation) *cobra.Command {
 	var (
 		req                 taskmode.Request
@@ -52,9 +56,9 @@ func newRunCmd(inv *invocation) *cobra.Command {
 		Use:   "run [flags] NAME [ARG...]",
 		Short: "Run one task headless and exit with its exit code",
 		Long:  runLong,
-		Args: func(_ *cobra.Command, args []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageError{errors.New("run: missing task name")}
+				return usageError{fmt.Errorf("%s: %w", inv.typed(cmd), errMissingTaskName)}
 			}
 			return nil
 		},

@@ -17,7 +17,7 @@ func newStatusCmd(inv *invocation) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show a task's record",
-		Args:  cobra.ExactArgs(1),
+		Args:  taskIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := inv.client(&f)
 			if err != nil {

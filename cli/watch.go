@@ -40,7 +40,7 @@ task keeps running.
 A server that cannot be reached fails at once (exit 1). A stream that drops
 is resumed where it stopped, with one "reconnecting…" line on stderr, and
 given up after 15s without a successful reconnect (exit 1).`,
-		Args: cobra.ExactArgs(1),
+		Args: taskIDArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := inv.client(&f)
 			if err != nil {

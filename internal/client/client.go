@@ -124,6 +124,18 @@ func decodeError(resp *http.Response) error {
 // not valid UTF-8. JSON cannot carry such bytes: encoding/json would turn
 // them into U+FFFD silently, and a query string would carry bytes the API
 // refuses.
+// ErrEmptyID is the error of a request for a task whose ID is "": its
+// path would be no task's. Nothing is sent.
+var ErrEmptyID = errors.New("empty task ID")
+
+// checkID refuses an empty task ID or one that is not valid UTF-8.
+func checkID(id string) error {
+	if id == "" {
+		return ErrEmptyID
+	}
+	return checkUTF8("task ID", id)
+}
+
 func checkUTF8(named ...string) error {
 	for i := 0; i+1 < len(named); i += 2 {
 		if !utf8.ValidString(named[i+1]) {
@@ -150,9 +162,10 @@ func (c *Client) Submit(ctx context.Context, req httpapi.SubmitRequest) (*bgtask
 	return &info, c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &info)
 }
 
-// Get returns a task's record.
+// Get returns a task's record. An empty id is ErrEmptyID; nothing is
+// sent.
 func (c *Client) Get(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
-	if err := checkUTF8("task ID", id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, err
 	}
 	var info bgtask.TaskInfo
@@ -182,18 +195,19 @@ func (c *Client) List(ctx context.Context, o bgtask.ListOpts) (*bgtask.ListResul
 	return &res, c.do(ctx, http.MethodGet, "/v1/tasks", q, nil, &res)
 }
 
-// Cancel cancels a task.
+// Cancel cancels a task. An empty id is ErrEmptyID; nothing is sent.
 func (c *Client) Cancel(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
-	if err := checkUTF8("task ID", id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, err
 	}
 	var info bgtask.TaskInfo
 	return &info, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/cancel", nil, struct{}{}, &info)
 }
 
-// Retry re-runs a parallel task's failed subtasks.
+// Retry re-runs a parallel task's failed subtasks. An empty id is
+// ErrEmptyID; nothing is sent.
 func (c *Client) Retry(ctx context.Context, id string) (*bgtask.TaskInfo, error) {
-	if err := checkUTF8("task ID", id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, err
 	}
 	var info bgtask.TaskInfo

@@ -40,7 +40,8 @@ type FollowOpts struct {
 }
 
 // Follow streams a task's events to fn until the task's stream ends
-// (server_close), fn returns false, or ctx ends.
+// (server_close), fn returns false, or ctx ends. An empty id is
+// ErrEmptyID; nothing is sent.
 //
 // A first connection that cannot be made, or that the server answers with
 // an error, fails at once, like any other request. A connection that drops
@@ -49,7 +50,7 @@ type FollowOpts struct {
 // saying so. An API error (unknown task, refused token) is returned at
 // once: retrying will not help.
 func (c *Client) Follow(ctx context.Context, id string, opts *FollowOpts, fn func(StreamEvent) bool) error {
-	if err := checkUTF8("task ID", id); err != nil {
+	if err := checkID(id); err != nil {
 		return err
 	}
 	var o FollowOpts

@@ -273,7 +273,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown flag", nil, []string{"run", "--bogus", "success"}, 1, "unknown flag: --bogus"},
 		{"missing task name", nil, []string{"run"}, 1, "missing task name"},
-		{"missing name after --backgroundtask", nil, []string{"--backgroundtask"}, 1, "missing task name"},
+		{"missing name after --backgroundtask", nil, []string{"--backgroundtask"}, 1, "--backgroundtask: missing task name"},
 		{"unparsable --timeout", nil, []string{"run", "--timeout", "soon", "success"}, 1, `"--timeout"`},
 		{"negative --min-runtime", nil, []string{"run", "--min-runtime", "-1s", "success"}, 1, `"--min-runtime"`},
 		{"unknown command", nil, []string{"frobnicate"}, 1, `unknown command "frobnicate"`},
