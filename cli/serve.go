@@ -62,11 +62,11 @@ func newServeCmd(inv *invocation) *cobra.Command {
 Redis shared with other servers (--store redis://HOST:PORT/DB): it accepts
 tasks over the HTTP API, runs them, reports progress and events, and takes
 over tasks left ONGOING by a crash (on Redis: by any server that can run
-them, once their lease is stale). SIGINT or SIGTERM stop it gracefully:
+them, once their lease is stale). SIGINT, SIGTERM or SIGHUP stop it gracefully:
 running tasks get --shutdown-timeout to finish while the server still answers
 (reads, cancels; submissions and /healthz are 503), then retriable ones are
 handed back and the others end CANCELLED; the process exits at the latest
-10 s after --shutdown-timeout. A second SIGINT or SIGTERM exits at once (the
+10 s after --shutdown-timeout. A second such signal exits at once (the
 running tasks are then recovered as after a crash). SIGUSR1 writes a consistent copy of the
 embedded store next to its file (bgtask.db.backup) while serving.
 

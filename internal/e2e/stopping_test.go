@@ -72,7 +72,7 @@ func TestServerAnswersWhileStopping(t *testing.T) {
 // start, as after a crash.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	t.Parallel()
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		s := startServer(t, "", "--shutdown-timeout", "1h")
 		id := s.submit("wait", "600")
 		s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
@@ -92,5 +92,25 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 			t.Fatalf("%v: task after a forced stop: %+v; want FAILURE orphaned", sig, info)
 		}
 		s2.term()
+	}
+}
+
+// SIGHUP (the terminal or ssh session of a server started in it closed)
+// stops the server gracefully, as SIGTERM does: the running task finishes
+// and nothing is left for recovery. It used to kill the server at once, as
+// a crash.
+func TestHangUpStopsTheServerGracefully(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	id := s.submit("wait", "1")
+	s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
+	s.signal(syscall.SIGHUP)
+	s.waitExit("after SIGHUP")
+	if s.err != nil {
+		t.Fatalf("server exited with %v after SIGHUP\n%s", s.err, s.log())
+	}
+	s2 := startServer(t, s.dir)
+	if info := s2.status(id); info.State != bgtask.StateSuccess || info.Attempt != 1 {
+		t.Fatalf("task after SIGHUP: %+v; want SUCCESS on attempt 1 (the stop let it finish)", info)
 	}
 }
