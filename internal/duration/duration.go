@@ -28,8 +28,8 @@ var (
 	ErrTooLarge = errors.New("duration too large")
 )
 
-// maxSeconds bounds a bare number of seconds: 2^62 ns.
-const maxSeconds = time.Duration(1 << 62)
+// maxBare bounds a bare number of seconds: 2^62 ns.
+const maxBare = time.Duration(1 << 62)
 
 // Parse parses a non-negative duration, strictly:
 //
@@ -61,7 +61,7 @@ func parse(v string) (time.Duration, error) {
 		// The digits are a valid Go duration number: reading v+"s" is
 		// exact where a float would round.
 		d, err := time.ParseDuration(v + "s")
-		if err != nil || d > maxSeconds {
+		if err != nil || d > maxBare {
 			return 0, ErrTooLarge
 		}
 		return d, nil
