@@ -133,6 +133,10 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 		}
 		opts.TLSConfig = tc
 	}
+	// Calls end by their context's deadline (StoreTimeout, Stop's bound,
+	// /healthz's 2 s), also while Redis does not answer: without this
+	// go-redis waits out its own read timeout first.
+	opts.ContextTimeoutEnabled = true
 	routeRedisLog(c.Logger)
 	probeOpts := *opts // before NewClient, which fills in opts' defaults
 	s := &Store{

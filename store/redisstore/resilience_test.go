@@ -261,3 +261,44 @@ func TestReadLogCancelAnyTime(t *testing.T) {
 		}
 	}
 }
+
+// Every call ends by its context's deadline while Redis does not answer,
+// whatever go-redis' own read and write timeouts are: /healthz's 2 s
+// check took 5 s against a frozen Redis (found by a fresh user), and
+// StoreTimeout or Stop's bound could be outlasted the same way. The
+// timeouts here are an hour, so only a call that keeps its context's
+// deadline returns.
+func TestCallsEndByTheirDeadlineWhileRedisIsFrozen(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, nil)
+	s := newStore(t, srv.URL(0)+"?max_retries=-1&read_timeout=1h&write_timeout=1h", nil)
+	srv.Pause()
+	defer srv.Resume()
+	l := store.Lease{ID: storetest.NewID(), Owner: "o", Incarnation: "o/1", Fence: 1}
+	for name, call := range map[string]func(context.Context) error{
+		"Counts": func(ctx context.Context) error { _, err := s.Counts(ctx); return err },
+		"Get":    func(ctx context.Context) error { _, err := s.Get(ctx, l.ID); return err },
+		"Renew":  func(ctx context.Context) error { _, err := s.Renew(ctx, []store.Lease{l}); return err },
+		"Finish": func(ctx context.Context) error {
+			_, err := s.Finish(ctx, []store.Completion{{Lease: l, State: store.Success}})
+			return err
+		},
+		"ReadLog":  func(ctx context.Context) error { _, err := s.ReadLog(ctx, 0, 10, 0); return err },
+		"Withdraw": func(ctx context.Context) error { return s.Withdraw(ctx, "o", "o/1") },
+	} {
+		res := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			res <- call(ctx)
+		}()
+		select {
+		case err := <-res:
+			if err == nil {
+				t.Fatalf("%s with Redis frozen: no error", name)
+			}
+		case <-time.After(30 * time.Second): // a failsafe: the broken call waits an hour
+			t.Fatalf("%s with Redis frozen did not end by its context's deadline", name)
+		}
+	}
+}
