@@ -18,6 +18,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/internal/quote"
 )
 
 // Client is an API client. It is safe for concurrent use.
@@ -52,8 +53,16 @@ func New(addr, token string) (*Client, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.Path = strings.TrimSuffix(u.Path, "/v1")
 	u.RawPath = ""
-	return &Client{base: u, token: token, http: &http.Client{}}, nil
+	return &Client{base: u, token: token, http: &http.Client{CheckRedirect: noRedirects}}, nil
 }
+
+// noRedirects makes a redirect an answer, not a new request: the API never
+// redirects, so a redirect means the path was not one of its endpoints —
+// Go's ServeMux redirects a path with "." or ".." segments to its cleaned
+// form, which is another endpoint (the task ID ".." made `watch` follow
+// the all-tasks stream, and "." made `status` print the task list as an
+// empty record).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // url returns the URL of path, which is escaped already (IDs go through
 // url.PathEscape). Adding it to the unescaped Path used to escape it a
@@ -114,6 +123,11 @@ func (c *Client) auth(req *http.Request) {
 func decodeError(resp *http.Response) error {
 	var body httpapi.ErrorBody
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode < 400 {
+		return &Error{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf(
+			"the server redirected the request to %s, which the API never does: is --server the server's root URL (http://HOST:PORT)?",
+			quote.Q(resp.Header.Get("Location")))}
+	}
 	if json.Unmarshal(data, &body) != nil || body.Error.Code == "" {
 		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
 	}
@@ -128,10 +142,15 @@ func decodeError(resp *http.Response) error {
 // path would be no task's. Nothing is sent.
 var ErrEmptyID = errors.New("empty task ID")
 
-// checkID refuses an empty task ID or one that is not valid UTF-8.
+// checkID refuses an empty task ID or one that is not valid UTF-8, and
+// answers "." and ".." (no task's ID; their paths would name other
+// endpoints) as the server answers an unknown ID: not found.
 func checkID(id string) error {
 	if id == "" {
 		return ErrEmptyID
+	}
+	if id == "." || id == ".." {
+		return &Error{Status: http.StatusNotFound, Code: httpapi.CodeNotFound, Message: "task not found: " + quote.Q(id)}
 	}
 	return checkUTF8("task ID", id)
 }
