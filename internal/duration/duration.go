@@ -26,6 +26,11 @@ var (
 	// years). A Go duration beyond time.Duration's range is ErrSyntax, as
 	// time.ParseDuration does not tell the two apart.
 	ErrTooLarge = errors.New("duration too large")
+	// ErrTooSmall: a duration that is not zero but under 1 ns
+	// ("0.0000000001", "0.5ns"). It would round to 0, which means "none"
+	// where a timeout is optional: a positive timeout must not silently
+	// become no timeout.
+	ErrTooSmall = errors.New("duration under 1ns (not zero, but it would round to zero)")
 )
 
 // maxBare bounds a bare number of seconds: 2^62 ns.
@@ -41,9 +46,13 @@ const maxBare = time.Duration(1 << 62)
 //
 // Nothing else is accepted: no sign, no surrounding space. A leading "-"
 // before a valid duration is ErrNegative; other mistakes are ErrSyntax;
-// ErrTooLarge beyond the range. Every error quotes v.
+// ErrTooLarge beyond the range; ErrTooSmall for a value that is not zero
+// but under 1 ns. Every error quotes v.
 func Parse(v string) (time.Duration, error) {
 	d, err := parse(v)
+	if err == nil && d == 0 && strings.ContainsAny(v, "123456789") {
+		err = ErrTooSmall
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", quote.Q(v), err)
 	}

@@ -65,6 +65,11 @@ func TestParseIsStrict(t *testing.T) {
 		{"1" + strings.Repeat("0", 300), ErrTooLarge},
 		{"9999999999999", ErrTooLarge}, // seconds: above 2^62 ns
 		{"2562048h", ErrSyntax},        // beyond time.Duration
+		// Not zero, but under 1 ns: it rounded to 0, and `run --timeout
+		// 0.0000000001` ran with no timeout at all (fresh user).
+		{"0.0000000001", ErrTooSmall},
+		{"0.5ns", ErrTooSmall},
+		{"0.0000000001s", ErrTooSmall},
 	} {
 		got, err := Parse(tc.in)
 		if !errors.Is(err, tc.want) {
