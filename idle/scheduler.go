@@ -90,7 +90,8 @@ type Stats struct {
 	// a time, so it approximates the CPU time the idle work used when it is
 	// CPU-bound; the CPU source subtracts it from the process's use.
 	CallbackTime time.Duration
-	Queued       int // callbacks waiting now (pending, runnable or timed out)
+	Queued       int  // callbacks waiting now (pending, runnable or timed out)
+	Running      bool // a callback is running now
 }
 
 // Scheduler runs callbacks in the idle periods of the process, one at a
@@ -237,6 +238,13 @@ func (s *Scheduler) CallbackTime() time.Duration {
 	return s.cbTotal + s.clock.Now().Sub(s.cbStarted)
 }
 
+// running reports whether a callback is running.
+func (s *Scheduler) running() bool {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	return !s.cbStarted.IsZero()
+}
+
 // Stats returns the scheduler's counters.
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
@@ -251,6 +259,7 @@ func (s *Scheduler) Stats() Stats {
 		Periods:      s.periods.Load(),
 		CallbackTime: s.CallbackTime(),
 		Queued:       queued,
+		Running:      s.running(),
 	}
 }
 

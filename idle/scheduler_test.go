@@ -453,3 +453,26 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Stats.Running says whether a callback runs now.
+func TestStatsRunning(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	inside := make(chan bool, 1)
+	release := make(chan struct{})
+	e.s.Request(func(idle.Deadline) {
+		inside <- e.s.Stats().Running
+		<-release
+	}, nil)
+	if !<-inside {
+		t.Fatal("Stats().Running false inside a callback")
+	}
+	close(release)
+	for range 10_000 { // bounded: the callback has returned or soon will
+		if !e.s.Stats().Running {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("Stats().Running still true after the callback returned")
+}

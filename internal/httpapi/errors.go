@@ -117,10 +117,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
 	msg := strings.TrimPrefix(err.Error(), "bgtask: ")
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
-		if r.Context().Err() != nil && err != errStopping {
+		switch {
+		case r.Context().Err() != nil && err != errStopping:
 			// Most likely the client hung up: not the server's fault.
 			s.logger.Debug("request cancelled", "method", r.Method, "path", r.URL.Path, "err", err)
-		} else {
+		case errors.Is(err, bgtask.ErrStopped):
+			// A submission while the server stops gracefully: expected,
+			// and one line per refused request would flood the log.
+			s.logger.Debug("request refused: server stopping", "method", r.Method, "path", r.URL.Path)
+			msg = "server stopping"
+		default:
 			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		if status == http.StatusInternalServerError {
