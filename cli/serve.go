@@ -120,7 +120,17 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	if err := checkListen(f); err != nil {
 		return err
 	}
+	// Signals are caught from the start: one that arrives while the store
+	// opens or the manager starts (recovered tasks may run already) stops
+	// the server gracefully once it serves, instead of killing it as a
+	// crash would.
+	sig := make(chan os.Signal, 2)
+	if inv.own {
+		signal.Notify(sig, serveSignals...)
+		defer signal.Stop(sig)
+	}
 	warnTokenFile(logger, f.tokenFile)
+	logger.Debug("opening the store")
 	dir := f.dataDir
 	if f.store == "" {
 		if dir, err = inv.dataDir(f.dataDir); err != nil {
@@ -188,11 +198,6 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	logger.Info("serving", "addr", "http://"+ln.Addr().String(), "store", where, "server_id", m.ServerID(), "demo", f.demo)
 	inv.diag("serving on http://%s (data in %s, pid %d)", ln.Addr(), where, os.Getpid())
 
-	sig := make(chan os.Signal, 1)
-	if inv.own {
-		signal.Notify(sig, serveSignals...)
-		defer signal.Stop(sig)
-	}
 	var serveErr error
 wait:
 	for {

@@ -1,7 +1,10 @@
 package e2e_test
 
 import (
+	"bufio"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
+	"github.com/bgtask/bgtask/internal/redistest"
 )
 
 // signal sends sig to the server without waiting for it to exit.
@@ -112,5 +116,52 @@ func TestHangUpStopsTheServerGracefully(t *testing.T) {
 	s2 := startServer(t, s.dir)
 	if info := s2.status(id); info.State != bgtask.StateSuccess || info.Attempt != 1 {
 		t.Fatalf("task after SIGHUP: %+v; want SUCCESS on attempt 1 (the stop let it finish)", info)
+	}
+}
+
+// A signal that arrives while the server starts (here: its Redis frozen,
+// so the store takes seconds to open) stops it gracefully once it serves,
+// exit 0. It used to kill it outright (caught only once the server
+// served), as a crash would, recovered tasks possibly running (fresh
+// user).
+func TestSignalDuringStartStopsGracefully(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, nil)
+	rs.Pause()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--store", rs.URL(0), "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TMPDIR="+t.TempDir(), "BGTASK_TOKEN=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for sc.Scan() { // bounded by the process's output; it waits for Redis
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "opening the store") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rs.Resume()
+	exited := make(chan error, 1)
+	go func() {
+		for sc.Scan() { // to EOF: the process exited
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("server exited with %v after a SIGTERM during its start, want 0\n%s", err, log.String())
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("server did not exit after a SIGTERM during its start\n%s", log.String())
 	}
 }
