@@ -30,13 +30,12 @@ func (r *EventReader) appendFrames(ctx context.Context, dst []byte, maxBytes int
 		if r.checked && t.followed() {
 			ents, ok, wake, stopped := t.entriesAfter(r.cursor, frameBatch, r.ents[:0])
 			r.ents = ents
-			if stopped {
-				if len(dst) > n0 {
-					return dst, nil // ErrStopped on the next call
-				}
-				return dst, ErrStopped
+			if stopped && len(dst) > n0 {
+				return dst, nil // the store is read on the next call
 			}
-			if ok {
+			// Stopped with nothing taken: the store is read once more
+			// below (r.read), and says ErrStopped when nothing is left.
+			if ok && !stopped {
 				if len(ents) > 0 {
 					var more bool
 					dst, more = r.takeFrames(dst, ents, n0+maxBytes)

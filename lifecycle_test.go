@@ -144,8 +144,29 @@ func TestTakeoverOfStaleTasks(t *testing.T) {
 	if rec.Owner != "dead" {
 		t.Fatalf("task taken over before its lease was stale: %+v", rec)
 	}
-	stopTicking := tick(fake, time.Second)
-	defer stopTicking()
+	// Advance the clock in small steps, and only until the live server
+	// has taken both records over: the second run then needs no time to
+	// pass. A free-running ticker (a fake second per real millisecond)
+	// went on after the takeover and made that run's lease overdue on a
+	// loaded machine before its outcome was written: the task ended
+	// FAILURE "orphaned after 2 attempts" (go test -race -count=3 beside
+	// a CI run).
+	taken := func() bool {
+		for _, id := range []string{r, o} {
+			if rec, err := st.Get(context.Background(), id); err != nil || rec.Owner == "dead" {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(waitFor)
+	for !taken() {
+		if time.Now().After(deadline) {
+			t.Fatal("the live server did not take the dead server's tasks over")
+		}
+		fake.Advance(100 * time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
 	info := e.waitState(r, bgtask.StateSuccess)
 	if info.Attempt != 2 || ran.Load() != 1 {
 		t.Fatalf("retriable task: attempt %d, runs %d; want attempt 2, 1 run", info.Attempt, ran.Load())

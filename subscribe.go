@@ -92,10 +92,10 @@ func (r *EventReader) read(ctx context.Context) ([]Event, <-chan struct{}, error
 	t := r.m.tail
 	if r.checked && t.followed() {
 		raw, ok, wake, stopped := t.after(r.cursor, readBatch)
-		if stopped {
-			return nil, nil, ErrStopped
-		}
-		if ok {
+		// Stopped: memory has nothing more after the cursor, but it
+		// may not reach back to it (its ring restarted); the store is
+		// read once more below, and says ErrStopped when nothing is left.
+		if ok && !stopped {
 			if len(raw) == 0 {
 				return nil, wake, nil // caught up: wait for the tail
 			}
@@ -112,18 +112,16 @@ func (r *EventReader) read(ctx context.Context) ([]Event, <-chan struct{}, error
 }
 
 // fromStore reads the log after the reader's position from the store,
-// waiting up to wait for an entry. Once the manager stopped it returns
-// ErrStopped, except when the event tail was never followed (its first
-// read had not answered): the tail's drain, which makes readers deliver
-// the outcomes written at Stop before they learn that it stopped, then
-// had nothing to go on, so the reader reads the log once more itself.
+// waiting up to wait for an entry. Once the manager stopped it reads the
+// log once more without waiting and returns ErrStopped only when nothing
+// is left after the reader's position: a reader that had not yet been
+// checked against the log (it was made before the tail's first read
+// answered), or whose tail was never followed, must still deliver the
+// outcomes written at Stop before it learns that the manager stopped.
 func (r *EventReader) fromStore(ctx context.Context, wait time.Duration) ([]Event, <-chan struct{}, error) {
 	t := r.m.tail
 	wake, stopped := t.wakeChan()
 	if stopped {
-		if t.followed() {
-			return nil, nil, ErrStopped
-		}
 		wait = 0
 	}
 	page, err := r.m.store.ReadLog(ctx, r.cursor, 1000, wait)
