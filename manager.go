@@ -352,25 +352,10 @@ func (m *Manager) Stop(ctx context.Context) error {
 
 	// hard ends TimeoutGrace after ctx: every wait and store call left
 	// once ctx ended fits in that time, a store that hangs included.
+	// (A timer left armed when Stop returns early cancels nothing.)
 	hard, cancelHard := context.WithCancel(context.Background())
 	defer cancelHard()
-	var hardTimer clock.Timer
-	var hardMu sync.Mutex
-	unhard := context.AfterFunc(ctx, func() {
-		hardMu.Lock()
-		defer hardMu.Unlock()
-		if hard.Err() == nil {
-			hardTimer = m.clock.AfterFunc(m.cfg.TimeoutGrace, cancelHard)
-		}
-	})
-	defer func() {
-		unhard()
-		hardMu.Lock()
-		if hardTimer != nil {
-			hardTimer.Stop()
-		}
-		hardMu.Unlock()
-	}()
+	defer context.AfterFunc(ctx, func() { m.clock.AfterFunc(m.cfg.TimeoutGrace, cancelHard) })()
 
 	_ = m.claimer.loop.Stop(context.Background())
 	// Wait for the Submits that passed the state check before it changed:
@@ -383,11 +368,9 @@ func (m *Manager) Stop(ctx context.Context) error {
 		m.logger.Info("stop deadline reached, cancelling running tasks", "running", m.runs.count())
 		deadlinePassed = true
 		m.runs.stopAll(errShutdown)
-		grace := m.clock.NewTimer(m.cfg.TimeoutGrace)
-		if !m.runs.wait(nil, grace.C()) {
+		if !m.runs.wait(hard.Done(), nil) {
 			m.giveUp()
 		}
-		grace.Stop()
 	}
 	m.stopServices(hard, deadlinePassed)
 	m.mu.Lock()

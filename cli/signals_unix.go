@@ -4,24 +4,16 @@ package cli
 
 import (
 	"os"
-	"os/signal"
 	"syscall"
+
+	"github.com/bgtask/bgtask/internal/taskmode"
 )
 
-// serveSignals are the signals `serve` handles: SIGINT, SIGTERM and
-// SIGHUP (a closed terminal or ssh session) stop it gracefully, a second
-// one at once; backupSignal (SIGUSR1) writes a copy of the embedded
-// store. SIGHUP is left alone when the process started with it ignored
-// (nohup): handling it would undo that.
+// serveSignals are the signals `serve` handles: the stop signals of task
+// mode (SIGHUP, SIGINT, SIGTERM; SIGHUP not when it started ignored, as
+// under nohup) stop it gracefully, a second one at once; backupSignal
+// (SIGUSR1) writes a copy of the embedded store.
 var (
-	serveSignals           = stopSignals()
+	serveSignals           = append(taskmode.HandledStopSignals(), syscall.SIGUSR1)
 	backupSignal os.Signal = syscall.SIGUSR1
 )
-
-func stopSignals() []os.Signal {
-	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1}
-	if !signal.Ignored(syscall.SIGHUP) {
-		sigs = append(sigs, syscall.SIGHUP)
-	}
-	return sigs
-}

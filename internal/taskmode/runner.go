@@ -174,7 +174,7 @@ func (r *runner) handleSignals() {
 	r.sigs = make(chan os.Signal, 2)
 	r.sigsReady = make(chan struct{})
 	go func() {
-		signal.Notify(r.sigs, handledStopSignals()...)
+		signal.Notify(r.sigs, HandledStopSignals()...)
 		close(r.sigsReady)
 	}()
 }

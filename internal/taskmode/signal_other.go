@@ -11,8 +11,8 @@ import (
 // console's close, logoff and shutdown events (delivered as SIGTERM).
 var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM}
 
-// handledStopSignals is stopSignals: nothing here starts ignored.
-func handledStopSignals() []os.Signal { return stopSignals }
+// HandledStopSignals is stopSignals: nothing here starts ignored.
+func HandledStopSignals() []os.Signal { return stopSignals }
 
 // continueSignals end --wait-for-debugger's wait: none without SIGCONT
 // (the wait ends when a tracer is seen, or on Ctrl-C).

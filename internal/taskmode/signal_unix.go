@@ -37,11 +37,11 @@ import (
 // SIGKILL and SIGSTOP cannot be handled.
 var stopSignals = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM}
 
-// handledStopSignals is stopSignals without SIGHUP when the process started
+// HandledStopSignals is stopSignals without SIGHUP when the process started
 // with SIGHUP ignored (nohup, or a shell's trap "" HUP): registering a
 // handler would un-ignore it, and a run meant to survive the hang-up would
 // end at it.
-func handledStopSignals() []os.Signal {
+func HandledStopSignals() []os.Signal {
 	var sigs []os.Signal
 	for _, s := range stopSignals {
 		if s == syscall.SIGHUP && signal.Ignored(s) {
