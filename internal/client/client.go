@@ -134,10 +134,6 @@ func decodeError(resp *http.Response) error {
 	return &Error{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message}
 }
 
-// checkUTF8 returns an error naming the first of the named strings that is
-// not valid UTF-8. JSON cannot carry such bytes: encoding/json would turn
-// them into U+FFFD silently, and a query string would carry bytes the API
-// refuses.
 // ErrEmptyID is the error of a request for a task whose ID is "": its
 // path would be no task's. Nothing is sent.
 var ErrEmptyID = errors.New("empty task ID")
@@ -155,6 +151,10 @@ func checkID(id string) error {
 	return checkUTF8("task ID", id)
 }
 
+// checkUTF8 returns an error naming the first of the named strings that is
+// not valid UTF-8. JSON cannot carry such bytes: encoding/json would turn
+// them into U+FFFD silently, and a query string would carry bytes the API
+// refuses.
 func checkUTF8(named ...string) error {
 	for i := 0; i+1 < len(named); i += 2 {
 		if !utf8.ValidString(named[i+1]) {
