@@ -72,7 +72,7 @@ func TestLastEventIDNotANumberIsAnIDTheLogDidNotGive(t *testing.T) {
 			finished := e.submit("quick")
 			e.waitState(finished.ID, bgtask.StateSuccess)
 			running := e.submit("steps")
-			e.waitState(running.ID, bgtask.StateOngoing)
+			e.waitRunning(running.ID)
 
 			// An ONGOING task: its state, then its events to the outcome.
 			var streams []*sse

@@ -51,7 +51,7 @@ func TestResumeFromAnyPositionEndsWithTheOutcome(t *testing.T) {
 			t.Parallel()
 			e := setupKind(t, kind, 20)
 			running := e.submit("steps")
-			e.waitState(running.ID, bgtask.StateOngoing)
+			e.waitRunning(running.ID)
 			finished := e.submit("quick")
 			e.waitState(finished.ID, bgtask.StateSuccess)
 			var last bgtask.TaskInfo
@@ -118,7 +118,7 @@ func TestTaskStreamAfterStopEndsWithTheOutcome(t *testing.T) {
 			t.Parallel()
 			e := setupKind(t, kind, 0)
 			info := e.submit("steps")
-			e.waitState(info.ID, bgtask.StateOngoing)
+			e.waitRunning(info.ID)
 			s := e.stream("/v1/tasks/" + info.ID + "/events")
 			if got := stateOf(t, s.nextEvent()); got.State != bgtask.StateOngoing {
 				t.Fatalf("first state %s", got.State)

@@ -175,6 +175,21 @@ func (e *env) waitState(id string, st bgtask.State) {
 	e.t.Fatalf("task %s never reached %s", id, st)
 }
 
+// waitRunning waits until the task's run has started (attempt 1 or more).
+// A task is ONGOING from its submission on, queued as well as running:
+// waiting for StateOngoing waits for nothing.
+func (e *env) waitRunning(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for time.Now().Before(deadline) {
+		if info, err := e.m.Get(context.Background(), id); err == nil && info.State == bgtask.StateOngoing && info.Attempt > 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	e.t.Fatalf("task %s never started", id)
+}
+
 func TestSubmitReturnsRecord(t *testing.T) {
 	t.Parallel()
 	e := setup(t, "")

@@ -15,10 +15,12 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -112,7 +114,7 @@ func Start(t testing.TB, opts *Options) *Server {
 	// A free port can be taken by someone else between the probe and the
 	// bind: try a few.
 	for range 5 {
-		s.port, err = freePort()
+		s.port, err = pickPort()
 		if err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
@@ -153,6 +155,11 @@ func (s *Server) RootCAs() *x509.CertPool {
 // Dir returns the server's working directory (its AOF lives there).
 func (s *Server) Dir() string { return s.dir }
 
+// pickPort is freePort; a test replaces it to make the race of two
+// processes for one port happen.
+var pickPort = freePort
+
+// freePort returns a loopback port that was free a moment ago.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -169,7 +176,7 @@ func (s *Server) args() []string {
 			"--tls-key-file", s.keyFile, "--tls-ca-cert-file", s.certFile, "--tls-auth-clients", "no"}
 	}
 	a := append(port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--daemonize", "no", "--protected-mode", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+		"--daemonize", "no", "--protected-mode", "no", "--logfile", s.logPath())
 	if s.opts.NoPersistence {
 		a = append(a, "--appendonly", "no", "--save", "")
 	} else {
@@ -182,8 +189,13 @@ func (s *Server) args() []string {
 	return append(a, s.opts.Args...)
 }
 
-// start runs redis-server and waits until it answers PING.
+// start runs redis-server and waits until it is ready: its own log says
+// so, and it answers PING. The log is the proof that this process bound
+// the port: between freePort's probe and the bind, another test process
+// may start a redis-server on the same port; ours then exits, but the
+// other one would answer PING, and would go away when its test ends.
 func (s *Server) start() error {
+	logOff := s.logSize() // Restart: the log of the earlier run stays
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -204,7 +216,7 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server on port %d exited at start: %s", s.port, s.logTail())
 		default:
 		}
-		if s.ping() == nil {
+		if s.readySince(logOff) && s.ping() == nil {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond) // a process coming up: nothing to wait on but its port
@@ -242,8 +254,36 @@ func (s *Server) ping() error {
 	return nil
 }
 
+// logPath is the server's log file.
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
+
+// logSize returns the log's size in bytes (0 when there is none yet).
+func (s *Server) logSize() int64 {
+	fi, err := os.Stat(s.logPath())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readySince reports whether the log, from byte off on, says that the
+// server accepts connections (Redis writes "Ready to accept connections"
+// once it listens and has loaded its data).
+func (s *Server) readySince(off int64) bool {
+	f, err := os.Open(s.logPath())
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	return err == nil && bytes.Contains(b, []byte("Ready to accept connections"))
+}
+
 func (s *Server) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	b, _ := os.ReadFile(s.logPath())
 	if len(b) > 2000 {
 		b = b[len(b)-2000:]
 	}
