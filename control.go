@@ -25,9 +25,12 @@ func mapStoreErr(err error, id string) error {
 	return err
 }
 
-// Get returns the task's record, or an error wrapping ErrNotFound.
+// Get returns the task's record, or an error wrapping ErrNotFound. Task
+// IDs are UUIDs and are matched in any form uuid.Parse accepts (upper or
+// lower case, braces, urn:uuid:), here and in Cancel, Retry and
+// SubscribeOpts.TaskID; records carry the canonical lower-case form.
 func (m *Manager) Get(ctx context.Context, id string) (*TaskInfo, error) {
-	rec, err := m.store.Get(ctx, id)
+	rec, err := m.store.Get(ctx, canonicalID(id))
 	if err != nil {
 		return nil, mapStoreErr(err, id)
 	}
@@ -40,8 +43,9 @@ type ListOpts struct {
 	State State
 	// Name, if set, keeps only tasks of that definition.
 	Name string
-	// IDPrefix, if set, keeps only tasks whose ID starts with it (task IDs
-	// are UUIDv7 strings: a prefix selects a range of creation times).
+	// IDPrefix, if set, keeps only tasks whose ID starts with it, in
+	// either case (task IDs are UUIDv7 strings: a prefix selects a range
+	// of creation times).
 	IDPrefix string
 	// Limit is the page size: 0 means 100, values above 1000 mean 1000.
 	Limit int
@@ -70,7 +74,7 @@ func (m *Manager) List(ctx context.Context, opts *ListOpts) (*ListResult, error)
 	if o.Limit < 0 {
 		return nil, fmt.Errorf("%w: negative limit", ErrInvalidArgument)
 	}
-	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, IDPrefix: o.IDPrefix, Limit: o.Limit, Cursor: o.Cursor})
+	page, err := m.store.List(ctx, store.ListParams{State: store.State(o.State), Name: o.Name, IDPrefix: canonicalIDPrefix(o.IDPrefix), Limit: o.Limit, Cursor: o.Cursor})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +124,7 @@ func (m *Manager) CountsByName(ctx context.Context) (map[string]map[State]int, e
 // at once. Cancel returns before a running task has ended; follow its
 // events to see the end. Errors wrap ErrFinished or ErrNotFound.
 func (m *Manager) Cancel(ctx context.Context, id string) error {
+	id = canonicalID(id)
 	rec, err := m.store.RequestCancel(ctx, id)
 	if err != nil {
 		return mapStoreErr(err, id)
@@ -136,6 +141,7 @@ func (m *Manager) Cancel(ctx context.Context, id string) error {
 // attempt + 1. Errors wrap ErrNothingToRetry (not a finished task with
 // failed subtasks) or ErrNotFound.
 func (m *Manager) Retry(ctx context.Context, id string) error {
+	id = canonicalID(id)
 	var p store.RetryParams
 	if rec, err := m.store.Get(ctx, id); err == nil {
 		if def, ok := m.cfg.Registry.Lookup(rec.Name); ok {

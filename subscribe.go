@@ -8,7 +8,8 @@ import (
 // SubscribeOpts filters and positions a subscription. The zero value (or
 // nil) follows every task's events from now on.
 type SubscribeOpts struct {
-	// TaskID, if set, delivers only that task's events.
+	// TaskID, if set, delivers only that task's events (an ID in any form
+	// Get accepts).
 	TaskID string
 	// After, if non-zero, starts after that Seq: a client resumes a stream
 	// after the last Seq it saw, and gets what it missed from the store's
@@ -51,7 +52,10 @@ func (m *Manager) Follow(ctx context.Context, opts *SubscribeOpts) (*EventReader
 	if opts != nil {
 		o = *opts
 	}
-	r := &EventReader{m: m, taskID: o.TaskID, cursor: o.After}
+	r := &EventReader{m: m, cursor: o.After}
+	if o.TaskID != "" {
+		r.taskID = canonicalID(o.TaskID)
+	}
 	if o.After == 0 {
 		page, err := m.store.ReadLog(ctx, 0, 1, 0)
 		if err != nil {
