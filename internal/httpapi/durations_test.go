@@ -34,6 +34,17 @@ func TestSubmitDurationSyntax(t *testing.T) {
 			}
 		}
 	}
+	// A refusal says why, as the CLI does: not only "want a duration".
+	for in, why := range map[string]string{
+		"-5s": "must not be negative", "-5": "must not be negative",
+		"99999999999999999999": "too large", "0.0000000001": "under 1ns",
+		"1e9": "a duration like 90s",
+	} {
+		_, resp := e.do("POST", "/v1/tasks", `{"name":"quick","timeout":`+strconv.Quote(in)+`}`)
+		if !strings.Contains(resp, why) {
+			t.Errorf("timeout %q: %s, want a message saying %q", in, resp, why)
+		}
+	}
 	res, err := e.m.List(context.Background(), nil)
 	if err != nil || len(res.Tasks) != 0 {
 		t.Fatalf("%d records after refused submissions (%v), want none", len(res.Tasks), err)

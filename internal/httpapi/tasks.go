@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -94,7 +95,11 @@ func (req *SubmitRequest) opts() (*bgtask.SubmitOpts, error) {
 		}
 		v, err := duration.Parse(d.in)
 		if err != nil {
-			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %s", d.field, duration.Syntax, quote.Q(d.in)))
+			if errors.Is(err, duration.ErrSyntax) {
+				return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: want %s, got %s", d.field, duration.Syntax, quote.Q(d.in)))
+			}
+			// Negative, too large, under 1 ns: the cause, as the CLI says it.
+			return nil, badRequest(CodeBadRequest, fmt.Sprintf("%q: %v", d.field, err))
 		}
 		if v == 0 && d.field == "timeout" {
 			// Every run has a timeout: 0 can mean neither "none" nor,
