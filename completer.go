@@ -62,6 +62,9 @@ type pendingWrite struct {
 	r          *running
 	completion *store.Completion // set for a finish
 	release    *store.Patch      // set for a hand-back
+	// at is when the outcome was decided (the manager's clock): a finish
+	// written late is dated back to it (store.Completion.Age).
+	at time.Time
 	done       func(written bool)
 	settled    bool // done was called; guarded by completer.mu
 	inflight   bool // a writer has it in a store call; guarded by completer.mu
@@ -101,7 +104,7 @@ func (c *completer) wake() {
 // finish queues the terminal state of r; done is called once it is
 // written (true) or dropped (false).
 func (c *completer) finish(r *running, comp store.Completion, done func(bool)) {
-	c.add(&pendingWrite{r: r, completion: &comp, done: done})
+	c.add(&pendingWrite{r: r, completion: &comp, done: done, at: c.m.clock.Now()})
 }
 
 // release queues the hand-back of r.
@@ -245,8 +248,10 @@ func (c *completer) writeFinishes(ctx context.Context, ws []*pendingWrite) error
 		return nil
 	}
 	cs := make([]store.Completion, len(ws))
+	now := c.m.clock.Now()
 	for i, w := range ws {
 		cs[i] = *w.completion
+		cs[i].Age = max(now.Sub(w.at), 0)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.cfg.StoreTimeout)
 	res, err := c.m.store.Finish(sctx, cs)

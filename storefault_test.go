@@ -46,6 +46,35 @@ func TestOutcomeWrittenOnceTheStoreIsBack(t *testing.T) {
 	e.waitState(id, bgtask.StateSuccess)
 }
 
+// An outcome written late, once the store is back, records when the run
+// ended, not when the store came back: it was dated with the time of the
+// write, so a task that ended during a long outage looked as if it had
+// run through it (the manager passes the outcome's age, measured on its
+// own clock; the store dates FinishedAt back by it).
+func TestOutcomeWrittenLateKeepsItsFinishTime(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Now())
+	fs := newFaultStore(openStoreAt(t, t.TempDir(), fake))
+	t.Cleanup(func() { fs.Close() })
+	fs.fail(true, "Finish")
+	e := setupOn(t, fs, []bgtask.Definition{quick("q")}, &bgtask.Config{Clock: fake})
+	id := e.submit("q")
+	if !fs.waitFailed("Finish", 1) {
+		t.Fatal("the outcome was not written")
+	}
+	ended := fake.Now() // the clock has not moved since the run ended
+	advanceUntil(t, fake, time.Second, func() bool { return fs.failures("Finish") >= 3 })
+	fs.fail(false, "Finish")
+	var info *bgtask.TaskInfo
+	advanceUntil(t, fake, time.Second, func() bool {
+		info, _ = e.m.Get(context.Background(), id)
+		return info != nil && info.State == bgtask.StateSuccess
+	})
+	if d := info.FinishedAt.Sub(ended); d < -time.Microsecond || d >= time.Second {
+		t.Fatalf("FinishedAt %v, %v after the run ended at %v; want the end (written at %v)", info.FinishedAt, d, ended, fake.Now())
+	}
+}
+
 // A live server finds the records it holds but does not run (a claim whose
 // answer was lost) at its next sweep, not only at start.
 func TestLiveServerRecoversClaimsItDoesNotRun(t *testing.T) {

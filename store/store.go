@@ -20,7 +20,8 @@
 //     a lease may be), never a time read from their own clock, so servers
 //     whose clocks disagree still agree on which lease is stale. Every
 //     time the store writes (HeartbeatAt, StartedAt, FinishedAt, event
-//     times) is its own.
+//     times) is its own; an outcome written late (after an outage) is
+//     dated back by a duration the caller measured, Completion.Age.
 //   - The store publishes. Every change appends the events that follow
 //     from it to the log in the same atomic step; callers never publish.
 //     Event sequence numbers are assigned by the store and increase
@@ -341,6 +342,13 @@ type Completion struct {
 	Progress *Progress
 	// Subtasks, if non-nil, replaces the subtask list.
 	Subtasks []Subtask
+	// Age is how long before the call the outcome was decided (the run
+	// ended), by the caller's monotonic clock. The store writes FinishedAt
+	// as its own time minus Age, and never before StartedAt, so that an
+	// outcome that reaches the store late (the store was away, the disk
+	// full) records when the run ended, not when the store came back,
+	// without comparing clocks. 0 (or negative): the store's time now.
+	Age time.Duration
 }
 
 // FinishResult is the outcome of one Completion. It carries no record:

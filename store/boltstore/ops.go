@@ -241,6 +241,9 @@ func (w *wtx) finish(c store.Completion) store.FinishResult {
 	code := c.ExitCode
 	r.ExitCode = &code
 	r.FinishedAt = w.now
+	if c.Age > 0 {
+		r.FinishedAt = later(w.now.Add(-c.Age), r.StartedAt)
+	}
 	applyPatch(r, store.Patch{Progress: c.Progress, Subtasks: c.Subtasks})
 	r.Owner = ""
 	r.CancelRequested = false
@@ -434,3 +437,11 @@ func (s *Store) isLive(incarnation string) bool {
 }
 
 var errNoOwner = errors.New("boltstore: claim: Owner and Incarnation are required")
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}

@@ -337,7 +337,7 @@ func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.Fini
 	}
 	out := make([]store.FinishResult, 0, len(cs))
 	err := chunks(len(cs), func(lo, hi int) error {
-		args := make([]any, 0, 13*(hi-lo))
+		args := make([]any, 0, 14*(hi-lo))
 		for _, c := range cs[lo:hi] {
 			if !c.State.Terminal() {
 				return fmt.Errorf("redisstore: finish of %s with state %q, want a terminal state", c.Lease.ID, c.State)
@@ -348,6 +348,7 @@ func (s *Store) Finish(ctx context.Context, cs []store.Completion) ([]store.Fini
 			args = append(args, optional(c.Subtasks != nil, func() string { return encodeSubtasks(c.Subtasks) })...)
 			h := leaseHash(c.Lease.ID, c.Lease.Fence)
 			args = append(args, strconv.FormatUint(h>>32, 10), strconv.FormatUint(h&0xffffffff, 10))
+			args = append(args, strconv.FormatInt(max(c.Age.Microseconds(), 0), 10))
 		}
 		res, err := s.run(ctx, "finish", args...)
 		if err != nil {

@@ -15,6 +15,7 @@ var lifecycleTests = []test{
 	{name: "Update/OnlyUnderLease", fn: testUpdate},
 	{name: "Finish/UnderLeaseAndFinal", fn: testFinish},
 	{name: "Finish/Batch", fn: testFinishBatch},
+	{name: "Finish/AgeDatesTheOutcomeBack", fn: testFinishAge},
 	{name: "Release/GivesTheAttemptBack", fn: testRelease},
 	{name: "RequestCancel/Queued", fn: testCancelQueued},
 	{name: "RequestCancel/Owned", fn: testCancelOwned},
@@ -154,6 +155,48 @@ func testFinish(e *env) {
 		t.Fatalf("terminal event of a success with a failed subtask = %+v, want partial_success with b's error", evs[1])
 	}
 	e.wantCounts(0, 1, 1, 0)
+}
+
+// A completion's Age dates FinishedAt back (an outcome written late, after
+// the store was away, records when the run ended), never before StartedAt;
+// an Age of 0 is the store's time. The retention of finished records
+// counts from that FinishedAt.
+func testFinishAge(e *env) {
+	t := e.t
+	start := e.clock.Now()
+	a, la := e.run(s1, "job")
+	b, lb := e.run(s1, "job")
+	c, lc := e.run(s1, "job")
+	e.clock.Advance(10 * time.Minute)
+	res := e.finishAll(
+		store.Completion{Lease: la, State: store.Success, Age: 3 * time.Minute},
+		store.Completion{Lease: lb, State: store.Failure, Error: "x", ExitCode: 1, Age: time.Hour},
+		store.Completion{Lease: lc, State: store.Success},
+	)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("Finish %d: %v", i, r.Err)
+		}
+	}
+	if got, want := e.get(a.ID).FinishedAt, start.Add(7*time.Minute); !got.Equal(want) {
+		t.Errorf("finished with Age 3m at store time +10m: FinishedAt %v, want %v", got, want)
+	}
+	if got := e.get(b.ID).FinishedAt; !got.Equal(b.StartedAt) {
+		t.Errorf("Age longer than the run: FinishedAt %v, want StartedAt %v", got, b.StartedAt)
+	}
+	if got, want := e.get(c.ID).FinishedAt, start.Add(10*time.Minute); !got.Equal(want) {
+		t.Errorf("Age 0: FinishedAt %v, want the store's time %v", got, want)
+	}
+	// Retention counts from FinishedAt: 5 minutes later, a (finished at
+	// +7m) and b (+0) are older than 6 minutes, c (+10m) is not.
+	e.clock.Advance(5 * time.Minute)
+	n, err := e.s.DeleteFinished(t.Context(), 6*time.Minute, 10)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteFinished(6m) = %d, %v; want the 2 records dated back", n, err)
+	}
+	if _, err := e.s.Get(t.Context(), c.ID); err != nil {
+		t.Fatalf("the record finished at the store's time was deleted: %v", err)
+	}
 }
 
 func testFinishBatch(e *env) {

@@ -148,14 +148,16 @@ local function terminalkind(r)
 	return 'failed'
 end
 
--- finish ends r in state st (r's fields e, x, p, u already set). A
+-- finish ends r in state st (r's fields e, x, p, u already set), with
+-- fi (microseconds, a string) as its finish time, NOW when nil. A
 -- record read by leanload without subtasks and with short values (lean)
 -- is written by one HSET of the fields a finish changes. Ending FAILURE or CANCELLED, its subtasks
 -- that never finished take that state and r's error (as the manager
 -- does with a run's outcome, store.EndSubtasks): an orphaned or
 -- cancelled parallel task can be retried.
-local function finish(r, st, lean)
+local function finish(r, st, lean, fi)
 	local from = r.s
+	fi = fi or NOW
 	unown(r)
 	if (st == 'FAILURE' or st == 'CANCELLED') and not empty(r.u) then
 		local subs, changed = subtasks(r), false
@@ -167,14 +169,14 @@ local function finish(r, st, lean)
 		end
 		if changed then r.u = jencode(subs) end
 	end
-	r.s, r.fi, r.o, r.c = st, NOW, '', ''
+	r.s, r.fi, r.o, r.c = st, fi, '', ''
 	emit(r, terminalkind(r))
 	if lean then
 		-- only the fields a finish changes when the record has no
 		-- subtasks (z: s, c, h, x, es; fi, o; e and p when they differ)
 		local old, z = r._old, packhot(r)
 		local e, p = r.e or '', r.p or ''
-		local set, k = {'fi', NOW, 'o', '', 'z', z, nil, nil, nil, nil}, 6
+		local set, k = {'fi', fi, 'o', '', 'z', z, nil, nil, nil, nil}, 6
 		if e ~= (old.e or '') then
 			set[k + 1], set[k + 2] = 'e', e
 			k = k + 2
@@ -184,7 +186,7 @@ local function finish(r, st, lean)
 			k = k + 2
 		end
 		rcall('HSET', krec(r.id), unpack_(set, 1, k))
-		old.fi, old.o, old.z, old.e, old.p = NOW, '', z, e, p
+		old.fi, old.o, old.z, old.e, old.p = fi, '', z, e, p
 	else
 		save(r)
 	end

@@ -159,21 +159,22 @@ local function release()
 end
 
 -- Finish: completions as id, owner, incarnation, fence, state, error,
--- exit code, progress flag + progress, subtasks flag + subtasks, and the
+-- exit code, progress flag + progress, subtasks flag + subtasks, the
 -- lease's hash (see leasehash) as its two 32-bit lanes in decimal, which
 -- the caller computes (the library's SHA-1 of it cost as much as the
 -- rest of the digest's upkeep; a lane that is not a number is computed
--- here). A
+-- here), and the outcome's age in microseconds (fi is NOW minus it, not
+-- before st: store.Completion.Age). A
 -- completion that changes the progress appends an updated event before
 -- the terminal one. Each
 -- result is a status: '' (applied or repeated), 'owner' or 'missing'
 -- (no record: the owner has what it wrote, and a reply of 100 records
 -- cost Redis more than the finish itself).
-local FINISH_ARITY = 13
+local FINISH_ARITY = 14
 
 -- FINISHF are the fields a finish reads and may change (leanload).
 -- (besides those in z)
-local FINISHF = {'n', 'q', 'o', 'i', 'p', 'u', 'e'}
+local FINISHF = {'n', 'q', 'o', 'i', 'p', 'u', 'e', 'st'}
 
 local function finishall()
 	local out = {}
@@ -231,7 +232,9 @@ local function finishall()
 			end
 			if ARGV[b + 9] == '1' then r.u = ARGV[b + 10] end
 			r._ha, r._hb = tonum(ARGV[b + 11]), tonum(ARGV[b + 12])
-			finish(r, ARGV[b + 4], r._lean and empty(r.u) and #r.e <= CHUNK and #(r.p or '') <= CHUNK)
+			local age, fi = tonum(ARGV[b + 13]) or 0, nil
+			if age > 0 then fi = fmt(mmax(now - age, tonum(r.st) or 0)) end
+			finish(r, ARGV[b + 4], r._lean and empty(r.u) and #r.e <= CHUNK and #(r.p or '') <= CHUNK, fi)
 			out[#out + 1] = ''
 		elseif terminal(r.s) and r.i == inc and r.f == fence then
 			out[#out + 1] = ''
