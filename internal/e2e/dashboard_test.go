@@ -98,32 +98,40 @@ func TestDashboardLive(t *testing.T) {
 	b := openDashboard(t, s, "")
 	b.do(chromedp.Evaluate[chromedp.Void](`window.__marker = 'no reload'`))
 
-	// Submit through the form.
-	waitJS[bool](b, "the definitions", `document.querySelector('#f-name option[value=progress]') !== null`, waitFor)
+	// Submit through the form. The test paces the task's steps (stepped:
+	// step N once DIR/step-N exists), so that the row is seen at each.
+	steps := t.TempDir()
+	waitJS[bool](b, "the definitions", `document.querySelector('#f-name option[value=stepped]') !== null`, waitFor)
 	b.do(
 		chromedp.Click(chromedp.CSS("#submit-box summary")),
-		chromedp.SetValue(chromedp.ID("f-name"), "progress"),
-		chromedp.SetValue(chromedp.ID("f-args"), "5  200"),
+		chromedp.SetValue(chromedp.ID("f-name"), "stepped"),
+		chromedp.SetValue(chromedp.ID("f-args"), steps+"  5"),
 		chromedp.Click(chromedp.ID("f-submit")),
 	)
 	id := waitJS[string](b, "the submitted task's ID", `document.getElementById('f-result').dataset.id`, waitFor)
 	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`__watch(%q)`, id)))
+	for i := 1; i <= 5; i++ {
+		if err := os.WriteFile(filepath.Join(steps, fmt.Sprintf("step-%d", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.waitRow(id, fmt.Sprintf("step %d", i), fmt.Sprintf(`r.count === 'Task %d of 5'`, i))
+	}
 	r := b.waitRow(id, "SUCCESS", `r.state === 'SUCCESS'`)
 	if r.Count != "Task 5 of 5" || r.Message != "step 5 of 5" || r.Attempt != "1" || r.ID != id || r.Badge != "SUCCESS" || r.Finished == "" {
 		t.Errorf("finished progress row: %+v", r)
 	}
 	seen := eval[[]string](b, fmt.Sprintf(`__seen[%q]`, id))
-	if len(seen) < 3 || seen[len(seen)-1] != "Task 5 of 5" {
+	if want := []string{"Task 1 of 5", "Task 2 of 5", "Task 3 of 5", "Task 4 of 5", "Task 5 of 5"}; !slices.Equal(seen[len(seen)-min(5, len(seen)):], want) {
 		t.Errorf("progress texts the row showed: %q; want it to advance step by step to Task 5 of 5", seen)
 	}
-	if info := s.status(id); !slices.Equal(info.Args, []string{"5", "200"}) {
-		t.Errorf("args sent by the form: %q, want [5 200]", info.Args)
+	if info := s.status(id); !slices.Equal(info.Args, []string{steps, "5"}) {
+		t.Errorf("args sent by the form: %q, want [%s 5]", info.Args, steps)
 	}
 
 	// Its ID opens its own view.
 	b.do(chromedp.Click(rowSelector(id, "a.id")))
 	d := b.waitDetail(id, "the finished task with its log", `d.log.includes('done')`)
-	if d.Badge != "SUCCESS" || d.Progress != "Task 5 of 5 · step 5 of 5" || !slices.Equal(d.Args, []string{"5", "200"}) ||
+	if d.Badge != "SUCCESS" || d.Progress != "Task 5 of 5 · step 5 of 5" || !slices.Equal(d.Args, []string{steps, "5"}) ||
 		d.Fields["Attempt"] != "1 of 1" || d.Fields["ID"] != id || d.Cancel || d.Retry {
 		t.Errorf("view of a finished task: %+v", d)
 	}

@@ -46,6 +46,7 @@ func definitions() []bgtask.Definition {
 		{Name: "persistent_counter", Description: "exit with the stored number (4 if none), store N", Run: persistentCounter, Workspace: bgtask.WorkspacePersistent},
 		{Name: "file_exists", Description: "exit 0 if PATH exists, else 11", Run: fileExists},
 		{Name: "progress", Description: "report STEPS progress steps MS apart", Run: progress},
+		{Name: "stepped", Description: "report STEPS progress steps, step N once the file DIR/step-N exists (a test paces it)", Run: stepped},
 		{Name: "bytes", Description: "report BYTES bytes copied in 4 chunks 50 ms apart", Run: bytesCopied, ProgressUnit: "bytes"},
 		{Name: "big_progress", Description: "wait until the file MARKER exists, then report a progress message of BYTES bytes and return", Run: bigProgress},
 		{Name: "parallel", Description: "one subtask per key of KEYS; FAILKEYS fail on attempt 1", Subtasks: parallelKeys, RunSubtask: parallelSubtask},
@@ -288,6 +289,41 @@ func progress(ctx context.Context, t *bgtask.Task) error {
 		t.Progress().Add(1, fmt.Sprintf("step %d of %d", i+1, steps))
 	}
 	return nil
+}
+
+// stepped reports its steps as progress does, each once the test that
+// paces it has created DIR/step-N: a test that watches every step sees
+// every step, however slow the machine (with steps on a timer, a loaded
+// browser missed some).
+func stepped(ctx context.Context, t *bgtask.Task) error {
+	dir := arg(t, 0, "")
+	steps, err := intArg(t, 1, 0)
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		return errors.New("testtasks: usage: stepped DIR STEPS")
+	}
+	t.Progress().SetTotal(float64(steps))
+	for i := range steps {
+		if err := waitFile(ctx, filepath.Join(dir, fmt.Sprintf("step-%d", i+1))); err != nil {
+			return err
+		}
+		t.Progress().Add(1, fmt.Sprintf("step %d of %d", i+1, steps))
+	}
+	return nil
+}
+
+// waitFile waits until path exists or ctx ends (polling every 10 ms).
+func waitFile(ctx context.Context, path string) error {
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if err := clock.Sleep(ctx, clock.Real, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // bigProgress waits for a marker file, then reports one large progress

@@ -131,7 +131,10 @@ func TestManagersShareWork(t *testing.T) {
 }
 
 // TestManagersCancelAcrossServers: a task running on one server is
-// cancelled through another; it ends CANCELLED.
+// cancelled through another; it ends CANCELLED. Which server runs it is
+// not the point: a Submit finds no free slot while its claimer holds
+// the slots for a claim in flight (a loaded machine, at start), and then
+// queues the task for any server.
 func TestManagersCancelAcrossServers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, nil)
@@ -147,11 +150,12 @@ func TestManagersCancelAcrossServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := <-running; got != "server-0" {
-		t.Fatalf("task runs on %s, want server-0 (it had a free slot)", got)
+	other := ms[1]
+	if <-running == "server-1" {
+		other = ms[0]
 	}
-	if err := ms[1].Cancel(t.Context(), id); err != nil {
-		t.Fatalf("Cancel through server-1: %v", err)
+	if err := other.Cancel(t.Context(), id); err != nil {
+		t.Fatalf("Cancel through the server that does not run the task: %v", err)
 	}
 	deadline := time.After(30 * time.Second)
 	for {
