@@ -64,10 +64,10 @@ type pendingWrite struct {
 	release    *store.Patch      // set for a hand-back
 	// at is when the outcome was decided (the manager's clock): a finish
 	// written late is dated back to it (store.Completion.Age).
-	at time.Time
-	done       func(written bool)
-	settled    bool // done was called; guarded by completer.mu
-	inflight   bool // a writer has it in a store call; guarded by completer.mu
+	at       time.Time
+	done     func(written bool)
+	settled  bool // done was called; guarded by completer.mu
+	inflight bool // a writer has it in a store call; guarded by completer.mu
 }
 
 func newCompleter(m *Manager) *completer {
