@@ -65,13 +65,15 @@ type Config struct {
 	// DefaultTimeoutGrace.
 	TimeoutGrace time.Duration
 	// HeartbeatInterval is how often running tasks' leases are renewed,
-	// orphans are looked for and this server's announcement is renewed.
-	// Default DefaultHeartbeatInterval.
+	// orphans are looked for and this server's announcement is renewed:
+	// at least MinHeartbeatInterval. Default DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
 	// StaleAfter is the lease age (by the store's clock) after which a task
 	// is an orphan that another server takes over. A server that has not
 	// renewed a run's lease for StaleAfter - HeartbeatInterval stops that
-	// run and writes nothing more for it. Default DefaultStaleAfter.
+	// run and writes nothing more for it. At least MinStaleAfterBeats
+	// times HeartbeatInterval (CheckLeaseTiming). Default
+	// DefaultStaleAfter.
 	StaleAfter time.Duration
 	// Retention is how long finished records are kept. Default
 	// DefaultRetention.
@@ -151,8 +153,8 @@ func (c *Config) withDefaults() (Config, error) {
 			*f.v = f.def
 		}
 	}
-	if cfg.StaleAfter <= cfg.HeartbeatInterval {
-		return cfg, fmt.Errorf("bgtask: Config.StaleAfter (%s) must exceed Config.HeartbeatInterval (%s)", cfg.StaleAfter, cfg.HeartbeatInterval)
+	if err := CheckLeaseTiming(cfg.HeartbeatInterval, cfg.StaleAfter); err != nil {
+		return cfg, fmt.Errorf("bgtask: Config.%w", err)
 	}
 	if cfg.ServerID == "" {
 		cfg.ServerID = hostname() + "-" + randomHex(4)

@@ -488,8 +488,13 @@ func TestServeFlagRules(t *testing.T) {
 		{[]string{"--retention", "0"}, "--retention must be more than 0"},
 		{[]string{"--max-workers", "0"}, "--max-workers must be at least 1"},
 		{[]string{"--max-connections", "0"}, "--max-connections must be at least 1"},
-		{[]string{"--heartbeat-interval", "60s", "--stale-after", "30s"}, "--stale-after (30s) must exceed --heartbeat-interval (1m0s)"},
-		{[]string{"--stale-after", "3s"}, "--stale-after (3s) must exceed --heartbeat-interval (5s, the default)"},
+		{[]string{"--heartbeat-interval", "60s", "--stale-after", "30s"}, "--stale-after (30s) must be at least 3 times --heartbeat-interval (1m0s)"},
+		{[]string{"--stale-after", "3s"}, "--stale-after (3s) must be at least 3 times --heartbeat-interval (5s, the default)"},
+		// Accepted before and fatal: every healthy run was stopped between
+		// two renewals ("orphaned after 1 attempt"), or the server spun.
+		{[]string{"--heartbeat-interval", "2s", "--stale-after", "3s"}, "--stale-after (3s) must be at least 3 times --heartbeat-interval (2s)"},
+		{[]string{"--heartbeat-interval", "2s", "--stale-after", "5s"}, "--stale-after (5s) must be at least 3 times --heartbeat-interval (2s)"},
+		{[]string{"--heartbeat-interval", "1ns", "--stale-after", "2ns"}, "--heartbeat-interval (1ns) must be at least 10ms"},
 		{[]string{"--tags", "a b,,c"}, `tag "a b" contains white space`},
 		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
 		// --server-id '' silently became the default, and IDs with

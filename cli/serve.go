@@ -105,8 +105,8 @@ other origins. See docs/security.md.`,
 	durationVar(fl, &f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown (0: stop them at once)")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "this server's tags, comma-separated; each non-empty, without white space")
-	durationVar(fl, &f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for; more than 0, less than --stale-after")
-	durationVar(fl, &f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over; more than --heartbeat-interval")
+	durationVar(fl, &f.heartbeat, "heartbeat-interval", bgtask.DefaultHeartbeatInterval, "how often running tasks' leases are renewed and orphans looked for; at least 10ms, at most a third of --stale-after")
+	durationVar(fl, &f.staleAfter, "stale-after", bgtask.DefaultStaleAfter, "lease age after which another server takes a task over; at least 3 times --heartbeat-interval")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -305,8 +305,9 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 // checkServeFlags applies serve's rules to the flags it passes on, so that
 // a mistake is a usage error naming the flag (not a Config field): counts
 // are at least 1, intervals more than 0 (there is no "0 means the
-// default": the default is what a flag left out gets), --stale-after
-// exceeds --heartbeat-interval, and tags are non-empty words without
+// default": the default is what a flag left out gets), --heartbeat-interval
+// is at least bgtask.MinHeartbeatInterval and --stale-after at least
+// bgtask.MinStaleAfterBeats intervals, and tags are non-empty words without
 // white space. changed reports whether a flag was given.
 func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 	if changed("server-id") {
@@ -330,15 +331,18 @@ func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 			return usagef("serve: --%s must be more than 0, got %v", d.name, d.v)
 		}
 	}
-	if f.staleAfter <= f.heartbeat {
-		given := func(name string) string {
-			if changed(name) {
-				return ""
-			}
-			return ", the default"
+	given := func(name string) string {
+		if changed(name) {
+			return ""
 		}
-		return usagef("serve: --stale-after (%v%s) must exceed --heartbeat-interval (%v%s)",
-			f.staleAfter, given("stale-after"), f.heartbeat, given("heartbeat-interval"))
+		return ", the default"
+	}
+	if f.heartbeat < bgtask.MinHeartbeatInterval {
+		return usagef("serve: --heartbeat-interval (%v) must be at least %v", f.heartbeat, bgtask.MinHeartbeatInterval)
+	}
+	if f.staleAfter < bgtask.MinStaleAfterBeats*f.heartbeat {
+		return usagef("serve: --stale-after (%v%s) must be at least %d times --heartbeat-interval (%v%s): a run whose lease is not renewed for stale-after minus one interval is stopped",
+			f.staleAfter, given("stale-after"), bgtask.MinStaleAfterBeats, f.heartbeat, given("heartbeat-interval"))
 	}
 	for i, tag := range f.tags {
 		switch {
