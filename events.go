@@ -114,6 +114,11 @@ func (enc *encoded) get(e *Event) *encoded {
 	return enc
 }
 
+// EventFromLog converts an entry of the store's event log into an Event,
+// as the manager's readers deliver it (progress amounts that are not
+// finite become 0). For code that reads the store's log itself.
+func EventFromLog(e *store.Event) Event { return eventOf(e) }
+
 // eventOf converts a log entry into an Event.
 func eventOf(e *store.Event) Event {
 	return Event{
@@ -122,7 +127,7 @@ func eventOf(e *store.Event) Event {
 		TaskID:        e.TaskID,
 		Name:          e.Name,
 		State:         State(e.State),
-		Progress:      ProgressInfo(e.Progress),
+		Progress:      finiteInfo(ProgressInfo(e.Progress)),
 		Message:       e.Progress.Message,
 		Attempt:       e.Attempt,
 		Time:          e.Time,

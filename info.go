@@ -101,7 +101,7 @@ func infoFromRecord(r *store.Record) *TaskInfo {
 		EventSeq:        r.EventSeq,
 		Owner:           r.Owner,
 		HeartbeatAt:     timePtr(r.HeartbeatAt),
-		Progress:        ProgressInfo(r.Progress),
+		Progress:        finiteInfo(ProgressInfo(r.Progress)),
 		CreatedAt:       r.CreatedAt,
 		StartedAt:       timePtr(r.StartedAt),
 		FinishedAt:      timePtr(r.FinishedAt),
@@ -120,7 +120,7 @@ func infoFromRecord(r *store.Record) *TaskInfo {
 		info.Priority = PriorityNormal
 	}
 	for i, s := range r.Subtasks {
-		info.Subtasks[i] = SubtaskInfo{Key: s.Key, State: State(s.State), Error: s.Error, Progress: ProgressInfo(s.Progress)}
+		info.Subtasks[i] = SubtaskInfo{Key: s.Key, State: State(s.State), Error: s.Error, Progress: finiteInfo(ProgressInfo(s.Progress))}
 	}
 	return info
 }

@@ -154,7 +154,7 @@ func readTaskLog(ctx context.Context, st store.Store, info *bgtask.TaskInfo, lim
 			if ring == nil && !missed && (e.Attempt == 0 || e.Kind == store.EventStarted && e.Attempt == 1) {
 				whole = true
 			}
-			ring = append(ring, eventOf(e))
+			ring = append(ring, bgtask.EventFromLog(e))
 			if len(ring) > 2*limit {
 				ring = append(ring[:0], ring[len(ring)-limit:]...)
 				missed = true
@@ -172,13 +172,4 @@ func readTaskLog(ctx context.Context, st store.Store, info *bgtask.TaskInfo, lim
 	res.Complete = whole && !missed
 	res.Events = append(res.Events, ring...)
 	return res, nil
-}
-
-// eventOf converts a log entry into the API's event.
-func eventOf(e *store.Event) bgtask.Event {
-	return bgtask.Event{
-		Seq: e.Seq, Kind: bgtask.EventKind(e.Kind), TaskID: e.TaskID, Name: e.Name, State: bgtask.State(e.State),
-		Progress: bgtask.ProgressInfo(e.Progress), Message: e.Progress.Message, Attempt: e.Attempt, Time: e.Time,
-		Error: e.Error, ExitCode: e.ExitCode, SubtaskErrors: e.SubtaskErrors,
-	}
 }
