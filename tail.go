@@ -70,7 +70,11 @@ func (t *eventTail) runOnce(ctx context.Context) {
 	t.backoff = 0
 	t.fails.ok(t.m.logger, t.m.clock)
 	if page.Truncated {
-		t.m.logger.Warn("the event log moved past this server's position; entries were missed", "position", head, "log_head", page.Head)
+		if page.Head < head {
+			t.m.logger.Warn("the event log starts again below this server's position (did the store lose its data?); streams get a reset", "position", head, "log_head", page.Head)
+		} else {
+			t.m.logger.Warn("the event log moved past this server's position; entries were missed", "position", head, "log_head", page.Head)
+		}
 		t.m.claimer.enqueued() // whatever was enqueued meanwhile
 	}
 	if len(page.Events) == 0 {
@@ -223,7 +227,15 @@ func (t *eventTail) locate(seq uint64) (i int, ok bool, wake <-chan struct{}, st
 	} else if !t.ready {
 		return -1, false, t.wake, false
 	}
-	if seq >= t.head {
+	if seq > t.head {
+		// Past the head of the log the tail follows: a reader that read
+		// the store ahead of the tail, or one from before the log started
+		// again below it (the store lost its data). Memory cannot say
+		// which: the store can (a truncated page, and the reader resets);
+		// a reader that is only ahead waits for the tail after that read.
+		return -1, false, t.wake, false
+	}
+	if seq == t.head {
 		return -1, true, t.wake, false
 	}
 	if t.n == 0 {

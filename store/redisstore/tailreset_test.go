@@ -74,18 +74,26 @@ func tailFollows(t *testing.T, breakLog func(ctx context.Context, url string) er
 		}
 		waitDone(id)
 	}
+	// A subscriber following all along: after the break it gets a reset,
+	// then the events of the next task. (Its position was past the head of
+	// a log that started again below it: it waited there for ever, and an
+	// open /v1/events stream went silent.)
+	events, stop := m.Subscribe(nil)
+	defer stop()
 	if err := breakLog(t.Context(), srv.URL(0)); err != nil {
 		t.Fatal(err)
 	}
-	const moved = "the event log moved past"
-	for i := 0; !strings.Contains(buf.String(), moved); i++ {
+	warned := func() int {
+		return strings.Count(buf.String(), "the event log moved past") + strings.Count(buf.String(), "the event log starts again below")
+	}
+	for i := 0; warned() == 0; i++ {
 		if i == 500 {
 			t.Fatalf("no warning about the log:\n%s", buf.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // the old tail logged hundreds of lines by now
-	if n := strings.Count(buf.String(), moved); n > 2 {
+	if n := warned(); n > 2 {
 		t.Fatalf("%d warnings about the log after it started again, want 1", n)
 	}
 	id, err := m.Submit(t.Context(), "job", nil, nil)
@@ -93,4 +101,25 @@ func tailFollows(t *testing.T, breakLog func(ctx context.Context, url string) er
 		t.Fatal(err)
 	}
 	waitDone(id)
+	reset := false
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("the subscription ended")
+			}
+			if ev.Kind == bgtask.EventReset {
+				reset = true
+			}
+			if ev.TaskID == id && ev.Kind == bgtask.EventDone {
+				if !reset {
+					t.Fatal("the new task's done came without a reset before it")
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the subscriber got no done of the task run after the log started again (reset seen: %v)", reset)
+		}
+	}
 }
