@@ -178,6 +178,13 @@ func (c *claimer) params(limit, idleLimit int) store.ClaimParams {
 // and the ones not used are freed.
 func (c *claimer) launch(claimed []store.Claimed, n, ni int, at time.Time) {
 	m := c.m
+	leases := make([]store.Lease, 0, len(claimed))
+	for _, cl := range claimed {
+		if !cl.Exhausted {
+			leases = append(leases, cl.Lease)
+		}
+	}
+	at, lost := m.confirmLeases(at, leases)
 	for _, cl := range claimed {
 		idle := cl.Record.Idle()
 		if idle {
@@ -187,6 +194,11 @@ func (c *claimer) launch(claimed []store.Claimed, n, ni int, at time.Time) {
 		}
 		if cl.Exhausted {
 			m.logger.Info("task out of attempts ended", "task_id", cl.Record.ID, "task", cl.Record.Name, "prev_owner", cl.PrevOwner, "error", cl.Record.Error)
+			m.slots.free(idle, 1)
+			continue
+		}
+		if lost[cl.Lease.ID] {
+			m.logger.Info("claimed task lost before it started (the claim's answer came late)", "task_id", cl.Record.ID, "task", cl.Record.Name)
 			m.slots.free(idle, 1)
 			continue
 		}

@@ -143,3 +143,36 @@ func (k *leaseKeeper) announce(ctx context.Context) {
 	// The store answers again, also when no lease needed renewing.
 	k.fails.ok(m.logger, m.clock)
 }
+
+// confirmLeases renews leases that a call started at at took (a claim, a
+// recovery, an insert of an owned record) when its answer came more than
+// one HeartbeatInterval later. The store dated the leases when it ran the
+// call, which this server cannot tell from its own clock; counted from
+// at, as they otherwise are, a call that waited on a stalled store
+// (Redis paused, a slow disk) would hand out runs that the lease watch
+// stops at once, each using up an attempt without running. It returns the
+// time to count the leases from (when the renewal started; at when none
+// was needed or it failed, and the watch then judges as before) and the
+// IDs of the leases the store no longer holds for this server (taken over
+// meanwhile, or cancelled): those must not run.
+func (m *Manager) confirmLeases(at time.Time, leases []store.Lease) (time.Time, map[string]bool) {
+	if len(leases) == 0 || m.clock.Now().Sub(at) <= m.cfg.HeartbeatInterval {
+		return at, nil
+	}
+	started := m.clock.Now()
+	ctx, cancel := m.storeCtx()
+	defer cancel()
+	res, err := m.store.Renew(ctx, leases)
+	if err != nil {
+		return at, nil
+	}
+	var lost map[string]bool
+	for _, l := range res.Lost {
+		if lost == nil {
+			lost = make(map[string]bool, len(res.Lost))
+		}
+		lost[l.ID] = true
+	}
+	m.logger.Debug("renewed the leases of a late answer before running", "leases", len(leases), "lost", len(lost), "late_by", started.Sub(at))
+	return started, lost
+}

@@ -220,6 +220,13 @@ func (m *Manager) submitHere(ctx context.Context, rec *store.Record, def *Defini
 		}
 		return res[0].ID, true, nil
 	}
+	at, lost := m.confirmLeases(at, []store.Lease{res[0].Lease})
+	if lost[rec.ID] {
+		// Taken over (or cancelled) while the answer was late: stored,
+		// and no longer this server's to run.
+		m.freeSlot(rec.Idle())
+		return rec.ID, true, nil
+	}
 	stored := rec.Clone()
 	stored.Attempt, stored.Fence = res[0].Lease.Attempt, res[0].Lease.Fence
 	stored.StartedAt = m.clock.Now()
