@@ -43,22 +43,35 @@ func (e *ExitError) Error() string {
 }
 
 // Exit returns an error that ends a run function with the given exit code.
-// Codes 0..127 are valid (11..127 are the task-specific range; 0 is success);
-// any other code counts as an exception (exit 3).
+// Valid codes are 0 (success), 1 (failure), 3 (exception), 4 (the task's
+// own deadline passed) and 11..127 (the task-specific range). Any other
+// code — ExitNotFound (2), the reserved 5..10, negative or above 127 —
+// would read as something the runner says, or is none: it counts as an
+// exception (exit 3) with "invalid exit code".
 func Exit(code int) error {
 	return &ExitError{Code: code}
 }
 
+// ValidExitCode reports whether a run function may choose code with Exit.
+func ValidExitCode(code int) bool {
+	switch {
+	case code == ExitNotFound, code >= ExitReservedMin && code <= ExitReservedMax:
+		return false
+	}
+	return code >= 0 && code <= ExitTaskMax
+}
+
 // ExitCode maps the result of a run function to the exit-code contract:
-// nil → 0; Exit(n) with 0 <= n <= 127 → n; anything else, including an
-// invalid Exit code, → 3 (ExitException). Timeouts are decided by the runner,
-// not by the error value, and map to ExitTimeout there.
+// nil → 0; Exit(n) with a valid n (ValidExitCode) → n; anything else,
+// including an invalid Exit code, → 3 (ExitException). Timeouts are
+// decided by the runner, not by the error value, and map to ExitTimeout
+// there.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitSuccess
 	}
 	var ee *ExitError
-	if errors.As(err, &ee) && ee.Code >= 0 && ee.Code <= ExitTaskMax {
+	if errors.As(err, &ee) && ValidExitCode(ee.Code) {
 		return ee.Code
 	}
 	return ExitException

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -52,7 +53,9 @@ type SubmitParams struct {
 // otherwise it is queued for the first server with a free slot.
 //
 // A TaskModeOnly definition returns an error wrapping ErrNotSubmittable;
-// arguments beyond MaxArgsBytes one wrapping ErrArgsTooLarge. An
+// arguments beyond MaxArgsBytes one wrapping ErrArgsTooLarge; an argument
+// or idempotency key that is not valid UTF-8 one wrapping
+// ErrInvalidArgument (as over HTTP). An
 // IdempotencyKey already held by a stored task returns that task's ID, or
 // an *IdempotencyConflictError if its name or arguments differ.
 func (m *Manager) Submit(ctx context.Context, name string, args []string, opts *SubmitOpts) (string, error) {
@@ -153,6 +156,15 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 		return nil, nil, fmt.Errorf("%w: timeouts must not be negative", ErrInvalidArgument)
 	case len(o.IdempotencyKey) > 256:
 		return nil, nil, fmt.Errorf("%w: idempotency key longer than 256 bytes", ErrInvalidArgument)
+	case !utf8.ValidString(o.IdempotencyKey):
+		return nil, nil, fmt.Errorf("%w: idempotency key is not valid UTF-8", ErrInvalidArgument)
+	}
+	for i, a := range p.Args {
+		if !utf8.ValidString(a) {
+			// JSON (the API, events, the dashboard) would show it with
+			// U+FFFD in place of the bad bytes: not what the task gets.
+			return nil, nil, fmt.Errorf("%w: argument %d is not valid UTF-8", ErrInvalidArgument, i+1)
+		}
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

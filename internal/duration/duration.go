@@ -7,6 +7,7 @@ package duration
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,9 +23,8 @@ var (
 	ErrSyntax = errors.New("not " + Syntax)
 	// ErrNegative: a "-" before an otherwise valid duration.
 	ErrNegative = errors.New("duration must not be negative")
-	// ErrTooLarge: a bare number of seconds above 2^62 ns (about 146
-	// years). A Go duration beyond time.Duration's range is ErrSyntax, as
-	// time.ParseDuration does not tell the two apart.
+	// ErrTooLarge: a duration above 2^62 ns (about 146 years), in either
+	// spelling.
 	ErrTooLarge = errors.New("duration too large")
 	// ErrTooSmall: a duration that is not zero but under 1 ns
 	// ("0.0000000001", "0.5ns"). It would round to 0, which means "none"
@@ -82,10 +82,21 @@ func parse(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
+		if goDuration.MatchString(v) {
+			// Well formed, beyond time.Duration's range: time.ParseDuration
+			// says "invalid duration" for both.
+			return 0, ErrTooLarge
+		}
 		return 0, ErrSyntax
+	}
+	if d > maxBare {
+		return 0, ErrTooLarge // one bound for both spellings
 	}
 	return d, nil
 }
+
+// goDuration matches the spelling time.ParseDuration reads (unsigned).
+var goDuration = regexp.MustCompile(`^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 // bareSeconds reports whether v is digits, optionally "." and digits.
 func bareSeconds(v string) bool {

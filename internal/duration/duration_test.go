@@ -64,7 +64,14 @@ func TestParseIsStrict(t *testing.T) {
 		{"-0", ErrNegative},
 		{"1" + strings.Repeat("0", 300), ErrTooLarge},
 		{"9999999999999", ErrTooLarge}, // seconds: above 2^62 ns
-		{"2562048h", ErrSyntax},        // beyond time.Duration
+		// A Go duration beyond the range was a syntax error ("want a
+		// duration like 90s"), bare seconds "too large": one bound, one
+		// error for both spellings (fresh user).
+		{"2562048h", ErrTooLarge}, // beyond time.Duration
+		{"1281024h", ErrTooLarge}, // within it, above 2^62 ns
+		{"1h" + strings.Repeat("9", 30) + "m", ErrTooLarge},
+		{"2562048hx", ErrSyntax},
+		{"-2562048h", ErrNegative},
 		// Not zero, but under 1 ns: it rounded to 0, and `run --timeout
 		// 0.0000000001` ran with no timeout at all (fresh user).
 		{"0.0000000001", ErrTooSmall},

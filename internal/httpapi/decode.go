@@ -161,6 +161,22 @@ func stringField(dst *string) fieldFunc {
 	}
 }
 
+// durationField is stringField for a duration: "" is refused (leave the
+// field out for the default), as the CLI refuses --timeout "", so that an
+// empty value from a client's template is not silently the default.
+func durationField(dst *string) fieldFunc {
+	str := stringField(dst)
+	return func(dec *json.Decoder) error {
+		if err := str(dec); err != nil {
+			return err
+		}
+		if *dst == "" {
+			return errors.New("want a duration, got \"\" (leave the field out for the default)")
+		}
+		return nil
+	}
+}
+
 // stringsField decodes a JSON array of strings (no null, in or instead
 // of the array) into dst.
 func stringsField(dst *[]string) fieldFunc {

@@ -34,6 +34,14 @@ func TestSubmitDurationSyntax(t *testing.T) {
 			}
 		}
 	}
+	// "" was taken for an absent field while the CLI refuses --timeout "":
+	// refused, saying to leave the field out.
+	for _, field := range []string{"timeout", "idle_timeout"} {
+		status, resp := e.do("POST", "/v1/tasks", `{"name":"quick","priority":"idle","`+field+`":""}`)
+		if status != http.StatusBadRequest || !strings.Contains(resp, "leave the field out") || !strings.Contains(resp, field) {
+			t.Errorf("%s \"\": %d %s, want 400 naming the field and saying to leave it out", field, status, resp)
+		}
+	}
 	// A refusal says why, as the CLI does: not only "want a duration".
 	for in, why := range map[string]string{
 		"-5s": "must not be negative", "-5": "must not be negative",

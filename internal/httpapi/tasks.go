@@ -35,8 +35,8 @@ func (req *SubmitRequest) fields() map[string]fieldFunc {
 		"args":            stringsField(&req.Args),
 		"idempotency_key": stringField(&req.IdempotencyKey),
 		"priority":        stringField(&req.Priority),
-		"timeout":         stringField(&req.Timeout),
-		"idle_timeout":    stringField(&req.IdleTimeout),
+		"timeout":         durationField(&req.Timeout),
+		"idle_timeout":    durationField(&req.IdleTimeout),
 	}
 }
 

@@ -221,7 +221,10 @@ func (r *runner) call(ctx context.Context, label string, run bgtask.RunFunc, t *
 func describe(err error) string {
 	var ee *bgtask.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Sprintf("invalid exit code %d (valid: 0..%d)", ee.Code, bgtask.ExitTaskMax)
+		if bgtask.ValidExitCode(ee.Code) {
+			return fmt.Sprintf("exit code %d", ee.Code)
+		}
+		return fmt.Sprintf("invalid exit code %d (valid: 0, 1, 3, 4 and %d..%d)", ee.Code, bgtask.ExitTaskMin, bgtask.ExitTaskMax)
 	}
 	return strings.ReplaceAll(err.Error(), "\n", " ")
 }

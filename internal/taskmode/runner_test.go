@@ -87,6 +87,13 @@ func TestExitCodes(t *testing.T) {
 		{"wrapped exit 42", returning(fmt.Errorf("wrapped: %w", bgtask.Exit(42))), 42, ""},
 		{"exit 128 is invalid", returning(bgtask.Exit(128)), 3, "invalid exit code 128"},
 		{"exit -1 is invalid", returning(bgtask.Exit(-1)), 3, "invalid exit code -1"},
+		// The runner's own codes: Exit(2) read as "no such task" and
+		// Exit(5) used a reserved code; both passed through.
+		{"exit 2 is the runner's", returning(bgtask.Exit(2)), 3, "invalid exit code 2"},
+		{"exit 5 is reserved", returning(bgtask.Exit(5)), 3, "invalid exit code 5"},
+		{"exit 10 is reserved", returning(bgtask.Exit(10)), 3, "invalid exit code 10"},
+		{"exit 4: the task's own deadline", returning(bgtask.Exit(4)), 4, ""},
+		{"exit 3", returning(bgtask.Exit(3)), 3, "failed: exit code 3"},
 		{"error", returning(errors.New("disk on fire")), 3, "failed: disk on fire"},
 		{"panic", func(context.Context, *bgtask.Task) error { panic("boom") }, 3, "panicked: boom"},
 	} {
