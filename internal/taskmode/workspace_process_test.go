@@ -107,14 +107,14 @@ func TestPersistentWorkspace(t *testing.T) {
 	for _, step := range []struct {
 		store string
 		want  int
-	}{{"7", 4}, {"9", 7}, {"12", 9}} {
+	}{{"17", 4}, {"19", 17}, {"22", 19}} { // exit codes of the task-specific range
 		if r := p.run("run", "persistent_counter", step.store); r.code != step.want {
 			t.Fatalf("persistent_counter %s: exit %d, want %d; stderr %q", step.store, r.code, step.want, r.stderr)
 		}
 	}
 	counter := filepath.Join(p.state, "bgtask", "workspaces", "persistent_counter", "counter")
-	if b, err := os.ReadFile(counter); err != nil || strings.TrimSpace(string(b)) != "12" {
-		t.Fatalf("%s = %q, %v; want 12", counter, b, err)
+	if b, err := os.ReadFile(counter); err != nil || strings.TrimSpace(string(b)) != "22" {
+		t.Fatalf("%s = %q, %v; want 22", counter, b, err)
 	}
 }
 
@@ -133,7 +133,7 @@ func TestPersistentWorkspaceUnderHome(t *testing.T) {
 func TestPersistentWorkspaceLocked(t *testing.T) {
 	t.Parallel()
 	p := newProc(t)
-	if r := p.run("run", "persistent_counter", "5"); r.code != 4 {
+	if r := p.run("run", "persistent_counter", "15"); r.code != 4 {
 		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
 	}
 	// A concurrent run holds the workspace's lock (flock on the directory).
@@ -151,8 +151,8 @@ func TestPersistentWorkspaceLocked(t *testing.T) {
 	if !strings.Contains(r.stderr, "in use by another run") {
 		t.Fatalf("stderr %q is not clear about the lock", r.stderr)
 	}
-	if r := p.run("run", "persistent_counter", "7"); r.code != 5 {
-		t.Fatalf("after the lock was released: exit %d, want the stored 5", r.code)
+	if r := p.run("run", "persistent_counter", "7"); r.code != 15 {
+		t.Fatalf("after the lock was released: exit %d, want the stored 15", r.code)
 	}
 }
 
