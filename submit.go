@@ -27,7 +27,8 @@ type SubmitOpts struct {
 	Timeout time.Duration
 	// IdleTimeout, for idle-priority tasks, bounds how long the task waits
 	// for each idle period before it runs anyway (requestIdleCallback's
-	// timeout); 0: it waits for the process to be idle.
+	// timeout); 0: it waits for the process to be idle. Given for a task
+	// of normal priority it is an error (ErrInvalidArgument), not ignored.
 	IdleTimeout time.Duration
 }
 
@@ -154,6 +155,10 @@ func (m *Manager) newRecord(p SubmitParams) (*store.Record, *Definition, error) 
 		return nil, nil, fmt.Errorf("%w: priority %s (want %q or %q)", ErrInvalidArgument, quote.Q(string(prio)), PriorityNormal, PriorityIdle)
 	case o.Timeout < 0 || o.IdleTimeout < 0:
 		return nil, nil, fmt.Errorf("%w: timeouts must not be negative", ErrInvalidArgument)
+	case o.IdleTimeout > 0 && prio != PriorityIdle:
+		// It would be ignored: a normal-priority task waits for no idle
+		// period.
+		return nil, nil, fmt.Errorf("%w: an idle timeout applies to idle-priority tasks only (%s is %s)", ErrInvalidArgument, quote.Q(p.Name), prio)
 	case len(o.IdempotencyKey) > 256:
 		return nil, nil, fmt.Errorf("%w: idempotency key longer than 256 bytes", ErrInvalidArgument)
 	case !utf8.ValidString(o.IdempotencyKey):

@@ -119,7 +119,7 @@ func TestIdempotencyKeyConflict(t *testing.T) {
 	}{
 		{"b", []string{"x"}, key}, {"a", []string{"y"}, key}, {"a", nil, key}, {"a", []string{"x", ""}, key},
 		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.Timeout = 5 * time.Second })},
-		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.IdleTimeout = time.Second })},
+		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.Priority, o.IdleTimeout = bgtask.PriorityIdle, time.Second })},
 		{"a", []string{"x"}, withOpts(func(o *bgtask.SubmitOpts) { o.Priority = bgtask.PriorityIdle })},
 	} {
 		key := tc.opts

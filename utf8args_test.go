@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/bgtask/bgtask"
 )
@@ -29,5 +30,19 @@ func TestSubmitRefusesInvalidUTF8(t *testing.T) {
 	}
 	if _, err := e.m.Submit(ctx, "q", []string{"héllo", "日本"}, nil); err != nil {
 		t.Fatalf("valid UTF-8: %v", err)
+	}
+}
+
+// An idle timeout on a task of normal priority was accepted and ignored
+// (the task waits for no idle period): refused now.
+func TestIdleTimeoutOfANormalTaskRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t, []bgtask.Definition{quick("q")}, nil)
+	ctx := context.Background()
+	if _, err := e.m.Submit(ctx, "q", nil, &bgtask.SubmitOpts{IdleTimeout: time.Second}); !errors.Is(err, bgtask.ErrInvalidArgument) {
+		t.Errorf("IdleTimeout on a normal task: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := e.m.Submit(ctx, "q", nil, &bgtask.SubmitOpts{Priority: bgtask.PriorityIdle, IdleTimeout: time.Second}); err != nil {
+		t.Errorf("IdleTimeout on an idle task: %v", err)
 	}
 }

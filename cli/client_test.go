@@ -186,6 +186,11 @@ func TestErrorMessages(t *testing.T) {
 		{[]string{"submit", "--timeout", "soon", "ok"}, `invalid argument "soon" for "--timeout"`, true},
 		{[]string{"submit", "--timeout", "0", "ok"}, "--timeout must be more than 0", true},
 		{[]string{"status"}, "accepts 1 arg(s), received 0", true},
+		// Checked by the server only (400, no hint), or not at all (an
+		// empty --server or --token fell back to the default).
+		{[]string{"submit", "--priority", "high", "ok"}, "--priority must be normal or idle, got high", true},
+		{[]string{"status", "--server", "", "x"}, `invalid argument "" for "--server" flag: empty; leave --server out`, true},
+		{[]string{"list", "--token", ""}, `invalid argument "" for "--token" flag: empty; leave --token out`, true},
 		{[]string{"nope"}, `unknown command "nope"`, true},
 		{[]string{"watch", "--bad"}, "unknown flag: --bad", true},
 		// Not a mistake in the command line: no "(see --help)".

@@ -32,10 +32,35 @@ type clientFlags struct {
 
 func (inv *invocation) addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.server, "server", "", "server address (default $BGTASK_SERVER, else "+DefaultServer+")")
-	fl.StringVar(&f.token, "token", "", "bearer token (default $BGTASK_TOKEN)")
+	fl.Var(nonEmpty{&f.server, "leave --server out for $BGTASK_SERVER, else " + DefaultServer}, "server", "server address (default $BGTASK_SERVER, else "+DefaultServer+")")
+	fl.Var(nonEmpty{&f.token, "leave --token out for $BGTASK_TOKEN"}, "token", "bearer token (default $BGTASK_TOKEN)")
 	fl.BoolVar(&f.json, "json", false, "print JSON for scripts")
 }
+
+// nonEmpty is a string flag that refuses "": an empty --server or --token
+// (a shell variable that was not set) used to fall back to the default
+// without a word.
+type nonEmpty struct {
+	p    *string
+	hint string
+}
+
+func (v nonEmpty) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v nonEmpty) Set(s string) error {
+	if s == "" {
+		return errors.New("empty; " + v.hint)
+	}
+	*v.p = s
+	return nil
+}
+
+func (v nonEmpty) Type() string { return "string" }
 
 // client returns an API client for the flags, with the environment's
 // defaults.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/bgtask/bgtask"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,11 @@ func (inv *invocation) submit(cmd *cobra.Command, f *submitFlags, name string, a
 	c, err := inv.client(&f.clientFlags)
 	if err != nil {
 		return err
+	}
+	switch f.priority {
+	case "", string(bgtask.PriorityNormal), string(bgtask.PriorityIdle):
+	default:
+		return usagef("submit: --priority must be %s or %s, got %s", bgtask.PriorityNormal, bgtask.PriorityIdle, shellWord(f.priority))
 	}
 	if f.timeout.IsSet && f.timeout.D == 0 {
 		return usagef("submit: --timeout must be more than 0; leave it out for the definition's timeout, else the server's default")

@@ -196,6 +196,11 @@ func TestTaskLog(t *testing.T) {
 	if status, body := e.do("GET", "/v1/tasks/"+par.ID+"/log?limit=0", ""); status != http.StatusBadRequest {
 		t.Errorf("limit=0: %d %s", status, body)
 	}
+	// Given twice, the list refused it and the log took the first: both
+	// refuse it now.
+	if status, body := e.do("GET", "/v1/tasks/"+par.ID+"/log?limit=1&limit=2", ""); status != http.StatusBadRequest || !strings.Contains(body, "limit: given 2 times") {
+		t.Errorf("limit given twice: %d %s, want 400 limit: given 2 times", status, body)
+	}
 	if status, _ := e.do("GET", "/v1/tasks/nope/log", ""); status != http.StatusNotFound {
 		t.Errorf("log of a missing task: %d", status)
 	}
