@@ -155,6 +155,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--timeout", "1s", "--backgroundtask"}, "bgtask: --backgroundtask: missing task name"},
 		{[]string{"--bogus", "--backgroundtask", "record"}, "bgtask: --backgroundtask: unknown flag: --bogus"},
 		{[]string{"run"}, "bgtask: run: missing task name"},
+		// An empty name exited 2 (no such task) and an empty --workspace
+		// was taken for none (fresh user): both usage errors.
+		{[]string{"run", ""}, "bgtask: run: missing task name"},
+		{[]string{"--backgroundtask", ""}, "missing task name"},
+		{[]string{"run", "--workspace", "", "record"}, `invalid argument "" for "--workspace" flag: empty`},
 		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
 		{[]string{"bench", "idle", "--compare", "nope"}, `Config.Compare "nope" is not one of`},
 		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},

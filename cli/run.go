@@ -57,7 +57,9 @@ func newRunCmd(inv *invocation) *cobra.Command {
 		Short: "Run one task headless and exit with its exit code",
 		Long:  runLong,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 || args[0] == "" {
+				// "" is no name (an unset shell variable): exit 1, not
+				// 2 (no such task).
 				return usageError{fmt.Errorf("%s: %w", inv.typed(cmd), errMissingTaskName)}
 			}
 			return nil
@@ -86,7 +88,7 @@ func newRunCmd(inv *invocation) *cobra.Command {
 	f.SetInterspersed(false) // flags after NAME belong to the task
 	f.Var(&timeout, "timeout", "timeout when the task has none (e.g. 90s, 2m; 0: none)")
 	f.Var(&minRuntime, "min-runtime", "minimum runtime when the task has none; an early finisher waits")
-	f.StringVar(&req.Workspace, "workspace", "", "use `DIR` as workspace (created if missing, never removed)")
+	f.Var(nonEmpty{&req.Workspace, "leave --workspace out for a throw-away workspace"}, "workspace", "use `DIR` as workspace (created if missing, never removed)")
 	f.BoolVar(&req.AttachConsole, "attach-console", false, "let a no-output task write to stdout/stderr")
 	f.BoolVar(&req.WaitForDebugger, "wait-for-debugger", false, "print the PID and wait for SIGCONT or a tracer; disables timeout and min runtime")
 	f.StringVar(&req.DebugAddr, "debug-addr", "", "serve net/http/pprof on loopback `ADDR` (e.g. 127.0.0.1:6060) during the run")
