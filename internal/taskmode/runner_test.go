@@ -445,3 +445,22 @@ func names(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// Every environment variable's error reads NAME="value": why. The
+// duration variables said NAME: "value": why, the others NAME="value".
+func TestEnvErrorsShareOneShape(t *testing.T) {
+	t.Parallel()
+	for name, v := range map[string]string{
+		EnvDefaultTimeout: "-1", EnvTimeoutGrace: "soon", EnvPurgeStale: "-5", EnvLogLevel: "loud",
+	} {
+		_, err := resolveSettings(&bgtask.Definition{}, &Request{}, func(k string) string {
+			if k == name {
+				return v
+			}
+			return ""
+		})
+		if want := name + `="` + v + `": `; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s=%s: error %v, want it to start with %s", name, v, err, want)
+		}
+	}
+}

@@ -136,7 +136,8 @@ func envDuration(getenv func(string) string, name string, def time.Duration) (ti
 	}
 	d, err := ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", name, err) // err quotes v
+		// NAME="value": why, as the other variables say it.
+		return 0, fmt.Errorf("%s=%w", name, err) // err starts with the quoted v
 	}
 	return d, nil
 }
