@@ -71,7 +71,7 @@ func TestDurationEnvironmentIsStrict(t *testing.T) {
 			code := Run(ctx, []string{"run", "record"}, &Config{Registry: newRecorder(t).reg, Stdout: &out, Stderr: &errb,
 				Getenv: func(k string) string { return env[k] }})
 			cancel()
-			want := name + ": " + strconv.Quote(in) + ": not "
+			want := name + "=" + strconv.Quote(in) + ": not "
 			if code != bgtask.ExitFailure || !strings.Contains(errb.String(), want) {
 				t.Errorf("%s=%q: exit %d, stderr %q; want 1 and %q", name, in, code, errb.String(), want)
 			}
