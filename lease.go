@@ -166,11 +166,8 @@ func (m *Manager) confirmLeases(at time.Time, leases []store.Lease) (time.Time, 
 	if err != nil {
 		return at, nil
 	}
-	var lost map[string]bool
+	lost := make(map[string]bool, len(res.Lost))
 	for _, l := range res.Lost {
-		if lost == nil {
-			lost = make(map[string]bool, len(res.Lost))
-		}
 		lost[l.ID] = true
 	}
 	m.logger.Debug("renewed the leases of a late answer before running", "leases", len(leases), "lost", len(lost), "late_by", started.Sub(at))

@@ -2,10 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"github.com/bgtask/bgtask"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/duration"
 	"github.com/bgtask/bgtask/internal/httpapi"
 )
