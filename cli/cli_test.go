@@ -162,6 +162,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--workspace", "", "record"}, `invalid argument "" for "--workspace" flag: empty`},
 		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
 		{[]string{"bench", "idle", "--compare", "nope"}, `Config.Compare "nope" is not one of`},
+		{[]string{"bench", "idle", "--base-procs", "-1"}, "must not be negative"},
+		{[]string{"bench", "idle", "--procs", "-2"}, "must not be negative"},
 		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -38,7 +38,7 @@ const (
 	DefaultQuietBelow = 0.15
 	// DefaultStrategy is the Strategies entry used when Config.Strategy is
 	// empty: the design the measurements in docs/idle.md chose.
-	DefaultStrategy = "percore-flat"
+	DefaultStrategy = "percore-headroom"
 )
 
 // Strategy says how mode (b) runs the idle workload through idle
@@ -71,6 +71,14 @@ type Strategy struct {
 	// ExtraProcs raises GOMAXPROCS by Workers for the whole run, so that a
 	// worker holding a P never takes one from the requests.
 	ExtraProcs bool
+	// RequestProcs, with ExtraProcs, is how many Ps per core the requests
+	// keep while every worker holds its own: GOMAXPROCS is RequestProcs ×
+	// cores + Workers. A worker's P stays held while the kernel does not
+	// run its SCHED_IDLE thread (every core busy with requests), so with
+	// one P per core a request arriving then waits in Go's run queue
+	// for a running one to end, where without idle work it would have had
+	// a P and shared a CPU. 0: 1.
+	RequestProcs int
 	// CPUSource adds an idle.CPU source (process scope) to every worker.
 	CPUSource bool
 }
@@ -97,6 +105,9 @@ func Strategies() map[string]Strategy {
 		// percore with every worker busy only when every core serves a
 		// request.
 		"percore-flat": {Workers: cores, LowPriority: true, Threshold: cores, Flat: true, ExtraProcs: true},
+		// percore-flat with two Ps per core left to the requests while
+		// every worker holds its own (GOMAXPROCS = 2 × cores + workers).
+		"percore-headroom": {Workers: cores, LowPriority: true, Threshold: cores, Flat: true, ExtraProcs: true, RequestProcs: 2},
 		// percore with every worker stopping as soon as one request is in
 		// flight: idle work never shares the CPUs with a request.
 		"percore-strict": {Workers: cores, LowPriority: true, Threshold: 1, Flat: true, ExtraProcs: true},
@@ -157,8 +168,14 @@ type Config struct {
 	InProcess bool
 	// Strategy names an entry of Strategies. "": DefaultStrategy.
 	Strategy string
+	// BaseProcs is GOMAXPROCS in mode a (switched at the segment
+	// boundaries, with no workload running), so that b is compared with
+	// the program as it ran before it had idle work, which the strategies
+	// with ExtraProcs raise. 0: the GOMAXPROCS Run was called with.
+	BaseProcs int
 	// Procs sets GOMAXPROCS for the run (restored after). 0: the number
-	// of cores, plus the workers if the strategy has ExtraProcs.
+	// of cores, or with a strategy that has ExtraProcs, RequestProcs ×
+	// cores + Workers.
 	Procs int
 	// QuietWait bounds how long Run waits, before measuring the capacity
 	// and before the main measurement, for a half-second window in which
@@ -171,8 +188,8 @@ type Config struct {
 	// Compare names a second entry of Strategies to run in mode c instead
 	// of plain goroutines, so that two strategies are measured in the same
 	// run, under the same neighbours: the only comparison of strategies a
-	// shared machine supports. Both must have the same Workers and
-	// ExtraProcs. "": mode c runs plain goroutines.
+	// shared machine supports. Both must have the same Workers,
+	// ExtraProcs and RequestProcs. "": mode c runs plain goroutines.
 	Compare string
 	// Seed seeds the arrival times. 0: 1.
 	Seed uint64
@@ -215,10 +232,10 @@ func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Strategy %q is not one of %s", c.Strategy, strings.Join(StrategyNames(), ", "))
 	case c.Compare != "" && !cmpOK:
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q is not one of %s", c.Compare, strings.Join(StrategyNames(), ", "))
-	case c.Compare != "" && (max(cmp.Workers, 1) != max(st.Workers, 1) || cmp.ExtraProcs != st.ExtraProcs):
-		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q differs from Strategy %q in Workers or ExtraProcs", c.Compare, c.Strategy)
-	case c.Duration < 0, c.Segment < 0, c.Guard < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Procs < 0:
-		return c, st, cmp, fmt.Errorf("idlebench: Config durations and Procs must not be negative")
+	case c.Compare != "" && (max(cmp.Workers, 1) != max(st.Workers, 1) || cmp.ExtraProcs != st.ExtraProcs || max(cmp.RequestProcs, 1) != max(st.RequestProcs, 1)):
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q differs from Strategy %q in Workers, ExtraProcs or RequestProcs", c.Compare, c.Strategy)
+	case c.Duration < 0, c.Segment < 0, c.Guard < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Procs < 0, c.BaseProcs < 0:
+		return c, st, cmp, fmt.Errorf("idlebench: Config durations, Procs and BaseProcs must not be negative")
 	case c.Guard >= c.Segment:
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
 	case c.Rate < 0:
@@ -231,8 +248,11 @@ func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 	if c.Procs == 0 {
 		c.Procs = runtime.NumCPU()
 		if st.ExtraProcs {
-			c.Procs += st.Workers
+			c.Procs = max(st.RequestProcs, 1)*runtime.NumCPU() + st.Workers
 		}
+	}
+	if c.BaseProcs == 0 {
+		c.BaseProcs = runtime.GOMAXPROCS(0)
 	}
 	return c, st, cmp, nil
 }

@@ -11,6 +11,7 @@ import (
 type Result struct {
 	Cores          int     // runtime.NumCPU()
 	Procs          int     // GOMAXPROCS during the run
+	BaseProcs      int     // GOMAXPROCS in mode a
 	Strategy       string  // Config.Strategy
 	Load           float64 // offered load, fraction of Capacity
 	Poisson        bool    // Poisson arrivals (else constant)
@@ -92,6 +93,7 @@ type ModeResult struct {
 	Machine  machineTimes  // machine-wide busy, idle and steal time
 	Periods  uint64        // idle periods (mode b)
 	Callback uint64        // callbacks run (mode b)
+	Procs    int           // GOMAXPROCS while the mode ran
 	sched    schedFigures  // scheduling evidence; see GoWaitP99, GCStopMax, KernelWait
 	// ArrivalP50, ArrivalP99 are percentiles of the time from the
 	// generator's send to the start of the handler; StallP99 of the time a
@@ -203,7 +205,11 @@ func (r Result) String() string {
 	if !r.Poisson {
 		arr = "constant"
 	}
-	fmt.Fprintf(&b, "idle benchmark: %d cores, GOMAXPROCS %d, strategy %s, generator in %s, %s arrivals\n", r.Cores, r.Procs, r.Strategy, gen, arr)
+	procs := fmt.Sprint(r.Procs)
+	if r.BaseProcs != 0 && r.BaseProcs != r.Procs {
+		procs = fmt.Sprintf("%d (a: %d)", r.Procs, r.BaseProcs)
+	}
+	fmt.Fprintf(&b, "idle benchmark: %d cores, GOMAXPROCS %s, strategy %s, generator in %s, %s arrivals\n", r.Cores, procs, r.Strategy, gen, arr)
 	offered := fmt.Sprintf("capacity %.0f req/s, offered %.0f req/s (%.0f%%)", r.Capacity, r.Rate, 100*r.Load)
 	if r.Capacity == 0 {
 		offered = fmt.Sprintf("capacity not measured, offered %.0f req/s (fixed)", r.Rate)

@@ -2,6 +2,7 @@ package idlebench
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -65,8 +66,30 @@ func TestConfigCompareValidated(t *testing.T) {
 			t.Errorf("Compare %q accepted", c.Compare)
 		}
 	}
-	if _, _, cmp, err := (Config{Compare: "percore"}).withDefaults(); err != nil || !cmp.LowPriority {
+	if _, _, cmp, err := (Config{Strategy: "percore-flat", Compare: "percore"}).withDefaults(); err != nil || !cmp.LowPriority {
 		t.Errorf("Compare percore: %+v, %v", cmp, err)
+	}
+}
+
+// GOMAXPROCS: the default strategy leaves the requests two Ps per core
+// while every worker holds its own; mode a runs with the process's own
+// unless told otherwise; a compared strategy must give the same Ps.
+func TestConfigProcs(t *testing.T) {
+	cores := runtime.NumCPU()
+	c, st, _, err := Config{}.withDefaults()
+	if err != nil || st.Workers != cores || c.Procs != 3*cores || c.BaseProcs != runtime.GOMAXPROCS(0) {
+		t.Errorf("defaults: Procs %d, BaseProcs %d, %d workers, %v; want %d, %d, %d", c.Procs, c.BaseProcs, st.Workers, err, 3*cores, runtime.GOMAXPROCS(0), cores)
+	}
+	if c, _, _, err := (Config{Strategy: "percore-flat", BaseProcs: 1}).withDefaults(); err != nil || c.Procs != 2*cores || c.BaseProcs != 1 {
+		t.Errorf("percore-flat: Procs %d, BaseProcs %d, %v; want %d, 1", c.Procs, c.BaseProcs, err, 2*cores)
+	}
+	if c, _, _, err := (Config{Strategy: "coop"}).withDefaults(); err != nil || c.Procs != cores {
+		t.Errorf("coop: Procs %d, %v; want %d", c.Procs, err, cores)
+	}
+	for _, c := range []Config{{BaseProcs: -1}, {Procs: -1}, {Compare: "percore-flat"}} {
+		if _, _, _, err := c.withDefaults(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
 	}
 }
 

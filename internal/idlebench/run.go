@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	r := &runner{cfg: cfg, st: st, cmp: cmp}
 	r.res = Result{
-		Cores: runtime.NumCPU(), Procs: cfg.Procs, Strategy: cfg.Strategy, Load: cfg.Load,
+		Cores: runtime.NumCPU(), Procs: cfg.Procs, BaseProcs: cfg.BaseProcs, Strategy: cfg.Strategy, Load: cfg.Load,
 		Poisson: !cfg.Constant, ChildGenerator: !cfg.InProcess, Compare: cfg.Compare,
 	}
 	r.reqWork, r.unitWork = calibrate(cfg.Work), calibrate(cfg.Unit)
@@ -293,6 +293,15 @@ func (r *runner) switchModes(ctx context.Context, segs []int, first time.Time, m
 		}
 	}
 	t := tally{requests: &r.requests}
+	procs := func(mode int) {
+		if mode == 0 {
+			runtime.GOMAXPROCS(r.cfg.BaseProcs)
+		} else {
+			runtime.GOMAXPROCS(r.cfg.Procs)
+		}
+	}
+	procs(0)
+	defer procs(1)
 	if err := sleepUntil(first); err != nil {
 		return err
 	}
@@ -310,6 +319,7 @@ func (r *runner) switchModes(ctx context.Context, segs []int, first time.Time, m
 		t.file(modes[segs[i]])
 		if i+1 < len(segs) && segs[i+1] != cur {
 			cur = segs[i+1]
+			procs(cur) // with the old workload stopped, before the new one starts
 			w, err := r.startWorkload(cur)
 			if err != nil {
 				return err
@@ -378,6 +388,7 @@ func (t *tally) file(m *ModeResult) {
 	m.Machine.idle += d.idle
 	m.Machine.steal += d.steal
 	t.at, t.cpu, t.mach = now, cpu, mach
+	m.Procs = runtime.GOMAXPROCS(0)
 	sched := readSched()
 	m.sched.add(t.sched, sched)
 	m.requestLog = append(m.requestLog, t.requests.take()...)
