@@ -65,7 +65,7 @@ per callback. See docs/idle.md.`,
 	fl.BoolVar(&cfg.InProcess, "in-process", false, "run the load generator in this process")
 	fl.BoolVar(&cfg.Constant, "constant", false, "constant arrivals instead of Poisson")
 	fl.IntVar(&cfg.Procs, "procs", 0, "GOMAXPROCS in modes b and c (default: the strategy's, see docs/idle.md)")
-	fl.IntVar(&cfg.BaseProcs, "base-procs", 0, "GOMAXPROCS in mode a, the program without idle work (default: the process's own)")
+	fl.IntVar(&cfg.BaseProcs, "base-procs", 0, "GOMAXPROCS in mode a; e.g. the cores, to compare with the program as it ran before idle work raised it (default: --procs)")
 	fl.IntVar(&reps, "reps", 1, "runs; with more than one, also print the medians of the ratios")
 	fl.BoolVar(&verbose, "verbose", false, "print progress on stderr")
 	return cmd

@@ -80,9 +80,13 @@
 // only helps if the callback checks it. Config.LowPriority adds a kernel
 // guarantee on Linux: callbacks run on a dedicated OS thread with the
 // SCHED_IDLE policy, so the kernel runs foreground threads first even
-// while a callback is between two checks. Give that thread a P of its own
-// (GOMAXPROCS one above the cores) so that it never holds a P a request
-// needs. docs/idle.md has the measurements behind this advice.
+// while a callback is between two checks. Raise GOMAXPROCS for such
+// schedulers: a callback keeps its P while the kernel runs requests on
+// every core instead of its thread, and a request arriving then needs a P
+// of its own to share a CPU rather than wait in Go's run queue. Leave the
+// requests two Ps per core: GOMAXPROCS = 2 × cores + the number of
+// LowPriority schedulers (6 for one per core on 2 cores). docs/idle.md has
+// the measurements behind this advice.
 //
 // All timing goes through an injectable [clock.Clock], so that every rule
 // above is tested without sleeping.

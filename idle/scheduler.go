@@ -60,9 +60,11 @@ type Config struct {
 	// policy is SCHED_IDLE (Linux; elsewhere, or if that fails, nice 19 is
 	// tried), so that the kernel itself gives the CPU to foreground threads
 	// first, even when a callback is slow to check its deadline. Work a
-	// callback hands to other goroutines does not inherit the policy. See
-	// docs/idle.md for when this pays off. false: callbacks run on an
-	// ordinary goroutine.
+	// callback hands to other goroutines does not inherit the policy. The
+	// thread holds a P while its callback runs, even when the kernel does
+	// not run it: raise GOMAXPROCS accordingly (the package doc says by
+	// how much). See docs/idle.md for when this pays off. false: callbacks
+	// run on an ordinary goroutine.
 	LowPriority bool
 }
 

@@ -169,9 +169,11 @@ type Config struct {
 	// Strategy names an entry of Strategies. "": DefaultStrategy.
 	Strategy string
 	// BaseProcs is GOMAXPROCS in mode a (switched at the segment
-	// boundaries, with no workload running), so that b is compared with
-	// the program as it ran before it had idle work, which the strategies
-	// with ExtraProcs raise. 0: the GOMAXPROCS Run was called with.
+	// boundaries, with no workload running). The default compares b with
+	// a at the same GOMAXPROCS, which isolates the cost of the idle work;
+	// the GOMAXPROCS the program ran with before it had idle work (which
+	// the strategies with ExtraProcs raise) compares b with the program
+	// as it was. 0: Procs.
 	BaseProcs int
 	// Procs sets GOMAXPROCS for the run (restored after). 0: the number
 	// of cores, or with a strategy that has ExtraProcs, RequestProcs ×
@@ -252,7 +254,7 @@ func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 		}
 	}
 	if c.BaseProcs == 0 {
-		c.BaseProcs = runtime.GOMAXPROCS(0)
+		c.BaseProcs = c.Procs
 	}
 	return c, st, cmp, nil
 }

@@ -38,7 +38,7 @@ func TestRunSmoke(t *testing.T) {
 	)
 	for _, inProcess := range []bool{false, true} {
 		procs := runtime.GOMAXPROCS(0)
-		res, err := Run(context.Background(), Config{
+		res, err := Run(context.Background(), Config{BaseProcs: 1,
 			Duration: duration, Segment: segment, Guard: guard, Warmup: 100 * time.Millisecond,
 			Rate: rate, Constant: true, InProcess: inProcess, QuietWait: -1, Logf: t.Logf,
 		})
@@ -46,12 +46,12 @@ func TestRunSmoke(t *testing.T) {
 			t.Fatalf("Run(InProcess: %t): %v", inProcess, err)
 		}
 		t.Logf("\n%s", res)
-		// Mode a runs the program as it was; b and c with the Ps the
-		// strategy gives its workers.
-		if res.BaseProcs != procs || res.Procs != 3*runtime.NumCPU() || res.A.Procs != res.BaseProcs ||
+		// Mode a runs at BaseProcs; b and c with the Ps the strategy
+		// gives its workers; the process's own afterwards.
+		if res.BaseProcs != 1 || res.Procs != 3*runtime.NumCPU() || res.A.Procs != 1 ||
 			res.B.Procs != res.Procs || res.C.Procs != res.Procs || runtime.GOMAXPROCS(0) != procs {
-			t.Fatalf("GOMAXPROCS: run %d, a %d (base %d), b %d, c %d, after %d; want a at %d, b and c at %d, restored after",
-				res.Procs, res.A.Procs, res.BaseProcs, res.B.Procs, res.C.Procs, runtime.GOMAXPROCS(0), procs, 3*runtime.NumCPU())
+			t.Fatalf("GOMAXPROCS: run %d, a %d (base %d), b %d, c %d, after %d; want a at 1, b and c at %d, %d restored after",
+				res.Procs, res.A.Procs, res.BaseProcs, res.B.Procs, res.C.Procs, runtime.GOMAXPROCS(0), 3*runtime.NumCPU(), procs)
 		}
 		if res.Capacity != 0 || res.Rate != rate {
 			t.Fatalf("capacity %v, rate %v; want 0 (not measured) and %v", res.Capacity, res.Rate, rate)
