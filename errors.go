@@ -36,6 +36,10 @@ var (
 	// (priority, timeout, idle timeout). The error is an
 	// *IdempotencyConflictError, which names that task.
 	ErrIdempotencyConflict = errors.New("bgtask: idempotency key used by another task")
+	// ErrServerIDInUse: Manager.Start found another live server announcing
+	// the same Config.ServerID in the store. The error is a
+	// *ServerIDInUseError, which names that server.
+	ErrServerIDInUse = errors.New("bgtask: server ID in use")
 )
 
 // IdempotencyConflictError is returned by Submit and SubmitMany when the

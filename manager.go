@@ -288,11 +288,24 @@ func (m *Manager) Store() store.Store { return m.store }
 
 // Start starts running tasks: it recovers the records this server held in
 // an earlier life, claims queued tasks and orphans, and starts the
-// services. It returns at once; calling it again is a no-op. Cancelling
-// ctx is the hard stop: every run's context is cancelled and nothing more
-// is written (records of interrupted runs are recovered at the next start
-// or taken over by another server). Use Stop for a graceful shutdown.
+// services. It returns at once, except when the store lists another
+// incarnation of this server's ID as live: then it watches that
+// announcement for up to two heartbeat intervals and returns a
+// *ServerIDInUseError (ErrServerIDInUse) if it is renewed, or goes on if
+// not (an earlier life that crashed). Calling it again is a no-op.
+// Cancelling ctx is the hard stop: every run's context is cancelled and
+// nothing more is written (records of interrupted runs are recovered at
+// the next start or taken over by another server). Use Stop for a
+// graceful shutdown.
 func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	fresh := m.state == stateNew
+	m.mu.Unlock()
+	if fresh {
+		if err := m.checkServerID(ctx); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch m.state {

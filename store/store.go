@@ -637,7 +637,10 @@ type Store interface {
 	// still the one made by incarnation.
 	Withdraw(ctx context.Context, id, incarnation string) error
 	// Servers lists the servers whose announcement has not expired, by ID,
-	// each with the records it holds leases on.
+	// each with the records it holds leases on. A backend that knows an
+	// incarnation is dead (an embedded store opened by one process) leaves
+	// its announcement out. Manager.Start reads it to refuse a server ID
+	// that another live server announces.
 	Servers(ctx context.Context) ([]ServerInfo, error)
 
 	// Close releases the store. Further calls return ErrClosed.

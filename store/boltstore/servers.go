@@ -62,7 +62,11 @@ func (s *Store) Withdraw(ctx context.Context, id, incarnation string) error {
 
 // Servers lists the unexpired announcements by ID, each with the records
 // its server holds leases on. Expired announcements are left for the next
-// Announce or Withdraw of that ID to replace; they cost one key each.
+// Announce or Withdraw of that ID to replace; they cost one key each. An
+// announcement by an incarnation that has not used the store since it
+// was opened is left out too: the store is opened by one process at a
+// time (its file is locked), so that server is dead (killed before it
+// could withdraw), though its announcement has not expired yet.
 func (s *Store) Servers(ctx context.Context) ([]store.ServerInfo, error) {
 	now := s.clock.Now()
 	var out []store.ServerInfo
@@ -79,7 +83,7 @@ func (s *Store) Servers(ctx context.Context) ([]store.ServerInfo, error) {
 		}
 		return tx.Bucket(bucketServers).ForEach(func(k, v []byte) error {
 			a, ok := decodeAnnouncement(v)
-			if !ok || !now.Before(a.ExpiresAt) {
+			if !ok || !now.Before(a.ExpiresAt) || !s.isLive(a.Info.Incarnation) {
 				return nil
 			}
 			a.Info.Running = running[a.Info.ID]
