@@ -20,10 +20,11 @@ var fgSink [][]byte
 // 16 KiB every 10 µs, counted busy on every worker's Counter — then a
 // 1 ms sleep. Beside it run runtime.NumCPU() schedulers whose chained
 // callbacks burn 20 µs units while their deadline has time, with
-// GOMAXPROCS = cores + workers. Variants: no idle work; LowPriority
-// workers busy at 1 request (coop) or at cores-k (staggered); ordinary
-// workers busy at 1; and both kinds with no load source at all. Reported: the work's and the sleep's p99 wall time
-// and the garbage-collection cycles per second. A SCHED_IDLE thread that
+// GOMAXPROCS = 2 × cores + workers, as the package documentation
+// advises. Variants: no idle work; LowPriority workers busy at 1 request
+// (coop) or at cores-k (staggered); ordinary workers busy at 1; and both
+// kinds with no load source at all. Reported: the work's and the sleep's
+// p99 wall time and the garbage-collection cycles per second. A SCHED_IDLE thread that
 // holds a P while the kernel runs other threads keeps the garbage
 // collector waiting (stop-the-world, stack scans), and with it every
 // goroutine that allocates; see docs/idle.md.
@@ -49,7 +50,7 @@ func BenchmarkForegroundBesideIdleWork(b *testing.B) {
 }
 
 func benchForeground(b *testing.B, workers int, low bool, th func(int) int) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + workers))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2*runtime.NumCPU() + workers))
 	var counters []*Counter
 	stop := make(chan struct{})
 	ctx := context.Background()

@@ -54,12 +54,17 @@ type Config struct {
 	// with the next callback. nil: log at error level to Logger, or to
 	// slog.Default() when Logger is nil, so that a panic is never silent.
 	PanicHandler func(h Handle, value any, stack []byte)
-	// Logger receives the scheduler's own diagnostics. nil: discard.
+	// Logger receives the scheduler's own diagnostics. nil: discard them,
+	// except the two that must not be silent — a panic (see PanicHandler)
+	// and a LowPriority thread whose priority cannot be lowered — which
+	// then go to slog.Default().
 	Logger *slog.Logger
 	// LowPriority runs callbacks on a dedicated OS thread whose scheduling
-	// policy is SCHED_IDLE (Linux; elsewhere, or if that fails, nice 19 is
-	// tried), so that the kernel itself gives the CPU to foreground threads
-	// first, even when a callback is slow to check its deadline. Work a
+	// policy is SCHED_IDLE, so that the kernel itself gives the CPU to
+	// foreground threads first, even when a callback is slow to check its
+	// deadline. Linux only: if SCHED_IDLE is refused, nice 19 is tried.
+	// When neither works, and on other systems, a warning is logged and
+	// the callbacks run at ordinary priority on their dedicated thread. Work a
 	// callback hands to other goroutines does not inherit the policy. The
 	// thread holds a P while its callback runs, even when the kernel does
 	// not run it: raise GOMAXPROCS accordingly (the package doc says by
@@ -107,6 +112,7 @@ type Scheduler struct {
 	fallback    bool
 	onPanic     func(Handle, any, []byte)
 	logger      *slog.Logger
+	loud        *slog.Logger // Logger, or slog.Default() for what must not be silent
 	lowPriority bool
 
 	wake *waker // a token means "look again"
@@ -158,11 +164,12 @@ func New(cfg *Config) (*Scheduler, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	l := cfg.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	s.loud = l
 	if s.onPanic == nil {
-		l := cfg.Logger
-		if l == nil {
-			l = slog.Default()
-		}
 		s.onPanic = func(h Handle, v any, stack []byte) {
 			l.Error("idle: callback panicked", "handle", uint64(h), "panic", v, "stack", string(stack))
 		}
@@ -463,7 +470,7 @@ func (s *Scheduler) loop(r *run) {
 		// so a SCHED_IDLE thread never goes back to the runtime's pool.
 		runtime.LockOSThread()
 		if err := lowerThreadPriority(); err != nil {
-			s.logger.Warn("idle: cannot lower the callback thread's priority", "error", err)
+			s.loud.Warn("idle: cannot lower the callback thread's priority; callbacks run at ordinary priority", "error", err)
 		}
 	}
 	for s.waitIdle(r) {

@@ -2,6 +2,7 @@ package idlebench
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -190,13 +191,20 @@ type Config struct {
 	// Compare names a second entry of Strategies to run in mode c instead
 	// of plain goroutines, so that two strategies are measured in the same
 	// run, under the same neighbours: the only comparison of strategies a
-	// shared machine supports. Both must have the same Workers,
-	// ExtraProcs and RequestProcs. "": mode c runs plain goroutines.
+	// shared machine supports. Both must have the same Workers and
+	// ExtraProcs. Mode c runs at Procs, set by Strategy: a compared
+	// strategy's RequestProcs does not apply, so strategies that differ
+	// only in GOMAXPROCS (percore-flat and percore-headroom) are compared
+	// by alternating runs instead. "": mode c runs plain goroutines.
 	Compare string
 	// Seed seeds the arrival times. 0: 1.
 	Seed uint64
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
+	// Notef, if set, receives the lines a user should see even without
+	// progress lines: the waits for a quiet machine, which can take
+	// QuietWait twice.
+	Notef func(format string, args ...any)
 }
 
 func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
@@ -227,6 +235,9 @@ func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+	if c.Notef == nil {
+		c.Notef = func(string, ...any) {}
+	}
 	st, ok := Strategies()[c.Strategy]
 	cmp, cmpOK := Strategies()[c.Compare]
 	switch {
@@ -234,15 +245,15 @@ func (c Config) withDefaults() (Config, Strategy, Strategy, error) {
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Strategy %q is not one of %s", c.Strategy, strings.Join(StrategyNames(), ", "))
 	case c.Compare != "" && !cmpOK:
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q is not one of %s", c.Compare, strings.Join(StrategyNames(), ", "))
-	case c.Compare != "" && (max(cmp.Workers, 1) != max(st.Workers, 1) || cmp.ExtraProcs != st.ExtraProcs || max(cmp.RequestProcs, 1) != max(st.RequestProcs, 1)):
-		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q differs from Strategy %q in Workers, ExtraProcs or RequestProcs", c.Compare, c.Strategy)
+	case c.Compare != "" && (max(cmp.Workers, 1) != max(st.Workers, 1) || cmp.ExtraProcs != st.ExtraProcs):
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Compare %q differs from Strategy %q in Workers or ExtraProcs", c.Compare, c.Strategy)
 	case c.Duration < 0, c.Segment < 0, c.Guard < 0, c.Warmup < 0, c.CapacityDuration < 0, c.Work < 0, c.Unit < 0, c.Procs < 0, c.BaseProcs < 0:
 		return c, st, cmp, fmt.Errorf("idlebench: Config durations, Procs and BaseProcs must not be negative")
 	case c.Guard >= c.Segment:
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Guard must be shorter than Segment")
-	case c.Rate < 0:
-		return c, st, cmp, fmt.Errorf("idlebench: Config.Rate must not be negative")
-	case c.Load < 0 || c.Load > 1:
+	case !(c.Rate >= 0) || math.IsInf(c.Rate, 1): // NaN too
+		return c, st, cmp, fmt.Errorf("idlebench: Config.Rate must be a finite number, not negative")
+	case !(c.Load > 0 && c.Load <= 1): // NaN too
 		return c, st, cmp, fmt.Errorf("idlebench: Config.Load must be in (0, 1]")
 	}
 	st.Workers = max(st.Workers, 1)

@@ -1,6 +1,7 @@
 package idlebench
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -73,7 +74,7 @@ func TestConfigCompareValidated(t *testing.T) {
 
 // GOMAXPROCS: the default strategy leaves the requests two Ps per core
 // while every worker holds its own; mode a runs with the same unless told
-// otherwise; a compared strategy must give the same Ps.
+// otherwise; a compared strategy needs the same workers; NaN is no load.
 func TestConfigProcs(t *testing.T) {
 	cores := runtime.NumCPU()
 	c, st, _, err := Config{}.withDefaults()
@@ -86,10 +87,15 @@ func TestConfigProcs(t *testing.T) {
 	if c, _, _, err := (Config{Strategy: "coop"}).withDefaults(); err != nil || c.Procs != cores {
 		t.Errorf("coop: Procs %d, %v; want %d", c.Procs, err, cores)
 	}
-	for _, c := range []Config{{BaseProcs: -1}, {Procs: -1}, {Compare: "percore-flat"}} {
+	for _, c := range []Config{{BaseProcs: -1}, {Procs: -1}, {Compare: "coop"}, {Load: math.NaN()}, {Rate: math.NaN()}, {Rate: math.Inf(1)}} {
 		if _, _, _, err := c.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+	// Mode c runs at the run's GOMAXPROCS: a strategy that differs only
+	// in its RequestProcs can be compared (as itself at these Ps).
+	if c, _, cmp, err := (Config{Compare: "percore"}).withDefaults(); err != nil || c.Procs != 3*cores || !cmp.LowPriority {
+		t.Errorf("Compare percore with the default: Procs %d, %+v, %v", c.Procs, cmp, err)
 	}
 }
 

@@ -184,7 +184,10 @@ func (r *runner) waitQuiet(ctx context.Context) {
 	}
 	const window = 500 * time.Millisecond
 	deadline := time.Now().Add(r.cfg.QuietWait)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+		if i == 1 {
+			r.cfg.Notef("idlebench: other processes are busy; waiting up to %v for a quiet machine", r.cfg.QuietWait)
+		}
 		m0, p0, t0 := readMachine(), processCPU(), time.Now()
 		select {
 		case <-time.After(window):
@@ -196,7 +199,9 @@ func (r *runner) waitQuiet(ctx context.Context) {
 			return
 		}
 	}
-	r.cfg.Logf("the machine did not quieten within %v; measuring anyway", r.cfg.QuietWait)
+	if ctx.Err() == nil {
+		r.cfg.Notef("idlebench: the machine did not quieten within %v; measuring anyway", r.cfg.QuietWait)
+	}
 }
 
 // plan returns the modes of the segments: a b c c b a, over and over,
