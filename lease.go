@@ -125,14 +125,15 @@ func (k *leaseKeeper) stopOverdue(rs []*running, err error) {
 func (k *leaseKeeper) announce(ctx context.Context) {
 	m := k.m
 	info := store.ServerInfo{
-		ID:          m.cfg.ServerID,
-		Incarnation: m.incarnation,
-		Host:        hostname(),
-		PID:         os.Getpid(),
-		StartedAt:   m.startedAt,
-		Tags:        m.cfg.Tags,
-		Names:       registryNames(m.cfg.Registry),
-		MaxWorkers:  m.cfg.MaxWorkers,
+		ID:                m.cfg.ServerID,
+		Incarnation:       m.incarnation,
+		Host:              hostname(),
+		PID:               os.Getpid(),
+		StartedAt:         m.startedAt,
+		Tags:              m.cfg.Tags,
+		Names:             registryNames(m.cfg.Registry),
+		MaxWorkers:        m.cfg.MaxWorkers,
+		HeartbeatInterval: m.cfg.HeartbeatInterval,
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -42,8 +43,8 @@ type Config struct {
 	// manager does not close it.
 	Store store.Store
 	// ServerID names this server in records (owner), in GET /v1/servers
-	// and in logs: 1 to MaxServerIDLen bytes of UTF-8 without spaces or
-	// control characters (CheckServerID). Default: "<hostname>-<random>".
+	// and in logs: 1 to MaxServerIDLen bytes of UTF-8 without spaces,
+	// control or invisible format characters (CheckServerID). Default: "<hostname>-<random>".
 	// A fixed ID is fine: each start is a new incarnation, and records the
 	// server held in an earlier life are recovered at start.
 	ServerID string
@@ -205,6 +206,7 @@ const (
 // janitor applies retention.
 type Manager struct {
 	cfg         Config
+	idChecked   atomic.Bool // CheckServerIDFree found the ID free
 	store       store.Store
 	clock       clock.Clock
 	logger      *slog.Logger
@@ -292,7 +294,9 @@ func (m *Manager) Store() store.Store { return m.store }
 // incarnation of this server's ID as live: then it watches that
 // announcement for up to two heartbeat intervals and returns a
 // *ServerIDInUseError (ErrServerIDInUse) if it is renewed, or goes on if
-// not (an earlier life that crashed). Calling it again is a no-op.
+// not (an earlier life that crashed); ctx bounds that wait too, and
+// CheckServerIDFree makes the check on its own. Calling it again is a
+// no-op.
 // Cancelling ctx is the hard stop: every run's context is cancelled and
 // nothing more is written (records of interrupted runs are recovered at
 // the next start or taken over by another server). Use Stop for a
@@ -302,7 +306,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	fresh := m.state == stateNew
 	m.mu.Unlock()
 	if fresh {
-		if err := m.checkServerID(ctx); err != nil {
+		if err := m.CheckServerIDFree(ctx); err != nil {
 			return err
 		}
 	}
@@ -472,8 +476,10 @@ const MaxServerIDLen = 128
 
 // CheckServerID reports why id cannot name a server (Config.ServerID,
 // bgtask serve --server-id), or nil: it must be 1 to MaxServerIDLen bytes
-// of valid UTF-8 without spaces or control characters, as it appears in
-// logs, in the dashboard and in store keys.
+// of valid UTF-8 without spaces, control characters or invisible format
+// characters (Unicode Cf: a zero-width space, a bidirectional override),
+// as it appears in logs, in the dashboard and in store keys, and two IDs
+// that look alike must not be two servers.
 func CheckServerID(id string) error {
 	switch {
 	case id == "":
@@ -484,8 +490,8 @@ func CheckServerID(id string) error {
 		return errors.New("a server ID must be valid UTF-8")
 	}
 	for _, r := range id {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return fmt.Errorf("a server ID must not contain spaces or control characters, got %q", id)
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("a server ID must not contain spaces, control or invisible format characters, got %q", id)
 		}
 	}
 	return nil

@@ -29,9 +29,28 @@ func (e *ServerIDInUseError) Error() string {
 // Unwrap returns ErrServerIDInUse.
 func (e *ServerIDInUseError) Unwrap() error { return ErrServerIDInUse }
 
-// idInUseWait is how long, in heartbeat intervals, Start watches another
-// incarnation's announcement of this server's ID for a renewal.
+// idInUseWait is how long, in heartbeat intervals (this server's or the
+// other's, the longer), Start watches another incarnation's announcement
+// of this server's ID for a renewal.
 const idInUseWait = 2
+
+// CheckServerIDFree returns a *ServerIDInUseError when another live
+// server announces this server's ID in the store, as Start does (see
+// Start); ctx bounds the wait, which can take two heartbeat intervals
+// (the other server's, when it announced a longer one). Start makes the
+// check unless CheckServerIDFree returned nil before: a program that wants
+// to stop during the wait (on a signal) calls it first with a context of
+// its own. A store that cannot answer counts as no other server.
+func (m *Manager) CheckServerIDFree(ctx context.Context) error {
+	if m.idChecked.Load() {
+		return nil
+	}
+	if err := m.checkServerID(ctx); err != nil {
+		return err
+	}
+	m.idChecked.Store(true)
+	return nil
+}
 
 // checkServerID returns a *ServerIDInUseError when another live server
 // announces this server's ID. An announcement by another incarnation that
@@ -45,11 +64,14 @@ func (m *Manager) checkServerID(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	wait := idInUseWait * m.cfg.HeartbeatInterval
+	// The other server's own interval when it says it: one that renews
+	// less often than this one must not be taken for dead.
+	interval := max(m.cfg.HeartbeatInterval, other.HeartbeatInterval)
+	wait := idInUseWait * interval
 	m.logger.Info("another incarnation of this server ID is announced: waiting to tell whether it is alive",
 		"other_incarnation", other.Incarnation, "other_host", other.Host, "other_pid", other.PID, "wait", wait)
 	deadline := m.clock.Now().Add(wait)
-	step := max(m.cfg.HeartbeatInterval/4, time.Millisecond)
+	step := max(interval/4, time.Millisecond)
 	for range 4*idInUseWait + 8 { // bounded: each round sleeps a step
 		if err := clock.Sleep(ctx, m.clock, min(step, max(deadline.Sub(m.clock.Now()), 0))); err != nil {
 			return err

@@ -3,6 +3,8 @@ package bgtask_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +97,112 @@ func stopNow(t *testing.T, m *bgtask.Manager) {
 	defer cancel()
 	if err := m.Stop(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// A live server that renews less often than this one is not taken for
+// dead: the wait follows the other server's announced interval. (It
+// followed this server's own: one started with 50 ms heartbeats waited
+// 100 ms, saw no renewal of an announcement renewed every second, and
+// took that server's tasks.)
+func TestStartWaitsForTheOtherServersInterval(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	t.Cleanup(func() { st.Close() })
+	other := store.ServerInfo{ID: "web-1", Incarnation: "web-1/other", Host: "h", PID: 1, HeartbeatInterval: time.Second}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	announced := make(chan struct{})
+	go func() { // the other server's heartbeat, bounded by the test
+		defer close(announced)
+		for range 1000 {
+			if st.Announce(context.Background(), other, 5*time.Second) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(other.HeartbeatInterval):
+			}
+		}
+	}()
+	waitAnnounced(t, st, other.Incarnation)
+	reg := bgtask.NewRegistry()
+	cfg := idConfig("web-1")
+	cfg.Registry, cfg.Store = reg, st
+	m, err := bgtask.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckServerIDFree(t.Context()); !errors.Is(err, bgtask.ErrServerIDInUse) {
+		t.Fatalf("CheckServerIDFree beside a server renewing every second: %v, want ErrServerIDInUse", err)
+	}
+	cancel()
+	<-announced
+}
+
+// CheckServerIDFree's wait ends with its context (serve passes one that a
+// signal cancels), and Start makes no second check after one that found
+// the ID free.
+func TestCheckServerIDFreeEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	t.Cleanup(func() { st.Close() })
+	ghost := store.ServerInfo{ID: "web-1", Incarnation: "web-1/ghost", HeartbeatInterval: time.Hour}
+	if err := st.Announce(t.Context(), ghost, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cfg := idConfig("web-1")
+	cfg.Registry, cfg.Store = bgtask.NewRegistry(), st
+	m, err := bgtask.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.CheckServerIDFree(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CheckServerIDFree with a 50 ms context beside a ghost of 1 h heartbeats: %v, want the context's error", err)
+	}
+	if err := st.Withdraw(t.Context(), ghost.ID, ghost.Incarnation); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckServerIDFree(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Announce(t.Context(), ghost, 2*time.Hour); err != nil { // would hold Start up for 2 h
+		t.Fatal(err)
+	}
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stopNow(t, m)
+}
+
+// A second live server with this server's ID that slipped past the start
+// check (started at the same moment) is reported as an error when it
+// takes one of this server's tasks.
+func TestSameIDTakeoverIsReported(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	g := newGate()
+	cfg := idConfig("web-1")
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e := setup(t, []bgtask.Definition{{Name: "gated", Run: g.run}}, cfg)
+	id := e.submit("gated")
+	g.waitEntered(t)
+	// The other server: Recover takes an earlier life's records at once.
+	got, err := e.store.Recover(t.Context(), store.ClaimParams{Owner: "web-1", Incarnation: "web-1/twin", Names: []string{"gated"}, Limit: 10}, nil)
+	if err != nil || len(got) != 1 || got[0].Record.ID != id {
+		t.Fatalf("the twin's Recover: %+v, %v; want the running task", got, err)
+	}
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(logs.String(), "another live server uses this server ID") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error logged after the twin took %s:\n%s", id, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "other_incarnation=web-1/twin") {
+		t.Fatalf("the error does not name the twin:\n%s", logs.String())
 	}
 }

@@ -187,6 +187,13 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	}
 	ln = httpapi.LimitListener(ln, f.maxConns)
 	srv := api.HTTPServer(inflight.Middleware(api), slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	// The check that no live server uses this server ID can wait two
+	// heartbeat intervals: a signal meanwhile stops the server before it
+	// has started anything.
+	if stopped, err := checkServerIDFree(ctx, m, sig, logger); stopped || err != nil {
+		ln.Close()
+		return err
+	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	if err := m.Start(runCtx); err != nil {
@@ -348,8 +355,8 @@ func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 		switch {
 		case tag == "":
 			return usagef("serve: --tags: tag %d is empty (want comma-separated tags, e.g. --tags gpu,eu)", i+1)
-		case strings.IndexFunc(tag, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-			return usagef("serve: --tags: tag %q contains white space (want comma-separated tags without spaces, e.g. --tags gpu,eu)", tag)
+		case strings.IndexFunc(tag, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+			return usagef("serve: --tags: tag %q contains white space or an invisible character (want comma-separated tags without spaces, e.g. --tags gpu,eu)", tag)
 		}
 	}
 	return nil
@@ -398,4 +405,23 @@ func (inv *invocation) logger(level string) (*slog.Logger, error) {
 		return nil, usagef("serve: --log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// checkServerIDFree runs m.CheckServerIDFree until it answers or a signal
+// arrives on sig (then stopped is true: nothing has started, and serve
+// ends cleanly).
+func checkServerIDFree(ctx context.Context, m *bgtask.Manager, sig <-chan os.Signal, logger *slog.Logger) (stopped bool, err error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.CheckServerIDFree(cctx) }()
+	select {
+	case err := <-done:
+		return false, err
+	case s := <-sig:
+		cancel()
+		<-done
+		logger.Info("stopped before serving", "signal", s.String())
+		return true, nil
+	}
 }

@@ -536,6 +536,9 @@ type ServerInfo struct {
 	Names []string `json:"names"`
 	// MaxWorkers is the server's worker-slot limit.
 	MaxWorkers int `json:"max_workers"`
+	// HeartbeatInterval is how often the server announces itself (0: not
+	// said), so that another server can tell when it stopped.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
 	// Running lists the IDs of the records the server holds leases on
 	// (filled in by Servers from the records, not by Announce).
 	Running []string `json:"running"`
