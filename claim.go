@@ -33,6 +33,10 @@ type claimer struct {
 	lastSweep time.Time
 	names     []string
 	namesGen  uint64
+	// sameIDAt is when reportSameID last logged; sameIDCount counts the
+	// records taken since (loop goroutine only).
+	sameIDAt    time.Time
+	sameIDCount int
 }
 
 func newClaimer(m *Manager) *claimer {
@@ -140,6 +144,7 @@ func (c *claimer) recover(ctx context.Context) bool {
 	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
 		return m.store.Recover(ctx, p, held)
 	})
+	c.reportSameID(m.runs.sameIDTaken(recovered, m.cfg.ServerID, p.Abandoned))
 	m.runs.recovered(recovered)
 	for _, cl := range recovered {
 		if !cl.Exhausted {
@@ -148,6 +153,25 @@ func (c *claimer) recover(ctx context.Context) bool {
 	}
 	c.launch(recovered, n, ni, at)
 	return ok
+}
+
+// reportSameID logs an error when Recover took back records that another
+// live server with this server's ID had taken from this one (taken, see
+// runSet.sameIDTaken): the two take each other's tasks as records of an
+// earlier life, each run restarting until its attempts run out. At most
+// once a minute, with the count since the last line.
+func (c *claimer) reportSameID(taken []string) {
+	if len(taken) == 0 {
+		return
+	}
+	c.sameIDCount += len(taken)
+	now := c.m.clock.Now()
+	if !c.sameIDAt.IsZero() && now.Sub(c.sameIDAt) < time.Minute {
+		return
+	}
+	c.m.logger.Error("another live server uses this server ID: the two take each other's tasks, and each run restarts until its attempts run out; give each server its own ID",
+		"task_id", taken[0], "tasks_taken", c.sameIDCount)
+	c.sameIDAt, c.sameIDCount = now, 0
 }
 
 // call makes one store call bounded by StoreTimeout, logging a failure.

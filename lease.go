@@ -82,6 +82,7 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 	}
 	for _, r := range rs {
 		if lost[r.rec.ID] {
+			m.runs.noteLost(r.rec.ID)
 			r.leaseLost()
 			continue
 		}

@@ -1,6 +1,7 @@
 package bgtask
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ type runSet struct {
 	// not be renewed in time, until Recover takes their records back as a
 	// new attempt (store.ClaimParams.Abandoned); at most maxAbandoned.
 	abandoned map[string]store.Lease
+	// lost holds the IDs of records whose lease this server lost while it
+	// ran them (at most maxAbandoned): an earlier life of this server's ID
+	// cannot hold one of those, so Recover taking one back from this
+	// server's ID means another live server uses the ID (sameIDTaken).
+	lost map[string]struct{}
 }
 
 // maxAbandoned bounds runSet.abandoned: records taken over by another
@@ -50,6 +56,43 @@ func (s *runSet) abandonedLeases() []store.Lease {
 	out := make([]store.Lease, 0, len(s.abandoned))
 	for _, l := range s.abandoned {
 		out = append(out, l)
+	}
+	return out
+}
+
+// noteLost notes that the lease of the record id was lost while it ran.
+func (s *runSet) noteLost(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lost == nil {
+		s.lost = make(map[string]struct{})
+	}
+	if len(s.lost) >= maxAbandoned {
+		for id := range s.lost { // drop any one
+			delete(s.lost, id)
+			break
+		}
+	}
+	s.lost[id] = struct{}{}
+}
+
+// sameIDTaken returns the IDs among cs, recovered from this server's own
+// ID, that this incarnation was running under another lease or had lost
+// while running them, leaving out those it abandoned itself: another
+// live server with this server's ID took them.
+func (s *runSet) sameIDTaken(cs []store.Claimed, serverID string, abandoned []store.Lease) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range cs {
+		if c.PrevOwner != serverID || c.Record == nil || slices.ContainsFunc(abandoned, func(l store.Lease) bool { return l.ID == c.Record.ID }) {
+			continue
+		}
+		_, lost := s.lost[c.Record.ID]
+		r, running := s.byID[c.Record.ID]
+		if lost || running && r.lease != c.Lease {
+			out = append(out, c.Record.ID)
+		}
 	}
 	return out
 }

@@ -505,8 +505,13 @@ func TestServeFlagRules(t *testing.T) {
 		// --server-id '' silently became the default, and IDs with
 		// spaces, newlines or of 300 bytes were accepted (a tester).
 		{[]string{"--server-id", ""}, "--server-id: a server ID must not be empty"},
-		{[]string{"--server-id", "web 1"}, "must not contain spaces or control characters"},
-		{[]string{"--server-id", "web\n1"}, "must not contain spaces or control characters"},
+		{[]string{"--server-id", "web 1"}, "must not contain spaces, control or invisible format characters"},
+		{[]string{"--server-id", "web\n1"}, "must not contain spaces, control or invisible format characters"},
+		// A zero-width space made "web1" and "web\u200b1" two servers that
+		// look alike; a right-to-left override scrambled the servers table.
+		{[]string{"--server-id", "web\u200b1"}, "must not contain spaces, control or invisible format characters"},
+		{[]string{"--server-id", "web\u202e1"}, "must not contain spaces, control or invisible format characters"},
+		{[]string{"--tags", "gpu,e\u200bu"}, "contains white space or an invisible character"},
 		{[]string{"--server-id", strings.Repeat("w", 300)}, "a server ID is at most 128 bytes, got 300"},
 	} {
 		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)

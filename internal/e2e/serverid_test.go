@@ -3,7 +3,10 @@
 package e2e_test
 
 import (
+	"bufio"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bgtask/bgtask"
@@ -36,5 +39,50 @@ func TestRedisServerIDInUseIsRefused(t *testing.T) {
 	s2 := startServer(t, "", args...)
 	if info := s2.waitState(id, bgtask.StateSuccess); info.Attempt != 2 {
 		t.Fatalf("the task after kill -9 and a restart with web-1: attempt %d, want 2", info.Attempt)
+	}
+}
+
+// A signal while a restarted server waits to tell whether its ID's earlier
+// life is alive stops it there: it exits cleanly without serving or
+// recovering anything. It used to wait out the two heartbeat intervals,
+// then serve, recover and run the tasks, and only then stop (and a second
+// signal did not exit at once).
+func TestSignalDuringTheServerIDWaitStopsBeforeServing(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t, nil)
+	args := []string{"--store", rs.URL(0), "--server-id", "web-1", "--heartbeat-interval", "2s", "--stale-after", "6s"}
+	s1 := startServer(t, "", args...)
+	id := s1.submit("retriable_wait", "60")
+	s1.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
+	s1.kill9()
+
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
+	cmd.Env = s1.env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "waiting to tell whether it is alive") {
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	out := log.String()
+	if err != nil || !strings.Contains(out, "stopped before serving") || strings.Contains(out, "serving on") || strings.Contains(out, "recovered task") {
+		t.Fatalf("SIGTERM during the wait: %v, stderr:\n%s\nwant a clean exit, stopped before serving, nothing recovered", err, out)
 	}
 }
