@@ -3,8 +3,6 @@
 package e2e_test
 
 import (
-	"bufio"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,31 +54,15 @@ func TestSignalDuringTheServerIDWaitStopsBeforeServing(t *testing.T) {
 	s1.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
 	s1.kill9()
 
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
-	cmd.Env = s1.env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+	cmd, sc, log := startServeUntil(t, s1.env, "waiting to tell whether it is alive",
+		append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var log strings.Builder
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "waiting to tell whether it is alive") {
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
 	}
 	for sc.Scan() {
 		log.WriteString(sc.Text() + "\n")
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	out := log.String()
 	if err != nil || !strings.Contains(out, "stopped before serving") || strings.Contains(out, "serving on") || strings.Contains(out, "recovered task") {
 		t.Fatalf("SIGTERM during the wait: %v, stderr:\n%s\nwant a clean exit, stopped before serving, nothing recovered", err, out)

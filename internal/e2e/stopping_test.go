@@ -128,24 +128,8 @@ func TestSignalDuringStartStopsGracefully(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t, nil)
 	rs.Pause()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--store", rs.URL(0), "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TMPDIR="+t.TempDir(), "BGTASK_TOKEN=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	var log strings.Builder
-	for sc.Scan() { // bounded by the process's output; it waits for Redis
-		log.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "opening the store") {
-			break
-		}
-	}
+	cmd, sc, log := startServeUntil(t, append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TMPDIR="+t.TempDir(), "BGTASK_TOKEN="),
+		"opening the store", "serve", "--listen", "127.0.0.1:0", "--store", rs.URL(0), "--log-level", "debug")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -164,4 +148,30 @@ func TestSignalDuringStartStopsGracefully(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatalf("server did not exit after a SIGTERM during its start\n%s", log.String())
 	}
+}
+
+// startServeUntil starts bgtask with args and env and reads its stderr
+// until a line contains marker (or the output ends); the returned scanner
+// goes on from there and log holds what was read.
+func startServeUntil(t *testing.T, env []string, marker string, args ...string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	log := &strings.Builder{}
+	for sc.Scan() { // bounded by the process's output
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), marker) {
+			break
+		}
+	}
+	return cmd, sc, log
 }
