@@ -44,7 +44,7 @@ type Config struct {
 	Store store.Store
 	// ServerID names this server in records (owner), in GET /v1/servers
 	// and in logs: 1 to MaxServerIDLen bytes of UTF-8 without spaces,
-	// control or invisible format characters (CheckServerID). Default: "<hostname>-<random>".
+	// control or invisible characters (CheckServerID). Default: "<hostname>-<random>".
 	// A fixed ID is fine: each start is a new incarnation, and records the
 	// server held in an earlier life are recovered at start.
 	ServerID string
@@ -474,12 +474,44 @@ func (m *Manager) storeCtx() (context.Context, context.CancelFunc) {
 // MaxServerIDLen is the longest Config.ServerID, in bytes.
 const MaxServerIDLen = 128
 
+// invisibleRanges are the code points that render as nothing but are not
+// format characters (Unicode Cf): the rest of Unicode's
+// Default_Ignorable_Code_Point set — the combining grapheme joiner, Hangul
+// fillers, Khmer inherent vowels, Mongolian free variation selectors and
+// variation selectors.
+var invisibleRanges = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{Lo: 0x034f, Hi: 0x034f, Stride: 1},
+		{Lo: 0x115f, Hi: 0x1160, Stride: 1},
+		{Lo: 0x17b4, Hi: 0x17b5, Stride: 1},
+		{Lo: 0x180b, Hi: 0x180d, Stride: 1},
+		{Lo: 0x180f, Hi: 0x180f, Stride: 1},
+		{Lo: 0x3164, Hi: 0x3164, Stride: 1},
+		{Lo: 0xfe00, Hi: 0xfe0f, Stride: 1},
+		{Lo: 0xffa0, Hi: 0xffa0, Stride: 1},
+	},
+	R32: []unicode.Range32{
+		{Lo: 0xe0100, Hi: 0xe01ef, Stride: 1},
+	},
+}
+
+// Invisible reports whether r renders as nothing: a format character
+// (Unicode Cf: a zero-width space, a bidirectional override, a byte order
+// mark) or another default-ignorable code point (a variation selector, a
+// Hangul filler, the combining grapheme joiner). Server IDs and serve's
+// --tags refuse them, so that an ID that looks like another is not taken
+// for it.
+func Invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(invisibleRanges, r)
+}
+
 // CheckServerID reports why id cannot name a server (Config.ServerID,
 // bgtask serve --server-id), or nil: it must be 1 to MaxServerIDLen bytes
-// of valid UTF-8 without spaces, control characters or invisible format
-// characters (Unicode Cf: a zero-width space, a bidirectional override),
-// as it appears in logs, in the dashboard and in store keys, and two IDs
-// that look alike must not be two servers.
+// of valid UTF-8 without spaces, control characters or invisible ones
+// (Invisible), as it appears in logs, in the dashboard and in store keys.
+// IDs are compared byte for byte, not normalized: "wéb" with a composed é
+// and with e + a combining accent are two IDs that look alike; ASCII IDs
+// avoid the question.
 func CheckServerID(id string) error {
 	switch {
 	case id == "":
@@ -490,8 +522,8 @@ func CheckServerID(id string) error {
 		return errors.New("a server ID must be valid UTF-8")
 	}
 	for _, r := range id {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return fmt.Errorf("a server ID must not contain spaces, control or invisible format characters, got %q", id)
+		if unicode.IsSpace(r) || unicode.IsControl(r) || Invisible(r) {
+			return fmt.Errorf("a server ID must not contain spaces, control or invisible characters, got %q", id)
 		}
 	}
 	return nil

@@ -209,3 +209,18 @@ func TestSameIDTakeoverIsReported(t *testing.T) {
 	g.open()
 	e.waitState(id, bgtask.StateSuccess)
 }
+
+// Invisible covers the format characters and the other code points that
+// render as nothing, and nothing that renders.
+func TestInvisible(t *testing.T) {
+	for _, r := range []rune{0x200b, 0x202e, 0xfeff, 0x2060, 0x00ad, 0x180e, 0x034f, 0x115f, 0x3164, 0xfe0f, 0xffa0, 0xe0100, 0xe0041} {
+		if !bgtask.Invisible(r) {
+			t.Errorf("Invisible(%U) = false", r)
+		}
+	}
+	for _, r := range []rune{'a', 'é', 0x0301, '✓', '-', '/', 0x4e2d} {
+		if bgtask.Invisible(r) {
+			t.Errorf("Invisible(%U) = true", r)
+		}
+	}
+}

@@ -505,12 +505,15 @@ func TestServeFlagRules(t *testing.T) {
 		// --server-id '' silently became the default, and IDs with
 		// spaces, newlines or of 300 bytes were accepted (a tester).
 		{[]string{"--server-id", ""}, "--server-id: a server ID must not be empty"},
-		{[]string{"--server-id", "web 1"}, "must not contain spaces, control or invisible format characters"},
-		{[]string{"--server-id", "web\n1"}, "must not contain spaces, control or invisible format characters"},
+		{[]string{"--server-id", "web 1"}, "must not contain spaces, control or invisible characters"},
+		{[]string{"--server-id", "web\n1"}, "must not contain spaces, control or invisible characters"},
 		// A zero-width space made "web1" and "web\u200b1" two servers that
 		// look alike; a right-to-left override scrambled the servers table.
-		{[]string{"--server-id", "web\u200b1"}, "must not contain spaces, control or invisible format characters"},
-		{[]string{"--server-id", "web\u202e1"}, "must not contain spaces, control or invisible format characters"},
+		{[]string{"--server-id", "web\u200b1"}, "must not contain spaces, control or invisible characters"},
+		{[]string{"--server-id", "web\u202e1"}, "must not contain spaces, control or invisible characters"},
+		{[]string{"--server-id", "web\u31641"}, "must not contain spaces, control or invisible characters"}, // Hangul filler
+		{[]string{"--server-id", "web\ufe0f1"}, "must not contain spaces, control or invisible characters"}, // variation selector
+		{[]string{"--server-id", "we\u034fb1"}, "must not contain spaces, control or invisible characters"}, // combining grapheme joiner
 		{[]string{"--tags", "gpu,e\u200bu"}, "contains white space or an invisible character"},
 		{[]string{"--server-id", strings.Repeat("w", 300)}, "a server ID is at most 128 bytes, got 300"},
 	} {

@@ -355,7 +355,7 @@ func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 		switch {
 		case tag == "":
 			return usagef("serve: --tags: tag %d is empty (want comma-separated tags, e.g. --tags gpu,eu)", i+1)
-		case strings.IndexFunc(tag, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		case strings.IndexFunc(tag, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || bgtask.Invisible(r) }) >= 0:
 			return usagef("serve: --tags: tag %q contains white space or an invisible character (want comma-separated tags without spaces, e.g. --tags gpu,eu)", tag)
 		}
 	}
