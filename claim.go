@@ -144,7 +144,7 @@ func (c *claimer) recover(ctx context.Context) bool {
 	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
 		return m.store.Recover(ctx, p, held)
 	})
-	c.reportSameID(m.runs.sameIDTaken(recovered, m.cfg.ServerID, p.Abandoned))
+	c.reportSameID(m.runs.sameIDTaken(recovered, m.cfg.ServerID))
 	m.runs.recovered(recovered)
 	for _, cl := range recovered {
 		if !cl.Exhausted {

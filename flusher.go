@@ -139,8 +139,7 @@ func (f *flusher) write(ctx context.Context, due []*running) {
 	}
 	for _, l := range lost {
 		if r := f.m.runs.get(l.ID); r != nil && r.lease == l {
-			f.m.runs.noteLost(l.ID)
-			r.leaseLost()
+			f.m.runs.leaseLost(r)
 		}
 	}
 }

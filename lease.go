@@ -82,8 +82,7 @@ func (k *leaseKeeper) runOnce(ctx context.Context) {
 	}
 	for _, r := range rs {
 		if lost[r.rec.ID] {
-			m.runs.noteLost(r.rec.ID)
-			r.leaseLost()
+			m.runs.leaseLost(r)
 			continue
 		}
 		r.renewed(started)

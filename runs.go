@@ -1,7 +1,6 @@
 package bgtask
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -37,16 +36,23 @@ const maxAbandoned = 10000
 func (s *runSet) abandon(l store.Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.abandoned == nil {
-		s.abandoned = make(map[string]store.Lease)
+	s.abandoned = putBounded(s.abandoned, l.ID, l)
+}
+
+// putBounded sets m[k] = v (making m if nil), first dropping any one
+// entry when m already holds maxAbandoned.
+func putBounded[V any](m map[string]V, k string, v V) map[string]V {
+	if m == nil {
+		m = make(map[string]V)
 	}
-	if len(s.abandoned) >= maxAbandoned {
-		for id := range s.abandoned { // drop any one
-			delete(s.abandoned, id)
+	if len(m) >= maxAbandoned {
+		for id := range m { // drop any one
+			delete(m, id)
 			break
 		}
 	}
-	s.abandoned[l.ID] = l
+	m[k] = v
+	return m
 }
 
 // abandonedLeases lists the leases noted by abandon.
@@ -60,32 +66,26 @@ func (s *runSet) abandonedLeases() []store.Lease {
 	return out
 }
 
-// noteLost notes that the lease of the record id was lost while it ran.
-func (s *runSet) noteLost(id string) {
+// leaseLost acts on the store's word that r's lease is no longer current
+// (see running.leaseLost), noting its record in lost.
+func (s *runSet) leaseLost(r *running) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lost == nil {
-		s.lost = make(map[string]struct{})
-	}
-	if len(s.lost) >= maxAbandoned {
-		for id := range s.lost { // drop any one
-			delete(s.lost, id)
-			break
-		}
-	}
-	s.lost[id] = struct{}{}
+	s.lost = putBounded(s.lost, r.rec.ID, struct{}{})
+	s.mu.Unlock()
+	r.leaseLost()
 }
 
 // sameIDTaken returns the IDs among cs, recovered from this server's own
 // ID, that this incarnation was running under another lease or had lost
 // while running them, leaving out those it abandoned itself: another
-// live server with this server's ID took them.
-func (s *runSet) sameIDTaken(cs []store.Claimed, serverID string, abandoned []store.Lease) []string {
+// live server with this server's ID took them. Call it before recovered,
+// which forgets the abandoned leases.
+func (s *runSet) sameIDTaken(cs []store.Claimed, serverID string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for _, c := range cs {
-		if c.PrevOwner != serverID || c.Record == nil || slices.ContainsFunc(abandoned, func(l store.Lease) bool { return l.ID == c.Record.ID }) {
+		if _, abandoned := s.abandoned[c.Record.ID]; c.PrevOwner != serverID || abandoned {
 			continue
 		}
 		_, lost := s.lost[c.Record.ID]

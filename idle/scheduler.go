@@ -64,12 +64,12 @@ type Config struct {
 	// foreground threads first, even when a callback is slow to check its
 	// deadline. Linux only: if SCHED_IDLE is refused, nice 19 is tried.
 	// When neither works, and on other systems, a warning is logged and
-	// the callbacks run at ordinary priority on their dedicated thread. Work a
-	// callback hands to other goroutines does not inherit the policy. The
-	// thread holds a P while its callback runs, even when the kernel does
-	// not run it: raise GOMAXPROCS accordingly (the package doc says by
-	// how much). See docs/idle.md for when this pays off. false: callbacks
-	// run on an ordinary goroutine.
+	// the callbacks run at ordinary priority on their dedicated thread.
+	// Work a callback hands to other goroutines does not inherit the
+	// policy. The thread holds a P while its callback runs, even when the
+	// kernel does not run it: raise GOMAXPROCS accordingly (the package
+	// doc says by how much). See docs/idle.md for when this pays off.
+	// false: callbacks run on an ordinary goroutine.
 	LowPriority bool
 }
 
