@@ -95,7 +95,7 @@ func (c *claimer) runOnce(ctx context.Context) {
 			p.StaleAfter = m.cfg.StaleAfter
 		}
 		at := m.clock.Now() // the leases are at least this old
-		claimed, ok := c.call(ctx, "claim", func(ctx context.Context) ([]store.Claimed, error) {
+		claimed, ok := c.call("claim", func(ctx context.Context) ([]store.Claimed, error) {
 			return m.store.Claim(ctx, p)
 		})
 		got, gotIdle := countByPriority(claimed)
@@ -141,7 +141,7 @@ func (c *claimer) recover(ctx context.Context) bool {
 	p := c.params(n, ni)
 	p.Abandoned = m.runs.abandonedLeases()
 	at := m.clock.Now()
-	recovered, ok := c.call(ctx, "recover", func(ctx context.Context) ([]store.Claimed, error) {
+	recovered, ok := c.call("recover", func(ctx context.Context) ([]store.Claimed, error) {
 		return m.store.Recover(ctx, p, held)
 	})
 	c.reportSameID(m.runs.sameIDTaken(recovered, m.cfg.ServerID))
@@ -174,9 +174,10 @@ func (c *claimer) reportSameID(taken []string) {
 	c.sameIDAt, c.sameIDCount = now, 0
 }
 
-// call makes one store call bounded by StoreTimeout, logging a failure.
-func (c *claimer) call(ctx context.Context, what string, f func(context.Context) ([]store.Claimed, error)) ([]store.Claimed, bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.m.cfg.StoreTimeout)
+// call makes one store call bounded by StoreTimeout and Stop's own bound
+// (storeCtx), logging a failure.
+func (c *claimer) call(what string, f func(context.Context) ([]store.Claimed, error)) ([]store.Claimed, bool) {
+	ctx, cancel := c.m.storeCtx()
 	defer cancel()
 	out, err := f(ctx)
 	if err != nil {

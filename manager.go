@@ -231,6 +231,11 @@ type Manager struct {
 	flusher      *flusher
 	tail         *eventTail
 	janitor      *janitor
+	// given ends when Stop's time is up (its ctx's end plus TimeoutGrace,
+	// by giveUpAll): no store call the manager makes on its own behalf
+	// (storeCtx) outlasts it, a claim that a hanging store holds included.
+	given     context.Context
+	giveUpAll context.CancelFunc
 
 	// mu guards the fields below.
 	mu    sync.Mutex
@@ -261,6 +266,7 @@ func NewManager(cfg *Config) (*Manager, error) {
 		stopDone:    make(chan struct{}),
 		work:        context.Background(),
 	}
+	m.given, m.giveUpAll = context.WithCancel(context.Background())
 	m.logger = c.Logger.With("server_id", c.ServerID)
 	if m.idle, err = newIdleRunner(m, c.Idle); err != nil {
 		return nil, err
@@ -372,7 +378,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	// hard ends TimeoutGrace after ctx: every wait and store call left
 	// once ctx ended fits in that time, a store that hangs included.
 	// (A timer left armed when Stop returns early cancels nothing.)
-	hard, cancelHard := context.WithCancel(context.Background())
+	hard, cancelHard := m.given, m.giveUpAll
 	defer cancelHard()
 	defer context.AfterFunc(ctx, func() { m.clock.AfterFunc(m.cfg.TimeoutGrace, cancelHard) })()
 
@@ -466,9 +472,10 @@ func (m *Manager) acceptingLocked() bool {
 }
 
 // storeCtx returns a context for a store call the manager makes on its own
-// behalf: not cancelled by the hard stop, bounded by StoreTimeout.
+// behalf: not cancelled by the hard stop, bounded by StoreTimeout and by
+// Stop's own bound (given).
 func (m *Manager) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
+	return context.WithTimeout(m.given, m.cfg.StoreTimeout)
 }
 
 // MaxServerIDLen is the longest Config.ServerID, in bytes.

@@ -283,11 +283,20 @@ type frozenStore struct {
 	store.Store
 	frozen  atomic.Bool
 	release chan struct{}
+	// waiting, if set, is sent the name of each call that waits (when
+	// the channel has room).
+	waiting chan string
 }
 
 func (f *frozenStore) wait(ctx context.Context) error {
 	if !f.frozen.Load() {
 		return nil
+	}
+	if f.waiting != nil {
+		select {
+		case f.waiting <- "call":
+		default:
+		}
 	}
 	select {
 	case <-ctx.Done():
@@ -364,6 +373,24 @@ func (f *frozenStore) Withdraw(ctx context.Context, id, incarnation string) erro
 		return err
 	}
 	return f.Store.Withdraw(ctx, id, incarnation)
+}
+
+// Stop keeps its bound when the claimer waits on a store that stopped
+// answering: its calls were bounded by StoreTimeout alone (an hour here),
+// and Stop waited for the claimer first (TestStopBoundedWhenTheStoreHangs
+// failed now and then: Stop did not return when the heartbeat's recovery
+// had just begun as the store froze).
+func TestStopBoundedWhenAClaimHangs(t *testing.T) {
+	t.Parallel()
+	fs := &frozenStore{Store: openStoreAt(t, t.TempDir(), nil), release: make(chan struct{}), waiting: make(chan string, 1)}
+	t.Cleanup(func() { fs.Close() })
+	e := setupOn(t, fs, []bgtask.Definition{{Name: "noop", Run: func(context.Context, *bgtask.Task) error { return nil }}},
+		&bgtask.Config{StoreTimeout: time.Hour, TimeoutGrace: 100 * time.Millisecond})
+	t.Cleanup(func() { close(fs.release) })
+	fs.frozen.Store(true)
+	e.submit("noop") // Insert is not frozen; the claim it wakes is
+	recv(t, fs.waiting, "the claimer's call on the frozen store")
+	stopWithin(t, e.m)
 }
 
 // Stop keeps its bound when the store stops answering: a tester froze
