@@ -31,7 +31,7 @@ type IdleConfig struct {
 	// MaxTasks bounds the idle-priority tasks this server holds at once
 	// (waiting for idle time or running a slice). They hold no worker
 	// slot, so they never keep normal-priority tasks from starting.
-	// Default: Config.MaxWorkers.
+	// Default: Config.MaxWorkers; at most MaxMaxWorkers.
 	MaxTasks int
 }
 
@@ -45,6 +45,9 @@ type idleRunner struct {
 func newIdleRunner(m *Manager, c IdleConfig) (*idleRunner, error) {
 	if c.BusyThreshold < 0 || c.MaxPeriod < 0 || c.MaxTasks < 0 {
 		return nil, fmt.Errorf("bgtask: Config.Idle.BusyThreshold, MaxPeriod and MaxTasks must not be negative")
+	}
+	if c.MaxTasks > MaxMaxWorkers {
+		return nil, fmt.Errorf("bgtask: Config.Idle.MaxTasks %d: at most %d", c.MaxTasks, MaxMaxWorkers)
 	}
 	if c.MaxTasks == 0 {
 		c.MaxTasks = m.cfg.MaxWorkers

@@ -30,7 +30,10 @@ func CheckLeaseTiming(heartbeat, staleAfter time.Duration) error {
 	if heartbeat < MinHeartbeatInterval {
 		return fmt.Errorf("HeartbeatInterval (%v) must be at least %v", heartbeat, MinHeartbeatInterval)
 	}
-	if staleAfter < MinStaleAfterBeats*heartbeat {
+	// staleAfter/beats < heartbeat, not staleAfter < beats*heartbeat: the
+	// product overflows for a heartbeat above a third of the largest
+	// Duration, and a negative product let any staleAfter pass.
+	if staleAfter/MinStaleAfterBeats < heartbeat {
 		return fmt.Errorf("StaleAfter (%v) must be at least %d times HeartbeatInterval (%v): a run whose lease is not renewed for StaleAfter - HeartbeatInterval is stopped, and leases are renewed once per HeartbeatInterval", staleAfter, MinStaleAfterBeats, heartbeat)
 	}
 	return nil

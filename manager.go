@@ -34,6 +34,16 @@ const (
 	DefaultStoreTimeout      = 10 * time.Second
 )
 
+// Upper bounds of Config's sizes: NewManager refuses a larger value, since
+// each sizes memory or work (a run is a
+// goroutine, the history a ring of this many entries, a subscription a
+// channel of this many events).
+const (
+	MaxMaxWorkers       = 100_000 // Config.MaxWorkers and Config.Idle.MaxTasks
+	MaxEventHistory     = 1 << 20 // Config.EventHistory: 1,048,576 entries
+	MaxSubscriberBuffer = 1 << 16 // Config.SubscriberBuffer and SubscribeOpts.Buffer: 65,536 events
+)
+
 // Config configures a Manager. Only Registry and Store are required; every
 // other zero value means the documented default.
 type Config struct {
@@ -54,7 +64,7 @@ type Config struct {
 
 	// MaxWorkers bounds the normal-priority tasks this server runs at once;
 	// tasks beyond it wait, ONGOING with progress 0. Default
-	// DefaultMaxWorkers.
+	// DefaultMaxWorkers; at most MaxMaxWorkers.
 	MaxWorkers int
 	// DefaultTimeout bounds a run whose definition and submission set no
 	// timeout. Default DefaultTaskTimeout.
@@ -87,10 +97,10 @@ type Config struct {
 	ProgressInterval time.Duration
 	// EventHistory is how many of the newest log entries the manager keeps
 	// in memory for its subscribers; older ones are read from the store.
-	// Default DefaultEventHistory.
+	// Default DefaultEventHistory; at most MaxEventHistory.
 	EventHistory int
 	// SubscriberBuffer is the default channel capacity of Subscribe.
-	// Default DefaultSubscriberBuffer.
+	// Default DefaultSubscriberBuffer; at most MaxSubscriberBuffer.
 	SubscriberBuffer int
 	// StoreTimeout bounds each store call the manager makes on its own
 	// behalf (claims, renewals, outcome writes; failed writes of outcomes
@@ -139,16 +149,19 @@ func (c *Config) withDefaults() (Config, error) {
 		}
 	}
 	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
+		name     string
+		v        *int
+		def, max int
 	}{
-		{"MaxWorkers", &cfg.MaxWorkers, DefaultMaxWorkers},
-		{"EventHistory", &cfg.EventHistory, DefaultEventHistory},
-		{"SubscriberBuffer", &cfg.SubscriberBuffer, DefaultSubscriberBuffer},
+		{"MaxWorkers", &cfg.MaxWorkers, DefaultMaxWorkers, MaxMaxWorkers},
+		{"EventHistory", &cfg.EventHistory, DefaultEventHistory, MaxEventHistory},
+		{"SubscriberBuffer", &cfg.SubscriberBuffer, DefaultSubscriberBuffer, MaxSubscriberBuffer},
 	} {
 		if *f.v < 0 {
 			return cfg, fmt.Errorf("bgtask: Config.%s must not be negative", f.name)
+		}
+		if *f.v > f.max {
+			return cfg, fmt.Errorf("bgtask: Config.%s %d: at most %d", f.name, *f.v, f.max)
 		}
 		if *f.v == 0 {
 			*f.v = f.def

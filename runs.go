@@ -222,45 +222,50 @@ func (s *runSet) wait(done <-chan struct{}, timeout <-chan time.Time) bool {
 }
 
 // slots are the worker slots (normal priority) and idle slots (idle
-// priority) this server fills. A send takes a slot.
+// priority) this server fills: counts of free slots, so that taking them
+// all costs the same whatever MaxWorkers is.
 type slots struct {
-	normal chan struct{}
-	idle   chan struct{}
+	mu   sync.Mutex
+	left [2]int // free slots: [0] normal, [1] idle
 }
+
+// maxTake caps the slots one takeAll takes, and so the records one claim
+// asks the store for: a server with many free slots claims in rounds.
+const maxTake = 1000
 
 func newSlots(normal, idle int) *slots {
-	return &slots{normal: make(chan struct{}, normal), idle: make(chan struct{}, idle)}
+	return &slots{left: [2]int{normal, idle}}
 }
 
-func (s *slots) of(idle bool) chan struct{} {
+func kind(idle bool) int {
 	if idle {
-		return s.idle
+		return 1
 	}
-	return s.normal
+	return 0
 }
 
 // tryTake takes one slot if one is free.
 func (s *slots) tryTake(idle bool) bool {
-	select {
-	case s.of(idle) <- struct{}{}:
-		return true
-	default:
-		return false
-	}
+	return s.take(idle, 1) == 1
 }
 
-// takeAll takes every free slot of the kind and returns how many.
+// takeAll takes every free slot of the kind, at most maxTake, and returns
+// how many.
 func (s *slots) takeAll(idle bool) int {
-	n := 0
-	for s.tryTake(idle) {
-		n++
-	}
+	return s.take(idle, maxTake)
+}
+
+func (s *slots) take(idle bool, most int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(s.left[kind(idle)], most)
+	s.left[kind(idle)] -= n
 	return n
 }
 
 // free frees n slots of the kind.
 func (s *slots) free(idle bool, n int) {
-	for range n {
-		<-s.of(idle)
-	}
+	s.mu.Lock()
+	s.left[kind(idle)] += n
+	s.mu.Unlock()
 }

@@ -19,7 +19,8 @@ type SubscribeOpts struct {
 	// another or a wiped store; math.MaxUint64 always is). Any value is
 	// accepted: there is no invalid position. 0 (the default): from now.
 	After uint64
-	// Buffer is Subscribe's channel capacity. 0: Config.SubscriberBuffer.
+	// Buffer is Subscribe's channel capacity. 0: Config.SubscriberBuffer;
+	// values above MaxSubscriberBuffer mean MaxSubscriberBuffer.
 	Buffer int
 }
 
@@ -218,7 +219,7 @@ func (m *Manager) Subscribe(opts *SubscribeOpts) (<-chan Event, func()) {
 	if buf <= 0 {
 		buf = m.cfg.SubscriberBuffer
 	}
-	ch := make(chan Event, buf)
+	ch := make(chan Event, min(buf, MaxSubscriberBuffer))
 	ctx, cancel := context.WithCancel(context.Background())
 	sctx, scancel := m.storeCtx()
 	r, err := m.Follow(sctx, &o)

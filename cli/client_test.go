@@ -500,6 +500,12 @@ func TestServeFlagRules(t *testing.T) {
 		{[]string{"--heartbeat-interval", "2s", "--stale-after", "3s"}, "--stale-after (3s) must be at least 3 times --heartbeat-interval (2s)"},
 		{[]string{"--heartbeat-interval", "2s", "--stale-after", "5s"}, "--stale-after (5s) must be at least 3 times --heartbeat-interval (2s)"},
 		{[]string{"--heartbeat-interval", "1ns", "--stale-after", "2ns"}, "--heartbeat-interval (1ns) must be at least 10ms"},
+		// 3 × the interval overflowed, and a healthy server's tasks were
+		// taken over after 3 s (a tester).
+		{[]string{"--heartbeat-interval", "4611686018", "--stale-after", "3s"}, "--stale-after (3s) must be at least 3 times --heartbeat-interval (1281023h53m38s)"},
+		// A billion workers: the claimer took its free slots one by one, used
+		// a core while idle and never stopped (a tester).
+		{[]string{"--max-workers", "1000000000"}, "--max-workers must be at most 100000, got 1000000000"},
 		{[]string{"--tags", "a b,,c"}, `tag "a b" contains white space`},
 		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
 		// --server-id '' silently became the default, and IDs with

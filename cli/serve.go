@@ -100,7 +100,7 @@ other origins. See docs/security.md.`,
 	fl.StringVar(&f.tokenFile, "token-file", "", "read the bearer token from this file (surrounding white space removed)")
 	fl.IntVar(&f.maxConns, "max-connections", httpapi.DefaultMaxConnections, "connections served at once, at least 1; more wait to be accepted")
 	fl.BoolVar(&f.demo, "demo", false, "also register the demo tasks (demo.decode, demo.idle-decode, demo.parallel, demo.fail, demo.slow)")
-	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, "tasks run at once, at least 1; more wait ONGOING")
+	fl.IntVar(&f.maxWorkers, "max-workers", bgtask.DefaultMaxWorkers, fmt.Sprintf("tasks run at once, 1 to %d; more wait ONGOING", bgtask.MaxMaxWorkers))
 	durationVar(fl, &f.retention, "retention", bgtask.DefaultRetention, "how long finished tasks are kept; more than 0")
 	durationVar(fl, &f.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long running tasks may take to finish at shutdown (0: stop them at once)")
 	fl.StringVar(&f.serverID, "server-id", "", "this server's ID in task records (default <hostname>-<random>)")
@@ -330,6 +330,9 @@ func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 			return usagef("serve: --%s must be at least 1, got %d", c.name, c.v)
 		}
 	}
+	if f.maxWorkers > bgtask.MaxMaxWorkers {
+		return usagef("serve: --max-workers must be at most %d, got %d", bgtask.MaxMaxWorkers, f.maxWorkers)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -347,7 +350,7 @@ func checkServeFlags(f *serveFlags, changed func(string) bool) error {
 	if f.heartbeat < bgtask.MinHeartbeatInterval {
 		return usagef("serve: --heartbeat-interval (%v) must be at least %v", f.heartbeat, bgtask.MinHeartbeatInterval)
 	}
-	if f.staleAfter < bgtask.MinStaleAfterBeats*f.heartbeat {
+	if f.staleAfter/bgtask.MinStaleAfterBeats < f.heartbeat { // no overflow, as in bgtask.CheckLeaseTiming
 		return usagef("serve: --stale-after (%v%s) must be at least %d times --heartbeat-interval (%v%s): a run whose lease is not renewed for stale-after minus one interval is stopped",
 			f.staleAfter, given("stale-after"), bgtask.MinStaleAfterBeats, f.heartbeat, given("heartbeat-interval"))
 	}

@@ -1,6 +1,8 @@
 package idle
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,7 +27,9 @@ type InFlightConfig struct {
 
 // DefaultSkip is the default InFlightConfig.Skip: it leaves out requests
 // for server-sent events (Accept: text/event-stream) and protocol upgrades
-// (WebSocket), which stay open while mostly idle.
+// (WebSocket), which stay open while mostly idle. Whatever Skip says, a
+// request stops counting once its handler answers with a
+// text/event-stream response or hijacks the connection (see Middleware).
 func DefaultSkip(r *http.Request) bool {
 	return r.Header.Get("Upgrade") != "" ||
 		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
@@ -69,7 +73,13 @@ func NewInFlight(cfg *InFlightConfig) *InFlight {
 }
 
 // Middleware returns next wrapped so that every request it serves, unless
-// skipped, counts as foreground work while it runs.
+// skipped, counts as foreground work while it runs — until it turns out to
+// be a long-lived stream: a response with Content-Type text/event-stream
+// (an SSE client need not send Accept: text/event-stream; curl does not)
+// or a hijacked connection stops counting when its header is written or
+// the connection is taken. The writer next gets supports
+// http.ResponseController (Flush, Hijack, deadlines) through Unwrap, and
+// http.Flusher and http.Hijacker directly.
 func (f *InFlight) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f.skip(r) {
@@ -77,9 +87,67 @@ func (f *InFlight) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		f.begin()
-		defer f.end()
-		next.ServeHTTP(w, r)
+		cw := &countedWriter{rw: w, f: f}
+		defer cw.release()
+		next.ServeHTTP(cw, r)
 	})
+}
+
+// countedWriter is the writer of a counted request: release ends the
+// count, once.
+type countedWriter struct {
+	rw       http.ResponseWriter
+	f        *InFlight
+	released atomic.Bool
+	wrote    atomic.Bool
+}
+
+func (c *countedWriter) release() {
+	if c.released.CompareAndSwap(false, true) {
+		c.f.end()
+	}
+}
+
+// checkStream releases the count when the response is an event stream.
+func (c *countedWriter) checkStream() {
+	if !c.wrote.CompareAndSwap(false, true) {
+		return
+	}
+	if ct := c.rw.Header().Get("Content-Type"); strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "text/event-stream") {
+		c.release()
+	}
+}
+
+func (c *countedWriter) Header() http.Header { return c.rw.Header() }
+
+func (c *countedWriter) WriteHeader(code int) {
+	if code >= 200 {
+		c.checkStream()
+	}
+	c.rw.WriteHeader(code)
+}
+
+func (c *countedWriter) Write(b []byte) (int, error) {
+	c.checkStream()
+	return c.rw.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (c *countedWriter) Unwrap() http.ResponseWriter { return c.rw }
+
+// Flush implements http.Flusher when the server's writer can flush.
+func (c *countedWriter) Flush() {
+	c.checkStream()
+	_ = http.NewResponseController(c.rw).Flush()
+}
+
+// Hijack implements http.Hijacker: the connection leaves the count.
+func (c *countedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(c.rw).Hijack()
+	if err == nil {
+		c.release()
+	}
+	return conn, brw, err
 }
 
 func (f *InFlight) begin() {

@@ -1,6 +1,7 @@
 package idle_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -178,4 +179,65 @@ func TestInFlightPredictionOnlyWhenOneArrivalMakesBusy(t *testing.T) {
 		t.Fatal("no prediction with 1 in flight and a threshold of 2")
 	}
 	close(release)
+}
+
+// A request counts until its response turns out to be a long-lived
+// stream: an event-stream response (an SSE client such as curl need not
+// send Accept: text/event-stream) or a hijacked connection. Before, `curl
+// -N /v1/events` kept bgtask serve busy, and idle tasks never ran.
+func TestInFlightReleasesStreamsByTheirResponse(t *testing.T) {
+	t.Parallel()
+	src := idle.NewInFlight(nil)
+	hold := make(chan struct{})
+	inside := make(chan int, 1)
+	srv := httptest.NewServer(src.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("Flush through the middleware: %v", err)
+			}
+		case "/flusher":
+			w.Header().Set("Content-Type", "Text/Event-Stream; charset=utf-8")
+			w.(http.Flusher).Flush()
+		case "/hijack":
+			conn, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Errorf("Hijack through the middleware: %v", err)
+				return
+			}
+			defer conn.Close()
+			inside <- src.InFlight()
+			<-hold
+			brw.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+			brw.Flush()
+			return
+		case "/plain":
+			w.Write([]byte("x"))
+		}
+		inside <- src.InFlight()
+		<-hold
+	})))
+	defer srv.Close()
+	defer close(hold)
+	for _, path := range []string{"/events", "/flusher", "/hijack", "/plain"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil) // no Accept header
+		go func() {
+			if resp, err := srv.Client().Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		got := <-inside
+		want := 0
+		if path == "/plain" {
+			want = 1
+		}
+		if got != want {
+			t.Errorf("%s: %d requests in flight while it is held, want %d", path, got, want)
+		}
+		cancel()
+	}
 }
