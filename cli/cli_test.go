@@ -171,7 +171,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "idle", "--duration", "0"}, "--duration must be positive, got 0s"},
 		{[]string{"bench", "idle", "--unit", "0"}, "--unit must be positive, got 0s"},
 		{[]string{"bench", "idle", "--segment", "10ms"}, "--segment must be longer than the 100ms at the start of each segment that is not measured, got 10ms"},
-		{[]string{"bench", "idle", "--strategy", ""}, "--strategy must not be empty"},
+		{[]string{"bench", "idle", "--strategy", ""}, "bench idle: --strategy is empty: give a value, or leave the flag out for its default"},
 		{[]string{"bench", "idle", "--quiet-wait", "-1s"}, `"--quiet-wait" flag: "-1s": duration must not be negative`},
 		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
 	} {

@@ -510,7 +510,7 @@ func TestServeFlagRules(t *testing.T) {
 		{[]string{"--tags", "a,,c"}, "tag 2 is empty"},
 		// --server-id '' silently became the default, and IDs with
 		// spaces, newlines or of 300 bytes were accepted (a tester).
-		{[]string{"--server-id", ""}, "--server-id: a server ID must not be empty"},
+		{[]string{"--server-id", ""}, "serve: --server-id is empty: give a value, or leave the flag out for its default"},
 		{[]string{"--server-id", "web 1"}, "must not contain spaces, control or invisible characters"},
 		{[]string{"--server-id", "web\n1"}, "must not contain spaces, control or invisible characters"},
 		// A zero-width space made "web1" and "web\u200b1" two servers that

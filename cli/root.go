@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,8 +211,11 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 	root.SetOut(inv.stdout)
 	root.SetErr(inv.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%s: %w", inv.typed(c), err)}
+		return usageError{fmt.Errorf("%s: %w", inv.typed(c), flagValueError(err))}
 	})
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return inv.checkEmptyFlags(c)
+	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	inv.global.register(root.PersistentFlags(), inv.getenv)
 	for _, newCmd := range commands {
@@ -219,6 +223,79 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 	}
 	markUsage(root)
 	return root
+}
+
+// checkEmptyFlags refuses a string flag given with an empty (or
+// all-white-space) value, whatever the command: `--data-dir ”` used to
+// mean the default, `--priority ”` the definition's, `--tags ”` no tags,
+// silently. Leaving a flag out is how to ask for its default.
+func (inv *invocation) checkEmptyFlags(c *cobra.Command) error {
+	var err error
+	c.Flags().Visit(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		empty := false
+		switch f.Value.Type() {
+		case "string":
+			empty = strings.TrimSpace(f.Value.String()) == ""
+		case "stringSlice", "stringArray":
+			sv, ok := f.Value.(pflag.SliceValue)
+			empty = ok && len(sv.GetSlice()) == 0
+		}
+		if empty {
+			err = usagef("%s: --%s is empty: give a value, or leave the flag out for its default", inv.typedPath(c), f.Name)
+		}
+	})
+	return err
+}
+
+// flagValueError rewrites pflag's refusal of a number
+// (`invalid argument "abc" for "--limit" flag: strconv.ParseInt: parsing
+// "abc": invalid syntax`) without the Go parser's words: `--limit "abc":
+// want an integer`, or `... out of range` with the flag's bounds. Other
+// errors are returned as they are.
+func flagValueError(err error) error {
+	var ive *pflag.InvalidValueError
+	var ne *strconv.NumError
+	if !errors.As(err, &ive) || !errors.As(err, &ne) {
+		return err
+	}
+	f := ive.GetFlag()
+	var want string
+	switch t := f.Value.Type(); t {
+	case "int", "int64", "int32", "int16", "int8":
+		want = "an integer"
+	case "uint", "uint64", "uint32", "uint16", "uint8":
+		want = "a whole number, 0 or more"
+	case "float64", "float32":
+		want = "a number"
+	case "bool":
+		want = "true or false"
+	default:
+		want = "a value of type " + t
+	}
+	if errors.Is(ne.Err, strconv.ErrRange) {
+		if lo, hi, ok := numRange(f.Value.Type()); ok {
+			return fmt.Errorf("--%s %s: out of range (want %s from %s to %s)", f.Name, shellWord(ive.GetValue()), want, lo, hi)
+		}
+		return fmt.Errorf("--%s %s: out of range", f.Name, shellWord(ive.GetValue()))
+	}
+	return fmt.Errorf("--%s %s: want %s", f.Name, shellWord(ive.GetValue()), want)
+}
+
+// numRange gives the bounds of an integer flag type.
+func numRange(typ string) (lo, hi string, ok bool) {
+	bits := map[string]int{"int": strconv.IntSize, "int64": 64, "int32": 32, "int16": 16, "int8": 8,
+		"uint": strconv.IntSize, "uint64": 64, "uint32": 32, "uint16": 16, "uint8": 8}
+	n, ok := bits[typ]
+	if !ok {
+		return "", "", false
+	}
+	if strings.HasPrefix(typ, "u") {
+		return "0", strconv.FormatUint(1<<n-1, 10), true
+	}
+	return strconv.FormatInt(-1<<(n-1), 10), strconv.FormatInt(1<<(n-1)-1, 10), true
 }
 
 // rewriteBackgroundTask turns the Firefox spelling
@@ -254,6 +331,15 @@ func (inv *invocation) typed(c *cobra.Command) string {
 		return "--backgroundtask"
 	}
 	return c.Name()
+}
+
+// typedPath is typed with the parent commands below the root: "bench
+// idle", "store check".
+func (inv *invocation) typedPath(c *cobra.Command) string {
+	if !c.HasParent() || !c.Parent().HasParent() {
+		return inv.typed(c)
+	}
+	return inv.typedPath(c.Parent()) + " " + c.Name()
 }
 
 func isCommand(root *cobra.Command, name string) bool {

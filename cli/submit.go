@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,15 @@ CANCELLED and the task's exit code on FAILURE (3 exception, 4 timeout, or the
 task's own code). Ctrl-C stops following (exit 130); the task keeps running.
 
 Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.MinimumNArgs(1)(cmd, args); err != nil {
+				return err
+			}
+			if strings.TrimSpace(args[0]) == "" {
+				return fmt.Errorf("submit: the task name is empty (%s tasks --server URL lists the names)", inv.name)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return inv.submit(cmd, &f, args[0], args[1:])
 		},
