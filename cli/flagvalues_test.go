@@ -8,8 +8,8 @@ import (
 )
 
 // A flag given with an empty value is refused on every command, not taken
-// for its default (--data-dir ''), for no value (--tags ''), or sent on
-// (--priority '', --idempotency-key ''); numbers that do not parse are
+// for its default (--data-dir ”), for no value (--tags ”), or sent on
+// (--priority ”, --idempotency-key ”); numbers that do not parse are
 // refused without the Go parser's words (a tester saw "strconv.ParseInt:
 // parsing ..."); an empty task name is a usage error, not a 400 from the
 // server.

@@ -206,6 +206,7 @@ func (inv *invocation) serve(ctx context.Context, f *serveFlags) error {
 	inv.diag("serving on http://%s (data in %s, pid %d)", ln.Addr(), where, os.Getpid())
 
 	var serveErr error
+	var first stopSignal
 wait:
 	for {
 		select {
@@ -216,6 +217,7 @@ wait:
 				backupStore(st, logger)
 				continue
 			}
+			first = stopSignal{s, time.Now()}
 			logger.Info("stopping: running tasks may finish, new submissions are refused; send the signal again to exit at once",
 				"signal", s.String(), "shutdown_timeout", f.shutdownTimeout)
 			break wait
@@ -223,7 +225,7 @@ wait:
 			break wait
 		}
 	}
-	forced, err = inv.shutdown(srv, m, f.shutdownTimeout, serveErr, sig, logger)
+	forced, err = inv.shutdown(srv, m, f.shutdownTimeout, serveErr, sig, first, logger)
 	return err
 }
 
@@ -251,6 +253,19 @@ func backupStore(st store.Store, logger *slog.Logger) {
 // nothing is cut off then).
 const streamsDrainTimeout = 5 * time.Second
 
+// stopSignal is the signal that started a graceful stop, and when.
+type stopSignal struct {
+	sig os.Signal
+	at  time.Time
+}
+
+// repeatedBy reports whether s is the same stop signal arriving again
+// within taskmode.RepeatWindow: one stop request delivered twice, not a
+// second request.
+func (f stopSignal) repeatedBy(s os.Signal) bool {
+	return f.sig != nil && s == f.sig && time.Since(f.at) < taskmode.RepeatWindow
+}
+
 // errForcedStop is serve's error when a second signal ended the graceful
 // stop.
 var errForcedStop = errors.New("stopped by a second signal before the running tasks finished: they are recovered as orphans at the next start (or by another server on the same store)")
@@ -261,8 +276,9 @@ var errForcedStop = errors.New("stopped by a second signal before the running ta
 // balancer sends new work elsewhere — then shuts the HTTP server down:
 // the event streams send the manager's last events and end. It returns by
 // grace + bgtask.Config.TimeoutGrace + streamsDrainTimeout. A second
-// signal on sig returns at once (forced).
-func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error, sig <-chan os.Signal, logger *slog.Logger) (forced bool, err error) {
+// signal on sig returns at once (forced); the first one (first) repeated
+// within taskmode.RepeatWindow is not a second signal.
+func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.Duration, serveErr error, sig <-chan os.Signal, first stopSignal, logger *slog.Logger) (forced bool, err error) {
 	// Each connection closes after its current request: none lingers
 	// past the stop.
 	srv.SetKeepAlivesEnabled(false)
@@ -288,6 +304,10 @@ func (inv *invocation) shutdown(srv *http.Server, m *bgtask.Manager, grace time.
 		case s := <-sig:
 			if backupSignal != nil && s == backupSignal {
 				logger.Info("no backup copy while stopping", "signal", s.String())
+				continue
+			}
+			if first.repeatedBy(s) {
+				logger.Debug("the stop signal again at once (sent to the process and to its group, as GNU timeout does): the same stop", "signal", s.String())
 				continue
 			}
 			logger.Warn("second signal: exiting at once; running tasks are recovered as orphans", "signal", s.String())

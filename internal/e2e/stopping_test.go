@@ -13,6 +13,7 @@ import (
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/httpapi"
 	"github.com/bgtask/bgtask/internal/redistest"
+	"github.com/bgtask/bgtask/internal/taskmode"
 )
 
 // signal sends sig to the server without waiting for it to exit.
@@ -82,6 +83,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
 		s.signal(syscall.SIGTERM)
 		s.waitHealth(http.StatusServiceUnavailable) // the first signal was handled
+		time.Sleep(taskmode.RepeatWindow)           // sooner, the same signal is the same stop
 		s.signal(sig)
 		s.waitExit("after a second signal")
 		if s.err == nil {
@@ -96,6 +98,24 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 			t.Fatalf("%v: task after a forced stop: %+v; want FAILURE orphaned", sig, info)
 		}
 		s2.term()
+	}
+}
+
+// The same stop signal twice at once is one stop, not a forced exit: GNU
+// timeout sends SIGTERM to the process and to its process group (a tester:
+// `timeout 15 bgtask serve` always logged "second signal: exiting at
+// once"). The running task is handed back gracefully when
+// --shutdown-timeout ends.
+func TestSameSignalTwiceStopsGracefully(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--shutdown-timeout", "1s")
+	id := s.submit("wait", "600")
+	s.waitUntil(id, "running", func(i *bgtask.TaskInfo) bool { return i.Attempt == 1 })
+	s.signal(syscall.SIGTERM)
+	s.signal(syscall.SIGTERM)
+	s.waitExit("after one stop sent twice")
+	if s.err != nil || strings.Contains(s.log(), "second signal") {
+		t.Fatalf("server exited with %v, want a graceful stop:\n%s", s.err, s.log())
 	}
 }
 

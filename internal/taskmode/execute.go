@@ -111,15 +111,15 @@ func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskE
 	case <-expired:
 		r.diag("task %q timed out after %v", def.Name, s.timeout)
 		cancel()
-		r.awaitGrace(def.Name, done, s.grace)
+		r.awaitGrace(def.Name, done, s.grace, nil)
 		return bgtask.ExitTimeout
 	case sig := <-r.sigs:
 		r.diag("task %q interrupted by %v", def.Name, sig)
 		cancel()
-		r.awaitGrace(def.Name, done, s.grace)
+		r.awaitGrace(def.Name, done, s.grace, sig)
 		return interrupted(sig)
 	case <-ctx.Done():
-		r.awaitGrace(def.Name, done, s.grace)
+		r.awaitGrace(def.Name, done, s.grace, nil)
 		return interrupted(nil)
 	}
 }
@@ -172,17 +172,36 @@ func (r *runner) pendingSignal() (os.Signal, bool) {
 	}
 }
 
+// RepeatWindow is how soon the same stop signal may arrive again and still
+// be the same stop request: GNU timeout (without --foreground) and some
+// supervisors send their signal to the process and then to its whole
+// process group, so one request arrives twice within microseconds, where a
+// person pressing Ctrl-C twice is far slower. A repeat within the window
+// does not cut the grace period short (task mode) or force the exit
+// (serve).
+const RepeatWindow = 500 * time.Millisecond
+
 // awaitGrace gives a cancelled task the grace period to return. A second
-// signal cuts it short. A task still running afterwards is abandoned: the
-// process exits around it.
-func (r *runner) awaitGrace(name string, done <-chan outcome, grace time.Duration) {
+// signal cuts it short — not first (the signal that interrupted the task,
+// or nil) arriving again within RepeatWindow. A task still running
+// afterwards is abandoned: the process exits around it.
+func (r *runner) awaitGrace(name string, done <-chan outcome, grace time.Duration, first os.Signal) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-r.sigs:
-	case <-t.C:
-		r.diag("task %q did not return within the %v grace period", name, grace)
+	firstAt := time.Now()
+	for range 64 { // bounded: each round ends the wait or skips one repeat
+		select {
+		case <-done:
+			return
+		case s := <-r.sigs:
+			if first != nil && s == first && time.Since(firstAt) < RepeatWindow {
+				continue
+			}
+			return
+		case <-t.C:
+			r.diag("task %q did not return within the %v grace period", name, grace)
+			return
+		}
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bgtask/bgtask/internal/taskmode"
 )
 
 // fastGrace keeps the timeout tests short; TestTimeoutDefaultGrace covers
@@ -214,6 +216,9 @@ func TestSignalDuringGraceOfStubbornTask(t *testing.T) {
 	// before it fires, twice.
 	s.signal(syscall.SIGTERM)
 	s.line(`task "timeout"`) // "interrupted by terminated", or "timed out"
+	// The same signal again within RepeatWindow is the same stop
+	// (TestSameSignalTwiceIsOneStop): this one comes later.
+	time.Sleep(taskmode.RepeatWindow)
 	start := time.Now()
 	s.signal(syscall.SIGTERM)
 	if code := s.wait(); code != interruptedCode(syscall.SIGTERM) && code != 4 {
@@ -224,6 +229,28 @@ func TestSignalDuringGraceOfStubbornTask(t *testing.T) {
 	}
 	if exists(ws) {
 		t.Fatalf("workspace %s survived", ws)
+	}
+}
+
+// TestSameSignalTwiceIsOneStop: GNU timeout sends its SIGTERM to the
+// process and then to its process group, so one stop arrives twice at
+// once; that cut the grace period short (a tester: `timeout 15 bgtask
+// serve` always exited as if stopped twice). The repeat is the same stop:
+// the stubborn task gets its whole grace period.
+func TestSameSignalTwiceIsOneStop(t *testing.T) {
+	t.Parallel()
+	p := newProc(t, "BGTASK_TIMEOUT_GRACE=1s")
+	s := p.start("run", "stubborn")
+	workspaceOf(t, p.tmp, "stubborn")
+	s.signal(syscall.SIGTERM)
+	// Sent at once the two may merge into one pending signal; the second
+	// is sent once the first was taken (as happens with timeout).
+	s.line(`task "stubborn" interrupted by terminated`)
+	s.signal(syscall.SIGTERM)
+	// Exits before printing it if the grace period was cut short.
+	s.line(`task "stubborn" did not return within the 1s grace period`)
+	if code := s.wait(); code != interruptedCode(syscall.SIGTERM) {
+		t.Fatalf("exit %d, want 143", code)
 	}
 }
 

@@ -39,6 +39,7 @@ func definitions() []bgtask.Definition {
 		{Name: "timeout", Description: "sleep 5 minutes ignoring ctx (timeout 1s → exit 4)", Run: sleepForever, Timeout: time.Second},
 		{Name: "minruntime", Description: "exit 0 at once (min runtime 2s)", Run: func(context.Context, *bgtask.Task) error { return nil }, MinRuntime: 2 * time.Second},
 		{Name: "wait", Description: "wait [SECONDS] (default 10), honouring ctx", Run: wait},
+		{Name: "stubborn", Description: "sleep 5 minutes ignoring ctx, no timeout of its own", Run: sleepForever},
 		{Name: "child_wait", Description: "run `sleep SECONDS` as a child process (same process group), honouring ctx; print \"child_wait: started pid PID\"", Run: childWait},
 		{Name: "retriable_wait", Description: "wait SECONDS on attempt 1, return at once on later attempts; with MARKER, wait only on the run that creates the file MARKER (retriable, max 3)", Run: retriableWait, Retriable: true, MaxAttempts: 3},
 		{Name: "unique_workspace", Description: "print pid and workspace between SENTINEL lines; nest N deep", Run: uniqueWorkspace},
