@@ -30,7 +30,8 @@ belongs to the task, flags included.
 
 With --wait it follows the task like watch and exits 0 on SUCCESS, 5 on
 CANCELLED and the task's exit code on FAILURE (3 exception, 4 timeout, or the
-task's own code). Ctrl-C stops following (exit 130); the task keeps running.
+task's own code). Ctrl-C stops following (exit 130; SIGTERM 143, SIGHUP 129);
+the task keeps running.
 
 Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 		Args: func(cmd *cobra.Command, args []string) error {

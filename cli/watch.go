@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -19,10 +21,12 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/client"
+	"github.com/bgtask/bgtask/internal/taskmode"
 )
 
 // ExitInterrupted is the exit code of `watch` and `submit --wait` stopped
-// by Ctrl-C (128 + SIGINT); the task keeps running on the server.
+// by Ctrl-C (128 + SIGINT; SIGTERM and SIGHUP give 128 + theirs); the
+// task keeps running on the server.
 const ExitInterrupted = 130
 
 func newWatchCmd(inv *invocation) *cobra.Command {
@@ -34,7 +38,7 @@ func newWatchCmd(inv *invocation) *cobra.Command {
 with the message and an ETA, when piped one line per event (--json: one JSON
 object per line, see docs/cli.md). It exits 0 on SUCCESS, 5 on CANCELLED and
 the task's exit code on FAILURE, as soon as it has seen the task's end, even
-if the server goes away right after. Ctrl-C stops watching (exit 130); the
+if the server goes away right after. Ctrl-C stops watching (exit 130; SIGTERM 143, SIGHUP 129); the
 task keeps running.
 
 A server that cannot be reached fails at once (exit 1). A stream that drops
@@ -59,10 +63,28 @@ given up after 15s without a successful reconnect (exit 1).`,
 // not asked again, so a server that stops right after the task ends does
 // not turn a success into an error.
 func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id string, jsonOut bool) error {
+	// Ctrl-C, SIGTERM and SIGHUP stop the following, not the task: say so,
+	// and exit 128 + the signal (130 for Ctrl-C).
+	var bySignal atomic.Int32 // the exit code for the signal received
 	if inv.own {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
-		defer stop()
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, taskmode.HandledStopSignals()...)
+		defer signal.Stop(sigs)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case s := <-sigs:
+				code := int32(ExitInterrupted)
+				if n, ok := s.(syscall.Signal); ok {
+					code = 128 + int32(n)
+				}
+				bySignal.Store(code)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if !utf8.ValidString(id) {
 		return errors.New("task ID is not valid UTF-8")
@@ -84,6 +106,9 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 		r.interrupt()
 		inv.diag("stopped watching; task %s keeps running on the server (follow it: %s watch %s%s; cancel it: %s cancel %s%s)",
 			id, inv.name, inv.serverArg, id, inv.name, inv.serverArg, id)
+		if code := bySignal.Load(); code != 0 {
+			return exitStatus(code)
+		}
 		return exitStatus(ExitInterrupted)
 	}
 	if err != nil {

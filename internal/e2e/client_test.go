@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bgtask/bgtask"
@@ -95,6 +96,29 @@ func TestClientExitsWithTheOutcomeWhenTheServerStopsAfterTheEnd(t *testing.T) {
 				t.Fatalf("%s: exit %d, stdout:\n%s\nstderr: %q\nserver:\n%s", mode, p.code, out.String(), p.stderr.String(), s.log())
 			}
 		})
+	}
+}
+
+// SIGTERM (and SIGHUP) stop `submit --wait` and `watch` as Ctrl-C does:
+// the task keeps running, and the client says so and how to follow it,
+// exiting 128 + the signal. SIGTERM used to kill the client without a
+// word (a tester).
+func TestClientStoppedBySIGTERMSaysTheTaskKeepsRunning(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	p := s.startClient("submit", "--wait", "wait", "600")
+	if _, ok := <-p.lines; !ok { // the task's state: the client follows it
+		<-p.done
+		t.Fatalf("no output; exit %d, stderr %q", p.code, p.stderr.String())
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for range p.lines {
+	}
+	<-p.done
+	if p.code != 128+int(syscall.SIGTERM) || !strings.Contains(p.stderr.String(), "keeps running on the server") {
+		t.Fatalf("exit %d, stderr %q; want 143 and how to follow the task", p.code, p.stderr.String())
 	}
 }
 
