@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,8 +21,11 @@ const EnvStore = "BGTASK_STORE"
 
 // OpenStore opens the store that storeURL names: "" for the embedded
 // store (boltstore) in dataDir, redis://[user:password@]host:port/db or
-// rediss://… for a Redis shared by several servers (redisstore). It
-// returns the store and a description for logs (without the password).
+// rediss://… for a Redis shared by several servers (redisstore; its
+// query options are checked, see docs/redis.md). dataDir is not used with
+// a Redis URL: a non-empty one is logged as ignored (a warning), for serve
+// passes it only when --data-dir is given. It returns the store and a
+// description for logs (without the password).
 // A user's own main serving a manager calls it as `bgtask serve` does.
 func OpenStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logger) (store.Store, string, error) {
 	if storeURL == "" {
@@ -37,13 +39,16 @@ func OpenStore(ctx context.Context, storeURL, dataDir string, logger *slog.Logge
 		}
 		return s, dataDir, nil
 	}
-	u, err := url.Parse(storeURL)
-	if err != nil {
-		return nil, "", fmt.Errorf("store URL: %w", err)
-	}
-	switch u.Scheme {
+	// The scheme is read without url.Parse: its errors quote the whole
+	// URL, password included; redisstore.New reports a malformed URL
+	// without it.
+	scheme, _, _ := strings.Cut(storeURL, ":")
+	switch strings.ToLower(scheme) {
 	case "redis", "rediss":
 		where := redisstore.RedactURL(storeURL)
+		if dataDir != "" && logger != nil {
+			logger.Warn("--data-dir is ignored: the store is Redis (--store or $"+EnvStore+"), not the embedded store; leave out --data-dir (or --store, for the embedded store)", "data_dir", dataDir, "store", where)
+		}
 		s, err := redisstore.New(ctx, storeURL, &redisstore.Config{Logger: logger})
 		if err != nil {
 			return nil, "", fmt.Errorf("cannot open the store at %s: %w", where, err)

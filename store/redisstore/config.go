@@ -24,7 +24,10 @@ const (
 
 // Config configures a Store. The zero value (or nil) means every default.
 type Config struct {
-	// Prefix starts every key (default DefaultPrefix). Two stores with
+	// Prefix starts every key (default DefaultPrefix): valid UTF-8 of at
+	// most MaxPrefixLen bytes without spaces, control characters or
+	// invisible ones (format characters such as a zero-width space, and
+	// the other default-ignorable code points). Two stores with
 	// different prefixes on one Redis database do not see each other. A
 	// prefix with a hash tag ("{bgtask}:") puts every key in one Redis
 	// Cluster slot.
@@ -64,6 +67,9 @@ func (c *Config) resolved() (Config, error) {
 	}
 	if r.Prefix == "" {
 		r.Prefix = DefaultPrefix
+	}
+	if err := checkPrefix(r.Prefix); err != nil {
+		return r, fmt.Errorf("redisstore: Config.Prefix: %v", err)
 	}
 	switch {
 	case r.LogMaxEvents < 0:

@@ -2,9 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +64,10 @@ func (s *Store) probe(ctx context.Context, opts redis.Options) error {
 		opts.DialTimeout = probeDialTimeout
 	}
 	opts.MinIdleConns = 0
+	var handshake tlsHandshake
+	if opts.TLSConfig != nil {
+		opts.Dialer = handshake.dialer(opts.TLSConfig, opts.DialTimeout)
+	}
 	c := redis.NewClient(&opts)
 	defer c.Close()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
@@ -73,6 +79,13 @@ func (s *Store) probe(ctx context.Context, opts redis.Options) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if herr := handshake.failed(); herr != nil {
+		var cve *tls.CertificateVerificationError
+		if errors.As(herr, &cve) {
+			return fmt.Errorf("%w: redis at %s: the TLS handshake failed: %v", store.ErrUnavailable, opts.Addr, herr)
+		}
+		return fmt.Errorf("%w: redis at %s: the TLS handshake did not complete (%v): if that server does not speak TLS, use redis:// instead of rediss://", store.ErrUnavailable, opts.Addr, herr)
+	}
 	if pctx.Err() != nil {
 		return fmt.Errorf("%w: redis at %s did not answer within %v", store.ErrUnavailable, opts.Addr, probeTimeout)
 	}
@@ -80,4 +93,48 @@ func (s *Store) probe(ctx context.Context, opts redis.Options) error {
 		return fmt.Errorf("%w: redis at %s: %v", store.ErrUnavailable, opts.Addr, err)
 	}
 	return fmt.Errorf("redisstore: redis at %s: %v", opts.Addr, err) // a refusal: AUTH, ...
+}
+
+// tlsHandshake is the probe's TLS dialer: go-redis' own (tls.DialWithDialer)
+// reports a handshake that never completes, as with a Redis that does not
+// speak TLS, as a bare "context deadline exceeded" or "i/o timeout", the
+// same as a host that does not answer. This one connects, then
+// handshakes, and keeps the handshake's error for probe's message.
+type tlsHandshake struct {
+	mu  sync.Mutex
+	err error
+}
+
+// dialer returns a go-redis Options.Dialer: TCP, then a TLS handshake
+// with conf, both within timeout.
+func (h *tlsHandshake) dialer(conf *tls.Config, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := conf
+		if c.ServerName == "" && !c.InsecureSkipVerify {
+			c = conf.Clone()
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(raw, c)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			h.mu.Lock()
+			h.err = err
+			h.mu.Unlock()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// failed returns the error of the last handshake that failed, or nil.
+func (h *tlsHandshake) failed() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }

@@ -103,33 +103,30 @@ var _ store.Store = (*Store)(nil)
 // disk. go-redis' own log lines (process-wide) go to cfg.Logger of the
 // Store opened last, at debug level, instead of stderr.
 func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
-	url, prefix, err := cutPrefix(url)
+	pu, err := parseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	if prefix != "" && (cfg == nil || cfg.Prefix == "") {
+	if pu.prefix != "" && (cfg == nil || cfg.Prefix == "") {
 		pc := Config{}
 		if cfg != nil {
 			pc = *cfg
 		}
-		pc.Prefix = prefix
+		pc.Prefix = pu.prefix
 		cfg = &pc
 	}
 	c, err := cfg.resolved()
 	if err != nil {
 		return nil, err
 	}
-	if err := checkURL(url); err != nil {
-		return nil, err
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
+	opts := pu.opts
 	if opts.TLSConfig != nil && c.TLS != nil {
 		tc := c.TLS.Clone()
 		if tc.ServerName == "" {
 			tc.ServerName = opts.TLSConfig.ServerName
+		}
+		if _, ok := pu.given["skip_verify"]; ok {
+			tc.InsecureSkipVerify = opts.TLSConfig.InsecureSkipVerify
 		}
 		opts.TLSConfig = tc
 	}
@@ -156,26 +153,6 @@ func New(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	}
 	s.checkPersistence(ctx)
 	return s, nil
-}
-
-// cutPrefix removes the prefix query parameter from rawURL (go-redis
-// rejects parameters it does not know) and returns it.
-func cutPrefix(rawURL string) (string, string, error) {
-	u, err := neturl.Parse(rawURL)
-	if err != nil {
-		return "", "", fmt.Errorf("redisstore: %w", err)
-	}
-	q := u.Query()
-	prefix := q.Get("prefix")
-	if !q.Has("prefix") {
-		return rawURL, "", nil
-	}
-	if prefix == "" {
-		return "", "", fmt.Errorf("redisstore: %s: empty ?prefix= (leave it out for %q)", RedactURL(rawURL), DefaultPrefix)
-	}
-	q.Del("prefix")
-	u.RawQuery = q.Encode()
-	return u.String(), prefix, nil
 }
 
 // Purge deletes every key under the store's prefix (SCAN and UNLINK, a
