@@ -95,7 +95,11 @@ var _ store.Store = (*Store)(nil)
 // New connects to the Redis at url and returns a Store on it. url is
 // redis://[user:password@]host:port/db or rediss://… (TLS); go-redis
 // options may follow as query parameters (?dial_timeout=3s&pool_size=20),
-// and ?prefix=P sets the key prefix when cfg does not.
+// and ?prefix=P sets the key prefix when cfg does not. New refuses a URL
+// without a host, with a parameter given twice, empty, unknown or out of
+// its range (MaxPoolSize connections at most; docs/redis.md lists every
+// parameter's range), before go-redis sees it; no error shows the
+// password.
 // New fails with an error wrapping store.ErrUnavailable, naming Redis'
 // host:port (never the password), if Redis does not answer its first PING:
 // one dial attempt of at most 2 s (less with ?dial_timeout), no retries,
