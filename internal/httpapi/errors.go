@@ -41,6 +41,10 @@ const (
 	CodeIdempotencyConflict = "idempotency_conflict"
 	// CodeArgsTooLarge: arguments beyond bgtask.MaxArgsBytes (413).
 	CodeArgsTooLarge = "args_too_large"
+	// CodeUnknownParameter: a query parameter the route does not accept,
+	// named in the message with the ones the route accepts (400). A
+	// malformed query or a parameter given twice is bad_request.
+	CodeUnknownParameter = "unknown_parameter"
 	// CodeRequestTimeout: the request body did not arrive within the
 	// server's ReadTimeout (408, with Connection: close).
 	CodeRequestTimeout = "request_timeout"

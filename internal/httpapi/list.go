@@ -35,25 +35,12 @@ const (
 	maxListRead   = 256
 )
 
-// onceEach refuses a query that gives one of the named parameters more
-// than once (which one would count is a guess).
-func onceEach(q url.Values, names ...string) error {
-	for _, name := range names {
-		if len(q[name]) > 1 {
-			return badRequest(CodeBadRequest, fmt.Sprintf("%s: given %d times", name, len(q[name])))
-		}
-	}
-	return nil
-}
-
 // parseListQuery reads the query of GET /v1/tasks: state, name,
 // id_prefix, limit (1 to MaxListLimit) and cursor (a next_cursor, that is
-// a task ID). Other parameters are ignored; a malformed one is an error.
+// a task ID); a malformed one is an error, an empty one the default.
+// Other parameters and duplicates were refused before (checkQuery).
 func parseListQuery(q url.Values) (*bgtask.ListOpts, error) {
 	opts := &bgtask.ListOpts{Limit: defaultListLimit}
-	if err := onceEach(q, "state", "name", "id_prefix", "limit", "cursor"); err != nil {
-		return nil, err
-	}
 	if st := q.Get("state"); st != "" {
 		state, err := bgtask.ParseState(st)
 		if err != nil {

@@ -35,7 +35,8 @@ type Config struct {
 	// streams and the dashboard). Without one, only loopback Host values
 	// are served. See guard.go and docs/security.md.
 	Token string
-	// Metrics serves /metrics (e.g. promhttp.HandlerFor). nil: 404.
+	// Metrics serves /metrics (e.g. promhttp.HandlerFor). nil: 404. Its
+	// requests carry no query: any parameter is 400 unknown_parameter.
 	Metrics http.Handler
 	// Dashboard serves GET and HEAD of / and of the paths under
 	// DashboardAssetPrefix; other paths are the API's (404 if unknown).
@@ -50,11 +51,14 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	m       *bgtask.Manager
-	token   []byte
-	ping    time.Duration
-	logger  *slog.Logger
-	mux     *http.ServeMux
+	m      *bgtask.Manager
+	token  []byte
+	ping   time.Duration
+	logger *slog.Logger
+	mux    *http.ServeMux
+	// params lists the query parameters each route (by its mux pattern)
+	// accepts: see handle and checkQuery (query.go).
+	params  map[string][]string
 	streams atomic.Int64
 	tp      throughput
 	// dashboard is set when a dashboard is served (its page is public).
@@ -73,6 +77,7 @@ func New(cfg Config) *Server {
 		ping:   cfg.PingInterval,
 		logger: cfg.Logger,
 		mux:    http.NewServeMux(),
+		params: map[string][]string{},
 	}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	if s.ping <= 0 {
@@ -85,23 +90,32 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// routes registers every route with the query parameters it accepts, in
+// this one table: a parameter a route does not list is refused (400
+// unknown_parameter), as is any parameter given twice (query.go). A route
+// lists access_token only where guard.go's queryTokenAllowed reads it.
 func (s *Server) routes(cfg Config) {
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("POST /v1/tasks", s.submit)
-	s.mux.HandleFunc("GET /v1/tasks", s.list)
-	s.mux.HandleFunc("GET /v1/tasks/{id}", s.get)
-	s.mux.HandleFunc("POST /v1/tasks/{id}/cancel", s.cancel)
-	s.mux.HandleFunc("POST /v1/tasks/{id}/retry", s.retry)
-	s.mux.HandleFunc("GET /v1/tasks/{id}/events", s.taskEvents)
-	s.mux.HandleFunc("GET /v1/events", s.allEvents)
-	s.mux.HandleFunc("GET /v1/definitions", s.definitions)
-	s.mux.HandleFunc("GET /v1/stats", s.stats)
-	s.mux.HandleFunc("GET /v1/servers", s.servers)
-	s.mux.HandleFunc("GET /v1/stats/names", s.nameCounts)
-	s.mux.HandleFunc("GET /v1/throughput", s.throughputHandler)
-	s.mux.HandleFunc("GET /v1/tasks/{id}/log", s.taskLog)
+	hf := func(f http.HandlerFunc) http.Handler { return f }
+	// Probes send no query; a scrape or probe configured with parameters
+	// learns at once that they mean nothing here.
+	s.handle("GET /healthz", nil, hf(s.healthz))
+	s.handle("POST /v1/tasks", nil, hf(s.submit))
+	s.handle("GET /v1/tasks", []string{"state", "name", "id_prefix", "limit", "cursor"}, hf(s.list))
+	s.handle("GET /v1/tasks/{id}", nil, hf(s.get))
+	s.handle("POST /v1/tasks/{id}/cancel", nil, hf(s.cancel))
+	s.handle("POST /v1/tasks/{id}/retry", nil, hf(s.retry))
+	// EventSource sets no headers: the position and the token may come in
+	// the query.
+	s.handle("GET /v1/tasks/{id}/events", []string{"last_event_id", paramAccessToken}, hf(s.taskEvents))
+	s.handle("GET /v1/events", []string{"last_event_id", paramAccessToken}, hf(s.allEvents))
+	s.handle("GET /v1/definitions", nil, hf(s.definitions))
+	s.handle("GET /v1/stats", nil, hf(s.stats))
+	s.handle("GET /v1/servers", nil, hf(s.servers))
+	s.handle("GET /v1/stats/names", nil, hf(s.nameCounts))
+	s.handle("GET /v1/throughput", nil, hf(s.throughputHandler))
+	s.handle("GET /v1/tasks/{id}/log", []string{"limit"}, hf(s.taskLog))
 	if cfg.Metrics != nil {
-		s.mux.Handle("GET /metrics", cfg.Metrics)
+		s.handle("GET /metrics", nil, cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
 		// Only the paths the dashboard serves: a catch-all "GET /" would
@@ -109,13 +123,16 @@ func (s *Server) routes(cfg Config) {
 		// on any path (404 is right), and add GET to the Allow of
 		// POST-only routes.
 		s.dashboard = true
-		s.mux.Handle("GET /{$}", cfg.Dashboard)
-		s.mux.Handle("GET "+DashboardAssetPrefix, cfg.Dashboard)
+		// The page is opened as /?access_token=T (its views' filters are
+		// in the hash, #/?state=…); it loads its assets with no query.
+		s.handle("GET /{$}", []string{paramAccessToken}, cfg.Dashboard)
+		s.handle("GET "+DashboardAssetPrefix, []string{paramAccessToken}, cfg.Dashboard)
 	}
 }
 
 // ServeHTTP checks the request (guard.go: Host, token, origin, content
-// type) and routes it. Unknown paths and methods get JSON errors too.
+// type; query.go: the query against the route's parameters) and routes
+// it. Unknown paths and methods get JSON errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.guard(w, r) {
 		return
@@ -126,6 +143,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.guardWrite(w, r) {
+		return
+	}
+	if err := s.checkQuery(r, pattern); err != nil {
+		status, code := statusOf(err)
+		s.refuse(w, r, status, code, err.Error())
 		return
 	}
 	s.mux.ServeHTTP(w, r)

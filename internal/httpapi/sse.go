@@ -142,13 +142,16 @@ const notGiven = math.MaxUint64
 
 // lastEventID reads the position a client resumes after: the header
 // Last-Event-ID, else (header absent or empty) the query parameter
-// last_event_id, for clients that cannot set headers. ok is false when
+// last_event_id (at most once: checkQuery refuses it twice, as any
+// parameter), for clients that cannot set headers. ok is false when
 // both are empty (a new stream). A value is read as sent, with no trimming
 // (HTTP already strips the spaces and tabs around a header's value, not
 // those of a query parameter): ASCII digits, 0 to 18446744073709551615,
 // are that sequence number; anything else (a sign, a fraction, spaces, a
 // number past 2^64-1, any text, of any length) is notGiven, never an
-// error: a browser's EventSource stops reconnecting on a non-200 answer.
+// error: a browser's EventSource stops reconnecting on a non-200 answer
+// (the URL it reconnects to is the one it was given: a well-formed query
+// stays well-formed).
 func lastEventID(r *http.Request) (after uint64, ok bool) {
 	v := r.Header.Get("Last-Event-ID")
 	if v == "" {

@@ -49,12 +49,8 @@ type TaskLogResponse struct {
 // entries in that span, bounded by the log's window).
 func (s *Server) taskLog(w http.ResponseWriter, r *http.Request) {
 	limit := DefaultTaskLogLimit
-	q := r.URL.Query()
-	if err := onceEach(q, "limit"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if l := q.Get("limit"); l != "" {
+	// limit at most once, no other parameter: checkQuery.
+	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxTaskLogLimit {
 			s.writeError(w, r, badRequest(CodeBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d, got %s", MaxTaskLogLimit, quote.Q(l))))
