@@ -42,7 +42,7 @@ func newServersCmd(inv *invocation) *cobra.Command {
 }
 
 // printServers prints one line per server: ID (* for the one asked),
-// host and PID, uptime, the tasks it runs and its worker slots (two
+// host and PID, uptime (by the answering server's clock), the tasks it runs and its worker slots (two
 // columns: idle-priority runs hold no worker slot, so RUNNING may exceed
 // WORKERS; "41/40" read as a broken limit), tags, task names.
 func (inv *invocation) printServers(servers []httpapi.ServerEntry) {
@@ -53,11 +53,23 @@ func (inv *invocation) printServers(servers []httpapi.ServerEntry) {
 		if s.Self {
 			id += " *"
 		}
-		up := s.SeenAt.Sub(s.StartedAt).Round(time.Second)
+		up := uptime(s)
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", id, s.Host, s.PID, up, len(s.Running), s.MaxWorkers,
 			dash(strings.Join(s.Tags, ",")), dash(strings.Join(s.Names, ",")))
 	}
 	w.Flush()
+}
+
+// uptime is how long a server has been up, to the second: the Up the
+// answering server computed from its own clock (the local clock need not
+// agree with the servers'). A server older than that field gives nothing
+// better than its last heartbeat: SeenAt minus StartedAt, which lags by up
+// to a heartbeat interval.
+func uptime(s httpapi.ServerEntry) time.Duration {
+	if d, err := time.ParseDuration(s.Up); err == nil && d >= 0 {
+		return d.Round(time.Second)
+	}
+	return max(0, s.SeenAt.Sub(s.StartedAt)).Round(time.Second)
 }
 
 func dash(s string) string {

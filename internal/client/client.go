@@ -241,11 +241,11 @@ func (c *Client) Definitions(ctx context.Context) ([]httpapi.Definition, error) 
 	return out.Definitions, c.do(ctx, http.MethodGet, "/v1/definitions", nil, nil, &out)
 }
 
-// Servers returns the live servers sharing the store (GET /v1/servers).
+// Servers returns the live servers sharing the store (GET /v1/servers),
+// each with its uptime by the answering server's clock (ServerEntry.Up;
+// empty from a server older than the field).
 func (c *Client) Servers(ctx context.Context) ([]httpapi.ServerEntry, error) {
-	var out struct {
-		Servers []httpapi.ServerEntry `json:"servers"`
-	}
+	var out httpapi.ServersResponse
 	return out.Servers, c.do(ctx, http.MethodGet, "/v1/servers", nil, nil, &out)
 }
 
