@@ -79,7 +79,7 @@ func unknownParam(method, pattern, name string, accepted []string) error {
 		msg += ": it takes " + strings.Join(accepted, ", ")
 	}
 	if name == paramAccessToken {
-		msg += "; ?access_token= is accepted only on GET/HEAD of the event streams and the dashboard's page: send Authorization: Bearer <token>"
+		msg += "; ?access_token= is accepted only on GET/HEAD of the event streams and the dashboard: send Authorization: Bearer <token>"
 	}
 	return &apiError{status: http.StatusBadRequest, code: CodeUnknownParameter, msg: msg}
 }
