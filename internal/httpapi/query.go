@@ -26,6 +26,13 @@ import (
 // streams and the dashboard's page and assets; TestQueryTokenRoutes).
 const paramAccessToken = "access_token"
 
+// paramsOthersIgnored, in a route's list, lets other parameters through
+// unread: the dashboard's page and assets, which a browser may open with
+// parameters the page never reads (a link's utm_source, a cache buster);
+// answering those with a JSON 400 instead of the page helps no one. The
+// listed ones are still refused twice.
+const paramsOthersIgnored = "*"
+
 // handle registers a route with the query parameters it accepts.
 func (s *Server) handle(pattern string, params []string, h http.Handler) {
 	s.params[pattern] = params
@@ -54,6 +61,9 @@ func (s *Server) checkQuery(r *http.Request, pattern string) error {
 		name, _, _ := strings.Cut(pair, "=")
 		name, _ = url.QueryUnescape(name) // ParseQuery did: cannot fail
 		if !slices.Contains(accepted, name) {
+			if slices.Contains(accepted, paramsOthersIgnored) {
+				continue
+			}
 			return unknownParam(r.Method, pattern, name, accepted)
 		}
 		if n := len(q[name]); n > 1 {

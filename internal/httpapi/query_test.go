@@ -98,6 +98,9 @@ func TestUnknownQueryParameterRefused(t *testing.T) {
 	t.Parallel()
 	e, c := fullEnv(t, "")
 	for _, rt := range allRoutes(e) {
+		if rt.path == "/" || strings.HasPrefix(rt.path, "/assets/") {
+			continue // TestDashboardPageIgnoresOtherParameters
+		}
 		for _, method := range []string{rt.method, "HEAD"} {
 			if method == "HEAD" && rt.method != "GET" {
 				continue
@@ -209,4 +212,21 @@ func TestAccessTokenParameterOnlyWhereRead(t *testing.T) {
 			t.Errorf("%s: %d %s", target, status, body)
 		}
 	}
+}
+
+// The dashboard's page and assets are for browsers: a parameter they do
+// not read (a shared link's utm_source) is ignored, so the page opens
+// rather than a JSON 400; access_token twice is still refused.
+func TestDashboardPageIgnoresOtherParameters(t *testing.T) {
+	t.Parallel()
+	e, c := fullEnv(t, "")
+	for _, path := range []string{"/?utm_source=chat", "/assets/app.js?v=2", "/?access_token=&utm_source=x"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if status, _ := send(t, c, e, method, path); status != http.StatusOK {
+				t.Errorf("%s %s: %d, want 200", method, path, status)
+			}
+		}
+	}
+	status, body := send(t, c, e, "GET", "/?access_token=a&access_token=b")
+	wantCode(t, "GET /?access_token twice", status, body, http.StatusBadRequest, "bad_request")
 }

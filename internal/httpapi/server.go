@@ -125,8 +125,10 @@ func (s *Server) routes(cfg Config) {
 		s.dashboard = true
 		// The page is opened as /?access_token=T (its views' filters are
 		// in the hash, #/?state=…); it loads its assets with no query.
-		s.handle("GET /{$}", []string{paramAccessToken}, cfg.Dashboard)
-		s.handle("GET "+DashboardAssetPrefix, []string{paramAccessToken}, cfg.Dashboard)
+		// Other parameters (a link's utm_source) are ignored: the page,
+		// not a JSON 400, is what a browser should get.
+		s.handle("GET /{$}", []string{paramAccessToken, paramsOthersIgnored}, cfg.Dashboard)
+		s.handle("GET "+DashboardAssetPrefix, []string{paramAccessToken, paramsOthersIgnored}, cfg.Dashboard)
 	}
 }
 
