@@ -105,6 +105,7 @@ func (r *runner) execute(ctx context.Context, def *bgtask.Definition, env *taskE
 			return code // an exception does not wait out the minimum runtime
 		}
 		if icode, stopped := r.sleep(ctx, s.minRuntime-time.Since(start)); stopped {
+			r.diag("task %q interrupted during its minimum runtime of %v (the task had ended with exit %d)", def.Name, s.minRuntime, code)
 			return icode
 		}
 		return code
@@ -230,7 +231,15 @@ func (r *runner) call(ctx context.Context, label string, run bgtask.RunFunc, t *
 	// it (timeout, signal) failed because of that: the runner has said
 	// why ("timed out after 1s"), and "failed: context canceled" next to
 	// it would mislead.
-	if code == bgtask.ExitException && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+	// Any other error after the cancel is most likely its consequence (a
+	// child process killed by exec.CommandContext: "signal: killed"):
+	// "failed" next to "interrupted by terminated" contradicted it.
+	switch {
+	case code != bgtask.ExitException:
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+	case ctx.Err() != nil:
+		r.diag("%s returned after it was stopped: %s", label, describe(err))
+	default:
 		r.diag("%s failed: %s", label, describe(err))
 	}
 	return code

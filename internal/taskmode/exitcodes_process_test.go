@@ -207,6 +207,53 @@ func TestSignalToGroupWinsOverTaskError(t *testing.T) {
 	}
 }
 
+// Each interrupted run says why on stderr, once, without contradicting
+// itself: SIGTERM during the minimum runtime of a task that had succeeded
+// exited 143 without a word, and a task whose child exec.CommandContext
+// killed at the interruption printed "interrupted by terminated" and then
+// "failed: signal: killed" (a tester).
+func TestInterruptionsSayWhyOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args      []string
+		ready     string // a stderr line once the task is where the test wants it
+		want, bad string
+	}{
+		// "interrupted during its minimum runtime of 2s (the task had ended
+		// with exit 0)"; or "interrupted by terminated" on a machine so
+		// slow that the signal came before the task returned.
+		{[]string{"run", "minruntime"}, "", `task "minruntime" interrupted`, "failed"},
+		{[]string{"run", "child_wait", "30"}, "child_wait: started", `task "child_wait" interrupted by terminated`, "failed"},
+	} {
+		t.Run(tc.args[1], func(t *testing.T) {
+			t.Parallel()
+			p := newProc(t)
+			s := p.start(tc.args...)
+			if tc.ready != "" {
+				s.line(tc.ready)
+			} else {
+				workspaceOf(t, p.tmp, tc.args[1])
+				time.Sleep(100 * time.Millisecond) // the task returns at once: into the minimum runtime
+			}
+			s.signal(syscall.SIGTERM)
+			s.line(tc.want)
+			if code := s.wait(); code != interruptedCode(syscall.SIGTERM) {
+				t.Fatalf("exit %d, want 143", code)
+			}
+			for done := false; !done; {
+				select {
+				case l := <-s.lines:
+					if strings.Contains(l, tc.bad) {
+						t.Errorf("stderr line %q after the interruption", l)
+					}
+				default:
+					done = true
+				}
+			}
+		})
+	}
+}
+
 func TestSignalDuringGraceOfStubbornTask(t *testing.T) {
 	t.Parallel()
 	p := newProc(t) // default 5 s grace; a second signal cuts it short
