@@ -179,3 +179,37 @@ func TestIncarnationSetIsASkipList(t *testing.T) {
 		t.Errorf("incarnation set still there after its last record finished")
 	}
 }
+
+// TestListLeavesOutADamagedRecord: one record damaged outside bgtask (a
+// hand-edited hash: `HSET P t:ID z garbage`, `p 'NaN NaN'`, `u '[['`) made
+// every page it fell on a 500, so `bgtask list` and the dashboard failed
+// until the key was deleted. The page now leaves it out (and the log names
+// it); Get of that ID still reports the damage.
+func TestListLeavesOutADamagedRecord(t *testing.T) {
+	t.Parallel()
+	for _, field := range [][2]string{{"z", "garbage"}, {"p", "NaN NaN"}, {"u", "[["}} {
+		s := privateStore(t)
+		ctx := t.Context()
+		a, bad, c := storetest.NewRecord("job", "a"), storetest.NewRecord("job", "b"), storetest.NewRecord("job", "c")
+		if _, err := s.Insert(ctx, []*store.Record{a, bad, c}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rdb.HSet(ctx, s.cfg.Prefix+"t:"+bad.ID, field[0], field[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, bad.ID); err == nil {
+			t.Fatalf("%s=%q: Get of the damaged record: no error", field[0], field[1])
+		}
+		page, err := s.List(ctx, store.ListParams{})
+		if err != nil {
+			t.Fatalf("%s=%q: List: %v", field[0], field[1], err)
+		}
+		var ids []string
+		for _, r := range page.Records {
+			ids = append(ids, r.ID)
+		}
+		if want := []string{c.ID, a.ID}; !slices.Equal(ids, want) {
+			t.Fatalf("%s=%q: List gave %v, want the two sound records %v", field[0], field[1], ids, want)
+		}
+	}
+}
