@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,11 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bgtask/bgtask/internal/bench"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
+	"github.com/bgtask/bgtask/store/redisstore"
 )
 
 type benchFlags struct {
@@ -66,40 +71,38 @@ drain within the same rep. Use "bgtask bench idle" for the idle
 scheduling benchmark.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return inv.bench(cmd.Context(), &f)
+			return inv.bench(cmd.Context(), cmd.Flags(), &f)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.scenarios, "scenarios", strings.Join(bench.All, ","), "comma-separated scenarios")
-	fl.IntVar(&f.cfg.N, "n", 20000, "tasks per enqueue, batch and drain run")
-	fl.IntVar(&f.cfg.Concurrency, "concurrency", 100, "worker slots of the manager")
-	fl.IntVar(&f.cfg.Producers, "producers", 1, "goroutines submitting in the enqueue scenario")
-	fl.IntVar(&f.cfg.BatchSize, "batch", 1000, "SubmitMany batch size")
-	fl.IntVar(&f.cfg.Payload, "payload", 100, "bytes of each task's argument")
-	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, "measured tasks in the latency scenario")
-	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, "tasks run through in the rss scenario")
-	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, "clients reading /v1/events in the drain-sse scenario")
-	durationVar(fl, &f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run")
-	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario; the summary reports the median")
-	fl.StringVar(&f.dir, "dir", "", "directory for the stores (default: a temporary directory)")
-	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store")
-	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
-	fl.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of each drain run's timed part into `DIR` (SCENARIO-REP.pprof)")
-	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
-	_ = fl.MarkHidden("child")
+	f.register(cmd.Flags())
 	cmd.AddCommand(newBenchIdleCmd(inv))
 	return cmd
 }
 
-func (inv *invocation) bench(ctx context.Context, f *benchFlags) error {
-	f.cfg.Scenarios = splitList(f.scenarios)
-	for _, s := range f.cfg.Scenarios {
-		if !slices.Contains(bench.All, s) {
-			return fmt.Errorf("--scenarios: unknown scenario %q (want %s)", s, strings.Join(bench.All, ","))
-		}
-	}
-	if f.reps < 1 || f.cfg.N < 1 || f.cfg.Concurrency < 1 || f.cfg.Producers < 1 || f.cfg.BatchSize < 1 || f.cfg.Payload < 0 {
-		return fmt.Errorf("--reps, --n, --concurrency, --producers and --batch must be at least 1, --payload at least 0")
+// register defines bench's flags on fl, writing into f.
+func (f *benchFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.scenarios, "scenarios", strings.Join(bench.All, ","), "comma-separated scenarios, each at most once")
+	fl.IntVar(&f.cfg.N, "n", 20000, fmt.Sprintf("tasks per enqueue, batch and drain run (1 to %d)", bench.MaxTasks))
+	fl.IntVar(&f.cfg.Concurrency, "concurrency", 100, "worker slots of the manager (at least 1)")
+	fl.IntVar(&f.cfg.Producers, "producers", 1, fmt.Sprintf("goroutines submitting in the enqueue scenario (1 to %d)", bench.MaxProducers))
+	fl.IntVar(&f.cfg.BatchSize, "batch", 1000, fmt.Sprintf("SubmitMany batch size (1 to %d, and --batch × (--payload+1) at most %d MiB)", bench.MaxBatchSize, bench.MaxBatchBytes>>20))
+	fl.IntVar(&f.cfg.Payload, "payload", 100, fmt.Sprintf("bytes of each task's argument (0 to %d: bgtask.MaxArgsBytes less 1 for the argument's separator)", bench.MaxPayload))
+	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, fmt.Sprintf("measured tasks in the latency scenario (1 to %d)", bench.MaxLatencySamples))
+	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, fmt.Sprintf("tasks run through in the rss scenario (1 to %d)", bench.MaxTasks))
+	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, fmt.Sprintf("clients reading /v1/events in the drain-sse scenarios (1 to %d)", bench.MaxSSEClients))
+	durationVar(fl, &f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run (more than 0)")
+	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario (at least 1); the summary reports the median")
+	fl.StringVar(&f.dir, "dir", "", "existing directory for the stores (default: a temporary directory)")
+	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store; each run uses a key prefix of its own (after the URL's ?prefix=, if any) and deletes it afterwards")
+	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
+	fl.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of each drain-* run's timed part into `DIR` (SCENARIO-REP.pprof)")
+	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
+	_ = fl.MarkHidden("child")
+}
+
+func (inv *invocation) bench(ctx context.Context, fl *pflag.FlagSet, f *benchFlags) error {
+	if err := checkBenchFlags(fl, f); err != nil {
+		return err
 	}
 	dir := f.dir
 	if dir == "" {
@@ -278,33 +281,154 @@ func drainRatio(base, other []bench.Result) (float64, bool) {
 	return rs[n/2], true
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// openBenchRedis opens the Redis at storeURL under prefix; closing it
-// deletes the prefix's keys.
+// openBenchRedis opens the Redis at storeURL (checked by
+// checkBenchStore) under its ?prefix=, if any, followed by prefix;
+// closing it deletes the keys under that prefix. Errors quote storeURL
+// as the user gave it.
 func openBenchRedis(ctx context.Context, storeURL, prefix string) (store.Store, func(), error) {
-	sep := "?"
-	if strings.Contains(storeURL, "?") {
-		sep = "&"
-	}
-	s, _, err := OpenStore(ctx, storeURL+sep+"prefix="+url.QueryEscape(prefix), "", nil)
+	base, userPrefix, err := benchStoreURL(storeURL)
 	if err != nil {
 		return nil, nil, err
 	}
+	s, err := redisstore.New(ctx, base, &redisstore.Config{Prefix: userPrefix + prefix})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open the store at %s: %w", redisstore.RedactURL(storeURL), err)
+	}
 	return s, func() {
-		if p, ok := s.(interface {
-			Purge(context.Context) (int, error)
-		}); ok {
-			_, _ = p.Purge(context.Background())
-		}
+		_, _ = s.Purge(context.Background())
 		s.Close()
 	}, nil
+}
+
+// checkBenchFlags refuses, before anything runs, each flag value that is
+// out of range, naming the flag and the value as given: a value given is
+// used or refused, never replaced by a default.
+func checkBenchFlags(fl *pflag.FlagSet, f *benchFlags) error {
+	scs, err := parseScenarios(f.scenarios)
+	if err != nil {
+		return err
+	}
+	f.cfg.Scenarios = scs
+	for _, c := range []struct {
+		name    string
+		v, from int
+		to      int
+		why     string
+	}{
+		{"n", f.cfg.N, 1, bench.MaxTasks, ""},
+		{"concurrency", f.cfg.Concurrency, 1, math.MaxInt, ""},
+		{"producers", f.cfg.Producers, 1, bench.MaxProducers, ""},
+		{"batch", f.cfg.BatchSize, 1, bench.MaxBatchSize, ""},
+		{"payload", f.cfg.Payload, 0, bench.MaxPayload, " (one argument of that many bytes is bgtask.MaxArgsBytes)"},
+		{"latency-samples", f.cfg.LatencySamples, 1, bench.MaxLatencySamples, ""},
+		{"rss-tasks", f.cfg.RSSTasks, 1, bench.MaxTasks, ""},
+		{"sse-clients", f.cfg.SSEClients, 1, bench.MaxSSEClients, ""},
+		{"reps", f.reps, 1, math.MaxInt, ""},
+	} {
+		switch {
+		case c.v < c.from:
+			return usagef("bench: --%s %d: want at least %d", c.name, c.v, c.from)
+		case c.v > c.to:
+			return usagef("bench: --%s %d: want at most %d%s", c.name, c.v, c.to, c.why)
+		}
+	}
+	if b := int64(f.cfg.BatchSize) * int64(f.cfg.Payload+1); b > bench.MaxBatchBytes {
+		return usagef("bench: --batch %d with --payload %d: %d bytes of arguments per batch, want at most %d MiB (a smaller --batch)",
+			f.cfg.BatchSize, f.cfg.Payload, b, bench.MaxBatchBytes>>20)
+	}
+	if f.cfg.Timeout <= 0 {
+		return usagef("bench: --timeout %v: want more than 0", f.cfg.Timeout)
+	}
+	if fl.Changed("dir") {
+		if f.dir == "" {
+			return usagef("bench: --dir \"\": want a directory (leave --dir out for a temporary one)")
+		}
+		if fi, err := os.Stat(f.dir); err != nil || !fi.IsDir() {
+			return usagef("bench: --dir %q: want an existing directory", f.dir)
+		}
+	}
+	if f.store != "" {
+		if _, _, err := benchStoreURL(f.store); err != nil {
+			return usageError{err}
+		}
+	}
+	if f.profile != "" && !f.child && !slices.ContainsFunc(scs, isDrain) {
+		return usagef("bench: --cpuprofile %q: profiles the drain scenarios only, and --scenarios %q has none", f.profile, f.scenarios)
+	}
+	return nil
+}
+
+// isDrain reports whether sc is drain or one of its variants, the
+// scenarios --cpuprofile profiles.
+func isDrain(sc string) bool {
+	return sc == bench.Drain || sc == bench.DrainStalled || sc == bench.DrainSSE || sc == bench.DrainSSEStalled
+}
+
+// parseScenarios splits --scenarios at commas (around which spaces do not
+// count) and refuses an empty list, an empty element, an unknown name and
+// a name given twice.
+func parseScenarios(s string) ([]string, error) {
+	want := strings.Join(bench.All, ",")
+	if strings.TrimSpace(s) == "" {
+		return nil, usagef("bench: --scenarios %q: want one or more of %s", s, want)
+	}
+	var out []string
+	for i, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+			return nil, usagef("bench: --scenarios %q: scenario %d is empty (want comma-separated scenarios from %s)", s, i+1, want)
+		case !slices.Contains(bench.All, p):
+			return nil, usagef("bench: --scenarios %q: unknown scenario %q (want %s)", s, p, want)
+		case slices.Contains(out, p):
+			return nil, usagef("bench: --scenarios %q: %q given twice (--reps sets the runs of each)", s, p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// benchStoreURL checks --store, a redis:// or rediss:// URL, without
+// connecting, and returns it without its ?prefix= parameter, and that
+// prefix. Its errors quote the URL as given (password redacted).
+func benchStoreURL(raw string) (base, prefix string, err error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("bench: --store %q: %s", redisstore.RedactURL(raw), fmt.Sprintf(format, a...))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, password and all
+		}
+		if !strings.Contains(raw, "@") {
+			return "", "", fmt.Errorf("bench: --store %q: not a URL: %v", raw, err)
+		}
+		return "", "", fmt.Errorf("bench: --store (unparsable URL): %v", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return "", "", bad("want redis://HOST:PORT/DB or rediss://HOST:PORT/DB (leave --store out for the embedded store)")
+	}
+	if u.Hostname() == "" {
+		return "", "", bad("no host (want %s://HOST:PORT/DB)", u.Scheme)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return "", "", bad("invalid database %q (want a number from 0)", db)
+		}
+	}
+	q := u.Query()
+	if ps := q["prefix"]; len(ps) > 0 {
+		if len(ps) > 1 || ps[0] == "" {
+			return "", "", bad("want at most one ?prefix=, not empty (leave it out for none)")
+		}
+		prefix = ps[0]
+		q.Del("prefix")
+		u.RawQuery = q.Encode()
+	}
+	base = u.String()
+	if _, err := redis.ParseURL(base); err != nil {
+		return "", "", bad("%s", strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	return base, prefix, nil
 }

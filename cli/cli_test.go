@@ -160,20 +160,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", ""}, "bgtask: run: missing task name"},
 		{[]string{"--backgroundtask", ""}, "missing task name"},
 		{[]string{"run", "--workspace", "", "record"}, `invalid argument "" for "--workspace" flag: empty`},
-		{[]string{"bench", "idle", "--reps", "0"}, "--reps must be between 1 and 100, got 0"},
-		{[]string{"bench", "idle", "--compare", "nope"}, `Config.Compare "nope" is not one of`},
-		{[]string{"bench", "idle", "--base-procs", "-1"}, "--base-procs must not be negative, got -1"},
-		{[]string{"bench", "idle", "--procs", "-2"}, "--procs must not be negative, got -2"},
-		// NaN passed the range check and failed after the whole run, when
-		// the result was encoded; 0 silently meant the default.
-		{[]string{"bench", "idle", "--load", "NaN"}, "--load must be in (0, 1], got NaN"},
-		{[]string{"bench", "idle", "--load", "0"}, "--load must be in (0, 1], got 0"},
-		{[]string{"bench", "idle", "--duration", "0"}, "--duration must be positive, got 0s"},
-		{[]string{"bench", "idle", "--unit", "0"}, "--unit must be positive, got 0s"},
-		{[]string{"bench", "idle", "--segment", "10ms"}, "--segment must be longer than the 100ms at the start of each segment that is not measured, got 10ms"},
-		{[]string{"bench", "idle", "--strategy", ""}, "bench idle: --strategy is empty: give a value, or leave the flag out for its default"},
-		{[]string{"bench", "idle", "--quiet-wait", "-1s"}, `"--quiet-wait" flag: "-1s": duration must not be negative`},
-		{[]string{"bench", "--scenarios", "nope"}, `unknown scenario "nope"`},
+		// bench and bench idle: bench_flags_test.go.
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()

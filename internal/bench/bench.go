@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -42,24 +43,49 @@ const (
 // All lists every scenario in run order.
 var All = []string{Enqueue, Batch, Drain, DrainStalled, DrainSSEStalled, DrainSSE, SSEFloor, Latency, RSS}
 
-// Config sets what to measure. Zero values mean the documented defaults.
+// Limits of Config's counts, so that a mistyped value is refused before
+// anything runs instead of allocating for it (bgtask bench's flags name
+// them in their help).
+const (
+	// MaxTasks bounds N and RSSTasks.
+	MaxTasks = 1_000_000_000
+	// MaxProducers bounds Producers (one goroutine each).
+	MaxProducers = 10_000
+	// MaxBatchSize bounds BatchSize (one SubmitParams each, built once).
+	MaxBatchSize = 100_000
+	// MaxBatchBytes bounds BatchSize × (Payload+1): the arguments of one
+	// SubmitMany, written in one go.
+	MaxBatchBytes = 256 << 20
+	// MaxPayload is the largest Payload: one argument of that many bytes
+	// is bgtask.MaxArgsBytes, which counts one byte per argument besides
+	// its length.
+	MaxPayload = bgtask.MaxArgsBytes - 1
+	// MaxLatencySamples bounds LatencySamples (two durations each, held
+	// for the percentiles).
+	MaxLatencySamples = 1_000_000
+	// MaxSSEClients bounds SSEClients: each is a goroutine, two loopback
+	// sockets and 128 KiB of read buffers.
+	MaxSSEClients = 4096
+)
+
+// Config sets what to measure. Zero values mean the documented defaults;
+// negative values and values above the limits are refused.
 type Config struct {
 	// OpenStore opens a fresh, empty store for one scenario. Required.
 	OpenStore func(ctx context.Context) (store.Store, func(), error)
-	// Scenarios to run, in order. Default All.
+	// Scenarios to run, in order, each once. Default All.
 	Scenarios []string
 	// N is the task count of enqueue, batch and drain. Default 20000.
 	N int
-	// Concurrency is the manager's worker slots (drain, rss) and the
-	// producer goroutines of enqueue. Defaults: 100 workers, 1 producer
-	// (Producers).
+	// Concurrency is the manager's worker slots (drain, latency, rss).
+	// Default 100.
 	Concurrency int
 	// Producers submit concurrently in the enqueue scenario. Default 1.
 	Producers int
 	// BatchSize is the SubmitMany batch size. Default 1000.
 	BatchSize int
-	// Payload is the size in bytes of each task's single argument.
-	// Default 100.
+	// Payload is the size in bytes of each task's single argument; 0 is
+	// an empty argument (bgtask bench's default is 100).
 	Payload int
 	// LatencySamples is the number of measured tasks in latency.
 	// Default 2000 (after 50 warm-up tasks).
@@ -120,7 +146,7 @@ func (c *Config) defaults() {
 		c.Scenarios = All
 	}
 	def := func(v *int, d int) {
-		if *v <= 0 {
+		if *v == 0 {
 			*v = d
 		}
 	}
@@ -128,11 +154,10 @@ func (c *Config) defaults() {
 	def(&c.Concurrency, 100)
 	def(&c.Producers, 1)
 	def(&c.BatchSize, 1000)
-	def(&c.Payload, 100)
 	def(&c.LatencySamples, 2000)
 	def(&c.RSSTasks, 1000000)
 	def(&c.SSEClients, 200)
-	if c.Timeout <= 0 {
+	if c.Timeout == 0 {
 		c.Timeout = 120 * time.Second
 	}
 	if c.Out == nil {
@@ -140,18 +165,57 @@ func (c *Config) defaults() {
 	}
 }
 
+// check refuses what defaults left out of range.
+func (c *Config) check() error {
+	if c.OpenStore == nil {
+		return fmt.Errorf("bench: Config.OpenStore is required")
+	}
+	seen := map[string]bool{}
+	for _, sc := range c.Scenarios {
+		if _, ok := scenarios[sc]; !ok {
+			return fmt.Errorf("bench: unknown scenario %q (want %s)", sc, strings.Join(All, ", "))
+		}
+		if seen[sc] {
+			return fmt.Errorf("bench: Config.Scenarios has %q twice", sc)
+		}
+		seen[sc] = true
+	}
+	for _, f := range []struct {
+		name    string
+		v, from int
+		to      int
+	}{
+		{"N", c.N, 1, MaxTasks},
+		{"Concurrency", c.Concurrency, 1, math.MaxInt},
+		{"Producers", c.Producers, 1, MaxProducers},
+		{"BatchSize", c.BatchSize, 1, MaxBatchSize},
+		{"Payload", c.Payload, 0, MaxPayload},
+		{"LatencySamples", c.LatencySamples, 1, MaxLatencySamples},
+		{"RSSTasks", c.RSSTasks, 1, MaxTasks},
+		{"SSEClients", c.SSEClients, 1, MaxSSEClients},
+	} {
+		if f.v < f.from || f.v > f.to {
+			return fmt.Errorf("bench: Config.%s %d: want %d to %d", f.name, f.v, f.from, f.to)
+		}
+	}
+	if int64(c.BatchSize)*int64(c.Payload+1) > MaxBatchBytes {
+		return fmt.Errorf("bench: Config.BatchSize %d × (Payload %d + 1) is over %d bytes", c.BatchSize, c.Payload, MaxBatchBytes)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("bench: Config.Timeout %v is negative", c.Timeout)
+	}
+	return nil
+}
+
 // Run runs the configured scenarios and returns their results.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	cfg.defaults()
-	if cfg.OpenStore == nil {
-		return nil, fmt.Errorf("bench: Config.OpenStore is required")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	var out []Result
 	for _, sc := range cfg.Scenarios {
-		fn, ok := scenarios[sc]
-		if !ok {
-			return out, fmt.Errorf("bench: unknown scenario %q (want %s)", sc, strings.Join(All, ", "))
-		}
+		fn := scenarios[sc]
 		sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		r, err := fn(sctx, &cfg)
 		cancel()
