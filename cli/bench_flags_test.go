@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +38,9 @@ func TestBenchFlagsRefused(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "missing")
 	prof := t.TempDir()
+	// Just over the cap, max(1024, 4 × cores): a run that took it (the
+	// old code did) sets GOMAXPROCS in this process.
+	overProcs := strconv.Itoa(max(1024, 4*runtime.NumCPU()) + 1)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -102,8 +108,8 @@ func TestBenchFlagsRefused(t *testing.T) {
 		{[]string{"idle", "--procs", "-2"}, "bench idle: --procs -2: want at least 1"},
 		{[]string{"idle", "--base-procs", "0"}, "bench idle: --base-procs 0: want at least 1"},
 		{[]string{"idle", "--base-procs", "-1"}, "bench idle: --base-procs -1: want at least 1"},
-		{[]string{"idle", "--procs", "1000000000"}, "bench idle: --procs 1000000000: want at most"},
-		{[]string{"idle", "--base-procs", "1000000000"}, "bench idle: --base-procs 1000000000: want at most"},
+		{[]string{"idle", "--procs", overProcs}, "bench idle: --procs " + overProcs + ": want at most"},
+		{[]string{"idle", "--base-procs", overProcs}, "bench idle: --base-procs " + overProcs + ": want at most"},
 		// A long --duration plans every arrival ahead; a --segment longer
 		// than --duration measured a whole segment per mode instead.
 		{[]string{"idle", "--duration", "1000h"}, "bench idle: --duration 1000h0m0s: want at most 10m0s"},
@@ -126,7 +132,7 @@ func TestBenchFlagsRefused(t *testing.T) {
 		args := append([]string{"bench"}, tc.args...)
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
-			code, stdout, stderr := cliRun(t, newRecorder(t).reg, args...)
+			code, stdout, stderr := benchRefusal(t, args...)
 			if code != bgtask.ExitFailure || stdout != "" {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 1 and nothing", code, stdout, stderr)
 			}
@@ -142,6 +148,23 @@ func TestBenchFlagsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// benchRefusal runs the command line in-process like cliRun, for a
+// refusal: a run that was not refused (bench idle runs in this process)
+// ends after 5 s.
+func benchRefusal(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{"TMPDIR": t.TempDir(), "XDG_STATE_HOME": t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code = Run(ctx, args, &Config{
+		Stdout: &out,
+		Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+	})
+	return code, out.String(), errb.String()
 }
 
 // openBenchRedis keeps the user's ?prefix= as the parent of the run's own
