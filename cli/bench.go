@@ -89,13 +89,13 @@ func (f *benchFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&f.cfg.Payload, "payload", 100, fmt.Sprintf("bytes of each task's argument (0 to %d: bgtask.MaxArgsBytes less 1 for the argument's separator)", bench.MaxPayload))
 	fl.IntVar(&f.cfg.LatencySamples, "latency-samples", 2000, fmt.Sprintf("measured tasks in the latency scenario (1 to %d)", bench.MaxLatencySamples))
 	fl.IntVar(&f.cfg.RSSTasks, "rss-tasks", 1000000, fmt.Sprintf("tasks run through in the rss scenario (1 to %d)", bench.MaxTasks))
-	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, fmt.Sprintf("clients reading /v1/events in the drain-sse scenarios (1 to %d)", bench.MaxSSEClients))
+	fl.IntVar(&f.cfg.SSEClients, "sse-clients", 200, fmt.Sprintf("clients of /v1/events in drain-sse and drain-sse-stalled, and of sse-floor (1 to %d)", bench.MaxSSEClients))
 	durationVar(fl, &f.cfg.Timeout, "timeout", 120*time.Second, "cap on each run (more than 0)")
 	fl.IntVar(&f.reps, "reps", 3, "runs of each scenario (at least 1); the summary reports the median")
 	fl.StringVar(&f.dir, "dir", "", "existing directory for the stores (default: a temporary directory)")
 	fl.StringVar(&f.store, "store", "", "run on the Redis at this URL (redis://HOST:PORT/DB, rediss://…) instead of the embedded store; each run uses a key prefix of its own (after the URL's ?prefix=, if any) and deletes it afterwards")
 	fl.BoolVar(&f.json, "json", false, "print results as JSON lines")
-	fl.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of each drain-* run's timed part into `DIR` (SCENARIO-REP.pprof)")
+	fl.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of the timed part of each drain* and sse-floor run into `DIR` (SCENARIO-REP.pprof)")
 	fl.BoolVar(&f.child, "child", false, "internal: run one scenario in this process")
 	_ = fl.MarkHidden("child")
 }
@@ -319,7 +319,7 @@ func checkBenchFlags(fl *pflag.FlagSet, f *benchFlags) error {
 		{"concurrency", f.cfg.Concurrency, 1, math.MaxInt, ""},
 		{"producers", f.cfg.Producers, 1, bench.MaxProducers, ""},
 		{"batch", f.cfg.BatchSize, 1, bench.MaxBatchSize, ""},
-		{"payload", f.cfg.Payload, 0, bench.MaxPayload, " (one argument of that many bytes is bgtask.MaxArgsBytes)"},
+		{"payload", f.cfg.Payload, 0, bench.MaxPayload, " (with the byte bgtask.MaxArgsBytes counts per argument, 1 MiB)"},
 		{"latency-samples", f.cfg.LatencySamples, 1, bench.MaxLatencySamples, ""},
 		{"rss-tasks", f.cfg.RSSTasks, 1, bench.MaxTasks, ""},
 		{"sse-clients", f.cfg.SSEClients, 1, bench.MaxSSEClients, ""},
@@ -352,16 +352,16 @@ func checkBenchFlags(fl *pflag.FlagSet, f *benchFlags) error {
 			return usageError{err}
 		}
 	}
-	if f.profile != "" && !f.child && !slices.ContainsFunc(scs, isDrain) {
-		return usagef("bench: --cpuprofile %q: profiles the drain scenarios only, and --scenarios %q has none", f.profile, f.scenarios)
+	if f.profile != "" && !f.child && !slices.ContainsFunc(scs, isProfiled) {
+		return usagef("bench: --cpuprofile %q: profiles the drain scenarios and sse-floor only, and --scenarios %q has none of them", f.profile, f.scenarios)
 	}
 	return nil
 }
 
-// isDrain reports whether sc is drain or one of its variants, the
-// scenarios --cpuprofile profiles.
-func isDrain(sc string) bool {
-	return sc == bench.Drain || sc == bench.DrainStalled || sc == bench.DrainSSE || sc == bench.DrainSSEStalled
+// isProfiled reports whether sc is one of the scenarios --cpuprofile
+// profiles: drain, its variants and sse-floor.
+func isProfiled(sc string) bool {
+	return sc == bench.Drain || sc == bench.DrainStalled || sc == bench.DrainSSE || sc == bench.DrainSSEStalled || sc == bench.SSEFloor
 }
 
 // parseScenarios splits --scenarios at commas (around which spaces do not

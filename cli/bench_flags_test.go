@@ -94,7 +94,7 @@ func TestBenchFlagsRefused(t *testing.T) {
 		{[]string{"--dir", ""}, `bench: --dir "": want a directory (leave --dir out for a temporary one)`},
 		{[]string{"--dir", missing}, fmt.Sprintf("bench: --dir %q: want an existing directory", missing)},
 		// Nothing profiled, silently.
-		{[]string{"--cpuprofile", prof, "--scenarios", "enqueue,latency"}, fmt.Sprintf(`bench: --cpuprofile %q: profiles the drain scenarios only, and --scenarios "enqueue,latency" has none`, prof)},
+		{[]string{"--cpuprofile", prof, "--scenarios", "enqueue,latency"}, fmt.Sprintf(`bench: --cpuprofile %q: profiles the drain scenarios and sse-floor only, and --scenarios "enqueue,latency" has none of them`, prof)},
 
 		// bench idle: the internal names of idlebench.Config, no
 		// "(see --help)".

@@ -25,6 +25,7 @@ func TestBenchFlagsAtTheLimits(t *testing.T) {
 		{"--store", ""},
 		{"--dir", dir},
 		{"--cpuprofile", dir, "--scenarios", "enqueue,drain-sse"},
+		{"--cpuprofile", dir, "--scenarios", "sse-floor"},
 		{"--timeout", "1ns"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

@@ -103,7 +103,8 @@ type Config struct {
 	// Default 200.
 	SSEClients int
 	// CPUProfile, if set, is a file that receives the CPU profile of the
-	// timed part of the drain scenarios (one scenario per file).
+	// timed part of the drain scenarios and sse-floor (one scenario per
+	// file).
 	CPUProfile string
 }
 
