@@ -153,12 +153,16 @@ func (inv *invocation) benchRun(ctx context.Context, f *benchFlags, sc, dir stri
 	if err != nil {
 		return bench.Result{}, err
 	}
-	args := []string{"bench", "--child", "--json", "--scenarios", sc, "--dir", dir, "--store", f.store,
+	args := []string{"bench", "--child", "--json", "--scenarios", sc, "--dir", dir,
 		"--n", strconv.Itoa(f.cfg.N), "--concurrency", strconv.Itoa(f.cfg.Concurrency),
 		"--producers", strconv.Itoa(f.cfg.Producers), "--batch", strconv.Itoa(f.cfg.BatchSize),
 		"--payload", strconv.Itoa(f.cfg.Payload), "--latency-samples", strconv.Itoa(f.cfg.LatencySamples),
 		"--rss-tasks", strconv.Itoa(f.cfg.RSSTasks), "--sse-clients", strconv.Itoa(f.cfg.SSEClients),
 		"--timeout", f.cfg.Timeout.String()}
+	if f.store != "" {
+		// Only when given: every command refuses a flag given empty.
+		args = append(args, "--store", f.store)
+	}
 	if f.profile != "" {
 		// The child writes its profile to this file.
 		args = append(args, "--cpuprofile", filepath.Join(f.profile, fmt.Sprintf("%s-%d.pprof", sc, rep)))
@@ -286,11 +290,13 @@ func drainRatio(base, other []bench.Result) (float64, bool) {
 // closing it deletes the keys under that prefix. Errors quote storeURL
 // as the user gave it.
 func openBenchRedis(ctx context.Context, storeURL, prefix string) (store.Store, func(), error) {
-	base, userPrefix, err := benchStoreURL(storeURL)
+	_, userPrefix, err := benchStoreURL(storeURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := redisstore.New(ctx, base, &redisstore.Config{Prefix: userPrefix + prefix})
+	// Config.Prefix takes the place of the URL's ?prefix=, so that
+	// redisstore's errors quote the URL as given.
+	s, err := redisstore.New(ctx, storeURL, &redisstore.Config{Prefix: userPrefix + prefix})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot open the store at %s: %w", redisstore.RedactURL(storeURL), err)
 	}
@@ -340,9 +346,6 @@ func checkBenchFlags(fl *pflag.FlagSet, f *benchFlags) error {
 		return usagef("bench: --timeout %v: want more than 0", f.cfg.Timeout)
 	}
 	if fl.Changed("dir") {
-		if f.dir == "" {
-			return usagef("bench: --dir \"\": want a directory (leave --dir out for a temporary one)")
-		}
 		if fi, err := os.Stat(f.dir); err != nil || !fi.IsDir() {
 			return usagef("bench: --dir %q: want an existing directory", f.dir)
 		}

@@ -23,10 +23,42 @@ import (
 // that does not happen would start it with bench's arguments, and it would
 // run every test again. It exits at once instead, so that the parent
 // reports an error the test does not expect.
+// Only TestBenchRunsChildren's runs, whose --dir ends in
+// benchChildMarker, are run (as bgtask would).
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		fmt.Fprintln(os.Stderr, "cli test binary started as a bench child: a refusal under test did not happen")
-		os.Exit(3)
+	if len(os.Args) < 2 || os.Args[1] != "bench" {
+		return
+	}
+	for i, a := range os.Args {
+		if a == "--dir" && i+1 < len(os.Args) && filepath.Base(os.Args[i+1]) == benchChildMarker {
+			os.Exit(Run(context.Background(), os.Args[1:], &Config{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}))
+		}
+	}
+	fmt.Fprintln(os.Stderr, "cli test binary started as a bench child: a refusal under test did not happen")
+	os.Exit(3)
+}
+
+// benchChildMarker is the name of the --dir of the bench runs the test
+// binary, started as bench's child, runs.
+const benchChildMarker = "bench-child-ok"
+
+// The parent's command line for each child run is one the child
+// accepts: it gave --store "" for the embedded store, which every command
+// now refuses, so that no bench run on the embedded store got anywhere.
+func TestBenchRunsChildren(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), benchChildMarker)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cliRun(t, nil, "bench", "--reps", "1", "--scenarios", "enqueue,batch", "--n", "3", "--payload", "0", "--dir", dir)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr, stdout)
+	}
+	for _, want := range []string{"run 1: scenario=enqueue n=3 ", "run 1: scenario=batch n=3 ", "summary (median of runs):\nscenario=enqueue n=3 "} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("stdout %q: want %q", stdout, want)
+		}
 	}
 }
 
@@ -73,7 +105,7 @@ func TestBenchFlagsRefused(t *testing.T) {
 		{[]string{"--payload", "1048575"}, "bench: --batch 1000 with --payload 1048575: 1048576000 bytes of arguments per batch, want at most 256 MiB"},
 		// Exited 0 with an empty summary; accepted an empty element; ran
 		// a scenario twice per rep and mixed the runs in the summary.
-		{[]string{"--scenarios", ""}, `bench: --scenarios "": want one or more of enqueue,batch,`},
+		{[]string{"--scenarios", ""}, "bench: --scenarios is empty: give a value, or leave the flag out for its default"},
 		{[]string{"--scenarios", " , "}, `bench: --scenarios " , ": scenario 1 is empty`},
 		{[]string{"--scenarios", "enqueue,,batch"}, `bench: --scenarios "enqueue,,batch": scenario 2 is empty`},
 		{[]string{"--scenarios", "enqueue,"}, `bench: --scenarios "enqueue,": scenario 2 is empty`},
@@ -91,7 +123,7 @@ func TestBenchFlagsRefused(t *testing.T) {
 		{[]string{"--store", "redis://u:s3cret@127.0.0.1:x/0"}, `bench: --store (unparsable URL): invalid port`},
 		// An explicit empty --dir meant a temporary one; a missing one
 		// failed in the child.
-		{[]string{"--dir", ""}, `bench: --dir "": want a directory (leave --dir out for a temporary one)`},
+		{[]string{"--dir", ""}, "bench: --dir is empty: give a value, or leave the flag out for its default"},
 		{[]string{"--dir", missing}, fmt.Sprintf("bench: --dir %q: want an existing directory", missing)},
 		// Nothing profiled, silently.
 		{[]string{"--cpuprofile", prof, "--scenarios", "enqueue,latency"}, fmt.Sprintf(`bench: --cpuprofile %q: profiles the drain scenarios and sse-floor only, and --scenarios "enqueue,latency" has none of them`, prof)},
@@ -99,9 +131,9 @@ func TestBenchFlagsRefused(t *testing.T) {
 		// bench idle: the internal names of idlebench.Config, no
 		// "(see --help)".
 		{[]string{"idle", "--strategy", "bogus"}, `bench idle: --strategy "bogus": want one of coop, coop-idleprio,`},
-		{[]string{"idle", "--strategy", ""}, `bench idle: --strategy "": want one of coop,`},
+		{[]string{"idle", "--strategy", ""}, "bench idle: --strategy is empty: give a value, or leave the flag out for its default"},
 		{[]string{"idle", "--compare", "bogus"}, `bench idle: --compare "bogus": want one of coop,`},
-		{[]string{"idle", "--compare", ""}, `bench idle: --compare "": want one of coop,`},
+		{[]string{"idle", "--compare", ""}, "bench idle: --compare is empty: give a value, or leave the flag out for its default"},
 		{[]string{"idle", "--compare", "coop"}, `bench idle: --compare "coop": differs from --strategy "percore-headroom" in workers`},
 		// An explicit 0 meant the default; a huge one allocates a P each.
 		{[]string{"idle", "--procs", "0"}, "bench idle: --procs 0: want at least 1"},

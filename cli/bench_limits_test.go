@@ -22,7 +22,6 @@ func TestBenchFlagsAtTheLimits(t *testing.T) {
 		{"--scenarios", " drain , batch "},
 		{"--store", "redis://127.0.0.1:1/0?prefix=mine:&dial_timeout=1s"},
 		{"--store", "rediss://u:pw@127.0.0.1:1"},
-		{"--store", ""},
 		{"--dir", dir},
 		{"--cpuprofile", dir, "--scenarios", "enqueue,drain-sse"},
 		{"--cpuprofile", dir, "--scenarios", "sse-floor"},
