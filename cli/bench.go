@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/bench"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
@@ -83,7 +84,7 @@ scheduling benchmark.`,
 func (f *benchFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.scenarios, "scenarios", strings.Join(bench.All, ","), "comma-separated scenarios, each at most once")
 	fl.IntVar(&f.cfg.N, "n", 20000, fmt.Sprintf("tasks per enqueue, batch and drain run (1 to %d)", bench.MaxTasks))
-	fl.IntVar(&f.cfg.Concurrency, "concurrency", 100, "worker slots of the manager (at least 1)")
+	fl.IntVar(&f.cfg.Concurrency, "concurrency", 100, fmt.Sprintf("worker slots of the manager (1 to %d)", bgtask.MaxMaxWorkers))
 	fl.IntVar(&f.cfg.Producers, "producers", 1, fmt.Sprintf("goroutines submitting in the enqueue scenario (1 to %d)", bench.MaxProducers))
 	fl.IntVar(&f.cfg.BatchSize, "batch", 1000, fmt.Sprintf("SubmitMany batch size (1 to %d, and --batch × (--payload+1) at most %d MiB)", bench.MaxBatchSize, bench.MaxBatchBytes>>20))
 	fl.IntVar(&f.cfg.Payload, "payload", 100, fmt.Sprintf("bytes of each task's argument (0 to %d: bgtask.MaxArgsBytes less 1 for the argument's separator)", bench.MaxPayload))
@@ -322,7 +323,7 @@ func checkBenchFlags(fl *pflag.FlagSet, f *benchFlags) error {
 		why     string
 	}{
 		{"n", f.cfg.N, 1, bench.MaxTasks, ""},
-		{"concurrency", f.cfg.Concurrency, 1, math.MaxInt, ""},
+		{"concurrency", f.cfg.Concurrency, 1, bgtask.MaxMaxWorkers, " (bgtask.MaxMaxWorkers)"},
 		{"producers", f.cfg.Producers, 1, bench.MaxProducers, ""},
 		{"batch", f.cfg.BatchSize, 1, bench.MaxBatchSize, ""},
 		{"payload", f.cfg.Payload, 0, bench.MaxPayload, " (with the byte bgtask.MaxArgsBytes counts per argument, 1 MiB)"},

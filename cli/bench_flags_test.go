@@ -101,6 +101,8 @@ func TestBenchFlagsRefused(t *testing.T) {
 		{[]string{"--latency-samples", "1000000000"}, "bench: --latency-samples 1000000000: want at most 1000000"},
 		{[]string{"--sse-clients", "100000"}, "bench: --sse-clients 100000: want at most 4096"},
 		{[]string{"--producers", "100000"}, "bench: --producers 100000: want at most 10000"},
+		// Refused by NewManager in the child run.
+		{[]string{"--concurrency", "1000000"}, "bench: --concurrency 1000000: want at most 100000"},
 		{[]string{"--batch", "1000000000"}, "bench: --batch 1000000000: want at most 100000"},
 		{[]string{"--payload", "1048575"}, "bench: --batch 1000 with --payload 1048575: 1048576000 bytes of arguments per batch, want at most 256 MiB"},
 		// Exited 0 with an empty summary; accepted an empty element; ran

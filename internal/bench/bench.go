@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -78,7 +77,7 @@ type Config struct {
 	// N is the task count of enqueue, batch and drain. Default 20000.
 	N int
 	// Concurrency is the manager's worker slots (drain, latency, rss).
-	// Default 100.
+	// Default 100, at most bgtask.MaxMaxWorkers.
 	Concurrency int
 	// Producers submit concurrently in the enqueue scenario. Default 1.
 	Producers int
@@ -187,7 +186,7 @@ func (c *Config) check() error {
 		to      int
 	}{
 		{"N", c.N, 1, MaxTasks},
-		{"Concurrency", c.Concurrency, 1, math.MaxInt},
+		{"Concurrency", c.Concurrency, 1, bgtask.MaxMaxWorkers},
 		{"Producers", c.Producers, 1, MaxProducers},
 		{"BatchSize", c.BatchSize, 1, MaxBatchSize},
 		{"Payload", c.Payload, 0, MaxPayload},
