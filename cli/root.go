@@ -211,7 +211,7 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 	root.SetOut(inv.stdout)
 	root.SetErr(inv.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%s: %w", inv.typed(c), flagValueError(err))}
+		return usageError{fmt.Errorf("%s: %w", inv.typedPath(c), flagValueError(err))}
 	})
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		return inv.checkEmptyFlags(c)
