@@ -72,7 +72,7 @@ func TestServeTokenRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveFails(t, "refusing to serve without a token", nil, "--listen", "0.0.0.0:0")
-	serveFails(t, "white space", nil, "--listen", "0.0.0.0:0", "--token", "   ")
+	serveFails(t, "--token is empty", nil, "--listen", "0.0.0.0:0", "--token", "   ") // refused as every flag given empty is
 	serveFails(t, "white space", []string{"BGTASK_TOKEN= "}, "--listen", "0.0.0.0:0")
 	serveFails(t, "white space", nil, "--token", "two words here and more")
 	serveFails(t, "--token is empty", nil, "--token", "")
