@@ -78,7 +78,7 @@ func (f *benchIdleFlags) register(fl *pflag.FlagSet) {
 	cfg := &f.cfg
 	durationVar(fl, &cfg.Duration, "duration", idlebench.DefaultDuration, fmt.Sprintf("measured time per mode (more than 0, at most %v)", maxIdleDuration))
 	durationVar(fl, &cfg.Segment, "segment", idlebench.DefaultSegment, fmt.Sprintf("how long the server stays in one mode before switching to the next (more than the %v not measured at its start, at most --duration)", idlebench.DefaultGuard))
-	fl.Float64Var(&cfg.Load, "load", idlebench.DefaultLoad, "offered load as a fraction of the measured capacity (more than 0, at most 1)")
+	fl.Float64Var(&cfg.Load, "load", idlebench.DefaultLoad, "offered load as a fraction of the measured capacity (0.01 to 1)")
 	durationVar(fl, &cfg.Work, "work", idlebench.DefaultWork, "CPU time per request (more than 0)")
 	durationVar(fl, &cfg.Unit, "unit", idlebench.DefaultUnit, "CPU time per unit of idle work (more than 0)")
 	fl.StringVar(&cfg.Strategy, "strategy", idlebench.DefaultStrategy, "idle strategy: "+strings.Join(idlebench.StrategyNames(), ", "))
@@ -139,8 +139,8 @@ func (f *benchIdleFlags) check(fl *pflag.FlagSet) error {
 		// Each mode gets at least one segment: a longer one would
 		// measure more than --duration.
 		return usagef("bench idle: --segment %v: want at most --duration (%v)", cfg.Segment, cfg.Duration)
-	case !(cfg.Load > 0 && cfg.Load <= 1): // NaN too
-		return usagef("bench idle: --load %v: want more than 0 and at most 1", cfg.Load)
+	case !(cfg.Load >= 0.01 && cfg.Load <= 1): // NaN too; 1e-300 offered 0 req/s and hung
+		return usagef("bench idle: --load %v: want at least 0.01 and at most 1", cfg.Load)
 	case !stOK:
 		return usagef("bench idle: --strategy %q: want one of %s", cfg.Strategy, names)
 	case fl.Changed("compare") && !cmpOK:

@@ -222,7 +222,47 @@ Durations are Go durations (90s, 1m30s) or numbers of seconds (90).`,
 		root.AddCommand(newCmd(inv))
 	}
 	markUsage(root)
+	decimalInts(root)
 	return root
+}
+
+// decimalInts makes every integer flag of cmd and its subcommands take
+// plain decimal digits, as the HTTP API and the durations do: pflag reads
+// Go's number syntax, so --limit 010 meant 8, 0x10 16, 1_0 10 and +5 5,
+// silently.
+func decimalInts(cmd *cobra.Command) {
+	wrap := func(f *pflag.Flag) {
+		switch f.Value.Type() {
+		case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+			if _, done := f.Value.(decimalInt); !done {
+				f.Value = decimalInt{f.Value}
+			}
+		}
+	}
+	cmd.Flags().VisitAll(wrap)
+	cmd.PersistentFlags().VisitAll(wrap)
+	for _, sub := range cmd.Commands() {
+		decimalInts(sub)
+	}
+}
+
+// decimalInt is an integer flag that takes an optional minus sign and
+// decimal digits only; leading zeros are decimal (010 is 10).
+type decimalInt struct{ pflag.Value }
+
+func (d decimalInt) Set(s string) error {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return &strconv.NumError{Func: "ParseInt", Num: s, Err: strconv.ErrSyntax}
+	}
+	trimmed := strings.TrimLeft(digits, "0")
+	if trimmed == "" {
+		trimmed = "0"
+	}
+	if len(digits) != len(s) {
+		trimmed = "-" + trimmed
+	}
+	return d.Value.Set(trimmed)
 }
 
 // checkEmptyFlags refuses a string flag given with an empty (or
@@ -276,26 +316,12 @@ func flagValueError(err error) error {
 		want = "a value of type " + t
 	}
 	if errors.Is(ne.Err, strconv.ErrRange) {
-		if lo, hi, ok := numRange(f.Value.Type()); ok {
-			return fmt.Errorf("--%s %s: out of range (want %s from %s to %s)", f.Name, shellWord(ive.GetValue()), want, lo, hi)
+		if strings.HasPrefix(ive.GetValue(), "-") {
+			return fmt.Errorf("--%s %s: too small", f.Name, shellWord(ive.GetValue()))
 		}
-		return fmt.Errorf("--%s %s: out of range", f.Name, shellWord(ive.GetValue()))
+		return fmt.Errorf("--%s %s: too large", f.Name, shellWord(ive.GetValue()))
 	}
 	return fmt.Errorf("--%s %s: want %s", f.Name, shellWord(ive.GetValue()), want)
-}
-
-// numRange gives the bounds of an integer flag type.
-func numRange(typ string) (lo, hi string, ok bool) {
-	bits := map[string]int{"int": strconv.IntSize, "int64": 64, "int32": 32, "int16": 16, "int8": 8,
-		"uint": strconv.IntSize, "uint64": 64, "uint32": 32, "uint16": 16, "uint8": 8}
-	n, ok := bits[typ]
-	if !ok {
-		return "", "", false
-	}
-	if strings.HasPrefix(typ, "u") {
-		return "0", strconv.FormatUint(1<<n-1, 10), true
-	}
-	return strconv.FormatInt(-1<<(n-1), 10), strconv.FormatInt(1<<(n-1)-1, 10), true
 }
 
 // rewriteBackgroundTask turns the Firefox spelling

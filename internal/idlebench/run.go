@@ -172,6 +172,11 @@ func (r *runner) measureCapacity(ctx context.Context) error {
 	}
 	r.res.Capacity = float64(res.Requests) / res.Elapsed.Seconds()
 	r.res.Rate = r.cfg.Load * r.res.Capacity
+	if r.res.Rate < 1 {
+		// The Poisson arrivals of a rate near 0 never come: each segment
+		// waited for ever.
+		return fmt.Errorf("idlebench: Load %g of a capacity of %.0f req/s offers under one request a second", r.cfg.Load, r.res.Capacity)
+	}
 	r.cfg.Logf("capacity %.0f req/s (closed loop, %d clients); offering %.0f req/s", r.res.Capacity, cmd.Concurrency, r.res.Rate)
 	return nil
 }
