@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -172,6 +173,23 @@ func durationField(dst *string) fieldFunc {
 		}
 		if *dst == "" {
 			return errors.New("want a duration, got \"\" (leave the field out for the default)")
+		}
+		return nil
+	}
+}
+
+// optionalField is stringField for an optional member whose "" would mean
+// the same as leaving it out (priority, idempotency_key): refused, as the
+// CLI refuses --priority '', and as "timeout": "" is, so that every member
+// follows one rule.
+func optionalField(dst *string) fieldFunc {
+	str := stringField(dst)
+	return func(dec *json.Decoder) error {
+		if err := str(dec); err != nil {
+			return err
+		}
+		if strings.TrimSpace(*dst) == "" {
+			return fmt.Errorf("want a value, got %s (leave the field out for the default)", quote.Q(*dst))
 		}
 		return nil
 	}

@@ -33,8 +33,8 @@ func (req *SubmitRequest) fields() map[string]fieldFunc {
 	return map[string]fieldFunc{
 		"name":            stringField(&req.Name),
 		"args":            stringsField(&req.Args),
-		"idempotency_key": stringField(&req.IdempotencyKey),
-		"priority":        stringField(&req.Priority),
+		"idempotency_key": optionalField(&req.IdempotencyKey),
+		"priority":        optionalField(&req.Priority),
 		"timeout":         durationField(&req.Timeout),
 		"idle_timeout":    durationField(&req.IdleTimeout),
 	}
