@@ -180,7 +180,7 @@ func durationField(dst *string) fieldFunc {
 
 // optionalField is stringField for an optional member whose "" would mean
 // the same as leaving it out (priority, idempotency_key): refused, as the
-// CLI refuses --priority '', and as "timeout": "" is, so that every member
+// CLI refuses an empty --priority, and as "timeout": "" is, so that every member
 // follows one rule.
 func optionalField(dst *string) fieldFunc {
 	str := stringField(dst)

@@ -6,7 +6,7 @@ import (
 )
 
 // An optional member given as "" is refused, as "timeout": "" was and as
-// the CLI refuses --priority '': "priority": "" ran the task as normal and
+// the CLI refuses an empty --priority: "priority": "" ran the task as normal and
 // "idempotency_key": "" as if there were no key (a tester).
 func TestEmptyOptionalMembersRefused(t *testing.T) {
 	t.Parallel()
