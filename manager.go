@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bgtask/bgtask/clock"
+	"github.com/bgtask/bgtask/internal/invisible"
 	"github.com/bgtask/bgtask/store"
 )
 
@@ -494,27 +495,6 @@ func (m *Manager) storeCtx() (context.Context, context.CancelFunc) {
 // MaxServerIDLen is the longest Config.ServerID, in bytes.
 const MaxServerIDLen = 128
 
-// invisibleRanges are the code points that render as nothing but are not
-// format characters (Unicode Cf): the rest of Unicode's
-// Default_Ignorable_Code_Point set — the combining grapheme joiner, Hangul
-// fillers, Khmer inherent vowels, Mongolian free variation selectors and
-// variation selectors.
-var invisibleRanges = &unicode.RangeTable{
-	R16: []unicode.Range16{
-		{Lo: 0x034f, Hi: 0x034f, Stride: 1},
-		{Lo: 0x115f, Hi: 0x1160, Stride: 1},
-		{Lo: 0x17b4, Hi: 0x17b5, Stride: 1},
-		{Lo: 0x180b, Hi: 0x180d, Stride: 1},
-		{Lo: 0x180f, Hi: 0x180f, Stride: 1},
-		{Lo: 0x3164, Hi: 0x3164, Stride: 1},
-		{Lo: 0xfe00, Hi: 0xfe0f, Stride: 1},
-		{Lo: 0xffa0, Hi: 0xffa0, Stride: 1},
-	},
-	R32: []unicode.Range32{
-		{Lo: 0xe0100, Hi: 0xe01ef, Stride: 1},
-	},
-}
-
 // Invisible reports whether r renders as nothing: a format character
 // (Unicode Cf: a zero-width space, a bidirectional override, a byte order
 // mark) or another default-ignorable code point (a variation selector, a
@@ -522,7 +502,7 @@ var invisibleRanges = &unicode.RangeTable{
 // --tags refuse them, so that an ID that looks like another is not taken
 // for it.
 func Invisible(r rune) bool {
-	return unicode.Is(unicode.Cf, r) || unicode.Is(invisibleRanges, r)
+	return invisible.Rune(r)
 }
 
 // CheckServerID reports why id cannot name a server (Config.ServerID,

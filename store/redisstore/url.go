@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/bgtask/bgtask/internal/invisible"
 )
 
 // The store URL's query parameters. go-redis' ParseURL accepts them
@@ -337,31 +339,9 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("the key prefix %q is not valid UTF-8", p)
 	}
 	for _, r := range p {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || invisible(r) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || invisible.Rune(r) {
 			return fmt.Errorf("the key prefix %q holds a space, control or invisible character %U", p, r)
 		}
 	}
 	return nil
-}
-
-// invisibleRanges and invisible are bgtask.Invisible's set (server IDs
-// refuse it), repeated here: bgtask's own tests import this package.
-var invisibleRanges = &unicode.RangeTable{
-	R16: []unicode.Range16{
-		{Lo: 0x034f, Hi: 0x034f, Stride: 1},
-		{Lo: 0x115f, Hi: 0x1160, Stride: 1},
-		{Lo: 0x17b4, Hi: 0x17b5, Stride: 1},
-		{Lo: 0x180b, Hi: 0x180d, Stride: 1},
-		{Lo: 0x180f, Hi: 0x180f, Stride: 1},
-		{Lo: 0x3164, Hi: 0x3164, Stride: 1},
-		{Lo: 0xfe00, Hi: 0xfe0f, Stride: 1},
-		{Lo: 0xffa0, Hi: 0xffa0, Stride: 1},
-	},
-	R32: []unicode.Range32{
-		{Lo: 0xe0100, Hi: 0xe01ef, Stride: 1},
-	},
-}
-
-func invisible(r rune) bool {
-	return unicode.Is(unicode.Cf, r) || unicode.Is(invisibleRanges, r)
 }
