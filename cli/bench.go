@@ -11,13 +11,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +23,6 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/bench"
-	"github.com/bgtask/bgtask/internal/taskmode"
 	"github.com/bgtask/bgtask/store"
 	"github.com/bgtask/bgtask/store/boltstore"
 	"github.com/bgtask/bgtask/store/redisstore"
@@ -132,37 +128,11 @@ func (inv *invocation) bench(ctx context.Context, fl *pflag.FlagSet, f *benchFla
 		err := inv.benchParent(ctx, f, dir)
 		if s, ok := signalled(); ok {
 			inv.diag("bench: stopped by %v; the run in progress was ended and its files removed", s)
-			if n, ok := s.(syscall.Signal); ok {
-				return exitStatus(128 + int(n))
-			}
-			return exitStatus(ExitInterrupted)
+			return signalExit(s)
 		}
 		return err
 	}
 	return inv.benchParent(ctx, f, dir)
-}
-
-// stopOnSignal returns a context cancelled by the first stop signal
-// (SIGINT, SIGTERM, SIGHUP), a function telling which one came, and stop,
-// which stops listening.
-func stopOnSignal(ctx context.Context) (context.Context, func() (os.Signal, bool), func()) {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, taskmode.HandledStopSignals()...)
-	ctx, cancel := context.WithCancel(ctx)
-	var got atomic.Value
-	go func() {
-		select {
-		case s := <-sigs:
-			got.Store(s)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	signalled := func() (os.Signal, bool) {
-		s, ok := got.Load().(os.Signal)
-		return s, ok
-	}
-	return ctx, signalled, func() { signal.Stop(sigs); cancel() }
 }
 
 // benchParent runs every scenario and rep in child processes and prints

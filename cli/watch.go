@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -21,7 +18,6 @@ import (
 
 	"github.com/bgtask/bgtask"
 	"github.com/bgtask/bgtask/internal/client"
-	"github.com/bgtask/bgtask/internal/taskmode"
 )
 
 // ExitInterrupted is the exit code of `watch` and `submit --wait` stopped
@@ -65,26 +61,11 @@ given up after 15s without a successful reconnect (exit 1).`,
 func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id string, jsonOut bool) error {
 	// Ctrl-C, SIGTERM and SIGHUP stop the following, not the task: say so,
 	// and exit 128 + the signal (130 for Ctrl-C).
-	var bySignal atomic.Int32 // the exit code for the signal received
+	signalled := func() (os.Signal, bool) { return nil, false }
 	if inv.own {
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, taskmode.HandledStopSignals()...)
-		defer signal.Stop(sigs)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case s := <-sigs:
-				code := int32(ExitInterrupted)
-				if n, ok := s.(syscall.Signal); ok {
-					code = 128 + int32(n)
-				}
-				bySignal.Store(code)
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		var stop func()
+		ctx, signalled, stop = stopOnSignal(ctx)
+		defer stop()
 	}
 	if !utf8.ValidString(id) {
 		return errors.New("task ID is not valid UTF-8")
@@ -106,8 +87,8 @@ func (inv *invocation) watchTask(ctx context.Context, c *client.Client, id strin
 		r.interrupt()
 		inv.diag("stopped watching; task %s keeps running on the server (follow it: %s watch %s%s; cancel it: %s cancel %s%s)",
 			id, inv.name, inv.serverArg, id, inv.name, inv.serverArg, id)
-		if code := bySignal.Load(); code != 0 {
-			return exitStatus(code)
+		if s, ok := signalled(); ok {
+			return signalExit(s)
 		}
 		return exitStatus(ExitInterrupted)
 	}
